@@ -1,0 +1,33 @@
+# Two commands do all set-up on a fresh machine:
+#   make run   - the pipelines end to end on the local AWS emulator, with a summary
+#   make test  - the whole test suite
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(CURDIR)/include
+
+.PHONY: venv sdk-venv run test emulator datasets bench clean
+
+venv:
+	@bash include/dev/bootstrap.sh
+
+sdk-venv:
+	@bash include/sdk_oracle/bootstrap.sh
+
+run: venv
+	@bash include/dev/run_pipelines.sh
+
+test: venv sdk-venv
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+emulator: venv
+	$(PY) -m aws_emulator --port $${EMULATOR_PORT:-4566}
+
+datasets: venv
+	$(PY) -m local_datasets serve --dir .local/datasets --port $${DATASET_PORT:-8765}
+
+bench: venv
+	$(PY) include/dev/bench_upload.py
+
+clean:
+	rm -rf $(VENV) .venv-sdk .local build .pytest_cache

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Creates .venv with MWAA parity in Airflow's documented two steps, offline but for the package registries:
+#   1. apache-airflow 3.3.1 + the amazon provider (+ requirements.txt) under MWAA's vendored Airflow constraints;
+#   2. dev/emulator/test tools (requirements-dev.txt), keeping apache-airflow==3.3.1 and MWAA's essential pins.
+# Re-running is cheap: a stamp of the requirement files' hash skips work when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VENV=${VENV:-.venv}
+CONSTRAINTS=include/mwaa/constraints/airflow-3.3.1-python3.12.txt
+ESSENTIAL=include/mwaa/constraints/mwaa-essential-3.3.1.txt
+
+pick_python() {
+  # MWAA runs Python 3.12: prefer it, else any 3.11+.
+  local c
+  for c in "${PYTHON:-}" python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 python3.11 python3; do
+    [ -n "$c" ] || continue
+    command -v "$c" >/dev/null 2>&1 || [ -x "$c" ] || continue
+    if "$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then echo "$c"; return; fi
+  done
+  echo "No Python 3.11+ found; install Python 3.12 (MWAA's version) and retry, or set PYTHON=/path/to/python3.12" >&2
+  exit 1
+}
+
+stamp_now=$(cat requirements.txt requirements-dev.txt "$CONSTRAINTS" "$ESSENTIAL" "$0" | sha256sum | cut -c1-16)
+if [ -f "$VENV/.stamp" ] && [ "$(cat "$VENV/.stamp")" = "$stamp_now" ]; then
+  exit 0
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  py=$(pick_python)
+  echo "bootstrap: creating $VENV with $("$py" --version)"
+  "$py" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==0.12.3"
+UV="$VENV/bin/uv"
+export UV_PYTHON="$VENV/bin/python" UV_LINK_MODE=copy
+
+# Step 1: Airflow and what the DAGs need, exactly as MWAA resolves them. requirements.txt's first line is the
+# constraints URL MWAA uses; offline we feed the vendored copy of the same file instead.
+grep -v '^--constraint' requirements.txt > "$VENV/requirements-mwaa-local.txt"
+echo "bootstrap: step 1/2 Airflow 3.3.1 + provider under MWAA constraints"
+"$UV" pip install --quiet "apache-airflow==3.3.1" -r "$VENV/requirements-mwaa-local.txt" -c "$CONSTRAINTS"
+
+# Step 2: tools that conflict with the full constraints (moto, test tools) with Airflow and MWAA's essentials held.
+echo "bootstrap: step 2/2 emulator and test tools (apache-airflow==3.3.1 and MWAA essential pins kept)"
+"$UV" pip install --quiet "apache-airflow==3.3.1" -r requirements-dev.txt -c "$ESSENTIAL"
+"$VENV/bin/python" - <<'PY'
+from importlib.metadata import version
+assert version("apache-airflow") == "3.3.1", version("apache-airflow")
+assert version("apache-airflow-providers-amazon") == "9.34.0", version("apache-airflow-providers-amazon")
+import aiobotocore, moto  # noqa: F401  deferrable operators need aiobotocore in the triggerer
+print("bootstrap: airflow", version("apache-airflow"), "| amazon provider", version("apache-airflow-providers-amazon"),
+      "| boto3", version("boto3"), "| moto", version("moto"))
+PY
+echo "$stamp_now" > "$VENV/.stamp"
