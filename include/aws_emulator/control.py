@@ -1,0 +1,53 @@
+"""A small client for the emulator's control API (tests, the demo and the run script use it)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+
+class EmulatorControl:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def _call(self, method: str, route: str, payload: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(f"{self.url}/_emulator/{route}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def health(self) -> bool:
+        try:
+            return self._call("GET", "health").get("status") == "ok"
+        except OSError:
+            return False
+
+    def settings(self, **changes: Any) -> dict[str, Any]:
+        return self._call("POST", "settings", changes) if changes else self._call("GET", "settings")
+
+    def fail_next_training_job(self, reason: str | None = None) -> None:
+        self._call("POST", "faults/training", {"reason": reason} if reason else {})
+
+    def interrupt_spot(self, interruptions: int = 1, capacity_wait_seconds: float = 0.0) -> None:
+        self._call("POST", "faults/spot", {"interruptions": interruptions,
+                                           "capacity_wait_seconds": capacity_wait_seconds})
+
+    def fail_next_endpoint(self, reason: str | None = None) -> None:
+        self._call("POST", "faults/endpoint", {"reason": reason} if reason else {})
+
+    def set_quota(self, name: str, value: float) -> None:
+        self.settings(quotas={name: value})
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self._call("GET", "requests")
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "requests")
+
+    def actions(self, service: str | None = None) -> list[str]:
+        return [r["action"] for r in self.requests() if service is None or r["service"] == service]
+
+    def reset(self) -> None:
+        self._call("POST", "reset", {})

@@ -1,0 +1,40 @@
+"""Plugs the emulator's backends into moto, the way moto registers its own: one BackendDict per service.
+
+moto looks a service's backends up by attribute (``moto.<service>.<name>_backends``) and its URLs
+in the ``urls`` module beside the backend class; replacing the attribute with a BackendDict of our subclass is
+all it takes. Idempotent.
+"""
+
+from __future__ import annotations
+
+from moto.core.base_backend import BackendDict
+
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    import moto.sagemaker
+    import moto.sagemaker.models
+    import moto.sagemakerruntime
+    import moto.sagemakerruntime.models
+    import moto.servicequotas
+    import moto.servicequotas.models
+
+    from aws_emulator.quotas.models import EmulatorServiceQuotasBackend
+    from aws_emulator.runtime.models import EmulatorRuntimeBackend
+    from aws_emulator.sagemaker.models import EmulatorSageMakerBackend
+
+    replacements = [
+        (moto.sagemaker, "sagemaker_backends", BackendDict(EmulatorSageMakerBackend, "sagemaker")),
+        (moto.sagemakerruntime, "sagemakerruntime_backends",
+         BackendDict(EmulatorRuntimeBackend, "sagemaker-runtime")),
+        (moto.servicequotas, "servicequotas_backends", BackendDict(EmulatorServiceQuotasBackend, "service-quotas")),
+    ]
+    for package, attribute, backends in replacements:
+        # moto.backends.get_backend() reads the package attribute; moto's own code reads the models module's.
+        setattr(package, attribute, backends)
+        setattr(package.models, attribute, backends)
+    _installed = True

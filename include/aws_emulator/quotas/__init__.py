@@ -1,0 +1,1 @@
+"""Service Quotas for SageMaker instance types (moto knows only the vpc service)."""

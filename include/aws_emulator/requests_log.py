@@ -1,0 +1,69 @@
+"""A record of every AWS API call the emulator answered: tests assert on it ("no Create call was made"), and
+the IAM policy checks derive the actions the DAGs really call from it."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import parse_qs
+
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+def service_and_region(environ: dict[str, Any]) -> tuple[str, str]:
+    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return (match.group(2), match.group(1)) if match else ("", "")
+
+
+def _s3_action(method: str, path: str, query: str) -> str:
+    parts = [p for p in path.split("/") if p]
+    if len(parts) <= 1:  # bucket level
+        if method == "GET":
+            return "ListObjectsV2" if "list-type=2" in query else ("ListBuckets" if not parts else "ListObjects")
+        return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket",
+                "POST": "DeleteObjects"}.get(method, method)
+    if "uploadId" in query or "uploads" in query:
+        return "MultipartUpload"
+    return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method, method)
+
+
+def action_of(environ: dict[str, Any], service: str) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    method, path, query = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+    if service == "s3":
+        return _s3_action(method, path, query)
+    if path.endswith("/invocations"):
+        return "InvokeEndpoint"
+    if "Action=" in query:
+        return parse_qs(query).get("Action", [""])[0]
+    if method == "POST" and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)  # hand the body on untouched
+        return parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+    return f"{method} {path}"
+
+
+class RequestLog:
+    def __init__(self, maxlen: int = 50_000) -> None:
+        self._lock = threading.Lock()
+        self._items: deque[dict[str, Any]] = deque(maxlen=maxlen)
+
+    def add(self, service: str, action: str, region: str, status: int) -> None:
+        with self._lock:
+            self._items.append({"time": time.time(), "service": service, "action": action, "region": region,
+                                "status": status})
+
+    def items(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

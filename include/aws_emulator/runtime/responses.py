@@ -1,0 +1,61 @@
+"""InvokeEndpoint on the emulator: raw image bytes in, the served stand-in model's class probabilities out.
+
+moto's runtime utf-8-decodes the body (a PNG crashes it) and answers from a queue of canned results; here the
+body stays raw and the endpoint's own model answers, as the built-in algorithm's endpoint does.
+"""
+
+from __future__ import annotations
+
+import json
+
+from moto.core.common_types import TYPE_RESPONSE
+from moto.core.exceptions import JsonRESTError
+from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+from aws_emulator import ic_algorithm
+
+IMAGE_CONTENT_TYPES = {"application/x-image", "image/png", "image/jpeg"}
+
+
+class ModelError(JsonRESTError):
+    """What a real endpoint returns when the container rejects the request (HTTP 424)."""
+
+    code = 424
+
+    def __init__(self, original_status: int, message: str, endpoint: str, account_id: str, region: str) -> None:
+        full = f'Received client error ({original_status}) from primary with message "{message}". See ' \
+               f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:" \
+               f"group=/aws/sagemaker/Endpoints/{endpoint} in account {account_id} for more information."
+        super().__init__("ModelError", full)
+        body = json.loads(self.description)
+        body.update({
+            "OriginalStatusCode": original_status,
+            "OriginalMessage": message,
+            "LogStreamArn": f"arn:aws:logs:{region}:{account_id}:log-group:/aws/sagemaker/Endpoints/{endpoint}",
+        })
+        self.description = json.dumps(body)
+
+
+class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
+    use_raw_body = True  # image bytes are not text
+
+    def invoke_endpoint(self) -> TYPE_RESPONSE:
+        from moto.sagemaker import models
+
+        endpoint_name = self.path.split("/")[2]
+        backend = models.sagemaker_backends[self.current_account][self.region]
+        model = backend.served_model(endpoint_name)
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type not in IMAGE_CONTENT_TYPES:
+            raise ModelError(415, f"Content type {content_type or '(none)'} is not supported by this algorithm; "
+                                  f"use application/x-image, image/png or image/jpeg.",
+                             endpoint_name, self.current_account, self.region)
+        body = self.body if isinstance(self.body, (bytes, bytearray)) else str(self.body or "").encode()
+        try:
+            probabilities = model.predict(bytes(body))
+        except ic_algorithm.InvalidModelInput as err:
+            raise ModelError(400, f"Unable to decode the request body as an image: {err}",
+                             endpoint_name, self.current_account, self.region) from None
+        variant = backend.endpoints[endpoint_name].production_variants[0]["VariantName"]
+        headers = {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": variant}
+        return 200, headers, json.dumps(probabilities)

@@ -1,0 +1,141 @@
+"""The emulator's HTTP server: moto's WSGI app with the emulator installed, plus a small control API.
+
+Control API (JSON, under ``/_emulator/``): ``GET health``; ``GET|POST settings`` (phase durations, S3 latency,
+quota values, spot discount, ...); ``POST faults/training`` ``{"reason"}`` fails the next training job;
+``POST faults/spot`` ``{"interruptions", "capacity_wait_seconds"}`` interrupts the next spot job(s);
+``POST faults/endpoint`` ``{"reason"}`` fails the next endpoint creation; ``GET|DELETE requests`` (the log of
+AWS calls answered); ``POST reset`` (all AWS state, settings and the request log).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any, Callable, Iterable
+
+from aws_emulator.install import install
+from aws_emulator.requests_log import RequestLog, action_of, service_and_region
+from aws_emulator.settings import SETTINGS
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+
+
+class EmulatorApp:
+    """WSGI middleware: answers /_emulator/*, adds S3 latency, records every AWS call, delegates to moto."""
+
+    def __init__(self, moto_app: Callable[..., Iterable[bytes]]) -> None:
+        self.moto_app = moto_app
+        self.requests = RequestLog()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_emulator/"):
+            return self._control(environ, start_response, path[len("/_emulator/"):].strip("/"))
+        service, region = service_and_region(environ)
+        action = action_of(environ, service) if service else ""
+        if service == "s3":
+            latency = SETTINGS.snapshot().s3_latency_ms
+            if latency > 0:
+                time.sleep(latency / 1000.0)
+        status_box: list[int] = [0]
+
+        def recording_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+            status_box[0] = int(status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        result = self.moto_app(environ, recording_start_response)
+        if service:
+            self.requests.add(service, action, region, status_box[0])
+        return result
+
+    # -- control API ---------------------------------------------------------------------------------------
+    def _control(self, environ: dict[str, Any], start_response: StartResponse, route: str) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            payload = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+            status, body = self._route(method, route, payload)
+        except (ValueError, TypeError, KeyError) as err:
+            status, body = 400, {"error": str(err)}
+        data = json.dumps(body, default=str).encode()
+        start_response(f"{status} {'OK' if status < 400 else 'Bad Request'}",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _route(self, method: str, route: str, payload: dict[str, Any]) -> tuple[int, Any]:
+        if route == "health":
+            return 200, {"status": "ok"}
+        if route == "settings":
+            return 200, SETTINGS.update(payload) if method == "POST" else SETTINGS.as_dict()
+        if route == "faults/training" and method == "POST":
+            current = SETTINGS.snapshot().fail_next_training_jobs
+            reason = payload.get("reason") or "AlgorithmError: injected failure (emulator fault injection)"
+            return 200, SETTINGS.update({"fail_next_training_jobs": current + [reason]})
+        if route == "faults/spot" and method == "POST":
+            return 200, SETTINGS.update({
+                "spot_interruptions": int(payload.get("interruptions", 1)),
+                "spot_capacity_wait_seconds": float(payload.get("capacity_wait_seconds", 0.0))})
+        if route == "faults/endpoint" and method == "POST":
+            current = SETTINGS.snapshot().fail_next_endpoints
+            reason = payload.get("reason") or "The primary container for production variant AllTraffic did not " \
+                                              "pass the ping health check (emulator fault injection)."
+            return 200, SETTINGS.update({"fail_next_endpoints": current + [reason]})
+        if route == "requests":
+            if method == "DELETE":
+                self.requests.clear()
+            return 200, self.requests.items()
+        if route == "reset" and method == "POST":
+            from moto.moto_api._internal.models import moto_api_backend
+
+            moto_api_backend.reset()
+            SETTINGS.reset()
+            self.requests.clear()
+            return 200, {"status": "reset"}
+        return 404, {"error": f"no control route {method} /_emulator/{route}"}
+
+
+class EmulatorServer:
+    """Runs the emulator on host:port (port 0 picks a free one) in a background thread of this process."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.app: EmulatorApp | None = None
+
+    def start(self) -> str:
+        install()
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        self.app = EmulatorApp(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="aws-emulator", daemon=True)
+        self._thread.start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> "EmulatorServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

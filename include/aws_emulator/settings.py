@@ -1,0 +1,88 @@
+"""Knobs and injected faults, shared by the emulator's services and changed through the control API."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class Settings:
+    """Current emulator behaviour. Durations are real seconds, small by default so waits are real but short."""
+
+    starting_seconds: float = 0.5
+    downloading_seconds: float = 0.3
+    epoch_seconds: float = 0.3
+    uploading_seconds: float = 0.3
+    endpoint_create_seconds: float = 1.0
+    endpoint_update_seconds: float = 1.0
+    # Emulated seconds per real second, for TrainingTimeInSeconds / BillableTimeInSeconds.
+    time_scale: float = 1.0
+    # Managed spot: BillableTimeInSeconds = run time x (1 - spot_discount).
+    spot_discount: float = 0.7
+    # Added before each S3 request (real S3 answers small requests in ~100-200 ms).
+    s3_latency_ms: float = 0.0
+    # Service Quotas: value for any SageMaker instance quota not set explicitly.
+    default_quota: float = 4.0
+    quotas: dict[str, float] = field(default_factory=dict)
+
+    # Faults, consumed by the next matching operation.
+    fail_next_training_jobs: list[str] = field(default_factory=list)
+    spot_interruptions: int = 0
+    spot_capacity_wait_seconds: float = 0.0
+    fail_next_endpoints: list[str] = field(default_factory=list)
+
+
+_TUNABLE = {f.name for f in fields(Settings)}
+
+
+class SettingsStore:
+    """Thread-safe holder: the HTTP threads and the training/endpoint threads read and change it concurrently."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._settings = Settings()
+
+    def snapshot(self) -> Settings:
+        with self._lock:
+            return Settings(**{k: (v.copy() if isinstance(v, (list, dict)) else v)
+                               for k, v in asdict(self._settings).items()})
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self.snapshot())
+
+    def update(self, changes: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(changes) - _TUNABLE)
+        if unknown:
+            raise ValueError(f"unknown emulator settings {unknown}; known: {sorted(_TUNABLE)}")
+        with self._lock:
+            for key, value in changes.items():
+                if key == "quotas":
+                    self._settings.quotas.update({str(k): float(v) for k, v in value.items()})
+                else:
+                    setattr(self._settings, key, value)
+        return self.as_dict()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._settings = Settings()
+
+    def take_training_failure(self) -> str | None:
+        with self._lock:
+            return self._settings.fail_next_training_jobs.pop(0) if self._settings.fail_next_training_jobs else None
+
+    def take_endpoint_failure(self) -> str | None:
+        with self._lock:
+            return self._settings.fail_next_endpoints.pop(0) if self._settings.fail_next_endpoints else None
+
+    def take_spot_interruption(self) -> float | None:
+        """Returns the capacity wait (emulated seconds) of one injected interruption, or None."""
+        with self._lock:
+            if self._settings.spot_interruptions <= 0:
+                return None
+            self._settings.spot_interruptions -= 1
+            return self._settings.spot_capacity_wait_seconds
+
+
+SETTINGS = SettingsStore()

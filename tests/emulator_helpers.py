@@ -1,0 +1,102 @@
+"""Helpers for emulator tests: put the book's dataset into emulated S3 and build the book's requests."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from aws_emulator.storage import S3Store
+from conftest import ACCOUNT, REGION, ROLE_ARN
+
+IC_IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
+CHANNELS = ("train", "validation", "train_lst", "validation_lst")
+BOOK_HP = {"num_layers": "18", "image_shape": "1,28,28", "num_classes": "10", "mini_batch_size": "100",
+           "epochs": "3", "learning_rate": "0.01", "top_k": "5", "precision_dtype": "float32"}
+
+
+def dataset_zip(tmp_root: Path, batch: str = "batch1") -> Path:
+    from local_datasets.builder import build_dataset
+
+    out = tmp_root / f"{batch}.zip"
+    if not out.exists():
+        build_dataset(out, batch)
+    return out
+
+
+def upload_zip(s3: Any, zip_path: Path, bucket: str, prefix: str, *, create_bucket: bool = True) -> int:
+    """Uploads every file of the zip under s3://bucket/prefix/; returns the number of training samples."""
+    if create_bucket:
+        s3.create_bucket(Bucket=bucket)
+    with zipfile.ZipFile(zip_path) as archive:
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+        files = {name: archive.read(name) for name in names}
+    # Test set-up only: write straight into the in-process emulator's S3 (700 PUTs over HTTP cost seconds per
+    # test); the upload path itself is tested over HTTP in test_upload.py.
+    store = S3Store(ACCOUNT, REGION)
+    for name, data in files.items():
+        store.write(f"s3://{bucket}/{prefix}/{name}", data)
+    return sum(1 for n in names if n.startswith("train/") and n.endswith(".png"))
+
+
+def training_request(name: str, bucket: str, prefix: str, samples: int, **overrides: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": IC_IMAGE, "TrainingInputMode": "File"},
+        "RoleArn": ROLE_ARN,
+        "InputDataConfig": [{
+            "ChannelName": channel,
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}/{channel}",
+                                            "S3DataDistributionType": "FullyReplicated"}},
+            "ContentType": "application/x-image"} for channel in CHANNELS],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{prefix}/output"},
+        "ResourceConfig": {"InstanceCount": 2, "InstanceType": "ml.p2.xlarge", "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "HyperParameters": dict(BOOK_HP, num_training_samples=str(samples)),
+        "EnableNetworkIsolation": True,
+    }
+    request.update(overrides)
+    return request
+
+
+def wait_training(sm: Any, name: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = sm.describe_training_job(TrainingJobName=name)
+        if job["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"training job {name} did not finish in {timeout}s")
+
+
+def wait_endpoint(sm: Any, name: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        endpoint = sm.describe_endpoint(EndpointName=name)
+        if endpoint["EndpointStatus"] not in ("Creating", "Updating"):
+            return endpoint
+        time.sleep(0.05)
+    raise AssertionError(f"endpoint {name} did not settle in {timeout}s")
+
+
+def deploy(sm: Any, model_data_url: str, name: str, image: str = IC_IMAGE) -> None:
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE_ARN, EnableNetworkIsolation=True,
+                    PrimaryContainer={"Image": image, "ModelDataUrl": model_data_url})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.xlarge", "InitialVariantWeight": 1.0}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+
+
+def first_png(zip_path: Path, folder: str = "validation/") -> tuple[bytes, int]:
+    with zipfile.ZipFile(zip_path) as archive:
+        name = sorted(n for n in archive.namelist() if n.startswith(folder) and n.endswith(".png"))[0]
+        return archive.read(name), int(name.split("/")[1])
+
+
+def png_bytes_of(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
