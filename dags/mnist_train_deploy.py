@@ -1,0 +1,59 @@
+"""
+### Chapter 6, part 1: train, deploy, predict, delete
+
+The book's PART01 notebook as a pipeline: download the MNIST PNG dataset, upload it to S3, train the built-in
+**image-classification** algorithm on 2 × ml.p2.xlarge, deploy it to an ml.m5.xlarge endpoint, predict the test
+images (ZERO…NINE), score a labeled sample, then delete the endpoint, its config and the model — always, even when
+a step fails. A model that passes is published as the Asset `sagemaker_mlops.mnist_image_classifier`, which
+starts pipeline 2 (incremental training on spot).
+
+Runs unchanged on real AWS or the local emulator: only the `aws_default` connection differs. Leave *S3 bucket*
+and *role ARN* empty to use the Variables `sagemaker_mlops_bucket` / `sagemaker_mlops_role_arn`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, chain
+
+from sagemaker_mlops import tasks
+from sagemaker_mlops.run_config import BOOK_BATCH1_URL, common_params
+
+with DAG(
+    dag_id="mnist_train_deploy",
+    description="MLE on AWS ch. 6 part 1: train image-classification on MNIST, deploy, smoke-test, tear down",
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params=common_params(dataset_url=BOOK_BATCH1_URL, prefix="ch06"),
+    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "deployment"],
+) as dag:
+    # --- set-up: nothing is created or billed until the params, quotas and dataset have passed
+    config = tasks.validate_and_preflight()
+    dataset = tasks.download_dataset(config)
+    uploaded = tasks.upload_dataset(config, dataset)
+
+    # --- body: train (or re-attach to this run's job), report, deploy, smoke-test, publish
+    request = tasks.training_request(config, dataset, uploaded)
+    decision = tasks.start_or_attach(config)
+    train, reattach = tasks.train_operator(request), tasks.reattach_sensor()
+    result = tasks.training_result(config, dataset)
+    requests = tasks.deploy_requests(config, result)
+    create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(requests)
+    smoke = tasks.smoke_test(config, result)
+    published = tasks.publish_model(config, result, smoke)
+
+    # --- teardown: runs after success, failure or upstream failure; skipped only with keep_endpoint
+    stop_training = tasks.teardown_of(tasks.stop_training_if_running(config), setups=request)
+    delete_endpoint = tasks.teardown_of(tasks.delete_endpoint(config), setups=requests)
+    delete_endpoint_config = tasks.teardown_of(tasks.delete_endpoint_config(config), setups=requests)
+    delete_model = tasks.teardown_of(tasks.delete_model(config), setups=requests)
+
+    chain(request, decision, [train, reattach], result, stop_training)
+    decision >> result
+    chain(result, requests, create_model, create_endpoint_config, create_endpoint, smoke, published)
+    chain(smoke, delete_endpoint, delete_endpoint_config, delete_model)

@@ -1,0 +1,75 @@
+"""Service Quotas preflight: fail before training or deploying when the account cannot run the instance types.
+
+ml.p2 (the book's type) is retired in many accounts, where its quotas are 0 or absent; finding that out from a
+failed CreateTrainingJob is slow and confusing, so check the quotas by name first and suggest a substitute.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sagemaker_mlops.validation import ParamError
+
+log = logging.getLogger(__name__)
+
+SUBSTITUTES = ("ml.g4dn.xlarge", "ml.g5.xlarge")
+
+
+def training_quota_name(instance_type: str, *, spot: bool = False) -> str:
+    return f"{instance_type} for {'spot ' if spot else ''}training job usage"
+
+
+def endpoint_quota_name(instance_type: str) -> str:
+    return f"{instance_type} for endpoint usage"
+
+
+def sagemaker_quotas(client: Any) -> dict[str, dict[str, Any]]:
+    """All applied SageMaker quotas, by name (one paginated ListServiceQuotas)."""
+    quotas: dict[str, dict[str, Any]] = {}
+    for page in client.get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker"):
+        for quota in page.get("Quotas", []):
+            quotas[quota["QuotaName"]] = quota
+    return quotas
+
+
+def quota_problems(quotas: Mapping[str, Mapping[str, Any]], needs: Iterable[tuple[str, str, int]],
+                   region: str) -> list[ParamError]:
+    """needs: (form field, quota name, instances needed). One ParamError per quota that is missing or too low."""
+    problems = []
+    for field, name, needed in needs:
+        quota = quotas.get(name)
+        value = float(quota["Value"]) if quota else 0.0
+        if value >= needed:
+            continue
+        kind = name.split(" for ", 1)[1]
+        alternatives = [f"{sub} (quota {quotas[alt]['Value']:g})" for sub in SUBSTITUTES
+                        if (alt := name.replace(name.split(" ", 1)[0], sub, 1)) in quotas
+                        and float(quotas[alt]["Value"]) >= needed and sub != name.split(" ", 1)[0]]
+        how = (f"raise it in the Service Quotas console (Amazon SageMaker → '{name}' → Request increase at "
+               f"account level) or `aws service-quotas request-service-quota-increase --service-code sagemaker "
+               f"--quota-code {quota['QuotaCode'] if quota else '<code>'} --desired-value {needed} --region {region}`")
+        substitute = (f"; or choose a supported substitute with quota: {', '.join(alternatives)}" if alternatives
+                      else "; or choose ml.g4dn.xlarge / ml.g5.xlarge, which the algorithm supports")
+        state = f"is {value:g}" if quota else "does not exist in this account/region"
+        problems.append(ParamError(field, f"Service Quota '{name}' {state}, but {needed} {kind} instance(s) are needed",
+                                   how + substitute))
+    return problems
+
+
+def check_quotas(client: Any, needs: Iterable[tuple[str, str, int]], region: str) -> None:
+    """Raise one ParamError for every quota too low. If quotas cannot be read (no permission), warn and go on."""
+    from botocore.exceptions import ClientError
+
+    try:
+        quotas = sagemaker_quotas(client)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("AccessDeniedException", "NoSuchResourceException"):
+            log.warning("Cannot read SageMaker Service Quotas (%s); skipping the quota preflight. Grant "
+                        "servicequotas:ListServiceQuotas to check quotas before training.", err)
+            return
+        raise
+    problems = quota_problems(quotas, list(needs), region)
+    if problems:
+        raise ParamError.combine(problems)

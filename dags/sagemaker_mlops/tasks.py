@@ -1,0 +1,352 @@
+"""The pipeline's tasks, shared by both DAGs (pipeline 2 reuses pipeline 1's, no copies).
+
+Each task is thin: it reads the run's config from XCom, calls the pure builders and checks in this package, and
+talks to AWS only through the amazon provider's hooks, so the connection's ``endpoint_url`` (the emulator) and
+credentials apply everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, TriggerRule, get_current_context, setup, task
+
+from sagemaker_mlops.run_config import RunConfig
+
+log = logging.getLogger(__name__)
+
+AWS_CONN_ID = "aws_default"
+# Poll interval of every SageMaker wait (deferred triggers and sensors). 30 s suits real AWS; the emulator run
+# sets it to a few seconds.
+POLL_SECONDS = int(os.environ.get("SAGEMAKER_MLOPS_POLL_SECONDS", "30"))
+# Where a worker keeps downloaded datasets (re-used by a later task on the same worker, re-fetched elsewhere).
+DATA_DIR = Path(os.environ.get("SAGEMAKER_MLOPS_DATA_DIR", Path(tempfile.gettempdir()) / "sagemaker_mlops"))
+MODEL_ASSET = Asset(name="sagemaker_mlops.mnist_image_classifier")
+CONFIG_TASK = "validate_and_preflight"
+
+
+def config_template(*path: str) -> str:
+    """A Jinja reference into the run config, for operator fields that take templates (names, region)."""
+    keys = "".join(f"[{key!r}]" for key in path)
+    return "{{ ti.xcom_pull(task_ids='" + CONFIG_TASK + "')" + keys + " }}"
+
+
+def _sagemaker(cfg: RunConfig) -> Any:
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+    return SageMakerHook(aws_conn_id=cfg.aws_conn_id, region_name=cfg.region).conn
+
+
+def _client(cfg: RunConfig, client_type: str) -> Any:
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return AwsBaseHook(aws_conn_id=cfg.aws_conn_id, client_type=client_type, region_name=cfg.region).conn
+
+
+def _s3(cfg: RunConfig) -> Any:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=cfg.aws_conn_id, region_name=cfg.region)
+
+
+# -- set-up: validate before anything is created or billed ---------------------------------------------------------
+@task(task_id=CONFIG_TASK)
+def validate_and_preflight(**context: Any) -> dict[str, Any]:
+    """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.sdk import Variable
+
+    from sagemaker_mlops import preflight, run_config
+
+    params = context["params"]
+    dag_run = context["dag_run"]
+
+    def connection_region() -> str | None:
+        return AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="sts").conn_region_name
+
+    cfg = run_config.resolve(params, dag_id=dag_run.dag_id, run_id=dag_run.run_id, aws_conn_id=AWS_CONN_ID,
+                             variable=lambda key: Variable.get(key, default=None),
+                             connection_region=connection_region)
+    spot = bool(params.get("use_spot", False))
+    needs = [("training_instance_type", preflight.training_quota_name(cfg.training_instance_type, spot=spot),
+              cfg.training_instance_count),
+             ("inference_instance_type", preflight.endpoint_quota_name(cfg.inference_instance_type),
+              cfg.inference_instance_count)]
+    preflight.check_quotas(_client(cfg, "service-quotas"), needs, cfg.region)
+    log.info("Run config: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+    return cfg.to_dict()
+
+
+@task
+def download_dataset(config: dict[str, Any]) -> dict[str, Any]:
+    """Stream the zip to disk, check it, extract it safely and validate the book's layout; count the samples."""
+    from sagemaker_mlops import dataset
+
+    cfg = RunConfig.from_dict(config)
+    zip_path = dataset.ensure_dataset(cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads")
+    summary = _extract_and_validate(cfg, zip_path)
+    log.info("Dataset %s: %s", cfg.dataset_url, json.dumps(summary, sort_keys=True))
+    return summary
+
+
+def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
+    from sagemaker_mlops import dataset
+
+    root = DATA_DIR / "extracted" / zip_path.stem
+    if not root.exists():
+        staging = Path(tempfile.mkdtemp(dir=DATA_DIR, prefix="extract-"))
+        dataset.safe_extract(zip_path, staging)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(root)
+    summary = dataset.validate_layout(root, num_classes=cfg.hyperparameters["num_classes"],
+                                      image_shape=cfg.hyperparameters["image_shape"])
+    as_dict = summary.to_dict()
+    as_dict.pop("files")  # hundreds of paths: the upload walks the validated folder instead of XCom
+    return {**as_dict, "zip_sha256": dataset.sha256_file(zip_path), "local_root": str(root)}
+
+
+@task
+def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """Upload train/, validation/, train_lst/, validation_lst/, test/ concurrently; unchanged objects are skipped."""
+    from sagemaker_mlops import dataset, upload
+
+    cfg = RunConfig.from_dict(config)
+    root = Path(summary["local_root"])
+    if not root.exists():  # another worker downloaded it: fetch (verified by SHA-256) and validate again here
+        zip_path = dataset.ensure_dataset(cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads")
+        root = Path(_extract_and_validate(cfg, zip_path)["local_root"])
+    created = upload.ensure_bucket(cfg.bucket, cfg.region, create=cfg.create_bucket, aws_conn_id=cfg.aws_conn_id)
+    report = upload.upload_tree(root, cfg.bucket, cfg.prefix, aws_conn_id=cfg.aws_conn_id)
+    result = {"bucket_created": created, **report.to_dict()}
+    log.info("Upload to s3://%s/%s: %s", cfg.bucket, cfg.prefix, result)
+    return result
+
+
+# -- body: training ------------------------------------------------------------------------------------------------
+@setup
+@task
+def training_request(config: dict[str, Any], summary: dict[str, Any], uploaded: dict[str, Any],
+                     incremental: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The CreateTrainingJob request the SDK's Estimator sends for the book's code (pure builder, validated)."""
+    from sagemaker_mlops import training_config
+
+    cfg = RunConfig.from_dict(config)
+    incremental = incremental or {}
+    spec = training_config.TrainingSpec(
+        job_name=cfg.names["job"], role_arn=cfg.role_arn, image_uri=cfg.image_uri, bucket=cfg.bucket,
+        prefix=cfg.prefix, hyperparameters=cfg.hyperparameters_for(summary["num_training_samples"]),
+        instance_type=cfg.training_instance_type, instance_count=cfg.training_instance_count,
+        volume_size_gb=cfg.volume_size_gb, max_runtime_seconds=cfg.max_runtime_seconds,
+        network_isolation=cfg.network_isolation, tags=cfg.tags,
+        model_uri=incremental.get("model_uri"), use_spot=bool(incremental.get("use_spot")),
+        max_wait_seconds=incremental.get("max_wait_seconds"),
+        checkpoint_s3_uri=incremental.get("checkpoint_s3_uri"))
+    return training_config.build_training_request(spec)
+
+
+@task.branch
+def start_or_attach(config: dict[str, Any]) -> list[str]:
+    """A re-run finds this run's job by its deterministic name: re-attach to it instead of paying for a second."""
+    from sagemaker_mlops import training
+
+    cfg = RunConfig.from_dict(config)
+    step = training.next_step(training.describe_or_none(_sagemaker(cfg), cfg.names["job"]))
+    log.info("Training job %s: %s", cfg.names["job"], step)
+    # training_result is always followed (a branch skips every direct downstream it does not name).
+    return {training.CREATE: ["train", "training_result"], training.ATTACH: ["reattach_training", "training_result"],
+            training.DONE: ["training_result"]}[step]
+
+
+@task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+def training_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """Describe the finished job (created or re-attached): log its lines; store the report next to the model."""
+    from sagemaker_mlops import report, training
+
+    cfg = RunConfig.from_dict(config)
+    job = training.describe_or_none(_sagemaker(cfg), cfg.names["job"])
+    if job is None:
+        raise RuntimeError(f"Training job {cfg.names['job']} was never created: see the log of task 'train'.")
+    for line in training.log_lines(_client(cfg, "logs"), job["TrainingJobName"]):
+        log.info("%s", line)
+    training.raise_for_status(job)
+    counts = {k: summary[k] for k in ("num_training_samples", "num_validation_samples", "test_count") if k in summary}
+    result = report.training_report(job, region=cfg.region, dataset=counts)
+    folder = result["model_artifact"].rsplit("/", 1)[0]
+    s3 = _s3(cfg)
+    s3.load_string(json.dumps(result, indent=2, default=str), f"{folder}/report.json", replace=True)
+    s3.load_string(report.render_markdown(result), f"{folder}/report.md", replace=True)
+    log.info("Training report:\n%s", report.render_markdown(result))
+    return result
+
+
+@task
+def stop_training_if_running(config: dict[str, Any]) -> bool:
+    """Guaranteed: a failed or killed run never leaves this run's training job billing."""
+    from sagemaker_mlops import training
+
+    cfg = RunConfig.from_dict(config)
+    stopped = training.stop_if_running(_sagemaker(cfg), cfg.names["job"])
+    if stopped:
+        log.warning("Stopped training job %s, still running when the run ended.", cfg.names["job"])
+    return stopped
+
+
+# -- body: deploy and smoke test ----------------------------------------------------------------------------------
+@setup
+@task(multiple_outputs=True)
+def deploy_requests(config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """CreateModel / CreateEndpointConfig / CreateEndpoint requests, from the job's real artifact (XCom)."""
+    from sagemaker_mlops import deploy_config
+
+    cfg = RunConfig.from_dict(config)
+    names = cfg.names
+    return {
+        "model": deploy_config.build_model_request(names["model"], cfg.image_uri, result["model_artifact"],
+                                                   cfg.role_arn, cfg.tags, cfg.network_isolation),
+        "endpoint_config": deploy_config.build_endpoint_config_request(
+            names["endpoint_config"], names["model"], cfg.inference_instance_type, cfg.inference_instance_count,
+            cfg.tags),
+        "endpoint": deploy_config.build_endpoint_request(names["endpoint"], names["endpoint_config"], cfg.tags),
+    }
+
+
+@task
+def smoke_test(config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """Predict every test/ image (ZERO…NINE, as the book prints) and score a labeled sample against min_accuracy."""
+    from airflow.exceptions import AirflowFailException
+
+    from sagemaker_mlops import smoke_test as smoke
+
+    cfg = RunConfig.from_dict(config)
+    s3 = _s3(cfg).get_conn()
+
+    def read(key: str) -> bytes:
+        return s3.get_object(Bucket=cfg.bucket, Key=key)["Body"].read()
+
+    def list_keys(prefix: str) -> list[str]:
+        return _s3(cfg).list_keys(bucket_name=cfg.bucket, prefix=prefix)
+
+    outcome = smoke.run(smoke.endpoint_invoker(_client(cfg, "sagemaker-runtime"), cfg.names["endpoint"]), read,
+                        list_keys, prefix=cfg.prefix, sample_size=cfg.smoke_sample_size,
+                        min_accuracy=cfg.min_accuracy)
+    outcome["endpoint"] = cfg.names["endpoint"]
+    for name, label in sorted(outcome["test_predictions"].items()):
+        log.info("%s -> %s", name, label)
+    log.info("Smoke accuracy %.3f on %d labeled images (min %.2f); latency p50 %.1f ms, p95 %.1f ms",
+             outcome["accuracy"], outcome["sample_size"], cfg.min_accuracy, outcome["latency_ms"]["p50"],
+             outcome["latency_ms"]["p95"])
+    folder = result["model_artifact"].rsplit("/", 1)[0]
+    _s3(cfg).load_string(json.dumps(outcome, indent=2), f"{folder}/smoke_test.json", replace=True)
+    if not outcome["passed"]:
+        get_current_context()["ti"].xcom_push(key="return_value", value=outcome)
+        raise AirflowFailException(
+            f"min_accuracy: the endpoint scored {outcome['accuracy']:.3f} on {outcome['sample_size']} labeled images, "
+            f"below {cfg.min_accuracy}. Fix: retrain (more epochs/data) or lower min_accuracy deliberately.")
+    return outcome
+
+
+def teardown_of(task_output: Any, setups: Any) -> Any:
+    """Make a task a teardown of ``setups``: it runs after success, failure or upstream failure, and its own failure
+    (a resource that could not be deleted) fails the run. Applied in the DAG file rather than with ``@teardown``,
+    whose decorator cannot be called twice (Airflow 3.3 keeps the forced trigger rule), as two DAGs do here."""
+    return task_output.as_teardown(setups=setups, on_failure_fail_dagrun=True)
+
+
+def _keep(cfg: RunConfig, what: str) -> bool:
+    if cfg.keep_endpoint:
+        from airflow.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(f"keep_endpoint is on: {what} is kept (and keeps billing).")
+    return False
+
+
+@task
+def delete_endpoint(config: dict[str, Any]) -> bool:
+    from sagemaker_mlops import teardown as td
+
+    cfg = RunConfig.from_dict(config)
+    return _keep(cfg, "the endpoint") or td.delete_endpoint(_sagemaker(cfg), cfg.names["endpoint"])
+
+
+@task
+def delete_endpoint_config(config: dict[str, Any]) -> bool:
+    from sagemaker_mlops import teardown as td
+
+    cfg = RunConfig.from_dict(config)
+    return _keep(cfg, "the endpoint config") or td.delete_endpoint_config(_sagemaker(cfg),
+                                                                          cfg.names["endpoint_config"])
+
+
+@task
+def delete_model(config: dict[str, Any]) -> bool:
+    from sagemaker_mlops import teardown as td
+
+    cfg = RunConfig.from_dict(config)
+    return _keep(cfg, "the model") or td.delete_model(_sagemaker(cfg), cfg.names["model"])
+
+
+@task(outlets=[MODEL_ASSET])
+def publish_model(config: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any], **context: Any) -> dict:
+    """Announce the tested model as an Asset event (job name, artifact, accuracy in its extra) for pipeline 2."""
+    cfg = RunConfig.from_dict(config)
+    extra = {"training_job_name": result["training_job_name"], "model_artifact": result["model_artifact"],
+             "validation_accuracy": result["validation_accuracy"], "smoke_accuracy": smoke["accuracy"],
+             "region": cfg.region, "bucket": cfg.bucket, "prefix": cfg.prefix, "dag_id": cfg.dag_id,
+             "run_id": cfg.run_id, "hyperparameters": cfg.hyperparameters}
+    context["outlet_events"][MODEL_ASSET].extra = extra
+    log.info("Published %s: %s", MODEL_ASSET.name, extra)
+    return extra
+
+
+# -- the provider's operators and sensors, configured once -------------------------------------------------------
+def _max_attempts(seconds: int) -> int:
+    """Deferred waits give up after max_attempts polls (default 60 x 30 s): size them for the longest allowed job."""
+    from sagemaker_mlops.run_config import MAX_RUNTIME_CAP
+
+    return seconds // POLL_SECONDS + 10 if seconds else MAX_RUNTIME_CAP // POLL_SECONDS + 10
+
+
+def train_operator(request: Any, *, max_seconds: int = 0) -> Any:
+    """SageMakerTrainingOperator (deferrable; fails explaining a Stopped job). ``action_if_job_exists="fail"``: never a renamed second job; a re-run
+    re-attaches through ``start_or_attach`` instead, so this task does not retry by itself."""
+    from sagemaker_mlops.operators import ExplainedTrainingOperator
+
+    return ExplainedTrainingOperator(
+        task_id="train", config=request, aws_conn_id=AWS_CONN_ID, region_name=config_template("region"),
+        deferrable=True, check_interval=POLL_SECONDS, max_attempts=_max_attempts(max_seconds), print_log=True,
+        check_if_job_exists=True, action_if_job_exists="fail", retries=0)
+
+
+def reattach_sensor() -> Any:
+    """Waits for this run's already-running job without holding a worker slot (reschedule mode)."""
+    from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerTrainingSensor
+
+    return SageMakerTrainingSensor(
+        task_id="reattach_training", job_name=config_template("names", "job"), aws_conn_id=AWS_CONN_ID,
+        region_name=config_template("region"), mode="reschedule", poke_interval=POLL_SECONDS, print_log=False,
+        timeout=_max_attempts(0) * POLL_SECONDS)
+
+
+def deploy_operators(requests: Any) -> tuple[Any, Any, Any]:
+    """Model, endpoint config and endpoint (deferrable wait for InService), from the built requests."""
+    from airflow.providers.amazon.aws.operators.sagemaker import (
+        SageMakerEndpointConfigOperator,
+        SageMakerEndpointOperator,
+        SageMakerModelOperator,
+    )
+
+    region = config_template("region")
+    model = SageMakerModelOperator(task_id="create_model", config=requests["model"], aws_conn_id=AWS_CONN_ID,
+                                   region_name=region)
+    endpoint_config = SageMakerEndpointConfigOperator(
+        task_id="create_endpoint_config", config=requests["endpoint_config"], aws_conn_id=AWS_CONN_ID,
+        region_name=region)
+    endpoint = SageMakerEndpointOperator(
+        task_id="create_endpoint", config=requests["endpoint"], aws_conn_id=AWS_CONN_ID, region_name=region,
+        deferrable=True, check_interval=POLL_SECONDS, max_ingestion_time=3600)
+    return model, endpoint_config, endpoint

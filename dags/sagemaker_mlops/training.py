@@ -1,0 +1,86 @@
+"""Training-job helpers: find this run's job (so a retry never starts a second, billed one), read its result and
+its CloudWatch log lines, and stop it when the run ends early."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sagemaker_mlops.validation import ParamError
+
+CREATE, ATTACH, DONE = "create", "attach", "done"
+RUNNING = {"InProgress", "Stopping"}
+
+
+def describe_or_none(sagemaker: Any, job_name: str) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return sagemaker.describe_training_job(TrainingJobName=job_name)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ValidationException":
+            return None
+        raise
+
+
+def next_step(job: dict[str, Any] | None) -> str:
+    """create (no job yet), attach (this run's job is running), done (it completed); a failed job raises."""
+    if job is None:
+        return CREATE
+    status = job["TrainingJobStatus"]
+    if status in RUNNING:
+        return ATTACH
+    if status == "Completed":
+        return DONE
+    raise ParamError(
+        "training job", f"this run's job {job['TrainingJobName']} already ended {status} "
+        f"({job.get('SecondaryStatus')}): {job.get('FailureReason', 'no reason given')}",
+        "trigger a new run (names are per run); to continue a spot job, pass its checkpoint URI as resume_checkpoint_uri")
+
+
+def raise_for_status(job: dict[str, Any]) -> None:
+    """Stopped counts as failure (a spot job out of MaxWait ends Stopped/MaxWaitTimeExceeded)."""
+    status = job["TrainingJobStatus"]
+    if status == "Completed":
+        return
+    secondary = job.get("SecondaryStatus")
+    detail = job.get("FailureReason") or ""
+    if secondary == "MaxWaitTimeExceeded":
+        checkpoint = job.get("CheckpointConfig", {}).get("S3Uri")
+        detail = (f"managed spot capacity did not come back within MaxWaitTimeInSeconds="
+                  f"{job.get('StoppingCondition', {}).get('MaxWaitTimeInSeconds')}. The checkpoints are kept in "
+                  f"{checkpoint}: trigger a new run with resume_checkpoint_uri={checkpoint} to continue from them")
+    raise RuntimeError(f"Training job {job['TrainingJobName']} ended {status} ({secondary}). {detail}".strip())
+
+
+def log_lines(logs: Any, job_name: str, limit: int = 500) -> list[str]:
+    """The job's CloudWatch lines (/aws/sagemaker/TrainingJobs, one stream per instance), first instance first."""
+    from botocore.exceptions import ClientError
+
+    group = "/aws/sagemaker/TrainingJobs"
+    try:
+        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{job_name}/",
+                                            orderBy="LogStreamName")["logStreams"]
+    except ClientError:
+        return []
+    lines: list[str] = []
+    for stream in streams[:1]:
+        events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True,
+                                     limit=limit)["events"]
+        lines += [f"[{stream['logStreamName']}] {e['message']}" for e in events]
+    return lines
+
+
+def stop_if_running(sagemaker: Any, job_name: str) -> bool:
+    """Stops this run's job if it still runs (a failed or killed run must not leave it billing)."""
+    from botocore.exceptions import ClientError
+
+    job = describe_or_none(sagemaker, job_name)
+    if job is None or job["TrainingJobStatus"] != "InProgress":
+        return False
+    try:
+        sagemaker.stop_training_job(TrainingJobName=job_name)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "ValidationException":
+            raise
+        return False  # it ended meanwhile
+    return True

@@ -1,0 +1,128 @@
+"""Starts what a local run needs — the AWS emulator and the dataset server, each its own process — and the
+environment that points Airflow at them (the aws_default connection's endpoint_url, the account Variables).
+Used by ``make run`` and the end-to-end tests; everything it starts stops with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole"
+BUCKET = "mlops-ch06-demo"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float = 30.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+class LocalStack:
+    """The emulator and dataset server as child processes; a context manager that always stops them."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self.procs: list[subprocess.Popen] = []
+        self.emulator_url = ""
+        self.dataset_url = ""
+
+    def __enter__(self) -> "LocalStack":
+        env = dict(os.environ, PYTHONPATH=f"{REPO / 'include'}")
+        log_dir = self.work_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        self.procs.append(subprocess.Popen([sys.executable, "-m", "aws_emulator", "--port", str(port)], env=env,
+                                           stdout=open(log_dir / "emulator.log", "w"), stderr=subprocess.STDOUT))
+        self.emulator_url = f"http://127.0.0.1:{port}"
+        data_port = free_port()
+        self.procs.append(subprocess.Popen(
+            [sys.executable, "-m", "local_datasets", "serve", "--dir", str(self.work_dir / "datasets"),
+             "--port", str(data_port)], env=env, stdout=open(log_dir / "datasets.log", "w"),
+            stderr=subprocess.STDOUT))
+        self.dataset_url = f"http://127.0.0.1:{data_port}"
+        try:
+            _wait_http(f"{self.emulator_url}/_emulator/health")
+            _wait_http(f"{self.dataset_url}/batch1.zip", timeout=60)
+        except Exception:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+
+    def airflow_env(self, airflow_home: Path, poll_seconds: int = 2) -> dict[str, str]:
+        """What points an unchanged Airflow at the emulator: a connection, Variables and a poll interval."""
+        connection = {"conn_type": "aws", "login": "testing", "password": "testing",
+                      "extra": {"region_name": REGION, "endpoint_url": self.emulator_url}}
+        return dict(
+            os.environ,
+            AIRFLOW_HOME=str(airflow_home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+            AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__UNIT_TEST_MODE="False",
+            AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
+            AIRFLOW_CONN_AWS_DEFAULT=json.dumps(connection),
+            AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET=BUCKET,
+            AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN=ROLE_ARN,
+            SAGEMAKER_MLOPS_POLL_SECONDS=str(poll_seconds),
+            SAGEMAKER_MLOPS_DATA_DIR=str(self.work_dir / "worker-data"),
+            PYTHONPATH=os.pathsep.join([str(REPO / "dags"), str(REPO / "plugins"), str(REPO / "include")]),
+            AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=REGION,
+        )
+
+    def client(self, service: str) -> Any:
+        """A boto3 client on the emulator, for reading results back (the DAGs themselves use the hooks)."""
+        import boto3
+
+        return boto3.client(service, region_name=REGION, endpoint_url=self.emulator_url,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def dataset_sha256(self, name: str) -> str:
+        import hashlib
+
+        return hashlib.sha256((self.work_dir / "datasets" / name).read_bytes()).hexdigest()
+
+
+def migrate_db(env: dict[str, str]) -> None:
+    """Airflow's metadata DB (SQLite in AIRFLOW_HOME), created once."""
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def dags_test(dag_id: str, conf: dict[str, Any], env: dict[str, str], log_file: Path) -> int:
+    """``airflow dags test`` (scheduler-less, in one process, triggers run inline) with a trigger conf."""
+    with open(log_file, "w") as out:
+        return subprocess.run([str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "-c",
+                               json.dumps(conf)], env=env, stdout=out, stderr=subprocess.STDOUT).returncode

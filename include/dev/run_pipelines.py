@@ -1,0 +1,91 @@
+"""``make run``: the pipelines end to end on the local AWS emulator, then a summary read back from "AWS".
+
+Starts the emulator and the dataset server, runs each DAG with ``airflow dags test`` and a trigger conf (what
+the UI's Trigger form sends), prints what happened, checks nothing billable is left, stops what it started and
+exits non-zero on any failure. Logs are kept in .local/run/.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from local_stack import REPO, LocalStack, dags_test, migrate_db
+
+WORK = REPO / ".local" / "run"
+
+
+def _read_json(s3: Any, uri: str) -> dict[str, Any]:
+    bucket, key = uri[5:].split("/", 1)
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def _leftovers(sm: Any) -> dict[str, list[str]]:
+    return {
+        "endpoints": [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]],
+        "endpoint configs": [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]],
+        "models": [m["ModelName"] for m in sm.list_models()["Models"]],
+        "running training jobs": [j["TrainingJobName"] for j in
+                                  sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]],
+    }
+
+
+def summarize_part1(stack: LocalStack, dag_id: str) -> bool:
+    sm, s3 = stack.client("sagemaker"), stack.client("s3")
+    jobs = [j for j in sm.list_training_jobs()["TrainingJobSummaries"]]
+    if not jobs:
+        print("  no training job was created")
+        return False
+    job = sm.describe_training_job(TrainingJobName=jobs[-1]["TrainingJobName"])
+    folder = job["ModelArtifacts"]["S3ModelArtifacts"].rsplit("/", 1)[0]
+    report = _read_json(s3, f"{folder}/report.json")
+    smoke = _read_json(s3, f"{folder}/smoke_test.json")
+    print(f"  dataset: {report['dataset']}")
+    print(f"  training job: {job['TrainingJobName']} -> {job['TrainingJobStatus']}")
+    print(f"    states: {' -> '.join(report['secondary_status_transitions'])}")
+    print(f"    instances: {job['ResourceConfig']['InstanceCount']} x {job['ResourceConfig']['InstanceType']}; "
+          f"training {report['training_seconds']} s, billable {report['billable_seconds']} s, "
+          f"est. {report['estimated_cost']['usd']} USD")
+    print(f"    validation accuracy: {report['validation_accuracy']:.3f}  (stand-in model, not the SageMaker "
+          f"algorithm)")
+    print(f"    model: {report['model_artifact']}")
+    predictions = smoke["test_predictions"]
+    shown = ", ".join(f"{name}={label}" for name, label in list(sorted(predictions.items()))[:8])
+    print(f"  test-image predictions ({len(predictions)}): {shown}, ...")
+    print(f"  smoke test on {smoke['endpoint']}: accuracy {smoke['accuracy']:.3f} on {smoke['sample_size']} labeled "
+          f"images (min {smoke['min_accuracy']}), latency p50 {smoke['latency_ms']['p50']} ms, "
+          f"p95 {smoke['latency_ms']['p95']} ms")
+    left = _leftovers(sm)
+    for kind, names in left.items():
+        print(f"  {kind} left: {names if names else 'none (deleted)'}")
+    return smoke["passed"] and not any(left.values())
+
+
+def main() -> int:
+    WORK.mkdir(parents=True, exist_ok=True)
+    ok = True
+    started = time.monotonic()
+    with LocalStack(WORK) as stack:
+        env = stack.airflow_env(WORK / "airflow")
+        print(f"emulator {stack.emulator_url} | datasets {stack.dataset_url} | Airflow home {env['AIRFLOW_HOME']}")
+        migrate_db(env)
+        conf = {"dataset_url": f"{stack.dataset_url}/r/batch1.zip",
+                "dataset_sha256": stack.dataset_sha256("batch1.zip")}
+        dag_id = "mnist_train_deploy"
+        log_file = WORK / f"{dag_id}.log"
+        print(f"\n== {dag_id}: airflow dags test with conf {json.dumps(conf)}")
+        code = dags_test(dag_id, conf, env, log_file)
+        print(f"  airflow dags test exit code {code} (log: {log_file})")
+        if code != 0:
+            print("".join(log_file.read_text().splitlines(keepends=True)[-40:]))
+        ok = summarize_part1(stack, dag_id) and code == 0 and ok
+    print(f"\n{'OK' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    sys.exit(main())
