@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
+# Before anything imports Airflow: a private AIRFLOW_HOME (SQLite), this repo's dags, no examples, fast polling.
+os.environ["AIRFLOW_HOME"] = str(REPO / ".local" / "test-airflow")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["SAGEMAKER_MLOPS_POLL_SECONDS"] = "1"
+os.environ["SAGEMAKER_MLOPS_DATA_DIR"] = str(REPO / ".local" / "test-worker-data")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -53,3 +65,24 @@ def aws(emulator: Any) -> Callable[[str], Any]:
                             config=Config(retries={"max_attempts": 1}))
 
     return client
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata DB for in-process DAG runs, migrated once per session."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
+                   capture_output=True, env=dict(os.environ))
+    return home
+
+
+@pytest.fixture()
+def airflow_aws(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The aws_default connection pointed at the emulator, plus the account Variables: all a DAG needs."""
+    connection = {"conn_type": "aws", "login": "testing", "password": "testing",
+                  "extra": {"region_name": REGION, "endpoint_url": emulator.url}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET", "mlops-test-bucket")
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
+    return emulator

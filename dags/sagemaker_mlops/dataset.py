@@ -32,7 +32,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from sagemaker_mlops.validation import ParamError, validate_sha256, validate_url
@@ -299,14 +299,12 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
     if info.flag_bits & 0x1:
         return "is encrypted"
     mode = info.external_attr >> 16
-    if info.create_system == 3 and mode:  # Unix attributes present
+    kind = stat.S_IFMT(mode)
+    if info.create_system == 3 and kind:  # Unix file type present (Python's writestr leaves it 0: a plain file)
         if stat.S_ISLNK(mode):
             return "is a symbolic link"
-        if info.is_dir():
-            if not stat.S_ISDIR(mode):
-                return f"is a special file (mode {mode:o})"
-        elif not stat.S_ISREG(mode):
-            return f"is not a regular file (mode {mode:o})"
+        if not (stat.S_ISDIR(mode) if info.is_dir() else stat.S_ISREG(mode)):
+            return f"is not a regular file or folder (mode {mode:o})"
     return None
 
 

@@ -11,12 +11,15 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, TriggerRule, get_current_context, setup, task
 
 from sagemaker_mlops.run_config import RunConfig
+from sagemaker_mlops.validation import ParamError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,17 @@ def _s3(cfg: RunConfig) -> Any:
     return S3Hook(aws_conn_id=cfg.aws_conn_id, region_name=cfg.region)
 
 
+@contextmanager
+def bad_input_fails_fast() -> Iterator[None]:
+    """Bad input is not transient: fail at once (no retries) with the field and the fix in the message."""
+    from airflow.exceptions import AirflowFailException
+
+    try:
+        yield
+    except ParamError as err:
+        raise AirflowFailException(str(err)) from err
+
+
 # -- set-up: validate before anything is created or billed ---------------------------------------------------------
 @task(task_id=CONFIG_TASK)
 def validate_and_preflight(**context: Any) -> dict[str, Any]:
@@ -69,15 +83,16 @@ def validate_and_preflight(**context: Any) -> dict[str, Any]:
     def connection_region() -> str | None:
         return AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="sts").conn_region_name
 
-    cfg = run_config.resolve(params, dag_id=dag_run.dag_id, run_id=dag_run.run_id, aws_conn_id=AWS_CONN_ID,
-                             variable=lambda key: Variable.get(key, default=None),
-                             connection_region=connection_region)
-    spot = bool(params.get("use_spot", False))
-    needs = [("training_instance_type", preflight.training_quota_name(cfg.training_instance_type, spot=spot),
-              cfg.training_instance_count),
-             ("inference_instance_type", preflight.endpoint_quota_name(cfg.inference_instance_type),
-              cfg.inference_instance_count)]
-    preflight.check_quotas(_client(cfg, "service-quotas"), needs, cfg.region)
+    with bad_input_fails_fast():
+        cfg = run_config.resolve(params, dag_id=dag_run.dag_id, run_id=dag_run.run_id, aws_conn_id=AWS_CONN_ID,
+                                 variable=lambda key: Variable.get(key, default=None),
+                                 connection_region=connection_region)
+        spot = bool(params.get("use_spot", False))
+        needs = [("training_instance_type", preflight.training_quota_name(cfg.training_instance_type, spot=spot),
+                  cfg.training_instance_count),
+                 ("inference_instance_type", preflight.endpoint_quota_name(cfg.inference_instance_type),
+                  cfg.inference_instance_count)]
+        preflight.check_quotas(_client(cfg, "service-quotas"), needs, cfg.region)
     log.info("Run config: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
     return cfg.to_dict()
 
@@ -88,8 +103,9 @@ def download_dataset(config: dict[str, Any]) -> dict[str, Any]:
     from sagemaker_mlops import dataset
 
     cfg = RunConfig.from_dict(config)
-    zip_path = dataset.ensure_dataset(cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads")
-    summary = _extract_and_validate(cfg, zip_path)
+    with bad_input_fails_fast():
+        zip_path = dataset.ensure_dataset(cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads")
+        summary = _extract_and_validate(cfg, zip_path)
     log.info("Dataset %s: %s", cfg.dataset_url, json.dumps(summary, sort_keys=True))
     return summary
 
@@ -117,10 +133,12 @@ def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str,
 
     cfg = RunConfig.from_dict(config)
     root = Path(summary["local_root"])
-    if not root.exists():  # another worker downloaded it: fetch (verified by SHA-256) and validate again here
-        zip_path = dataset.ensure_dataset(cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads")
-        root = Path(_extract_and_validate(cfg, zip_path)["local_root"])
-    created = upload.ensure_bucket(cfg.bucket, cfg.region, create=cfg.create_bucket, aws_conn_id=cfg.aws_conn_id)
+    with bad_input_fails_fast():
+        if not root.exists():  # another worker downloaded it: fetch (verified by SHA-256) and validate again here
+            zip_path = dataset.ensure_dataset(cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads")
+            root = Path(_extract_and_validate(cfg, zip_path)["local_root"])
+        created = upload.ensure_bucket(cfg.bucket, cfg.region, create=cfg.create_bucket,
+                                       aws_conn_id=cfg.aws_conn_id)
     report = upload.upload_tree(root, cfg.bucket, cfg.prefix, aws_conn_id=cfg.aws_conn_id)
     result = {"bucket_created": created, **report.to_dict()}
     log.info("Upload to s3://%s/%s: %s", cfg.bucket, cfg.prefix, result)
@@ -137,7 +155,14 @@ def training_request(config: dict[str, Any], summary: dict[str, Any], uploaded: 
 
     cfg = RunConfig.from_dict(config)
     incremental = incremental or {}
-    spec = training_config.TrainingSpec(
+    with bad_input_fails_fast():
+        return training_config.build_training_request(_training_spec(cfg, summary, incremental))
+
+
+def _training_spec(cfg: RunConfig, summary: dict[str, Any], incremental: dict[str, Any]) -> Any:
+    from sagemaker_mlops import training_config
+
+    return training_config.TrainingSpec(
         job_name=cfg.names["job"], role_arn=cfg.role_arn, image_uri=cfg.image_uri, bucket=cfg.bucket,
         prefix=cfg.prefix, hyperparameters=cfg.hyperparameters_for(summary["num_training_samples"]),
         instance_type=cfg.training_instance_type, instance_count=cfg.training_instance_count,
@@ -146,7 +171,6 @@ def training_request(config: dict[str, Any], summary: dict[str, Any], uploaded: 
         model_uri=incremental.get("model_uri"), use_spot=bool(incremental.get("use_spot")),
         max_wait_seconds=incremental.get("max_wait_seconds"),
         checkpoint_s3_uri=incremental.get("checkpoint_s3_uri"))
-    return training_config.build_training_request(spec)
 
 
 @task.branch

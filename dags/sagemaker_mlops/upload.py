@@ -153,8 +153,7 @@ def upload_tree(
     started = time.monotonic()
     root = Path(root)
     validate_bucket_name(bucket, "bucket")
-    prefix = prefix.strip("/") if isinstance(prefix, str) else prefix
-    if prefix:
+    if prefix:  # "" uploads to the bucket root
         validate_s3_prefix(prefix, "prefix")
     if max_workers < 1:
         raise ValueError(f"max_workers must be >= 1, got {max_workers}")
@@ -164,6 +163,12 @@ def upload_tree(
     for channel in channels:
         if files is not None:
             relpaths = list(files.get(channel, ()))
+            for rel in relpaths:
+                parts = rel.split("/")
+                if rel.startswith("/") or "\\" in rel or any(part in ("", ".", "..") for part in parts):
+                    raise DatasetError(
+                        f"{channel}/{rel}", "is not a clean relative path", "list only files inside the channel"
+                    )
         elif (root / channel).is_dir():
             relpaths = _channel_files(root, channel)
         elif channel in OPTIONAL_CHANNELS:

@@ -1,0 +1,46 @@
+"""Run a DAG in-process (``dag.test``, the same code path as ``airflow dags test``) against the emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ACTIONS_THAT_CREATE = {"CreateBucket", "PutObject", "MultipartUpload", "CreateTrainingJob", "CreateModel",
+                       "CreateEndpointConfig", "CreateEndpoint"}
+
+
+def load_dag(dag_id: str) -> Any:
+    """Parsed afresh for every run, as the scheduler does (a cached DAG object also kept stale log handlers)."""
+    from airflow.models import DagBag
+
+    bag = DagBag(str(__import__("conftest").REPO / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag(dag_id)
+
+
+def run_dag(dag_id: str, conf: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    """Runs the DAG once; returns the DagRun and {task_id: state}."""
+    dag = load_dag(dag_id)
+    run = dag.test(run_conf=conf)
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    return run, states
+
+
+def xcom(run: Any, task_id: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id,
+                                                 key="return_value")).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def leftovers(aws: Any) -> dict[str, list[str]]:
+    sm = aws("sagemaker")
+    return {
+        "endpoints": [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]],
+        "endpoint_configs": [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]],
+        "models": [m["ModelName"] for m in sm.list_models()["Models"]],
+        "running_jobs": [j["TrainingJobName"] for j in
+                         sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]],
+    }
