@@ -360,8 +360,9 @@ def test_s3_latency_and_request_log(aws, emulator):
     s3.put_object(Bucket="lat", Key="k", Body=b"x")
     assert time.monotonic() - started >= 0.15
     emulator.settings(s3_latency_ms=0)
+    s3.put_public_access_block(Bucket="lat", PublicAccessBlockConfiguration={"BlockPublicAcls": True})
     actions = emulator.actions("s3")
-    assert "CreateBucket" in actions and "PutObject" in actions
+    assert actions.count("CreateBucket") == 1 and "PutObject" in actions and "PutPublicAccessBlock" in actions
     emulator.clear_requests()
     aws("sagemaker").list_training_jobs()
     assert emulator.actions() == ["ListTrainingJobs"]

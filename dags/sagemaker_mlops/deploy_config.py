@@ -209,8 +209,12 @@ def build_endpoint_config_request(
     instance_type: str = DEFAULT_INFERENCE_INSTANCE_TYPE,
     instance_count: int = 1,
     tags: Mapping[str, str] | None = None,
+    shadow_variants: Mapping[str, str] | None = None,
 ) -> dict[str, object]:
     """CreateEndpointConfig with the single ``AllTraffic`` variant of weight 1.0, as ``deploy()`` builds it.
+
+    ``shadow_variants`` ({variant name: model name}) adds variants of weight 0: they get no traffic unless a
+    request names them with ``TargetVariant`` — how pipeline 2 scores its base model on the same endpoint.
 
     Only the instance type's shape is checked here; whether SageMaker hosts that type (its
     ProductionVariantInstanceType enum) is asserted in the tests, to keep this module free of botocore.
@@ -229,6 +233,11 @@ def build_endpoint_config_request(
             ParamError("instance_count", f"{instance_count!r} is not an integer >= 1", "use 1 (the book's value)")
         )
     errors += tag_errors(tags or {}, "tags")
+    for variant, shadow_model in (shadow_variants or {}).items():
+        errors += _name_errors(shadow_model, f"shadow_variants[{variant}]")
+        if variant == VARIANT_NAME or not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", str(variant)):
+            errors.append(ParamError("shadow_variants", f"{variant!r} is not a usable variant name",
+                                     f"use a name like 'BaseModel' (not {VARIANT_NAME!r})"))
     _raise_if(errors)
     request: dict[str, object] = {
         "EndpointConfigName": config_name,
@@ -239,7 +248,10 @@ def build_endpoint_config_request(
                 "InitialInstanceCount": instance_count,
                 "InstanceType": instance_type,
                 "InitialVariantWeight": 1.0,
-            }
+            },
+            *({"VariantName": variant, "ModelName": shadow_model, "InitialInstanceCount": instance_count,
+               "InstanceType": instance_type, "InitialVariantWeight": 0.0}
+              for variant, shadow_model in (shadow_variants or {}).items()),
         ],
     }
     if tags:

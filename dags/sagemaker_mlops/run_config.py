@@ -135,16 +135,17 @@ def common_params(*, dataset_url: str, prefix: str) -> dict[str, Any]:
     }
 
 
-def _pick(params: Mapping[str, Any], name: str, variable: Callable[[str], str | None]) -> Any:
+def _pick(params: Mapping[str, Any], name: str, variable: Callable[[str], str | None],
+          variable_name: str | None = None) -> Any:
     value = params.get(name)
     if value in (None, ""):
-        value = variable(VARIABLE_PREFIX + name)
+        value = variable(variable_name or VARIABLE_PREFIX + name)
     return value
 
 
 def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id: str,
             variable: Callable[[str], str | None], connection_region: Callable[[], str | None],
-            now: datetime | None = None, name_kinds: Mapping[str, str] | None = None) -> RunConfig:
+            now: datetime | None = None, bucket_variable: str | None = None) -> RunConfig:
     """Params + Variables → a validated RunConfig, or one ParamError listing every problem (nothing is created)."""
     errors: list[ParamError] = []
 
@@ -162,7 +163,8 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
                                  "region_name extra"))
     else:
         region = check(lambda: validation.validate_region(region))
-    bucket = check(lambda: validation.validate_bucket_name(_pick(params, "bucket", variable), "bucket"))
+    bucket = check(lambda: validation.validate_bucket_name(_pick(params, "bucket", variable, bucket_variable),
+                                                           "bucket"))
     prefix = check(lambda: validation.validate_s3_prefix(params.get("s3_prefix"), "s3_prefix"))
     role_arn = check(lambda: validation.validate_role_arn(_pick(params, "role_arn", variable), "role_arn"))
     url = check(lambda: validation.validate_url(params.get("dataset_url"), "dataset_url"))
@@ -190,7 +192,7 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
 
     now = now or datetime.now(timezone.utc)
     expires = now + timedelta(hours=int(params.get("endpoint_ttl_hours") or 24))
-    kinds = name_kinds or {"job": "train", "model": "model", "endpoint_config": "epc", "endpoint": "ep"}
+    kinds = {"job": "train", "model": "model", "base_model": "basemodel", "endpoint_config": "epc", "endpoint": "ep"}
     names = {key: naming.resource_name(naming.NAME_PREFIX, kind, dag_id, run_id) for key, kind in kinds.items()}
     return RunConfig(
         dag_id=dag_id, run_id=run_id, aws_conn_id=aws_conn_id, region=region, bucket=bucket, prefix=prefix,
@@ -204,3 +206,27 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
         expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"), names=names,
         tags=deploy_config.resource_tags(dag_id, run_id, expires),
     )
+
+
+def incremental_params() -> dict[str, Any]:
+    """Pipeline 2's extra form fields: the base model, managed spot and checkpoints (the book's part 2 values)."""
+    return {
+        "base_model_uri": _param(None, ["null", "string"], "Base model S3 URI",
+                                 "model.tar.gz to start from. Empty: base_training_job, else the latest model "
+                                 "Asset (pipeline 1's, or a promoted pipeline 2 model)."),
+        "base_training_job": _param(None, ["null", "string"], "Base training job",
+                                    "A completed training job whose model to start from (read like Estimator.attach)."),
+        "use_spot": _param(True, "boolean", "Managed spot training", "Train on spot capacity (cheaper, can be "
+                                                                     "interrupted; resumes from checkpoints)."),
+        "max_runtime_seconds": _param(1800, "integer", "Max runtime (s)", "SageMaker stops the job after this long.",
+                                      minimum=60, maximum=MAX_RUNTIME_CAP),
+        "max_wait_seconds": _param(3600, "integer", "Max wait (s)",
+                                   "Spot: runtime plus time waiting for capacity; must be >= max runtime.",
+                                   minimum=60, maximum=2 * MAX_RUNTIME_CAP),
+        "resume_checkpoint_uri": _param(None, ["null", "string"], "Resume from checkpoints",
+                                        "Checkpoint S3 URI of an interrupted earlier run to continue from. Empty: "
+                                        "s3://<bucket>/<job name>/checkpoints."),
+        "min_improvement": _param(0.0, "number", "Minimum improvement to promote",
+                                  "Publish the new model only if its accuracy >= the base model's + this, on the "
+                                  "same labeled sample.", minimum=0, maximum=1),
+    }

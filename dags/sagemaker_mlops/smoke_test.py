@@ -50,9 +50,15 @@ def sample_evenly(rows: list[Any], size: int) -> list[Any]:
     return [rows[int(i * step)] for i in range(size)]
 
 
-def run(invoke: Callable[[bytes], list[float]], read: Callable[[str], bytes], list_keys: Callable[[str], list[str]],
-        *, prefix: str, sample_size: int, min_accuracy: float) -> dict[str, Any]:
-    """Invoke every test/ image and a labeled validation sample; returns predictions, accuracy and latency."""
+Invoke = Callable[..., list[float]]  # invoke(body, variant=None) -> class probabilities
+
+
+def run(invoke: Invoke, read: Callable[[str], bytes], list_keys: Callable[[str], list[str]],
+        *, prefix: str, sample_size: int, min_accuracy: float, other_variants: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Invoke every test/ image and a labeled validation sample; returns predictions, accuracy and latency.
+
+    ``other_variants`` are scored on the very same labeled sample (TargetVariant), e.g. a base model to compare.
+    """
     latencies: list[float] = []
 
     def timed(body: bytes) -> int:
@@ -68,9 +74,15 @@ def run(invoke: Callable[[bytes], list[float]], read: Callable[[str], bytes], li
     lst_keys = [k for k in list_keys(f"{prefix}/validation_lst/") if k.endswith(".lst")]
     rows = [row for key in sorted(lst_keys) for row in parse_lst(read(key).decode())]
     sample = sample_evenly(rows, sample_size)
-    correct = sum(timed(read(f"{prefix}/validation/{path}")) == label for label, path in sample)
+    images = [(label, read(f"{prefix}/validation/{path}")) for label, path in sample]
+    correct = sum(timed(body) == label for label, body in images)
     accuracy = correct / len(sample) if sample else 0.0
+    variants = {}
+    for variant in other_variants:
+        hits = sum(argmax(invoke(body, variant)) == label for label, body in images)
+        variants[variant] = {"correct": hits, "accuracy": round(hits / len(images), 4) if images else 0.0}
     return {
+        "other_variants": variants,
         "test_predictions": predictions,
         "sample_size": len(sample),
         "correct": correct,
@@ -82,9 +94,10 @@ def run(invoke: Callable[[bytes], list[float]], read: Callable[[str], bytes], li
     }
 
 
-def endpoint_invoker(runtime: Any, endpoint_name: str) -> Callable[[bytes], list[float]]:
-    def invoke(body: bytes) -> list[float]:
-        response = runtime.invoke_endpoint(EndpointName=endpoint_name, ContentType=CONTENT_TYPE, Body=body)
+def endpoint_invoker(runtime: Any, endpoint_name: str) -> Invoke:
+    def invoke(body: bytes, variant: str | None = None) -> list[float]:
+        target = {"TargetVariant": variant} if variant else {}
+        response = runtime.invoke_endpoint(EndpointName=endpoint_name, ContentType=CONTENT_TYPE, Body=body, **target)
         return json.loads(response["Body"].read())
 
     return invoke

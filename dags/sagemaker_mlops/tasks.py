@@ -29,7 +29,10 @@ AWS_CONN_ID = "aws_default"
 POLL_SECONDS = int(os.environ.get("SAGEMAKER_MLOPS_POLL_SECONDS", "30"))
 # Where a worker keeps downloaded datasets (re-used by a later task on the same worker, re-fetched elsewhere).
 DATA_DIR = Path(os.environ.get("SAGEMAKER_MLOPS_DATA_DIR", Path(tempfile.gettempdir()) / "sagemaker_mlops"))
+# Pipeline 1 publishes MODEL_ASSET (which starts pipeline 2); pipeline 2 publishes a promoted model as
+# CHAMPION_ASSET (a separate Asset, so a promotion does not re-trigger pipeline 2 itself).
 MODEL_ASSET = Asset(name="sagemaker_mlops.mnist_image_classifier")
+CHAMPION_ASSET = Asset(name="sagemaker_mlops.mnist_image_classifier_champion")
 CONFIG_TASK = "validate_and_preflight"
 
 
@@ -70,7 +73,7 @@ def bad_input_fails_fast() -> Iterator[None]:
 
 # -- set-up: validate before anything is created or billed ---------------------------------------------------------
 @task(task_id=CONFIG_TASK)
-def validate_and_preflight(**context: Any) -> dict[str, Any]:
+def validate_and_preflight(bucket_variable: str = "sagemaker_mlops_bucket", **context: Any) -> dict[str, Any]:
     """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from airflow.sdk import Variable
@@ -86,7 +89,7 @@ def validate_and_preflight(**context: Any) -> dict[str, Any]:
     with bad_input_fails_fast():
         cfg = run_config.resolve(params, dag_id=dag_run.dag_id, run_id=dag_run.run_id, aws_conn_id=AWS_CONN_ID,
                                  variable=lambda key: Variable.get(key, default=None),
-                                 connection_region=connection_region)
+                                 connection_region=connection_region, bucket_variable=bucket_variable)
         spot = bool(params.get("use_spot", False))
         needs = [("training_instance_type", preflight.training_quota_name(cfg.training_instance_type, spot=spot),
                   cfg.training_instance_count),
@@ -223,28 +226,43 @@ def stop_training_if_running(config: dict[str, Any]) -> bool:
 # -- body: deploy and smoke test ----------------------------------------------------------------------------------
 @setup
 @task(multiple_outputs=True)
-def deploy_requests(config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """CreateModel / CreateEndpointConfig / CreateEndpoint requests, from the job's real artifact (XCom)."""
+def deploy_requests(config: dict[str, Any], result: dict[str, Any],
+                    incremental: dict[str, Any] | None = None) -> dict[str, Any]:
+    """CreateModel / CreateEndpointConfig / CreateEndpoint requests, from the job's real artifact (XCom).
+
+    With a base model (pipeline 2) it is deployed beside the new one as a weight-0 variant, so both are scored
+    on the same labeled sample through one endpoint.
+    """
     from sagemaker_mlops import deploy_config
+    from sagemaker_mlops.incremental import BASE_VARIANT
 
     cfg = RunConfig.from_dict(config)
     names = cfg.names
-    return {
+    requests = {
         "model": deploy_config.build_model_request(names["model"], cfg.image_uri, result["model_artifact"],
                                                    cfg.role_arn, cfg.tags, cfg.network_isolation),
-        "endpoint_config": deploy_config.build_endpoint_config_request(
-            names["endpoint_config"], names["model"], cfg.inference_instance_type, cfg.inference_instance_count,
-            cfg.tags),
         "endpoint": deploy_config.build_endpoint_request(names["endpoint"], names["endpoint_config"], cfg.tags),
     }
+    shadow = {}
+    if incremental:
+        requests["base_model"] = deploy_config.build_model_request(
+            names["base_model"], cfg.image_uri, incremental["base"]["model_uri"], cfg.role_arn, cfg.tags,
+            cfg.network_isolation)
+        shadow = {BASE_VARIANT: names["base_model"]}
+    requests["endpoint_config"] = deploy_config.build_endpoint_config_request(
+        names["endpoint_config"], names["model"], cfg.inference_instance_type, cfg.inference_instance_count,
+        cfg.tags, shadow_variants=shadow)
+    return requests
 
 
 @task
-def smoke_test(config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+def smoke_test(config: dict[str, Any], result: dict[str, Any],
+               incremental: dict[str, Any] | None = None) -> dict[str, Any]:
     """Predict every test/ image (ZERO…NINE, as the book prints) and score a labeled sample against min_accuracy."""
     from airflow.exceptions import AirflowFailException
 
     from sagemaker_mlops import smoke_test as smoke
+    from sagemaker_mlops.incremental import BASE_VARIANT
 
     cfg = RunConfig.from_dict(config)
     s3 = _s3(cfg).get_conn()
@@ -257,7 +275,7 @@ def smoke_test(config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]
 
     outcome = smoke.run(smoke.endpoint_invoker(_client(cfg, "sagemaker-runtime"), cfg.names["endpoint"]), read,
                         list_keys, prefix=cfg.prefix, sample_size=cfg.smoke_sample_size,
-                        min_accuracy=cfg.min_accuracy)
+                        min_accuracy=cfg.min_accuracy, other_variants=(BASE_VARIANT,) if incremental else ())
     outcome["endpoint"] = cfg.names["endpoint"]
     for name, label in sorted(outcome["test_predictions"].items()):
         log.info("%s -> %s", name, label)
@@ -307,23 +325,30 @@ def delete_endpoint_config(config: dict[str, Any]) -> bool:
 
 
 @task
-def delete_model(config: dict[str, Any]) -> bool:
+def delete_model(config: dict[str, Any], which: str = "model") -> bool:
     from sagemaker_mlops import teardown as td
 
     cfg = RunConfig.from_dict(config)
-    return _keep(cfg, "the model") or td.delete_model(_sagemaker(cfg), cfg.names["model"])
+    return _keep(cfg, f"the {which.replace('_', ' ')}") or td.delete_model(_sagemaker(cfg), cfg.names[which])
 
 
 @task(outlets=[MODEL_ASSET])
-def publish_model(config: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any], **context: Any) -> dict:
-    """Announce the tested model as an Asset event (job name, artifact, accuracy in its extra) for pipeline 2."""
+def publish_model(config: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any],
+                  decision: dict[str, Any] | None = None, **context: Any) -> dict:
+    """Announce the tested model as an Asset event (job, artifact, accuracy in its extra) for the next pipeline;
+    skipped when a champion/challenger decision says not to promote."""
+    from airflow.exceptions import AirflowSkipException
+
     cfg = RunConfig.from_dict(config)
+    if decision is not None and not decision["promote"]:
+        raise AirflowSkipException(f"Not promoted: {decision['reason']}")
     extra = {"training_job_name": result["training_job_name"], "model_artifact": result["model_artifact"],
              "validation_accuracy": result["validation_accuracy"], "smoke_accuracy": smoke["accuracy"],
              "region": cfg.region, "bucket": cfg.bucket, "prefix": cfg.prefix, "dag_id": cfg.dag_id,
              "run_id": cfg.run_id, "hyperparameters": cfg.hyperparameters}
-    context["outlet_events"][MODEL_ASSET].extra = extra
-    log.info("Published %s: %s", MODEL_ASSET.name, extra)
+    for asset in context["task"].outlets:
+        context["outlet_events"][asset].extra = extra
+        log.info("Published %s: %s", asset.name, extra)
     return extra
 
 
@@ -356,6 +381,14 @@ def reattach_sensor() -> Any:
         timeout=_max_attempts(0) * POLL_SECONDS)
 
 
+def base_model_operator(requests: Any) -> Any:
+    """Pipeline 2: the base model, served beside the new one for the comparison."""
+    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerModelOperator
+
+    return SageMakerModelOperator(task_id="create_base_model", config=requests["base_model"],
+                                  aws_conn_id=AWS_CONN_ID, region_name=config_template("region"))
+
+
 def deploy_operators(requests: Any) -> tuple[Any, Any, Any]:
     """Model, endpoint config and endpoint (deferrable wait for InService), from the built requests."""
     from airflow.providers.amazon.aws.operators.sagemaker import (
@@ -374,3 +407,78 @@ def deploy_operators(requests: Any) -> tuple[Any, Any, Any]:
         task_id="create_endpoint", config=requests["endpoint"], aws_conn_id=AWS_CONN_ID, region_name=region,
         deferrable=True, check_interval=POLL_SECONDS, max_ingestion_time=3600)
     return model, endpoint_config, endpoint
+
+
+# -- pipeline 2: the base model and the champion/challenger decision ------------------------------------------------
+@task(inlets=[MODEL_ASSET, CHAMPION_ASSET])
+def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """Pick the base model (param URI, param job, or the latest model Asset), check it exists and is compatible,
+    and validate the spot settings — all before anything is created or billed."""
+    from sagemaker_mlops import incremental, training, training_config
+    from sagemaker_mlops.validation import validate_s3_uri
+
+    cfg = RunConfig.from_dict(config)
+    params = context["params"]
+    with bad_input_fails_fast():
+        if params.get("base_model_uri"):
+            uri = validate_s3_uri(params["base_model_uri"], "base_model_uri", require_key=True)
+            base = incremental.BaseModel(model_uri=uri, source="base_model_uri")
+            log.warning("Base model given as a URI: its num_classes/image_shape/num_layers cannot be read before "
+                        "training; give base_training_job instead to have them checked first.")
+        else:
+            job_name, source = params.get("base_training_job"), "base_training_job"
+            if not job_name:
+                events = [(str(event.timestamp), event.extra or {}) for asset in (MODEL_ASSET, CHAMPION_ASSET)
+                          for event in context["inlet_events"][asset][-1:]]
+                latest = incremental.latest_event_extra(events)
+                if latest is None:
+                    raise ParamError("base_model_uri", "no base model given and no model Asset event exists yet",
+                                     "run pipeline 1 (mnist_train_deploy) first, or set base_model_uri or "
+                                     "base_training_job")
+                job_name, source = latest["training_job_name"], "latest model Asset event"
+            job = training.describe_or_none(_sagemaker(cfg), job_name)
+            if job is None:
+                raise ParamError("base_training_job", f"training job {job_name!r} does not exist in {cfg.region}",
+                                 "name a completed training job of this account and region")
+            base = incremental.from_job(job, source)
+        bucket, _, key = base.model_uri[5:].partition("/")
+        if not _s3(cfg).check_for_key(key, bucket):
+            raise ParamError("base_model_uri", f"{base.model_uri} does not exist", "point at an existing model.tar.gz")
+        errors = incremental.compatibility_errors(base.hyperparameters or {}, cfg.hyperparameters,
+                                                  base.training_job_name or base.model_uri)
+        errors += incremental.protection_errors(cfg.bucket, cfg.prefix, base.model_uri)
+        settings = {"model_uri": base.model_uri, "use_spot": bool(params.get("use_spot")),
+                    "max_wait_seconds": params.get("max_wait_seconds") if params.get("use_spot") else None,
+                    "checkpoint_s3_uri": incremental.checkpoint_uri(cfg.bucket, cfg.names["job"],
+                                                                    params.get("resume_checkpoint_uri"))}
+        try:  # the whole request, with a placeholder sample count: spot/max-wait/URI rules fail here, not later
+            training_config.validate_spec(_training_spec(cfg, {"num_training_samples": 1}, settings))
+        except ParamError as err:
+            errors.append(err)
+        if errors:
+            raise ParamError.combine(errors)
+    log.info("Base model: %s", base.to_dict())
+    return {"base": base.to_dict(), **settings}
+
+
+@task
+def decide_promotion(config: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any],
+                     incremental: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """Champion/challenger: promote only if the new model scores at least the base model's accuracy plus the
+    margin, on the very same labeled sample. The decision and its reason are kept next to the model."""
+    from sagemaker_mlops.incremental import BASE_VARIANT
+
+    cfg = RunConfig.from_dict(config)
+    margin = float(context["params"].get("min_improvement") or 0.0)
+    challenger = smoke["accuracy"]
+    champion = smoke["other_variants"][BASE_VARIANT]["accuracy"]
+    promote = challenger >= champion + margin
+    reason = (f"new model {challenger:.3f} vs base model {champion:.3f} on the same {smoke['sample_size']} labeled "
+              f"images; promotion needs >= base + {margin:g}: {'promoted' if promote else 'kept the base model'}")
+    decision = {"promote": promote, "challenger_accuracy": challenger, "base_accuracy": champion,
+                "min_improvement": margin, "reason": reason, "base": incremental["base"],
+                "challenger_job": result["training_job_name"]}
+    folder = result["model_artifact"].rsplit("/", 1)[0]
+    _s3(cfg).load_string(json.dumps(decision, indent=2), f"{folder}/promotion.json", replace=True)
+    log.info("Champion/challenger: %s", reason)
+    return decision

@@ -19,9 +19,19 @@ def service_and_region(environ: dict[str, Any]) -> tuple[str, str]:
     return (match.group(2), match.group(1)) if match else ("", "")
 
 
+# Bucket sub-resources (?publicAccessBlock, ?encryption, ...) name the operation, as in S3's own API.
+_BUCKET_SUBRESOURCES = {"publicAccessBlock": "PublicAccessBlock", "encryption": "BucketEncryption",
+                        "versioning": "BucketVersioning", "tagging": "BucketTagging", "policy": "BucketPolicy",
+                        "location": "BucketLocation", "acl": "BucketAcl", "lifecycle": "BucketLifecycleConfiguration"}
+
+
 def _s3_action(method: str, path: str, query: str) -> str:
     parts = [p for p in path.split("/") if p]
+    keys = {pair.split("=", 1)[0] for pair in query.split("&") if pair}
     if len(parts) <= 1:  # bucket level
+        for key, name in _BUCKET_SUBRESOURCES.items():
+            if key in keys:
+                return {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method, method) + name
         if method == "GET":
             return "ListObjectsV2" if "list-type=2" in query else ("ListBuckets" if not parts else "ListObjects")
         return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket",

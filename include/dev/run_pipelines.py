@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aws_emulator.control import EmulatorControl
 from local_stack import REPO, LocalStack, dags_test, migrate_db
 
 WORK = REPO / ".local" / "run"
@@ -33,13 +34,19 @@ def _leftovers(sm: Any) -> dict[str, list[str]]:
     }
 
 
-def summarize_part1(stack: LocalStack, dag_id: str) -> bool:
+def _latest_job(sm: Any) -> dict[str, Any] | None:
+    """The newest training job: the one the DAG run just made."""
+    jobs = sm.list_training_jobs(SortBy="CreationTime", SortOrder="Descending")["TrainingJobSummaries"]
+    newest = max(jobs, key=lambda j: j["CreationTime"], default=None)
+    return sm.describe_training_job(TrainingJobName=newest["TrainingJobName"]) if newest else None
+
+
+def summarize(stack: LocalStack, dag_id: str, test_labels: dict[str, int]) -> bool:
     sm, s3 = stack.client("sagemaker"), stack.client("s3")
-    jobs = [j for j in sm.list_training_jobs()["TrainingJobSummaries"]]
-    if not jobs:
+    job = _latest_job(sm)
+    if job is None:
         print("  no training job was created")
         return False
-    job = sm.describe_training_job(TrainingJobName=jobs[-1]["TrainingJobName"])
     folder = job["ModelArtifacts"]["S3ModelArtifacts"].rsplit("/", 1)[0]
     report = _read_json(s3, f"{folder}/report.json")
     smoke = _read_json(s3, f"{folder}/smoke_test.json")
@@ -52,12 +59,24 @@ def summarize_part1(stack: LocalStack, dag_id: str) -> bool:
     print(f"    validation accuracy: {report['validation_accuracy']:.3f}  (stand-in model, not the SageMaker "
           f"algorithm)")
     print(f"    model: {report['model_artifact']}")
+    if report["managed_spot"]:
+        print(f"    managed spot: savings {report['spot_savings_percent']}% (1 - billable/training), "
+              f"on-demand would be {report['on_demand_cost']['usd']} USD; interruptions: "
+              f"{report['spot_interruptions']} (resumed from {job.get('CheckpointConfig', {}).get('S3Uri')})")
+    base = next((c for c in job["InputDataConfig"] if c["ChannelName"] == "model"), None)
+    if base:
+        print(f"    incremental from: {base['DataSource']['S3DataSource']['S3Uri']}")
     predictions = smoke["test_predictions"]
-    shown = ", ".join(f"{name}={label}" for name, label in list(sorted(predictions.items()))[:8])
-    print(f"  test-image predictions ({len(predictions)}): {shown}, ...")
+    names = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
+    right = sum(names[test_labels[name]] == label for name, label in predictions.items() if name in test_labels)
+    shown = ", ".join(f"{name}={label}" for name, label in list(sorted(predictions.items()))[:6])
+    print(f"  test-image predictions ({len(predictions)}, {right} match the true digits): {shown}, ...")
     print(f"  smoke test on {smoke['endpoint']}: accuracy {smoke['accuracy']:.3f} on {smoke['sample_size']} labeled "
           f"images (min {smoke['min_accuracy']}), latency p50 {smoke['latency_ms']['p50']} ms, "
           f"p95 {smoke['latency_ms']['p95']} ms")
+    if base:
+        decision = _read_json(s3, f"{folder}/promotion.json")
+        print(f"  champion/challenger: {decision['reason']}")
     left = _leftovers(sm)
     for kind, names in left.items():
         print(f"  {kind} left: {names if names else 'none (deleted)'}")
@@ -70,18 +89,25 @@ def main() -> int:
     started = time.monotonic()
     with LocalStack(WORK) as stack:
         env = stack.airflow_env(WORK / "airflow")
+        env["AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET"] = "mlops-ch06-incremental-demo"
+        # Report emulated time at 60x (a 3 s local job reads as 3 minutes), so seconds and costs look like AWS's.
+        EmulatorControl(stack.emulator_url).settings(time_scale=60.0)
         print(f"emulator {stack.emulator_url} | datasets {stack.dataset_url} | Airflow home {env['AIRFLOW_HOME']}")
         migrate_db(env)
-        conf = {"dataset_url": f"{stack.dataset_url}/r/batch1.zip",
-                "dataset_sha256": stack.dataset_sha256("batch1.zip")}
-        dag_id = "mnist_train_deploy"
-        log_file = WORK / f"{dag_id}.log"
-        print(f"\n== {dag_id}: airflow dags test with conf {json.dumps(conf)}")
-        code = dags_test(dag_id, conf, env, log_file)
-        print(f"  airflow dags test exit code {code} (log: {log_file})")
-        if code != 0:
-            print("".join(log_file.read_text().splitlines(keepends=True)[-40:]))
-        ok = summarize_part1(stack, dag_id) and code == 0 and ok
+        for dag_id, batch in (("mnist_train_deploy", "batch1"), ("mnist_incremental_spot", "batch2")):
+            conf = {"dataset_url": f"{stack.dataset_url}/r/{batch}.zip",
+                    "dataset_sha256": stack.dataset_sha256(f"{batch}.zip")}
+            if dag_id == "mnist_incremental_spot":
+                # One spot reclaim, 10 minutes (emulated) without capacity: the job resumes from its checkpoints.
+                EmulatorControl(stack.emulator_url).interrupt_spot(interruptions=1, capacity_wait_seconds=600)
+            log_file = WORK / f"{dag_id}.log"
+            print(f"\n== {dag_id}: airflow dags test with conf {json.dumps(conf)}")
+            code = dags_test(dag_id, conf, env, log_file)
+            print(f"  airflow dags test exit code {code} (log: {log_file})")
+            if code != 0:
+                print("".join(log_file.read_text().splitlines(keepends=True)[-40:]))
+            labels = json.loads((WORK / "datasets" / f"{batch}.test-labels.json").read_text())
+            ok = summarize(stack, dag_id, labels) and code == 0 and ok
     print(f"\n{'OK' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
     return 0 if ok else 1
 

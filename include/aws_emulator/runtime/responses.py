@@ -44,7 +44,7 @@ class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
 
         endpoint_name = self.path.split("/")[2]
         backend = models.sagemaker_backends[self.current_account][self.region]
-        model = backend.served_model(endpoint_name)
+        variant, model = backend.served_model(endpoint_name, self.headers.get("X-Amzn-SageMaker-Target-Variant"))
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type not in IMAGE_CONTENT_TYPES:
             raise ModelError(415, f"Content type {content_type or '(none)'} is not supported by this algorithm; "
@@ -56,6 +56,5 @@ class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
         except ic_algorithm.InvalidModelInput as err:
             raise ModelError(400, f"Unable to decode the request body as an image: {err}",
                              endpoint_name, self.current_account, self.region) from None
-        variant = backend.endpoints[endpoint_name].production_variants[0]["VariantName"]
         headers = {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": variant}
         return 200, headers, json.dumps(probabilities)

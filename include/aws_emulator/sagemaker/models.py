@@ -36,7 +36,8 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
     def __init__(self, region_name: str, account_id: str) -> None:
         super().__init__(region_name, account_id)
         self.training_runs: dict[str, TrainingRun] = {}
-        self.served_models: dict[str, ic_algorithm.StandInModel] = {}
+        # endpoint -> {variant name: the model it serves}
+        self.served_models: dict[str, dict[str, ic_algorithm.StandInModel]] = {}
         self._endpoint_generation: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -180,7 +181,7 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                 injected = SETTINGS.take_endpoint_failure()
                 if injected is not None:
                     raise ic_algorithm.AlgorithmError(injected)
-                model = self._load_model_for(config_name)
+                models = self._load_models_for(config_name)
             except (ic_algorithm.AlgorithmError, ValidationError, KeyError, ValueError) as err:
                 endpoint.failure_reason = str(getattr(err, "message", None) or err)
                 endpoint.endpoint_status = "Failed" if creating else "InService"
@@ -189,15 +190,18 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                 endpoint.endpoint_config_name = config_name
                 endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
                 endpoint.failure_reason = None
-                self.served_models[name] = model
+                self.served_models[name] = models
                 endpoint.endpoint_status = "InService"
             endpoint.last_modified_time = utcnow()
 
         threading.Thread(target=settle, name=f"endpoint-{name}", daemon=True).start()
 
-    def _load_model_for(self, config_name: str) -> ic_algorithm.StandInModel:
+    def _load_models_for(self, config_name: str) -> dict[str, ic_algorithm.StandInModel]:
+        """Every production variant's model, loaded as its container would at startup (bad artifact: Failed)."""
         config = self.endpoint_configs[config_name]
-        variant = config.production_variants[0]
+        return {variant["VariantName"]: self._load_variant(variant) for variant in config.production_variants}
+
+    def _load_variant(self, variant: dict[str, Any]) -> ic_algorithm.StandInModel:
         model = self.describe_model(variant["ModelName"])
         container = model.primary_container or (model.containers[0] if model.containers else {})
         image = container.get("Image", "")
@@ -215,13 +219,21 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                 f"Failed to download model data from {data_url}: the object does not exist.") from None
         return ic_algorithm.load_model(artifact)
 
-    def served_model(self, endpoint_name: str) -> ic_algorithm.StandInModel:
+    def served_model(self, endpoint_name: str, target_variant: str | None = None) -> tuple[str, ic_algorithm.StandInModel]:
+        """(variant, model) answering a request: TargetVariant when given, else the heaviest-weighted variant."""
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
             raise ValidationError(message=f"Endpoint {endpoint_name} of account {self.account_id} not found.")
-        model = self.served_models.get(endpoint_name)
-        if endpoint.endpoint_status not in ("InService", "Updating") or model is None:
+        models = self.served_models.get(endpoint_name)
+        if endpoint.endpoint_status not in ("InService", "Updating") or not models:
             raise ValidationError(
                 message=f"Endpoint {endpoint_name} of account {self.account_id} is not in service "
                         f"(status {endpoint.endpoint_status}).")
-        return model
+        if target_variant:
+            if target_variant not in models:
+                raise ValidationError(message=f"The variant {target_variant} does not exist for endpoint "
+                                              f"{endpoint_name}; variants: {sorted(models)}.")
+            return target_variant, models[target_variant]
+        variants = endpoint.production_variants
+        chosen = max(variants, key=lambda v: v.get("CurrentWeight", 1.0))["VariantName"]
+        return chosen, models[chosen]

@@ -1,0 +1,72 @@
+"""
+### Chapter 6, part 2: incremental training on managed spot, with checkpoints
+
+The book's PART02 notebook as a pipeline: start from the model pipeline 1 published (or a given model or job),
+train on the second batch of digits **incrementally** (a `model` channel) on **managed spot** capacity with
+**checkpoints**, report the spot savings, then deploy the new model beside the base model and promote it only if
+it scores at least as well on the same labeled sample. Everything deployed is deleted at the end.
+
+Runs when pipeline 1 publishes a model (Asset `sagemaker_mlops.mnist_image_classifier`) and on a schedule
+(`SAGEMAKER_MLOPS_RETRAIN_CRON`, default Mondays 03:00 UTC); one run at a time, no catch-up. A spot job that runs
+out of max wait keeps its checkpoints: trigger again with *Resume from checkpoints* set to continue.
+Inputs and outputs go to a second bucket (Variable `sagemaker_mlops_incremental_bucket`), never over the
+base model's data.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, chain
+
+from sagemaker_mlops import tasks
+from sagemaker_mlops.run_config import BOOK_BATCH2_URL, common_params, incremental_params
+
+RETRAIN_CRON = os.environ.get("SAGEMAKER_MLOPS_RETRAIN_CRON", "0 3 * * 1")
+
+with DAG(
+    dag_id="mnist_incremental_spot",
+    description="MLE on AWS ch. 6 part 2: incremental managed-spot training with checkpoints, champion/challenger",
+    doc_md=__doc__,
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(RETRAIN_CRON, timezone="UTC"),
+                                 assets=tasks.MODEL_ASSET),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={**common_params(dataset_url=BOOK_BATCH2_URL, prefix="ch06"), **incremental_params()},
+    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "managed-spot", "incremental"],
+) as dag:
+    # --- set-up: params, quotas (spot), base model and its compatibility, dataset — before any spend
+    config = tasks.validate_and_preflight(bucket_variable="sagemaker_mlops_incremental_bucket")
+    incremental = tasks.resolve_base_model(config)
+    dataset = tasks.download_dataset(config)
+    uploaded = tasks.upload_dataset(config, dataset)
+
+    # --- body: incremental spot training (or re-attach), report, deploy new + base, compare, publish if better
+    request = tasks.training_request(config, dataset, uploaded, incremental)
+    decision = tasks.start_or_attach(config)
+    train, reattach = tasks.train_operator(request), tasks.reattach_sensor()
+    result = tasks.training_result(config, dataset)
+    requests = tasks.deploy_requests(config, result, incremental)
+    create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(requests)
+    create_base_model = tasks.base_model_operator(requests)
+    smoke = tasks.smoke_test(config, result, incremental)
+    promotion = tasks.decide_promotion(config, result, smoke, incremental)
+    published = tasks.publish_model.override(outlets=[tasks.CHAMPION_ASSET])(config, result, smoke, promotion)
+
+    # --- teardown: runs after success, failure or upstream failure; skipped only with keep_endpoint
+    stop_training = tasks.teardown_of(tasks.stop_training_if_running(config), setups=request)
+    delete_endpoint = tasks.teardown_of(tasks.delete_endpoint(config), setups=requests)
+    delete_endpoint_config = tasks.teardown_of(tasks.delete_endpoint_config(config), setups=requests)
+    delete_model = tasks.teardown_of(tasks.delete_model(config), setups=requests)
+    delete_base_model = tasks.teardown_of(
+        tasks.delete_model.override(task_id="delete_base_model")(config, which="base_model"), setups=requests)
+
+    chain(incremental, dataset)
+    chain(request, decision, [train, reattach], result, stop_training)
+    decision >> result
+    chain(result, requests, [create_model, create_base_model], create_endpoint_config, create_endpoint, smoke,
+          promotion, published)
+    chain(smoke, delete_endpoint, delete_endpoint_config, [delete_model, delete_base_model])
