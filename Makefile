@@ -31,3 +31,16 @@ bench: venv
 
 clean:
 	rm -rf $(VENV) .venv-sdk .local build .pytest_cache
+
+# MWAA: build/mwaa/ holds exactly what MWAA syncs (dags/, plugins.zip, requirements.txt); deploy-mwaa uploads it
+# and updates the environment only when plugins.zip or requirements.txt changed (include/mwaa/README.md).
+#   make bundle
+#   make deploy-mwaa ENV=<mwaa-environment> BUCKET=<source-bucket> [REGION=<region>] [DRY_RUN=1]
+.PHONY: bundle deploy-mwaa
+
+bundle: venv
+	@$(PY) include/mwaa/build_bundle.py --out build/mwaa
+
+deploy-mwaa: bundle
+	@test -n "$(ENV)" -a -n "$(BUCKET)" || { echo "usage: make deploy-mwaa ENV=<mwaa-environment> BUCKET=<bucket> [REGION=<region>] [DRY_RUN=1]" >&2; exit 2; }
+	@$(PY) include/mwaa/deploy.py --environment "$(ENV)" --bucket "$(BUCKET)" --bundle build/mwaa $(if $(REGION),--region "$(REGION)") $(if $(DRY_RUN),--dry-run)

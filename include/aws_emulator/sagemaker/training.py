@@ -142,8 +142,9 @@ class TrainingRun:
         job = self.job
         self._transition("Starting", "Preparing the instances for training", status="InProgress")
         self._sleep(self.settings.starting_seconds)
-        instance_count = int(job.resource_config.get("InstanceCount", 1))
-        self.logs = LogWriter(self.account_id, self.region, job.training_job_name, instance_count)
+        if self.logs is None:  # one stream per instance for the job's life, also across spot relaunches
+            instance_count = int(job.resource_config.get("InstanceCount", 1))
+            self.logs = LogWriter(self.account_id, self.region, job.training_job_name, instance_count)
         self._transition("Downloading", "Downloading input data")
         self._sleep(self.settings.downloading_seconds)
 

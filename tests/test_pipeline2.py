@@ -1,0 +1,141 @@
+"""Pipeline 2 end to end on the emulator: spot interruption and resume, max wait, validation before spend,
+the base model left untouched, and champion/challenger."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from dag_runs import ACTIONS_THAT_CREATE, leftovers, run_dag, xcom
+from emulator_helpers import dataset_zip, training_request, upload_zip, wait_training
+
+DAG_ID = "mnist_incremental_spot"
+BASE_BUCKET, BASE_PREFIX = "base-bucket", "ch06"
+NOTHING_LEFT = {"endpoints": [], "endpoint_configs": [], "models": [], "running_jobs": []}
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory):
+    from local_datasets.builder import build_dataset
+    from local_datasets.server import DatasetServer
+
+    folder = tmp_path_factory.mktemp("served2")
+    info = build_dataset(folder / "batch2.zip", "batch2")
+    build_dataset(folder / "batch1.zip", "batch1")
+    with DatasetServer(folder) as server:
+        yield {"url": server.url, "sha256": info.sha256, "folder": folder}
+
+
+@pytest.fixture()
+def base_job(airflow_aws, aws, datasets, monkeypatch) -> dict[str, Any]:
+    """A completed image-classification job on batch1 in its own bucket: the model pipeline 2 starts from."""
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", "incremental-bucket")
+    samples = upload_zip(aws("s3"), dataset_zip(datasets["folder"], "batch1"), BASE_BUCKET, BASE_PREFIX)
+    sm = aws("sagemaker")
+    sm.create_training_job(**training_request("mlops-base-job", BASE_BUCKET, BASE_PREFIX, samples))
+    job = wait_training(sm, "mlops-base-job")
+    assert job["TrainingJobStatus"] == "Completed"
+    airflow_aws.clear_requests()
+    return job
+
+
+def _conf(datasets, **overrides):
+    conf = {"dataset_url": f"{datasets['url']}/r/batch2.zip", "dataset_sha256": datasets["sha256"],
+            "base_training_job": "mlops-base-job"}
+    conf.update(overrides)
+    return conf
+
+
+def _objects(aws, bucket: str) -> dict[str, str]:
+    listed = aws("s3").list_objects_v2(Bucket=bucket).get("Contents", [])
+    return {o["Key"]: o["ETag"] for o in listed}
+
+
+def _log_text(aws, job_name: str) -> str:
+    logs = aws("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix=f"{job_name}/")["logStreams"]
+    return "\n".join(e["message"] for e in logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"],
+        startFromHead=True)["events"])
+
+
+def test_interrupted_spot_job_resumes_from_checkpoints_and_is_promoted(airflow_aws, aws, datasets, base_job,
+                                                                        airflow_db):
+    base_objects = _objects(aws, BASE_BUCKET)
+    airflow_aws.settings(time_scale=100.0)  # sub-second local phases read as minutes: savings become measurable
+    airflow_aws.interrupt_spot(interruptions=1, capacity_wait_seconds=120)
+    run, states = run_dag(DAG_ID, _conf(datasets))
+    assert str(run.state) == "success", states
+    result = xcom(run, "training_result")
+    job = aws("sagemaker").describe_training_job(TrainingJobName=result["training_job_name"])
+    statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]
+    assert "Interrupted" in statuses and statuses[-1] == "Completed"
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600}
+    model_channel = [c for c in job["InputDataConfig"] if c["ChannelName"] == "model"][0]
+    assert model_channel["DataSource"]["S3DataSource"]["S3Uri"] == base_job["ModelArtifacts"]["S3ModelArtifacts"]
+    assert model_channel["ContentType"] == "application/x-sagemaker-model"
+    checkpoint = job["CheckpointConfig"]["S3Uri"]
+    assert checkpoint == f"s3://incremental-bucket/{result['training_job_name']}/checkpoints"
+    assert "Resuming from checkpoint" in _log_text(aws, result["training_job_name"])
+    assert result["spot_interruptions"] == 1 and result["spot_savings_percent"] > 0
+    decision = xcom(run, "decide_promotion")
+    assert decision["promote"] is True and decision["base"]["training_job_name"] == "mlops-base-job"
+    assert states["publish_model"] == "success"
+    assert _objects(aws, BASE_BUCKET) == base_objects, "the base model's bucket must be untouched"
+    assert leftovers(aws) == NOTHING_LEFT
+
+
+def test_max_wait_exceeded_fails_clearly_keeps_checkpoints_and_resumes(airflow_aws, aws, datasets, base_job,
+                                                                       airflow_db, capfd):
+    airflow_aws.interrupt_spot(interruptions=1, capacity_wait_seconds=100_000)
+    run, states = run_dag(DAG_ID, _conf(datasets, min_improvement=0.0))
+    assert str(run.state) == "failed" and states["train"] == "failed", states
+    out = capfd.readouterr().out
+    assert "MaxWaitTimeExceeded" in out and "resume_checkpoint_uri" in out
+    job_name = [j for j in aws("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+                if j["TrainingJobName"] != "mlops-base-job"][0]["TrainingJobName"]
+    job = aws("sagemaker").describe_training_job(TrainingJobName=job_name)
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxWaitTimeExceeded")
+    checkpoint = job["CheckpointConfig"]["S3Uri"]
+    bucket, prefix = checkpoint[5:].split("/", 1)
+    kept = aws("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["KeyCount"]
+    assert kept > 0
+    assert leftovers(aws) == NOTHING_LEFT
+
+    resumed, states = run_dag(DAG_ID, _conf(datasets, resume_checkpoint_uri=checkpoint))
+    assert str(resumed.state) == "success", states
+    new_job = xcom(resumed, "training_result")["training_job_name"]
+    assert aws("sagemaker").describe_training_job(TrainingJobName=new_job)["CheckpointConfig"]["S3Uri"] == checkpoint
+    assert "Resuming from checkpoint" in _log_text(aws, new_job)
+
+
+@pytest.mark.parametrize(("overrides", "field"), [
+    ({"num_layers": 34}, "num_layers"),
+    ({"max_wait_seconds": 900}, "max_wait"),
+    ({"base_training_job": "no-such-job"}, "base_training_job"),
+])
+def test_incompatible_or_invalid_requests_are_rejected_before_any_create(airflow_aws, datasets, base_job,
+                                                                         airflow_db, capfd, overrides, field):
+    run, states = run_dag(DAG_ID, _conf(datasets, **overrides))
+    assert str(run.state) == "failed" and states["resolve_base_model"] == "failed", states
+    out = capfd.readouterr().out
+    assert field in out and "Fix:" in out
+    assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())
+
+
+def test_a_worse_challenger_is_not_promoted(airflow_aws, aws, datasets, base_job, airflow_db):
+    run, states = run_dag(DAG_ID, _conf(datasets, min_improvement=0.5))
+    assert str(run.state) == "success", states
+    decision = xcom(run, "decide_promotion")
+    assert decision["promote"] is False and "kept the base model" in decision["reason"]
+    assert states["publish_model"] == "skipped"
+    result = xcom(run, "training_result")
+    stored = aws("s3").get_object(Bucket="incremental-bucket",
+                                  Key=result["model_artifact"][5:].split("/", 1)[1].rsplit("/", 1)[0]
+                                  + "/promotion.json")["Body"].read()
+    assert json.loads(stored)["promote"] is False
+    assert leftovers(aws) == NOTHING_LEFT
