@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(CURDIR)/include
 
-.PHONY: venv sdk-venv run test emulator datasets bench clean
+.PHONY: venv sdk-venv tools-venv run test emulator datasets bench clean
 
 venv:
 	@bash include/dev/bootstrap.sh
@@ -14,10 +14,13 @@ venv:
 sdk-venv:
 	@bash include/sdk_oracle/bootstrap.sh
 
+tools-venv:
+	@bash include/dev/tools_venv.sh
+
 run: venv
 	@bash include/dev/run_pipelines.sh
 
-test: venv sdk-venv
+test: venv sdk-venv tools-venv
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 emulator: venv
@@ -30,7 +33,7 @@ bench: venv
 	$(PY) include/dev/bench_upload.py
 
 clean:
-	rm -rf $(VENV) .venv-sdk .local build .pytest_cache
+	rm -rf $(VENV) .venv-sdk .venv-tools .local build .pytest_cache
 
 # MWAA: build/mwaa/ holds exactly what MWAA syncs (dags/, plugins.zip, requirements.txt); deploy-mwaa uploads it
 # and updates the environment only when plugins.zip or requirements.txt changed (include/mwaa/README.md).

@@ -17,10 +17,11 @@ def load_dag(dag_id: str) -> Any:
     return bag.get_dag(dag_id)
 
 
-def run_dag(dag_id: str, conf: dict[str, Any]) -> tuple[Any, dict[str, str]]:
-    """Runs the DAG once; returns the DagRun and {task_id: state}."""
+def run_dag(dag_id: str, conf: dict[str, Any], when: Any = None) -> tuple[Any, dict[str, str]]:
+    """Runs the DAG once; returns the DagRun and {task_id: state}. ``when`` fixes the run id
+    (``manual__<when>``), so a test can know this run's resource names in advance."""
     dag = load_dag(dag_id)
-    run = dag.test(run_conf=conf)
+    run = dag.test(run_conf=conf, run_after=when, logical_date=when) if when else dag.test(run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     return run, states
 

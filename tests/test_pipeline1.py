@@ -27,7 +27,7 @@ def datasets(tmp_path_factory: pytest.TempPathFactory):
     for kind in BAD_DATASETS:
         build_bad_dataset(folder / f"bad-{kind}.zip", kind)
     with DatasetServer(folder) as server:
-        yield {"url": server.url, "sha256": info.sha256}
+        yield {"url": server.url, "sha256": info.sha256, "folder": str(folder)}
 
 
 def _conf(datasets, **overrides):
@@ -124,3 +124,26 @@ def test_bad_datasets_fail_before_anything_is_created(airflow_db, airflow_aws, d
     out = capfd.readouterr().out
     assert expected in out and "Fix:" in out
     assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())
+
+
+def test_a_rerun_reattaches_to_this_runs_running_job_instead_of_paying_twice(airflow_db, airflow_aws, aws, datasets):
+    from datetime import datetime, timezone
+
+    from emulator_helpers import dataset_zip, training_request, upload_zip
+
+    from sagemaker_mlops import naming
+
+    when = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    job_name = naming.resource_name(naming.NAME_PREFIX, "train", DAG_ID, f"manual__{when.isoformat()}")
+    # An earlier attempt of this very run already started its job, which is still running.
+    samples = upload_zip(aws("s3"), dataset_zip(Path(datasets["folder"]), "batch1"), "mlops-test-bucket", "ch06")
+    airflow_aws.settings(starting_seconds=20)  # still running when the DAG reaches its training step
+    aws("sagemaker").create_training_job(**training_request(job_name, "mlops-test-bucket", "ch06", samples))
+    airflow_aws.clear_requests()
+
+    run, states = run_dag(DAG_ID, _conf(datasets), when=when)
+    assert str(run.state) == "success", states
+    assert states["train"] == "skipped" and states["reattach_training"] == "success"
+    assert "CreateTrainingJob" not in airflow_aws.actions("sagemaker")
+    assert xcom(run, "training_result")["training_job_name"] == job_name
+    assert len(aws("sagemaker").list_training_jobs()["TrainingJobSummaries"]) == 1

@@ -25,6 +25,29 @@ TARGET_RATIO = 20.0
 BUCKET = "bench-upload-bucket"
 
 
+def _start_emulator_process(stack: contextlib.ExitStack) -> str:
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "aws_emulator", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stack.callback(proc.wait, 10)
+    stack.callback(proc.terminate)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"{url}/_emulator/health", timeout=1).close()
+            return url
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the emulator did not start")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=100.0, help="emulated S3 latency per request")
@@ -39,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         "--emulator-url", default="",
         help="use an emulator already running in another process (make emulator) instead of one in this process; "
         "its state is not reset, its S3 latency setting is restored afterwards",
+    )
+    parser.add_argument(
+        "--in-process", action="store_true",
+        help="run the emulator inside this process (shares one GIL with the client: measures less than AWS would)",
     )
     args = parser.parse_args(argv)
 
@@ -59,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-upload-")))
         if args.emulator_url:
             url, where = args.emulator_url.rstrip("/"), f"external emulator {args.emulator_url}"
-        else:
+        elif args.in_process:
             url, where = stack.enter_context(EmulatorServer("127.0.0.1", 0)).url, "in-process emulator"
+        else:  # default: the emulator in its own process, as S3 is to an Airflow worker
+            url, where = _start_emulator_process(stack), "emulator in its own process"
         info = build_dataset(work / f"{args.batch}.zip", args.batch)
         root = work / "extracted"
         safe_extract(info.path, root)
@@ -73,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         })
         control = EmulatorControl(url)
         if not args.emulator_url:
-            control.reset()
+            control.reset()  # a fresh emulator of our own
         ensure_bucket(BUCKET, "us-east-1", create=True)
         previous_latency = control.settings()["s3_latency_ms"]
         control.settings(s3_latency_ms=args.latency_ms)
