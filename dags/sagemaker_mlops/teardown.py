@@ -4,56 +4,44 @@ SageMakerDeleteModelOperator fails on a model that is already gone; a teardown m
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 
 def _gone(err: Exception) -> bool:
-    response = getattr(err, "response", {}) or {}
-    error = response.get("Error", {})
+    error = (getattr(err, "response", {}) or {}).get("Error", {})
     return error.get("Code") == "ValidationException" and "Could not find" in error.get("Message", "")
 
 
-def delete_endpoint(sagemaker: Any, name: str) -> bool:
-    """Deletes the endpoint and waits until it is gone. False when it did not exist."""
+def _delete(call: Callable[[], Any], what: str) -> bool:
+    """Runs one Delete call; False when the resource did not exist (already deleted or never created)."""
     from botocore.exceptions import ClientError
 
     try:
-        sagemaker.delete_endpoint(EndpointName=name)
+        call()
     except ClientError as err:
         if _gone(err):
-            log.info("Endpoint %s does not exist (already deleted or never created).", name)
+            log.info("%s does not exist (already deleted or never created).", what)
             return False
         raise
-    sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 5, "MaxAttempts": 120})
-    log.info("Deleted endpoint %s.", name)
+    log.info("Deleted %s.", what)
     return True
+
+
+def delete_endpoint(sagemaker: Any, name: str) -> bool:
+    """Deletes the endpoint and waits until it is gone (its instances stop billing only then)."""
+    deleted = _delete(lambda: sagemaker.delete_endpoint(EndpointName=name), f"endpoint {name}")
+    if deleted:
+        sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=name,
+                                                      WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+    return deleted
 
 
 def delete_endpoint_config(sagemaker: Any, name: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        sagemaker.delete_endpoint_config(EndpointConfigName=name)
-    except ClientError as err:
-        if _gone(err):
-            log.info("Endpoint config %s does not exist.", name)
-            return False
-        raise
-    log.info("Deleted endpoint config %s.", name)
-    return True
+    return _delete(lambda: sagemaker.delete_endpoint_config(EndpointConfigName=name), f"endpoint config {name}")
 
 
 def delete_model(sagemaker: Any, name: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        sagemaker.delete_model(ModelName=name)
-    except ClientError as err:
-        if _gone(err):
-            log.info("Model %s does not exist.", name)
-            return False
-        raise
-    log.info("Deleted model %s.", name)
-    return True
+    return _delete(lambda: sagemaker.delete_model(ModelName=name), f"model {name}")
