@@ -1,0 +1,131 @@
+"""Console links on the pipeline's tasks: the run's SageMaker training job, its CloudWatch logs, model and endpoint.
+
+How Airflow 3.3 shows them: the API server loads the DAG from its serialized form and attaches each plugin link in
+``operator_extra_links`` to every task whose ``task_type`` (class name) and ``_task_module`` equal one of the link's
+``operators`` exactly (subclasses are not matched), then calls ``link.get_link(task, ti_key=...)`` on every view.
+Nothing runs on the worker and nothing is stored, so a link always reflects the run's current config XCom (the
+deterministic names of ``validate_and_preflight``), also after a retry or a clear; it is "" until that XCom exists.
+
+``@task`` tasks are all ``_PythonDecoratedOperator``: the links are attached to that class and answer only for the
+task ids named below (the others get "", which the UI does not show). ``operators`` holds stand-ins named like the
+real classes, since only name and module are compared: the DAG folder (``ExplainedTrainingOperator``) is not on the
+API server's sys.path, and importing the provider's operators would load boto3 there for nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from airflow.plugins_manager import AirflowPlugin
+from airflow.sdk import BaseOperatorLink
+
+CONFIG_TASK = "validate_and_preflight"
+DECORATED = "airflow.providers.standard.decorators.python._PythonDecoratedOperator"
+TRAINING = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerTrainingOperator",
+            "sagemaker_mlops.operators.ExplainedTrainingOperator",
+            "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTrainingSensor")
+MODEL = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerModelOperator",)
+ENDPOINT = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",)
+
+
+def _operator(path: str) -> type:
+    """A class that plugin link matching takes for the operator at ``path`` (it compares __module__, __name__)."""
+    module, _, name = path.rpartition(".")
+    return type(name, (), {"__module__": module})
+
+
+def _run_config(ti_key: Any) -> dict[str, Any]:
+    """The run's validate_and_preflight XCom, read from the metadata DB ({} when absent or unreadable)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        value = session.scalar(XComModel.get_many(
+            key="return_value", run_id=ti_key.run_id, dag_ids=ti_key.dag_id, task_ids=CONFIG_TASK, map_indexes=-1,
+        ).with_only_columns(XComModel.value))
+    if isinstance(value, (str, bytes)):  # stored by serialize_value as a JSON document; the Execution API stores JSON
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _console(region: str) -> str:
+    domain = {"cn": "amazonaws.cn", "us-gov": "amazonaws-us-gov.com"}.get(region.rsplit("-", 2)[0], "aws.amazon.com")
+    return f"https://console.{domain}"
+
+
+def _cloudwatch(text: str) -> str:
+    """A value inside the CloudWatch console's #logsV2 fragment: URL-encoded twice, then "%" written as "$"."""
+    return quote(quote(text, safe=""), safe="").replace("%", "$")
+
+
+def _operators(*paths: str) -> list[type]:
+    return [_operator(path) for path in (*paths, DECORATED)]
+
+
+class _RunConfigLink(BaseOperatorLink):
+    """A console page of one of the run's resources, named in the run config's ``names[resource]``."""
+
+    name: ClassVar[str]
+    resource: ClassVar[str]
+    decorated_task_ids: ClassVar[frozenset[str]]  # the @task tasks that show this link
+
+    def url(self, region: str, name: str) -> str:
+        raise NotImplementedError
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        if getattr(operator, "task_type", None) == DECORATED.rpartition(".")[2] \
+                and ti_key.task_id not in self.decorated_task_ids:
+            return ""
+        try:
+            config = _run_config(ti_key)
+            region, name = config.get("region"), (config.get("names") or {}).get(self.resource)
+        except Exception:  # a link must never break the task view
+            return ""
+        if not (isinstance(region, str) and region and isinstance(name, str) and name):
+            return ""
+        return self.url(region, name)
+
+
+class _SageMakerLink(_RunConfigLink):
+    page: ClassVar[str]
+
+    def url(self, region: str, name: str) -> str:
+        return f"{_console(region)}/sagemaker/home?region={quote(region, safe='')}#/{self.page}/{quote(name, safe='')}"
+
+
+class TrainingJobLink(_SageMakerLink):
+    name = "SageMaker training job"
+    resource, page = "job", "jobs"
+    operators, decorated_task_ids = _operators(*TRAINING), frozenset({"training_result"})
+
+
+class TrainingLogsLink(_RunConfigLink):
+    name = "Training job logs (CloudWatch)"
+    resource = "job"
+    operators, decorated_task_ids = _operators(*TRAINING), frozenset({"training_result"})
+
+    def url(self, region: str, name: str) -> str:
+        return (f"{_console(region)}/cloudwatch/home?region={quote(region, safe='')}#logsV2:log-groups/log-group/"
+                f"{_cloudwatch('/aws/sagemaker/TrainingJobs')}$3FlogStreamNameFilter$3D{_cloudwatch(name)}")
+
+
+class ModelLink(_SageMakerLink):
+    name = "SageMaker model"
+    resource, page = "model", "models"
+    operators, decorated_task_ids = _operators(*MODEL), frozenset({"smoke_test"})
+
+
+class EndpointLink(_SageMakerLink):
+    name = "SageMaker endpoint"
+    resource, page = "endpoint", "endpoints"
+    operators, decorated_task_ids = _operators(*ENDPOINT), frozenset({"smoke_test"})
+
+
+class SageMakerConsoleLinksPlugin(AirflowPlugin):
+    name = "sagemaker_console_links"
+    operator_extra_links = [TrainingJobLink(), TrainingLogsLink(), ModelLink(), EndpointLink()]
