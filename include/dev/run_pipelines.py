@@ -90,8 +90,8 @@ def main() -> int:
     with LocalStack(WORK) as stack:
         env = stack.airflow_env(WORK / "airflow")
         env["AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET"] = "mlops-ch06-incremental-demo"
-        # Report emulated time at 60x (a 3 s local job reads as 3 minutes), so seconds and costs look like AWS's.
-        EmulatorControl(stack.emulator_url).settings(time_scale=60.0)
+        # Report emulated time at 30x (a 3 s local job reads as 1.5 minutes), so seconds and costs look like AWS's.
+        EmulatorControl(stack.emulator_url).settings(time_scale=30.0)
         print(f"emulator {stack.emulator_url} | datasets {stack.dataset_url} | Airflow home {env['AIRFLOW_HOME']}")
         migrate_db(env)
         for dag_id, batch in (("mnist_train_deploy", "batch1"), ("mnist_incremental_spot", "batch2")):
