@@ -39,10 +39,9 @@ def _canonical(document: object) -> str:
 def test_oracle_venv_is_built_and_current():
     if not SDK_PYTHON.exists():
         pytest.fail(f"{SDK_PYTHON.relative_to(REPO)} is missing: {BOOTSTRAP_HINT}")
-    # bootstrap.sh stamps the venv with sha256(requirements.txt + bootstrap.sh)[:16]; a mismatch means it is stale.
-    expected = hashlib.sha256(
-        (ORACLE / "requirements.txt").read_bytes() + (ORACLE / "bootstrap.sh").read_bytes()
-    ).hexdigest()[:16]
+    # bootstrap.sh stamps the venv with sha256(its inputs)[:16] (venv_lib.sh's venv_stamp); a mismatch means stale.
+    inputs = (ORACLE / "requirements.txt", ORACLE / "bootstrap.sh", REPO / "include" / "dev" / "venv_lib.sh")
+    expected = hashlib.sha256(b"".join(path.read_bytes() for path in inputs)).hexdigest()[:16]
     stamp = SDK_VENV / ".stamp"
     actual = stamp.read_text().strip() if stamp.exists() else "(no stamp)"
     assert actual == expected, f".venv-sdk is stale or incomplete (stamp {actual} != {expected}): {BOOTSTRAP_HINT}"

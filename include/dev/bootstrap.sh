@@ -9,29 +9,10 @@ VENV=${VENV:-.venv}
 CONSTRAINTS=include/mwaa/constraints/airflow-3.3.1-python3.12.txt
 ESSENTIAL=include/mwaa/constraints/mwaa-essential-3.3.1.txt
 
-pick_python() {
-  # MWAA runs Python 3.12: prefer it, else any 3.11+.
-  local c
-  for c in "${PYTHON:-}" python3.12 "$HOME"/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 python3.11 python3; do
-    [ -n "$c" ] || continue
-    command -v "$c" >/dev/null 2>&1 || [ -x "$c" ] || continue
-    if "$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then echo "$c"; return; fi
-  done
-  echo "No Python 3.11+ found; install Python 3.12 (MWAA's version) and retry, or set PYTHON=/path/to/python3.12" >&2
-  exit 1
-}
-
-stamp_now=$(cat requirements.txt requirements-dev.txt "$CONSTRAINTS" "$ESSENTIAL" "$0" | sha256sum | cut -c1-16)
-if [ -f "$VENV/.stamp" ] && [ "$(cat "$VENV/.stamp")" = "$stamp_now" ]; then
-  exit 0
-fi
-
-if [ ! -x "$VENV/bin/python" ]; then
-  py=$(pick_python)
-  echo "bootstrap: creating $VENV with $("$py" --version)"
-  "$py" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==0.12.3"
+source include/dev/venv_lib.sh
+stamp_now=$(venv_stamp requirements.txt requirements-dev.txt "$CONSTRAINTS" "$ESSENTIAL" "$0" include/dev/venv_lib.sh)
+venv_current "$VENV" "$stamp_now" && exit 0
+venv_prepare "$VENV" bootstrap
 UV="$VENV/bin/uv"
 export UV_PYTHON="$VENV/bin/python" UV_LINK_MODE=copy
 
@@ -43,7 +24,8 @@ echo "bootstrap: step 1/2 Airflow 3.3.1 + provider under MWAA constraints"
 
 # Step 2: tools that conflict with the full constraints (moto, test tools) with Airflow and MWAA's essentials held.
 echo "bootstrap: step 2/2 emulator and test tools (apache-airflow==3.3.1 and MWAA essential pins kept)"
-"$UV" pip install --quiet "apache-airflow==3.3.1" -r requirements-dev.txt -c "$ESSENTIAL"
+"$UV" pip install --quiet "apache-airflow==3.3.1" "boto3==1.43.56" "botocore==1.43.56" -r requirements-dev.txt \
+  -c "$ESSENTIAL"
 "$VENV/bin/python" - <<'PY'
 from importlib.metadata import version
 assert version("apache-airflow") == "3.3.1", version("apache-airflow")
@@ -52,4 +34,4 @@ import aiobotocore, moto  # noqa: F401  deferrable operators need aiobotocore in
 print("bootstrap: airflow", version("apache-airflow"), "| amazon provider", version("apache-airflow-providers-amazon"),
       "| boto3", version("boto3"), "| moto", version("moto"))
 PY
-echo "$stamp_now" > "$VENV/.stamp"
+venv_done "$VENV" "$stamp_now"
