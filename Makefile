@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(CURDIR)/include
 
-.PHONY: venv sdk-venv tools-venv run test emulator datasets bench clean
+.PHONY: venv sdk-venv tools-venv browser run test emulator datasets bench clean
 
 venv:
 	@bash include/dev/bootstrap.sh
@@ -20,8 +20,11 @@ tools-venv:
 run: venv
 	@bash include/dev/run_pipelines.sh
 
-test: venv sdk-venv tools-venv
+test: venv sdk-venv tools-venv browser
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+browser: venv
+	@bash include/dev/browser_setup.sh
 
 emulator: venv
 	$(PY) -m aws_emulator --port $${EMULATOR_PORT:-4566}
@@ -47,3 +50,10 @@ bundle: venv
 deploy-mwaa: bundle
 	@test -n "$(ENV)" -a -n "$(BUCKET)" || { echo "usage: make deploy-mwaa ENV=<mwaa-environment> BUCKET=<bucket> [REGION=<region>] [DRY_RUN=1]" >&2; exit 2; }
 	@$(PY) include/mwaa/deploy.py --environment "$(ENV)" --bucket "$(BUCKET)" --bundle build/mwaa $(if $(REGION),--region "$(REGION)") $(if $(DRY_RUN),--dry-run)
+
+# The real Airflow services (api-server, scheduler, dag-processor, triggerer on SQLite) with the emulator: pipeline 1
+# triggered through the REST API with deferred SageMaker waits, and each DAG's Trigger form in headless Chromium
+# (include/dev/browser_setup.sh installs Debian's chromium and the Playwright client). Screenshots: .local/artifacts/
+.PHONY: services-test
+services-test: venv browser
+	@$(PY) -m pytest tests/test_real_services.py tests/test_ui_browser.py -q -s $(PYTEST_ARGS)

@@ -1,0 +1,281 @@
+"""The real Airflow 3.3.1 services on this machine, as child processes on the embedded SQLite DB: ``airflow
+api-server`` (REST API, UI and the Task Execution API), ``airflow scheduler`` (LocalExecutor), ``airflow
+dag-processor`` and ``airflow triggerer`` — what a deployment runs, minus Postgres. Used by the tests that drive
+Airflow the way a person does (REST API and the UI's trigger form, tests/test_real_services.py and
+tests/test_ui_browser.py).
+
+Settings, each checked against Airflow 3.3.1's source:
+- LocalExecutor on SQLite is allowed in Airflow 3 (the SequentialExecutor-only rule is gone; ``airflow
+  standalone`` itself runs LocalExecutor on SQLite). Parallelism is kept small for a 2-core machine.
+- SimpleAuthManager with ``simple_auth_manager_all_admins``: ``GET /auth/token`` hands out an admin JWT with no
+  credentials, and ``/auth/token/login`` sets the UI's cookie, so the REST API and the UI need no interactive login.
+- All four processes share one JWT secret and API secret key (tokens minted by one are checked by another).
+- Workers reach the Task Execution API at ``http://127.0.0.1:<port>/execution/`` on the same api-server.
+- DAGs are unpaused at creation and the dag-processor lists the folder every few seconds.
+
+Everything started is stopped on exit — each process group gets SIGTERM, then SIGKILL after a timeout, and any
+descendant that left its group (task supervisors, the executor's workers) is found and killed too — also when
+start-up fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Self
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_stack import free_port, migrate_db
+
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+HEALTH_PATH = "/api/v2/monitor/health"
+
+
+class ApiError(RuntimeError):
+    def __init__(self, status: int, body: str, url: str) -> None:
+        super().__init__(f"{status} from {url}: {body[:2000]}")
+        self.status, self.body = status, body
+
+
+class AirflowServices:
+    """``with AirflowServices(home, env) as af:`` — the four Airflow services up, the given DAGs listed by the API.
+
+    ``env`` is the environment that points Airflow at AWS or the emulator (``LocalStack.airflow_env``); this adds
+    the service settings. ``af.url`` is the api-server, ``af.api(...)`` an authenticated REST call, ``af.logs``
+    the folder with one log file per service.
+    """
+
+    def __init__(self, airflow_home: Path, env: dict[str, str], *, dag_ids: tuple[str, ...] = (),
+                 port: int | None = None, start_timeout: float = 180.0, stop_timeout: float = 20.0) -> None:
+        self.home = Path(airflow_home)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.logs = self.home / "service-logs"
+        self.dag_ids = dag_ids
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.pids_seen: set[int] = set()
+        self._token: str | None = None
+        self.env = dict(
+            env,
+            AIRFLOW_HOME=str(self.home),
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.home / 'airflow.db'}",
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__CORE__PARALLELISM="4",
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
+            AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager."
+                                       "SimpleAuthManager",
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(self.port),
+            AIRFLOW__API__BASE_URL=self.url,
+            AIRFLOW__API__WORKERS="1",
+            AIRFLOW__API__SECRET_KEY=secrets.token_hex(16),
+            AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
+            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+            AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="60",
+            AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
+            AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+            AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="2",
+            AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(self.home / "logs"),
+            PYTHONUNBUFFERED="1",
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    def __enter__(self) -> Self:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        try:
+            migrate_db(self.env)
+            for name in SERVICES:
+                args = [AIRFLOW, name] + (["--port", str(self.port), "--host", "127.0.0.1"]
+                                          if name == "api-server" else [])
+                log = open(self.logs / f"{name}.log", "w")  # the child keeps its own copy
+                self.procs[name] = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                                    stdin=subprocess.DEVNULL, start_new_session=True)
+                log.close()
+            self.wait_healthy()
+            for dag_id in self.dag_ids:
+                self.wait_dag(dag_id)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM to every process group, SIGKILL to whatever is left after ``stop_timeout``."""
+        import psutil
+
+        tracked: list[psutil.Process] = []
+        for proc in self.procs.values():
+            try:
+                parent = psutil.Process(proc.pid)
+                tracked += [parent, *parent.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                pass
+        self.pids_seen |= {p.pid for p in tracked}
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + self.stop_timeout
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in self.procs.values():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+        # Descendants that made their own session/group (task processes) would outlive the killpg; so would one
+        # re-parented to init after its parent died. Both are found here: by ancestry, and by AIRFLOW_HOME.
+        tracked += self.processes_of_this_home()
+        _, alive = psutil.wait_procs([p for p in tracked if p.is_running()], timeout=2)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+        self.procs.clear()
+
+    def alive_pids(self) -> list[int]:
+        """PIDs this object ever saw (services and their descendants) that still run; empty after ``stop``."""
+        import psutil
+
+        alive = []
+        for pid in self.pids_seen:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        return alive
+
+    def processes_of_this_home(self) -> list[Any]:
+        """Every process on the machine whose environment has this AIRFLOW_HOME — empty after ``stop``."""
+        import psutil
+
+        found = []
+        for proc in psutil.process_iter(["pid"]):
+            if proc.pid == os.getpid():
+                continue
+            try:
+                if proc.environ().get("AIRFLOW_HOME") == str(self.home) and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                pass
+        return found
+
+    def snapshot_pids(self) -> None:
+        """Remember the current descendants too (task processes come and go), for ``alive_pids``."""
+        import psutil
+
+        for proc in self.procs.values():
+            try:
+                parent = psutil.Process(proc.pid)
+                self.pids_seen |= {parent.pid, *(c.pid for c in parent.children(recursive=True))}
+            except psutil.NoSuchProcess:
+                pass
+
+    # -- readiness ----------------------------------------------------------------------------------------------
+    def _check_running(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"airflow {name} exited with {proc.returncode}; log tail:\n{tail}")
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + HEALTH_PATH, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def wait_healthy(self) -> dict[str, Any]:
+        """The api-server answers and reports the metadatabase, scheduler, triggerer and dag-processor healthy."""
+        deadline = time.monotonic() + self.start_timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            self._check_running()
+            try:
+                last = self.health()
+                if all(last.get(part, {}).get("status") == "healthy"
+                       for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")):
+                    return last
+            except (OSError, ValueError) as err:
+                last = err
+            time.sleep(1)
+        raise TimeoutError(f"Airflow services not healthy within {self.start_timeout}s: {last}")
+
+    def wait_dag(self, dag_id: str) -> dict[str, Any]:
+        """The DAG is parsed and listed by the REST API (``GET /api/v2/dags/{dag_id}``)."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            self._check_running()
+            try:
+                return self.api("GET", f"/api/v2/dags/{dag_id}")
+            except ApiError as err:
+                if err.status != 404:
+                    raise
+            time.sleep(1)
+        errors = self.api("GET", "/api/v2/importErrors")
+        raise TimeoutError(f"DAG {dag_id} not listed within {self.start_timeout}s; import errors: {errors}")
+
+    # -- REST API -----------------------------------------------------------------------------------------------
+    def token(self) -> str:
+        """An admin JWT from the simple auth manager (``GET /auth/token``, allowed with all-admins)."""
+        if self._token is None:
+            with urllib.request.urlopen(self.url + "/auth/token", timeout=10) as resp:
+                self._token = json.loads(resp.read())["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, body: Any = None, *, params: dict[str, Any] | None = None) -> Any:
+        """One authenticated REST call; the decoded JSON, or :class:`ApiError` with the status and body."""
+        from urllib.parse import urlencode
+
+        url = self.url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(url, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token()}", "Content-Type": "application/json",
+            "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+                return json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            raise ApiError(err.code, err.read().decode(errors="replace"), url) from None
+
+
+def ui_trigger_body(conf: dict[str, Any], logical_date: str | None = None) -> dict[str, Any]:
+    """The body Airflow 3.3.1's Trigger form POSTs to ``/api/v2/dags/{dag_id}/dagRuns`` (captured from the UI by
+    tests/test_ui_browser.py): every Param's value in ``conf``, the form's Logical Date (prefilled with now, in
+    UTC to the second) and the empty data-interval / partition fields. ``logical_date=None`` is also accepted."""
+    from datetime import UTC, datetime
+
+    if logical_date is None:
+        logical_date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return {"conf": conf, "data_interval_end": None, "data_interval_start": None, "logical_date": logical_date,
+            "partition_key": None}
+
+
+def form_defaults(dag_details: dict[str, Any]) -> dict[str, Any]:
+    """What the Trigger form starts with: each Param's default, from ``GET /api/v2/dags/{dag_id}/details``."""
+    return {name: param.get("value") for name, param in (dag_details.get("params") or {}).items()}
