@@ -21,9 +21,8 @@ include/dev/browser_setup.sh; Playwright's own browser download is not used). Wi
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import re
 import shutil
 import sys
