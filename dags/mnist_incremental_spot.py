@@ -34,12 +34,13 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={**common_params(dataset_url=BOOK_BATCH2_URL, prefix="ch06"), **incremental_params()},
+    params={**common_params(dataset_url=BOOK_BATCH2_URL, prefix="ch06",
+                            bucket_variable="sagemaker_mlops_incremental_bucket"), **incremental_params()},
     default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "managed-spot", "incremental"],
 ) as dag:
     # --- set-up: params, quotas (spot), base model and its compatibility, dataset — before any spend
-    config = tasks.validate_and_preflight(bucket_variable="sagemaker_mlops_incremental_bucket")
+    config = tasks.validate_and_preflight(bucket_variable="sagemaker_mlops_incremental_bucket", endpoint_variants=2)
     incremental = tasks.resolve_base_model(config)
     dataset = tasks.download_dataset(config)
     uploaded = tasks.upload_dataset(config, dataset)

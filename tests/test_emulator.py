@@ -366,3 +366,25 @@ def test_s3_latency_and_request_log(aws, emulator):
     emulator.clear_requests()
     aws("sagemaker").list_training_jobs()
     assert emulator.actions() == ["ListTrainingJobs"]
+
+
+def test_weight_zero_variant_gets_traffic_only_when_targeted(aws, uploaded, batch1):
+    job = _train(aws, "job-variants", uploaded)
+    artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
+    sm, runtime = aws("sagemaker"), aws("sagemaker-runtime")
+    for name in ("m-new", "m-base"):
+        sm.create_model(ModelName=name, ExecutionRoleArn=job["RoleArn"],
+                        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact})
+    sm.create_endpoint_config(EndpointConfigName="two-variants", ProductionVariants=[
+        {"VariantName": "BaseModel", "ModelName": "m-base", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.xlarge", "InitialVariantWeight": 0.0},
+        {"VariantName": "AllTraffic", "ModelName": "m-new", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.xlarge", "InitialVariantWeight": 1.0}])
+    sm.create_endpoint(EndpointName="two-variants", EndpointConfigName="two-variants")
+    assert wait_endpoint(sm, "two-variants")["EndpointStatus"] == "InService"
+    png, _ = first_png(batch1)
+    plain = runtime.invoke_endpoint(EndpointName="two-variants", ContentType="image/png", Body=png)
+    targeted = runtime.invoke_endpoint(EndpointName="two-variants", ContentType="image/png", Body=png,
+                                       TargetVariant="BaseModel")
+    assert plain["InvokedProductionVariant"] == "AllTraffic"
+    assert targeted["InvokedProductionVariant"] == "BaseModel"

@@ -441,7 +441,8 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
         if action == "GetLogEvents":
             arns += [_arn("logs", f"log-group:{group}:log-stream:{s}") for s in run.log_streams]
         return [Need(f"logs:{action}", arn, because) for arn in arns]
-    if service == "servicequotas" and action in ("ListServiceQuotas", "GetServiceQuota"):
+    if service == "servicequotas" and action in ("ListServiceQuotas", "ListAWSDefaultServiceQuotas",
+                                                  "GetServiceQuota"):
         return [Need(f"servicequotas:{action}", "*", because)]
     raise AssertionError(f"recorded call {because} has no IAM mapping in this test: add one to needs_of()")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from sagemaker_mlops.validation import ParamError, validate_s3_uri
@@ -41,8 +42,8 @@ def from_job(job: Mapping[str, Any], source: str) -> BaseModel:
                      validation_accuracy=metrics.get("validation:accuracy"))
 
 
-def latest_event_extra(events: list[tuple[str, Mapping[str, Any]]]) -> Mapping[str, Any] | None:
-    """events: (timestamp ISO string, extra) from the model Assets; the newest extra, or None."""
+def latest_event_extra(events: list[tuple[datetime, Mapping[str, Any]]]) -> Mapping[str, Any] | None:
+    """events: (timestamp, extra) from the model Assets; the newest extra naming a training job, or None."""
     usable = [(stamp, extra) for stamp, extra in events if extra.get("training_job_name")]
     return max(usable, key=lambda item: item[0])[1] if usable else None
 

@@ -26,11 +26,15 @@ def endpoint_quota_name(instance_type: str) -> str:
 
 
 def sagemaker_quotas(client: Any) -> dict[str, dict[str, Any]]:
-    """All applied SageMaker quotas, by name (one paginated ListServiceQuotas)."""
+    """Every SageMaker quota by name: the account's applied values over AWS's defaults.
+
+    ListServiceQuotas leaves out quotas never changed from their default, so the defaults come first.
+    """
     quotas: dict[str, dict[str, Any]] = {}
-    for page in client.get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker"):
-        for quota in page.get("Quotas", []):
-            quotas[quota["QuotaName"]] = quota
+    for operation in ("list_aws_default_service_quotas", "list_service_quotas"):
+        for page in client.get_paginator(operation).paginate(ServiceCode="sagemaker"):
+            for quota in page.get("Quotas", []):
+                quotas[quota["QuotaName"]] = quota
     return quotas
 
 

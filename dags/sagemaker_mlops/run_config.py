@@ -1,8 +1,8 @@
 """The run's configuration: trigger-form Params, Airflow Variables as account defaults, validated in one place.
 
-Pointing the package at a real account takes only the ``aws_default`` connection and three Variables
-(``sagemaker_mlops_bucket``, ``sagemaker_mlops_role_arn``, optionally ``sagemaker_mlops_region``); every Param
-left empty falls back to them. :func:`resolve` turns Params + Variables into a :class:`RunConfig` — or raises one
+Pointing the package at a real account takes only the ``aws_default`` connection and a few Variables
+(``sagemaker_mlops_bucket``, ``sagemaker_mlops_incremental_bucket`` for pipeline 2, ``sagemaker_mlops_role_arn``,
+optionally ``sagemaker_mlops_region``); every Param left empty falls back to them. :func:`resolve` turns Params + Variables into a :class:`RunConfig` — or raises one
 :class:`ParamError` listing every problem — before anything is created or billed.
 """
 
@@ -24,6 +24,7 @@ GPU_TRAINING_TYPES = ["ml.p2.xlarge", "ml.p3.2xlarge", "ml.g4dn.xlarge", "ml.g4d
                       "ml.g5.2xlarge"]
 INFERENCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge"]
 MAX_RUNTIME_CAP = 28 * 24 * 3600  # CreateTrainingJob's limit
+MAX_WAIT_CAP = 2 * MAX_RUNTIME_CAP  # the form's maximum for a spot job's max wait
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +75,7 @@ def _param(default: Any, type_: Any, title: str, description: str, **schema: Any
     return Param(default, type=type_, title=title, description=description, **schema)
 
 
-def common_params(*, dataset_url: str, prefix: str) -> dict[str, Any]:
+def common_params(*, dataset_url: str, prefix: str, bucket_variable: str = f"{VARIABLE_PREFIX}bucket") -> dict[str, Any]:
     """The trigger form shared by both pipelines (the book's values as defaults)."""
     return {
         "dataset_url": _param(dataset_url, "string", "Dataset URL",
@@ -84,7 +85,7 @@ def common_params(*, dataset_url: str, prefix: str) -> dict[str, Any]:
                                  "Optional: the zip's SHA-256; the run stops before uploading when it differs.",
                                  pattern="^[0-9a-fA-F]{64}$"),
         "bucket": _param(None, ["null", "string"], "S3 bucket",
-                         f"Bucket for inputs and outputs. Empty: Variable {VARIABLE_PREFIX}bucket."),
+                         f"Bucket for inputs and outputs. Empty: Variable {bucket_variable}."),
         "s3_prefix": _param(prefix, "string", "S3 prefix", "Key prefix for this run's channels and outputs.",
                             minLength=1),
         "create_bucket": _param(True, "boolean", "Create the bucket if missing",
@@ -222,7 +223,7 @@ def incremental_params() -> dict[str, Any]:
                                       minimum=60, maximum=MAX_RUNTIME_CAP),
         "max_wait_seconds": _param(3600, "integer", "Max wait (s)",
                                    "Spot: runtime plus time waiting for capacity; must be >= max runtime.",
-                                   minimum=60, maximum=2 * MAX_RUNTIME_CAP),
+                                   minimum=60, maximum=MAX_WAIT_CAP),
         "resume_checkpoint_uri": _param(None, ["null", "string"], "Resume from checkpoints",
                                         "Checkpoint S3 URI of an interrupted earlier run to continue from. Empty: "
                                         "s3://<bucket>/<job name>/checkpoints."),

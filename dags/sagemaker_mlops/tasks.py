@@ -62,19 +62,27 @@ def _s3(cfg: RunConfig) -> Any:
 
 @contextmanager
 def bad_input_fails_fast() -> Iterator[None]:
-    """Bad input is not transient: fail at once (no retries) with the field and the fix in the message."""
+    """Bad input, or a job that already ended Failed/Stopped, is not transient: fail at once (no retries), with
+    the field or reason and the fix in the message."""
     from airflow.exceptions import AirflowFailException
+
+    from sagemaker_mlops.training import TrainingJobEnded
 
     try:
         yield
-    except ParamError as err:
+    except (ParamError, TrainingJobEnded) as err:
         raise AirflowFailException(str(err)) from err
 
 
 # -- set-up: validate before anything is created or billed ---------------------------------------------------------
 @task(task_id=CONFIG_TASK)
-def validate_and_preflight(bucket_variable: str = "sagemaker_mlops_bucket", **context: Any) -> dict[str, Any]:
-    """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend."""
+def validate_and_preflight(bucket_variable: str = "sagemaker_mlops_bucket", endpoint_variants: int = 1,
+                           **context: Any) -> dict[str, Any]:
+    """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend.
+
+    ``endpoint_variants``: models served side by side on the test endpoint (pipeline 2 adds its base model), each
+    on its own instances, so the endpoint quota must cover all of them.
+    """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from airflow.sdk import Variable
 
@@ -94,7 +102,7 @@ def validate_and_preflight(bucket_variable: str = "sagemaker_mlops_bucket", **co
         needs = [("training_instance_type", preflight.training_quota_name(cfg.training_instance_type, spot=spot),
                   cfg.training_instance_count),
                  ("inference_instance_type", preflight.endpoint_quota_name(cfg.inference_instance_type),
-                  cfg.inference_instance_count)]
+                  cfg.inference_instance_count * endpoint_variants)]
         preflight.check_quotas(_client(cfg, "service-quotas"), needs, cfg.region)
     log.info("Run config: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
     return cfg.to_dict()
@@ -116,7 +124,8 @@ def download_dataset(config: dict[str, Any]) -> dict[str, Any]:
 def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
     from sagemaker_mlops import dataset
 
-    root = DATA_DIR / "extracted" / zip_path.stem
+    digest = dataset.sha256_file(zip_path)
+    root = DATA_DIR / "extracted" / digest  # keyed by content: a re-downloaded, changed zip never reuses old files
     if not root.exists():
         staging = Path(tempfile.mkdtemp(dir=DATA_DIR, prefix="extract-"))
         dataset.safe_extract(zip_path, staging)
@@ -126,7 +135,7 @@ def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
                                       image_shape=cfg.hyperparameters["image_shape"])
     as_dict = summary.to_dict()
     as_dict.pop("files")  # hundreds of paths: the upload walks the validated folder instead of XCom
-    return {**as_dict, "zip_sha256": dataset.sha256_file(zip_path), "local_root": str(root)}
+    return {**as_dict, "zip_sha256": digest, "local_root": str(root)}
 
 
 @task
@@ -182,7 +191,8 @@ def start_or_attach(config: dict[str, Any]) -> list[str]:
     from sagemaker_mlops import training
 
     cfg = RunConfig.from_dict(config)
-    step = training.next_step(training.describe_or_none(_sagemaker(cfg), cfg.names["job"]))
+    with bad_input_fails_fast():
+        step = training.next_step(training.describe_or_none(_sagemaker(cfg), cfg.names["job"]))
     log.info("Training job %s: %s", cfg.names["job"], step)
     # training_result is always followed (a branch skips every direct downstream it does not name).
     return {training.CREATE: ["train", "training_result"], training.ATTACH: ["reattach_training", "training_result"],
@@ -200,7 +210,8 @@ def training_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str
         raise RuntimeError(f"Training job {cfg.names['job']} was never created: see the log of task 'train'.")
     for line in training.log_lines(_client(cfg, "logs"), job["TrainingJobName"]):
         log.info("%s", line)
-    training.raise_for_status(job)
+    with bad_input_fails_fast():
+        training.raise_for_status(job)
     counts = {k: summary[k] for k in ("num_training_samples", "num_validation_samples", "test_count") if k in summary}
     result = report.training_report(job, region=cfg.region, dataset=counts)
     folder = result["model_artifact"].rsplit("/", 1)[0]
@@ -353,21 +364,22 @@ def publish_model(config: dict[str, Any], result: dict[str, Any], smoke: dict[st
 
 
 # -- the provider's operators and sensors, configured once -------------------------------------------------------
-def _max_attempts(seconds: int) -> int:
-    """Deferred waits give up after max_attempts polls (default 60 x 30 s): size them for the longest allowed job."""
-    from sagemaker_mlops.run_config import MAX_RUNTIME_CAP
+def _max_attempts() -> int:
+    """Deferred waits give up after max_attempts polls (default 60 x 30 s): size them for the longest job the
+    form allows (a spot job may wait up to max_wait_seconds)."""
+    from sagemaker_mlops.run_config import MAX_WAIT_CAP
 
-    return seconds // POLL_SECONDS + 10 if seconds else MAX_RUNTIME_CAP // POLL_SECONDS + 10
+    return MAX_WAIT_CAP // POLL_SECONDS + 10
 
 
-def train_operator(request: Any, *, max_seconds: int = 0) -> Any:
+def train_operator(request: Any) -> Any:
     """SageMakerTrainingOperator (deferrable; fails explaining a Stopped job). ``action_if_job_exists="fail"``: never a renamed second job; a re-run
     re-attaches through ``start_or_attach`` instead, so this task does not retry by itself."""
     from sagemaker_mlops.operators import ExplainedTrainingOperator
 
     return ExplainedTrainingOperator(
         task_id="train", config=request, aws_conn_id=AWS_CONN_ID, region_name=config_template("region"),
-        deferrable=True, check_interval=POLL_SECONDS, max_attempts=_max_attempts(max_seconds), print_log=True,
+        deferrable=True, check_interval=POLL_SECONDS, max_attempts=_max_attempts(), print_log=True,
         check_if_job_exists=True, action_if_job_exists="fail", retries=0)
 
 
@@ -378,7 +390,7 @@ def reattach_sensor() -> Any:
     return SageMakerTrainingSensor(
         task_id="reattach_training", job_name=config_template("names", "job"), aws_conn_id=AWS_CONN_ID,
         region_name=config_template("region"), mode="reschedule", poke_interval=POLL_SECONDS, print_log=False,
-        timeout=_max_attempts(0) * POLL_SECONDS)
+        timeout=_max_attempts() * POLL_SECONDS)
 
 
 def base_model_operator(requests: Any) -> Any:
@@ -428,7 +440,7 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
         else:
             job_name, source = params.get("base_training_job"), "base_training_job"
             if not job_name:
-                events = [(str(event.timestamp), event.extra or {}) for asset in (MODEL_ASSET, CHAMPION_ASSET)
+                events = [(event.timestamp, event.extra or {}) for asset in (MODEL_ASSET, CHAMPION_ASSET)
                           for event in context["inlet_events"][asset][-1:]]
                 latest = incremental.latest_event_extra(events)
                 if latest is None:

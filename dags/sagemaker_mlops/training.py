@@ -8,6 +8,10 @@ from typing import Any
 from sagemaker_mlops.validation import ParamError
 
 CREATE, ATTACH, DONE = "create", "attach", "done"
+
+
+class TrainingJobEnded(RuntimeError):
+    """This run's job ended Failed or Stopped: retrying the task cannot change that."""
 RUNNING = {"InProgress", "Stopping"}
 
 
@@ -49,11 +53,13 @@ def raise_for_status(job: dict[str, Any]) -> None:
         detail = (f"managed spot capacity did not come back within MaxWaitTimeInSeconds="
                   f"{job.get('StoppingCondition', {}).get('MaxWaitTimeInSeconds')}. The checkpoints are kept in "
                   f"{checkpoint}: trigger a new run with resume_checkpoint_uri={checkpoint} to continue from them")
-    raise RuntimeError(f"Training job {job['TrainingJobName']} ended {status} ({secondary}). {detail}".strip())
+    raise TrainingJobEnded(f"Training job {job['TrainingJobName']} ended {status} ({secondary}). {detail}".strip())
 
 
 def log_lines(logs: Any, job_name: str, limit: int = 500) -> list[str]:
-    """The job's CloudWatch lines (/aws/sagemaker/TrainingJobs, one stream per instance), first instance first."""
+    """The first ``limit`` CloudWatch lines of the job's first instance (/aws/sagemaker/TrainingJobs): the deferred
+    operator prints only what exists before it defers, and a re-attached job prints nothing, so the result task
+    copies them into its log; the full streams stay in CloudWatch (the plugin links to them)."""
     from botocore.exceptions import ClientError
 
     group = "/aws/sagemaker/TrainingJobs"

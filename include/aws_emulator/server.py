@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from http import HTTPStatus
 import threading
 import time
 from typing import Any, Callable, Iterable
@@ -58,11 +59,13 @@ class EmulatorApp:
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
             payload = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+            if not isinstance(payload, dict):
+                raise ValueError("the control API takes a JSON object")
             status, body = self._route(method, route, payload)
         except (ValueError, TypeError, KeyError) as err:
             status, body = 400, {"error": str(err)}
         data = json.dumps(body, default=str).encode()
-        start_response(f"{status} {'OK' if status < 400 else 'Bad Request'}",
+        start_response(f"{status} {HTTPStatus(status).phrase}",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]
 

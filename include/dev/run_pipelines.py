@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from aws_emulator.control import EmulatorControl
 from local_stack import REPO, LocalStack, dags_test, migrate_db
+from sagemaker_mlops.smoke_test import CLASS_NAMES
 
 WORK = REPO / ".local" / "run"
 
@@ -24,29 +24,28 @@ def _read_json(s3: Any, uri: str) -> dict[str, Any]:
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
+def _job_names(sm: Any) -> set[str]:
+    return {j["TrainingJobName"] for page in sm.get_paginator("list_training_jobs").paginate()
+            for j in page["TrainingJobSummaries"]}
+
+
 def _leftovers(sm: Any) -> dict[str, list[str]]:
     return {
         "endpoints": [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]],
         "endpoint configs": [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]],
         "models": [m["ModelName"] for m in sm.list_models()["Models"]],
-        "running training jobs": [j["TrainingJobName"] for j in
-                                  sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]],
+        "running training jobs": [j["TrainingJobName"] for status in ("InProgress", "Stopping") for j in
+                                  sm.list_training_jobs(StatusEquals=status)["TrainingJobSummaries"]],
     }
 
 
-def _latest_job(sm: Any) -> dict[str, Any] | None:
-    """The newest training job: the one the DAG run just made."""
-    jobs = sm.list_training_jobs(SortBy="CreationTime", SortOrder="Descending")["TrainingJobSummaries"]
-    newest = max(jobs, key=lambda j: j["CreationTime"], default=None)
-    return sm.describe_training_job(TrainingJobName=newest["TrainingJobName"]) if newest else None
-
-
-def summarize(stack: LocalStack, dag_id: str, test_labels: dict[str, int]) -> bool:
+def summarize(stack: LocalStack, new_jobs: set[str], test_labels: dict[str, int]) -> bool:
+    """What the run did, read back from the emulator; new_jobs are the training jobs the run created."""
     sm, s3 = stack.client("sagemaker"), stack.client("s3")
-    job = _latest_job(sm)
-    if job is None:
-        print("  no training job was created")
+    if len(new_jobs) != 1:
+        print(f"  expected one new training job, found {sorted(new_jobs)}")
         return False
+    job = sm.describe_training_job(TrainingJobName=next(iter(new_jobs)))
     folder = job["ModelArtifacts"]["S3ModelArtifacts"].rsplit("/", 1)[0]
     report = _read_json(s3, f"{folder}/report.json")
     smoke = _read_json(s3, f"{folder}/smoke_test.json")
@@ -56,8 +55,9 @@ def summarize(stack: LocalStack, dag_id: str, test_labels: dict[str, int]) -> bo
     print(f"    instances: {job['ResourceConfig']['InstanceCount']} x {job['ResourceConfig']['InstanceType']}; "
           f"training {report['training_seconds']} s, billable {report['billable_seconds']} s, "
           f"est. {report['estimated_cost']['usd']} USD")
-    print(f"    validation accuracy: {report['validation_accuracy']:.3f}  (stand-in model, not the SageMaker "
-          f"algorithm)")
+    accuracy = report["validation_accuracy"]
+    shown_accuracy = "n/a" if accuracy is None else f"{accuracy:.3f}"
+    print(f"    validation accuracy: {shown_accuracy}  (stand-in model, not the SageMaker algorithm)")
     print(f"    model: {report['model_artifact']}")
     if report["managed_spot"]:
         print(f"    managed spot: savings {report['spot_savings_percent']}% (1 - billable/training), "
@@ -67,8 +67,8 @@ def summarize(stack: LocalStack, dag_id: str, test_labels: dict[str, int]) -> bo
     if base:
         print(f"    incremental from: {base['DataSource']['S3DataSource']['S3Uri']}")
     predictions = smoke["test_predictions"]
-    names = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
-    right = sum(names[test_labels[name]] == label for name, label in predictions.items() if name in test_labels)
+    right = sum(CLASS_NAMES[test_labels[name]] == label for name, label in predictions.items()
+                if name in test_labels)
     shown = ", ".join(f"{name}={label}" for name, label in list(sorted(predictions.items()))[:6])
     print(f"  test-image predictions ({len(predictions)}, {right} match the true digits): {shown}, ...")
     print(f"  smoke test on {smoke['endpoint']}: accuracy {smoke['accuracy']:.3f} on {smoke['sample_size']} labeled "
@@ -102,16 +102,17 @@ def main() -> int:
                 EmulatorControl(stack.emulator_url).interrupt_spot(interruptions=1, capacity_wait_seconds=600)
             log_file = WORK / f"{dag_id}.log"
             print(f"\n== {dag_id}: airflow dags test with conf {json.dumps(conf)}")
+            before = _job_names(stack.client("sagemaker"))
             code = dags_test(dag_id, conf, env, log_file)
             print(f"  airflow dags test exit code {code} (log: {log_file})")
             if code != 0:
                 print("".join(log_file.read_text().splitlines(keepends=True)[-40:]))
             labels = json.loads((WORK / "datasets" / f"{batch}.test-labels.json").read_text())
-            ok = summarize(stack, dag_id, labels) and code == 0 and ok
+            new_jobs = _job_names(stack.client("sagemaker")) - before
+            ok = summarize(stack, new_jobs, labels) and code == 0 and ok
     print(f"\n{'OK' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).parent))
     sys.exit(main())

@@ -234,6 +234,8 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                 raise ValidationError(message=f"The variant {target_variant} does not exist for endpoint "
                                               f"{endpoint_name}; variants: {sorted(models)}.")
             return target_variant, models[target_variant]
-        variants = endpoint.production_variants
-        chosen = max(variants, key=lambda v: v.get("CurrentWeight", 1.0))["VariantName"]
+        config = self.endpoint_configs.get(endpoint.endpoint_config_name)
+        weights = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0))
+                   for v in (config.production_variants if config else [])}  # moto drops 0.0 weights
+        chosen = max(models, key=lambda variant: weights.get(variant, 1.0))
         return chosen, models[chosen]

@@ -1,0 +1,50 @@
+"""Quota preflight: applied values over AWS defaults, and the message that names quota, fix and substitute."""
+
+from __future__ import annotations
+
+import pytest
+
+from sagemaker_mlops import preflight
+from sagemaker_mlops.validation import ParamError
+
+
+class FakeQuotas:
+    """Service Quotas answering from two tables, the way AWS splits defaults from applied values."""
+
+    def __init__(self, defaults: dict[str, float], applied: dict[str, float]) -> None:
+        self.tables = {"list_aws_default_service_quotas": defaults, "list_service_quotas": applied}
+
+    def get_paginator(self, operation: str):
+        table = self.tables[operation]
+
+        class Pages:
+            def paginate(self, ServiceCode: str):  # noqa: N803 - boto3's spelling
+                assert ServiceCode == "sagemaker"
+                yield {"Quotas": [{"QuotaName": n, "QuotaCode": f"L-{i:08d}", "Value": v}
+                                  for i, (n, v) in enumerate(table.items())]}
+
+        return Pages()
+
+
+P2 = "ml.p2.xlarge for training job usage"
+G4 = "ml.g4dn.xlarge for training job usage"
+
+
+def test_a_quota_still_at_its_default_counts():
+    client = FakeQuotas(defaults={P2: 2.0, G4: 1.0}, applied={})
+    preflight.check_quotas(client, [("training_instance_type", P2, 2)], "us-east-1")
+
+
+def test_an_applied_value_overrides_the_default_and_the_error_names_quota_fix_and_substitute():
+    client = FakeQuotas(defaults={P2: 2.0, G4: 4.0}, applied={P2: 0.0})
+    with pytest.raises(ParamError) as excinfo:
+        preflight.check_quotas(client, [("training_instance_type", P2, 2)], "us-east-1")
+    message = str(excinfo.value)
+    assert message.startswith("training_instance_type:") and P2 in message and "is 0" in message
+    assert "request-service-quota-increase" in message and "ml.g4dn.xlarge (quota 4)" in message
+
+
+def test_a_quota_unknown_to_the_account_is_reported_missing():
+    client = FakeQuotas(defaults={G4: 4.0}, applied={})
+    with pytest.raises(ParamError, match="does not exist in this account/region"):
+        preflight.check_quotas(client, [("training_instance_type", P2, 1)], "us-east-1")
