@@ -13,7 +13,8 @@ from conftest import ACCOUNT, REGION, ROLE_ARN
 
 IC_IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
 CHANNELS = ("train", "validation", "train_lst", "validation_lst")
-BOOK_HP = {"num_layers": "18", "image_shape": "1,28,28", "num_classes": "10", "mini_batch_size": "100",
+# The book's hyperparameters (MLE on AWS ch. 6, PART01), less num_training_samples, which is counted from the data.
+BOOK_HYPERPARAMETERS = {"num_layers": "18", "image_shape": "1,28,28", "num_classes": "10", "mini_batch_size": "100",
            "epochs": "3", "learning_rate": "0.01", "top_k": "5", "precision_dtype": "float32"}
 
 
@@ -54,7 +55,7 @@ def training_request(name: str, bucket: str, prefix: str, samples: int, **overri
         "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{prefix}/output"},
         "ResourceConfig": {"InstanceCount": 2, "InstanceType": "ml.p2.xlarge", "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-        "HyperParameters": dict(BOOK_HP, num_training_samples=str(samples)),
+        "HyperParameters": dict(BOOK_HYPERPARAMETERS, num_training_samples=str(samples)),
         "EnableNetworkIsolation": True,
     }
     request.update(overrides)

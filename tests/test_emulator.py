@@ -227,6 +227,10 @@ def _spot_request(name: str, samples: int, checkpoint: str, **stopping):
                             CheckpointConfig={"S3Uri": checkpoint, "LocalPath": "/opt/ml/checkpoints"})
 
 
+def _keys(aws, prefix: str) -> list[str]:
+    return [o["Key"] for o in aws("s3").list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+
+
 def test_spot_interruption_resumes_from_checkpoints_and_completes(aws, uploaded, emulator):
     checkpoint = f"s3://{BUCKET}/spot-job/checkpoints"
     emulator.interrupt_spot(interruptions=1, capacity_wait_seconds=30)
@@ -239,7 +243,7 @@ def test_spot_interruption_resumes_from_checkpoints_and_completes(aws, uploaded,
     assert statuses[statuses.index("Interrupted") + 1:statuses.index("Interrupted") + 4] == \
         ["Starting", "Downloading", "Training"]
     assert job["BillableTimeInSeconds"] <= job["TrainingTimeInSeconds"]
-    keys = [o["Key"] for o in aws("s3").list_objects_v2(Bucket=BUCKET, Prefix="spot-job/checkpoints/")["Contents"]]
+    keys = _keys(aws, "spot-job/checkpoints/")
     assert any(k.endswith("0003.params") for k in keys), keys
 
 
@@ -250,7 +254,7 @@ def test_spot_max_wait_exceeded_stops_and_keeps_checkpoints(aws, uploaded, emula
     sm.create_training_job(**_spot_request("job-wait", uploaded, checkpoint))
     job = wait_training(sm, "job-wait")
     assert job["TrainingJobStatus"] == "Stopped" and job["SecondaryStatus"] == "MaxWaitTimeExceeded"
-    keys = [o["Key"] for o in aws("s3").list_objects_v2(Bucket=BUCKET, Prefix="spot-wait/checkpoints/")["Contents"]]
+    keys = _keys(aws, "spot-wait/checkpoints/")
     assert keys, "checkpoints must survive a MaxWaitTimeExceeded stop"
 
     # A new job with the same checkpoint URI resumes where the stopped one left off.

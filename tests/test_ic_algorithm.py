@@ -35,16 +35,9 @@ from aws_emulator.ic_algorithm import (
 from aws_emulator.ic_algorithm.images import centre_crop, decode
 from aws_emulator.ic_algorithm.optimizers import learning_rate_at
 from aws_emulator.ic_algorithm.serialization import read_tar_gz, tar_gz_bytes
+from emulator_helpers import BOOK_HYPERPARAMETERS
 
-BOOK_HP = {  # MLE on AWS ch. 6 (PART01), num_training_samples recounted
-    "num_layers": "18",
-    "image_shape": "1,28,28",
-    "num_classes": "10",
-    "mini_batch_size": "100",
-    "epochs": "3",
-    "learning_rate": "0.01",
-    "num_training_samples": "480",
-}
+BOOK_HP = {**BOOK_HYPERPARAMETERS, "num_training_samples": "480"}  # MLE on AWS ch. 6 PART01, recounted
 SMALL_HP = {**BOOK_HP, "mini_batch_size": "10", "epochs": "1", "num_training_samples": "40"}
 
 

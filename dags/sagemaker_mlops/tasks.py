@@ -60,6 +60,14 @@ def _s3(cfg: RunConfig) -> Any:
     return S3Hook(aws_conn_id=cfg.aws_conn_id, region_name=cfg.region)
 
 
+def store_beside_model(s3: Any, result: dict[str, Any], name: str, content: Any) -> str:
+    """Writes a run's record (report, smoke test, promotion decision) next to its model.tar.gz; JSON unless text."""
+    key = f"{result['model_artifact'].rsplit('/', 1)[0]}/{name}"
+    text = content if isinstance(content, str) else json.dumps(content, indent=2, default=str)
+    s3.load_string(text, key, replace=True)
+    return key
+
+
 @contextmanager
 def bad_input_fails_fast() -> Iterator[None]:
     """Bad input, or a job that already ended Failed/Stopped, is not transient: fail at once (no retries), with
@@ -214,11 +222,11 @@ def training_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str
         training.raise_for_status(job)
     counts = {k: summary[k] for k in ("num_training_samples", "num_validation_samples", "test_count") if k in summary}
     result = report.training_report(job, region=cfg.region, dataset=counts)
-    folder = result["model_artifact"].rsplit("/", 1)[0]
+    markdown = report.render_markdown(result)
     s3 = _s3(cfg)
-    s3.load_string(json.dumps(result, indent=2, default=str), f"{folder}/report.json", replace=True)
-    s3.load_string(report.render_markdown(result), f"{folder}/report.md", replace=True)
-    log.info("Training report:\n%s", report.render_markdown(result))
+    store_beside_model(s3, result, "report.json", result)
+    store_beside_model(s3, result, "report.md", markdown)
+    log.info("Training report:\n%s", markdown)
     return result
 
 
@@ -276,13 +284,14 @@ def smoke_test(config: dict[str, Any], result: dict[str, Any],
     from sagemaker_mlops.incremental import BASE_VARIANT
 
     cfg = RunConfig.from_dict(config)
-    s3 = _s3(cfg).get_conn()
+    s3 = _s3(cfg)
+    client = s3.get_conn()
 
     def read(key: str) -> bytes:
-        return s3.get_object(Bucket=cfg.bucket, Key=key)["Body"].read()
+        return client.get_object(Bucket=cfg.bucket, Key=key)["Body"].read()
 
     def list_keys(prefix: str) -> list[str]:
-        return _s3(cfg).list_keys(bucket_name=cfg.bucket, prefix=prefix)
+        return s3.list_keys(bucket_name=cfg.bucket, prefix=prefix)
 
     outcome = smoke.run(smoke.endpoint_invoker(_client(cfg, "sagemaker-runtime"), cfg.names["endpoint"]), read,
                         list_keys, prefix=cfg.prefix, sample_size=cfg.smoke_sample_size,
@@ -293,8 +302,7 @@ def smoke_test(config: dict[str, Any], result: dict[str, Any],
     log.info("Smoke accuracy %.3f on %d labeled images (min %.2f); latency p50 %.1f ms, p95 %.1f ms",
              outcome["accuracy"], outcome["sample_size"], cfg.min_accuracy, outcome["latency_ms"]["p50"],
              outcome["latency_ms"]["p95"])
-    folder = result["model_artifact"].rsplit("/", 1)[0]
-    _s3(cfg).load_string(json.dumps(outcome, indent=2), f"{folder}/smoke_test.json", replace=True)
+    store_beside_model(s3, result, "smoke_test.json", outcome)
     if not outcome["passed"]:
         get_current_context()["ti"].xcom_push(key="return_value", value=outcome)
         raise AirflowFailException(
@@ -490,7 +498,6 @@ def decide_promotion(config: dict[str, Any], result: dict[str, Any], smoke: dict
     decision = {"promote": promote, "challenger_accuracy": challenger, "base_accuracy": champion,
                 "min_improvement": margin, "reason": reason, "base": incremental["base"],
                 "challenger_job": result["training_job_name"]}
-    folder = result["model_artifact"].rsplit("/", 1)[0]
-    _s3(cfg).load_string(json.dumps(decision, indent=2), f"{folder}/promotion.json", replace=True)
+    store_beside_model(_s3(cfg), result, "promotion.json", decision)
     log.info("Champion/challenger: %s", reason)
     return decision
