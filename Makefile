@@ -20,8 +20,12 @@ tools-venv:
 run: venv
 	@bash include/dev/run_pipelines.sh
 
+# The linter first (rules in pyproject.toml), then every test with the 15 slowest printed, so a slow-down shows.
+# The fast loop while editing: $(PY) -m pytest -m "not e2e"
 test: venv sdk-venv tools-venv browser
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
 browser: venv
 	@bash include/dev/browser_setup.sh

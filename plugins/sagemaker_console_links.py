@@ -128,4 +128,4 @@ class EndpointLink(_SageMakerLink):
 
 class SageMakerConsoleLinksPlugin(AirflowPlugin):
     name = "sagemaker_console_links"
-    operator_extra_links = [TrainingJobLink(), TrainingLogsLink(), ModelLink(), EndpointLink()]
+    operator_extra_links: ClassVar[list] = [TrainingJobLink(), TrainingLogsLink(), ModelLink(), EndpointLink()]

@@ -1,4 +1,5 @@
-"""Shared fixtures: one in-process emulator on a free loopback port for the whole session, reset per test."""
+"""Shared fixtures: one in-process emulator on a free loopback port for the whole session (reset per test), the
+local datasets built and served once, Airflow's test database and the real Airflow services."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from constants import ACCOUNT, DATA_BUCKET, FAST, REGION, REPO, ROLE_ARN
+
 # Before anything imports Airflow: a private AIRFLOW_HOME (SQLite), this repo's dags, no examples, fast polling.
 os.environ["AIRFLOW_HOME"] = str(REPO / ".local" / "test-airflow")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
@@ -24,11 +27,7 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/service-role/AmazonSageMaker-ExecutionRole"
-FAST = {"starting_seconds": 0.05, "downloading_seconds": 0.05, "epoch_seconds": 0.05, "uploading_seconds": 0.05,
-        "endpoint_create_seconds": 0.2, "endpoint_update_seconds": 0.2}
+__all__ = ["ACCOUNT", "FAST", "REGION", "REPO", "ROLE_ARN"]  # still importable from here; prefer constants
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +66,33 @@ def aws(emulator: Any) -> Callable[[str], Any]:
     return client
 
 
+@dataclass(frozen=True)
+class ServedDatasets:
+    """The book's two batches and every one-defect variant (``bad-<kind>.zip``), served over loopback HTTP."""
+
+    folder: Path
+    url: str
+    sha256: dict[str, str]  # file name -> digest, for batch1.zip and batch2.zip
+
+    def conf(self, batch: str = "batch1", **overrides: Any) -> dict[str, Any]:
+        """A trigger conf for ``<batch>.zip`` through the bit.ly-style redirect, with its pinned digest."""
+        return {"dataset_url": f"{self.url}/r/{batch}.zip", "dataset_sha256": self.sha256[f"{batch}.zip"],
+                **overrides}
+
+
+@pytest.fixture(scope="session")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDatasets]:
+    """Built once per session (about a second) and served until it ends."""
+    from local_datasets import BAD_KINDS, DatasetServer, build_bad_dataset, build_dataset
+
+    folder = tmp_path_factory.mktemp("served")
+    digests = {f"{batch}.zip": build_dataset(folder / f"{batch}.zip", batch).sha256 for batch in ("batch1", "batch2")}
+    for kind in BAD_KINDS:
+        build_bad_dataset(folder / f"bad-{kind}.zip", kind)
+    with DatasetServer(folder) as server:
+        yield ServedDatasets(folder, server.url, digests)
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Airflow's metadata DB for in-process DAG runs, migrated once per session."""
@@ -83,6 +109,20 @@ def airflow_aws(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     connection = {"conn_type": "aws", "login": "testing", "password": "testing",
                   "extra": {"region_name": REGION, "endpoint_url": emulator.url}}
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
-    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET", "mlops-test-bucket")
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET", DATA_BUCKET)
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
     return emulator
+
+
+@pytest.fixture(scope="session")
+def airflow_stack() -> Iterator[Any]:
+    """The real Airflow services beside the emulator and dataset server (tests/airflow_stack.py), started once for
+    the session's users (test_real_services, test_ui_browser) and checked to be fully stopped afterwards."""
+    from airflow_stack import Stack
+
+    stack = Stack()
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop_and_verify()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from constants import REPO
+
 ACTIONS_THAT_CREATE = {"CreateBucket", "PutObject", "MultipartUpload", "CreateTrainingJob", "CreateModel",
                        "CreateEndpointConfig", "CreateEndpoint"}
 
@@ -12,7 +14,7 @@ def load_dag(dag_id: str) -> Any:
     """Parsed afresh for every run, as the scheduler does (a cached DAG object also kept stale log handlers)."""
     from airflow.models import DagBag
 
-    bag = DagBag(str(__import__("conftest").REPO / "dags"))
+    bag = DagBag(str(REPO / "dags"))
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag(dag_id)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from aws_emulator.storage import S3Store
-from conftest import ACCOUNT, REGION, ROLE_ARN
+
+from constants import ACCOUNT, REGION, ROLE_ARN
 
 IC_IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
 CHANNELS = ("train", "validation", "train_lst", "validation_lst")

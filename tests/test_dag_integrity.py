@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO
+from constants import REPO
 
 DAGS_DIR = REPO / "dags"
 PLUGINS_DIR = REPO / "plugins"

@@ -73,7 +73,7 @@ def free_port() -> int:
 class _Unsized(BaseHTTPRequestHandler):
     """Sends ``server.size`` bytes without Content-Length (HTTP/1.0, close-delimited), like a dynamic page."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/zip")
         self.end_headers()
@@ -322,7 +322,7 @@ def test_several_lst_problems_are_named_by_line(batch1_tree: Path, tmp_path: Pat
     shutil.copytree(batch1_tree, root)
     lst = root / "train_lst" / "train.lst"
     lines = lst.read_text().splitlines()
-    index, label, path = lines[1].split("\t")
+    _index, label, path = lines[1].split("\t")
     lines[1] = f"{lines[0].split(chr(9))[0]}\t{label}\t{path}"  # line 2 reuses line 1's index
     lines[2] = "\t".join([lines[2].split("\t")[0], "x", lines[2].split("\t")[2]])  # line 3: label not an int
     lines[3] = "\t".join([*lines[3].split("\t")[:2], "../../etc/passwd"])  # line 4: escapes the channel
@@ -368,7 +368,7 @@ def test_fifo_member_is_refused(tmp_path: Path) -> None:
 
 def test_zip_bomb_and_limits_are_refused(tmp_path: Path) -> None:
     bomb = _zip(tmp_path / "bomb.zip", [("train/zeros.png", bytes(20 * MiB))])
-    with pytest.raises(DatasetError, match="compressed .*:1, more than the 200:1"):
+    with pytest.raises(DatasetError, match=r"compressed .*:1, more than the 200:1"):
         safe_extract(bomb, tmp_path / "out")
     many = _zip(tmp_path / "many.zip", [(f"test/{i}.png", b"x") for i in range(30)])
     with pytest.raises(DatasetError, match="30 files, more than max_files=10"):

@@ -93,7 +93,7 @@ def interpolate(text: str, env: dict[str, str] | None = None) -> str:
                 raise ValueError(f"unsupported substitution ${{{expr}}}")
             name, op, default = match.groups()
             value = env.get(name)
-            if op == ":-" and not value or op == "-" and value is None:
+            if (op == ":-" and not value) or (op == "-" and value is None):
                 value = interpolate(default, env)
             out.append(value or "")
             i = j + 1

@@ -9,10 +9,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from aws_emulator.storage import S3Store
 from botocore.exceptions import ClientError
-from conftest import ACCOUNT, REGION
 
+from aws_emulator.storage import S3Store
+
+from constants import ACCOUNT, REGION
 from emulator_helpers import (
     IC_IMAGE,
     dataset_zip,
@@ -103,7 +104,8 @@ def test_duplicate_training_job_is_rejected_and_the_first_is_kept(aws, uploaded)
     ({"ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.c5.xlarge", "VolumeSizeInGB": 30}},
      "only GPU instances"),
     ({"InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
-        "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/nope/train", "S3DataDistributionType": "FullyReplicated"}}}]},
+        "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/nope/train",
+        "S3DataDistributionType": "FullyReplicated"}}}]},
      "No S3 objects found"),
 ])
 def test_bad_training_requests_are_rejected_before_anything_is_created(aws, uploaded, overrides, expected):
@@ -178,7 +180,8 @@ def _exists(aws, uri: str) -> bool:
 def test_injected_failure_and_stop(aws, uploaded, emulator):
     emulator.fail_next_training_job("AlgorithmError: injected for the test")
     failed = _train(aws, "job-fail", uploaded)
-    assert failed["TrainingJobStatus"] == "Failed" and failed["FailureReason"] == "AlgorithmError: injected for the test"
+    assert failed["TrainingJobStatus"] == "Failed"
+    assert failed["FailureReason"] == "AlgorithmError: injected for the test"
 
     emulator.settings(starting_seconds=5)
     sm = aws("sagemaker")
@@ -273,7 +276,7 @@ def test_endpoint_lifecycle_invoke_update_and_delete(aws, uploaded, batch1):
     assert wait_endpoint(sm, "ep-one")["EndpointStatus"] == "InService"
     assert sm.describe_model(ModelName="ep-one")["EnableNetworkIsolation"] is True
 
-    png, label = first_png(batch1)
+    png, _label = first_png(batch1)
     response = runtime.invoke_endpoint(EndpointName="ep-one", ContentType="application/x-image", Body=png)
     probabilities = json.loads(response["Body"].read())
     assert len(probabilities) == 10 and abs(sum(probabilities) - 1.0) < 1e-3

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ACCOUNT, FAST, REGION, REPO, ROLE_ARN
+from constants import ACCOUNT, DATA_BUCKET, FAST, INCREMENTAL_BUCKET, REGION, REPO, ROLE_ARN
 from dag_runs import run_dag
 
 IAM_DIR = REPO / "include" / "iam"
@@ -32,8 +32,6 @@ TOOLS_REQUIREMENTS = REPO / "requirements-tools.txt"
 
 DAG_ID = "mnist_train_deploy"
 PARTITION = "aws"
-DATA_BUCKET = "mlops-test-bucket"
-INCREMENTAL_BUCKET = "mlops-test-incremental"
 SOURCE_BUCKET = "airflow-mlops-test-source"
 ENVIRONMENT = "mlops-airflow"
 
@@ -95,7 +93,7 @@ _CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def load_template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506  (a SafeLoader subclass)
+    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # a SafeLoader subclass
 
 
 _SUB_VAR = re.compile(r"\$\{([^}!]+)\}")
@@ -333,28 +331,24 @@ def _xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(emulator_server: Any, airflow_db: Path,
-                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
+def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Iterator[PipelineRun]:
     """``mnist_train_deploy`` once, end to end on a freshly reset emulator, and every AWS request it made."""
     import boto3
+
     from aws_emulator.control import EmulatorControl
-    from local_datasets.builder import build_dataset
-    from local_datasets.server import DatasetServer
 
     control = EmulatorControl(emulator_server.url)
     control.reset()
     control.settings(**FAST)
-    folder = tmp_path_factory.mktemp("iam-served")
-    info = build_dataset(folder / "batch1.zip", "batch1")
     connection = {"conn_type": "aws", "login": "testing", "password": "testing",
                   "extra": {"region_name": REGION, "endpoint_url": control.url}}
     started = time.monotonic()
-    with DatasetServer(folder) as server, pytest.MonkeyPatch.context() as env:
+    with pytest.MonkeyPatch.context() as env:
         env.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET", DATA_BUCKET)
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", INCREMENTAL_BUCKET)
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
-        run, states = run_dag(DAG_ID, {"dataset_url": f"{server.url}/r/batch1.zip", "dataset_sha256": info.sha256})
+        run, states = run_dag(DAG_ID, datasets.conf("batch1"))
     seconds = time.monotonic() - started
     requests = control.requests()  # before the look-ups below, which are the test's, not the DAG's
     config = _xcom(run, "validate_and_preflight") or {}
@@ -485,6 +479,7 @@ def _statement_actions(policy: dict[str, Any], sid_prefix: str) -> dict[str, set
     return {s["Sid"]: set(_as_list(s["Action"])) for s in policy["Statement"] if s["Sid"].startswith(sid_prefix)}
 
 
+@pytest.mark.e2e
 def test_pipeline_run_succeeded_and_called_aws(pipeline_run: PipelineRun) -> None:
     assert pipeline_run.state == "success", pipeline_run.task_states
     assert pipeline_run.config["bucket"] == DATA_BUCKET and pipeline_run.config["role_arn"] == ROLE_ARN
@@ -497,6 +492,7 @@ def test_pipeline_run_succeeded_and_called_aws(pipeline_run: PipelineRun) -> Non
           f"actions: {sorted(actions)}")
 
 
+@pytest.mark.e2e
 def test_every_call_of_the_run_is_allowed_by_the_airflow_role(pipeline_run: PipelineRun) -> None:
     policy = airflow_policy()
     denied = [f"{n.action} on {n.resource} ({n.because})" for n in derived_needs(pipeline_run)
@@ -522,6 +518,7 @@ def _foreign(resource: str) -> list[str]:
     return out
 
 
+@pytest.mark.e2e
 def test_the_run_s_actions_are_denied_on_other_resources(pipeline_run: PipelineRun) -> None:
     policy = airflow_policy()
     leaks = [f"{n.action} on {other} ({n.because})" for n in derived_needs(pipeline_run)
@@ -534,6 +531,7 @@ def test_the_run_s_actions_are_denied_on_other_resources(pipeline_run: PipelineR
                        {"aws:TagKeys": ["mlops:created-by", "owner"]})
 
 
+@pytest.mark.e2e
 def test_the_airflow_role_grants_no_package_action_the_dags_do_not_call(pipeline_run: PipelineRun) -> None:
     """Statements ``Dags*`` are the DAGs' own; ``Mwaa*`` are MWAA's documented needs (checked separately)."""
     policy = json.loads((IAM_DIR / "airflow-execution-role-policy.json").read_text())
@@ -631,6 +629,7 @@ def sagemaker_role_needs(run: PipelineRun) -> list[Need]:
     return needs
 
 
+@pytest.mark.e2e
 def test_the_sagemaker_role_allows_what_the_run_s_job_and_endpoint_use(pipeline_run: PipelineRun) -> None:
     assert pipeline_run.state == "success", pipeline_run.task_states
     policy = sagemaker_policy()

@@ -35,6 +35,7 @@ from aws_emulator.ic_algorithm import (
 from aws_emulator.ic_algorithm.images import centre_crop, decode
 from aws_emulator.ic_algorithm.optimizers import learning_rate_at
 from aws_emulator.ic_algorithm.serialization import read_tar_gz, tar_gz_bytes
+
 from emulator_helpers import BOOK_HYPERPARAMETERS
 
 BOOK_HP = {**BOOK_HYPERPARAMETERS, "num_training_samples": "480"}  # MLE on AWS ch. 6 PART01, recounted
@@ -413,16 +414,16 @@ def _lst_lines(channels) -> list[str]:
 @pytest.mark.parametrize(
     ("mutate", "fragments"),
     [
-        (lambda l: l[:2] + ["3\t5"] + l[3:], ["train.lst line 3", "3 tab-separated columns", "found 2"]),
-        (lambda l: l[:2] + ["3 5 5/X.png"] + l[3:], ["train.lst line 3", "found 1"]),
-        (lambda l: l[:2] + ["three\t5\t" + l[2].split("\t")[2]] + l[3:], ["line 3", "index 'three'"]),
-        (lambda l: l[:2] + ["3\tfive\t" + l[2].split("\t")[2]] + l[3:], ["line 3", "class label 'five'"]),
-        (lambda l: l[:2] + ["3\t5.5\t" + l[2].split("\t")[2]] + l[3:], ["line 3", "class label '5.5'"]),
-        (lambda l: l[:2] + ["1\t" + "\t".join(l[2].split("\t")[1:])] + l[3:], ["line 3", "duplicate image index 1"]),
-        (lambda l: l[:2] + ["3\t10\t" + l[2].split("\t")[2]] + l[3:], ["line 3", "class label 10", "num_classes"]),
-        (lambda l: l[:2] + ["3\t-1\t" + l[2].split("\t")[2]] + l[3:], ["line 3", "class label -1"]),
-        (lambda l: l[:2] + ["3\t4\t4/MISSING.png"] + l[3:], ["train.lst line 3", "'4/MISSING.png'", "not found"]),
-        (lambda l: [], ["Empty .lst"]),
+        (lambda r: r[:2] + ["3\t5"] + r[3:], ["train.lst line 3", "3 tab-separated columns", "found 2"]),
+        (lambda r: r[:2] + ["3 5 5/X.png"] + r[3:], ["train.lst line 3", "found 1"]),
+        (lambda r: r[:2] + ["three\t5\t" + r[2].split("\t")[2]] + r[3:], ["line 3", "index 'three'"]),
+        (lambda r: r[:2] + ["3\tfive\t" + r[2].split("\t")[2]] + r[3:], ["line 3", "class label 'five'"]),
+        (lambda r: r[:2] + ["3\t5.5\t" + r[2].split("\t")[2]] + r[3:], ["line 3", "class label '5.5'"]),
+        (lambda r: r[:2] + ["1\t" + "\t".join(r[2].split("\t")[1:])] + r[3:], ["line 3", "duplicate image index 1"]),
+        (lambda r: r[:2] + ["3\t10\t" + r[2].split("\t")[2]] + r[3:], ["line 3", "class label 10", "num_classes"]),
+        (lambda r: r[:2] + ["3\t-1\t" + r[2].split("\t")[2]] + r[3:], ["line 3", "class label -1"]),
+        (lambda r: r[:2] + ["3\t4\t4/MISSING.png"] + r[3:], ["train.lst line 3", "'4/MISSING.png'", "not found"]),
+        (lambda r: [], ["Empty .lst"]),
     ],
     ids=["2-columns", "space-separated", "bad-index", "word-label", "fractional-label", "duplicate-index",
          "label-too-big", "negative-label", "missing-file", "empty"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,7 @@ def test_bad_params_fail_before_anything_is_created(airflow_db, airflow_aws, dat
 
 def test_missing_quota_fails_before_anything_is_created(airflow_db, airflow_aws, datasets, capfd):
     airflow_aws.set_quota("ml.p2.xlarge for training job usage", 0)
-    run, states = run_dag(DAG_ID, _conf(datasets))
+    _run, states = run_dag(DAG_ID, _conf(datasets))
     out = capfd.readouterr().out
     assert states["validate_and_preflight"] == "failed", (states, out[-3000:])
     assert "ml.p2.xlarge for training job usage" in out and "ml.g4dn.xlarge" in out and "Request increase" in out
@@ -127,13 +128,13 @@ def test_bad_datasets_fail_before_anything_is_created(airflow_db, airflow_aws, d
 
 
 def test_a_rerun_reattaches_to_this_runs_running_job_instead_of_paying_twice(airflow_db, airflow_aws, aws, datasets):
-    from datetime import datetime, timezone
-
-    from emulator_helpers import dataset_zip, training_request, upload_zip
+    from datetime import datetime
 
     from sagemaker_mlops import naming
 
-    when = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    from emulator_helpers import dataset_zip, training_request, upload_zip
+
+    when = datetime(2026, 1, 5, tzinfo=UTC)
     job_name = naming.resource_name(naming.NAME_PREFIX, "train", DAG_ID, f"manual__{when.isoformat()}")
     # An earlier attempt of this very run already started its job, which is still running.
     samples = upload_zip(aws("s3"), dataset_zip(Path(datasets["folder"]), "batch1"), "mlops-test-bucket", "ch06")

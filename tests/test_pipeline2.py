@@ -77,7 +77,7 @@ def test_interrupted_spot_job_resumes_from_checkpoints_and_is_promoted(airflow_a
     assert "Interrupted" in statuses and statuses[-1] == "Completed"
     assert job["EnableManagedSpotTraining"] is True
     assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600}
-    model_channel = [c for c in job["InputDataConfig"] if c["ChannelName"] == "model"][0]
+    model_channel = next(c for c in job["InputDataConfig"] if c["ChannelName"] == "model")
     assert model_channel["DataSource"]["S3DataSource"]["S3Uri"] == base_job["ModelArtifacts"]["S3ModelArtifacts"]
     assert model_channel["ContentType"] == "application/x-sagemaker-model"
     checkpoint = job["CheckpointConfig"]["S3Uri"]
@@ -98,8 +98,8 @@ def test_max_wait_exceeded_fails_clearly_keeps_checkpoints_and_resumes(airflow_a
     assert str(run.state) == "failed" and states["train"] == "failed", states
     out = capfd.readouterr().out
     assert "MaxWaitTimeExceeded" in out and "resume_checkpoint_uri" in out
-    job_name = [j for j in aws("sagemaker").list_training_jobs()["TrainingJobSummaries"]
-                if j["TrainingJobName"] != "mlops-base-job"][0]["TrainingJobName"]
+    job_name = next(j for j in aws("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+                if j["TrainingJobName"] != "mlops-base-job")["TrainingJobName"]
     job = aws("sagemaker").describe_training_job(TrainingJobName=job_name)
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxWaitTimeExceeded")
     checkpoint = job["CheckpointConfig"]["S3Uri"]

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import REPO
+from constants import REPO
 
 DAG_ID = "mnist_train_deploy"
 RUN_PREFIX = "manual__test-plugin-links-"
@@ -51,7 +51,7 @@ def urls(region: str, job: str, model: str, endpoint: str, cw_job: str | None = 
 def plugin() -> Any:
     from airflow import plugins_manager, settings
 
-    assert settings.PLUGINS_FOLDER == str(REPO / "plugins")
+    assert str(REPO / "plugins") == settings.PLUGINS_FOLDER
     plugins, errors = plugins_manager._get_plugins()
     assert not errors, errors
     (loaded,) = [p for p in plugins if p.name == "sagemaker_console_links"]
@@ -62,7 +62,7 @@ def test_plugin_registers_operator_links(plugin: Any) -> None:
     from airflow import plugins_manager
 
     registered = {link.name: link for link in plugins_manager.get_operator_extra_links()}
-    assert LINKS <= set(registered)
+    assert set(registered) >= LINKS
     assert {link.name for link in plugin.operator_extra_links} == LINKS
     assert not plugin.global_operator_extra_links  # nothing added to every task of every DAG
     info = {p["name"]: p for p in plugins_manager.get_plugin_info()}["sagemaker_console_links"]
@@ -105,13 +105,12 @@ def test_plugin_imports_neither_boto3_nor_the_dags() -> None:
 def serialized_dag(airflow_db: Any, plugin: Any) -> Iterator[Any]:
     """Parse dags/ (no import errors with the plugin loaded), sync it to the DB, read it back deserialized.
     The runs this module creates are deleted afterwards (with their task instances and XComs)."""
-    from sqlalchemy import delete
-
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
     from airflow.models.dagbag import DBDagBag
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from sqlalchemy import delete
 
     manager = DagBundlesManager()
     manager.sync_bundles_to_db()
@@ -133,10 +132,9 @@ def new_run(dag: Any, config_xcom: Any, *, as_worker: bool = True) -> str:
     """A queued run of the serialized DAG (with its task instances) and, unless None, its run-config XCom: stored
     as a task's return value is (the Task SDK's encoding, sent as-is through the Execution API), or with
     ``as_worker=False`` as core's ``XComModel.set`` stores it (a JSON document in a string)."""
-    from airflow.sdk.bases.xcom import BaseXCom
-
     from airflow.models.xcom import XComModel
     from airflow.sdk import timezone
+    from airflow.sdk.bases.xcom import BaseXCom
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
@@ -155,9 +153,8 @@ def new_run(dag: Any, config_xcom: Any, *, as_worker: bool = True) -> str:
 @pytest.fixture(scope="module")
 def api(serialized_dag: Any) -> Any:
     """The API server's core app (no auth: all users admin), as the UI calls it."""
-    from fastapi.testclient import TestClient
-
     from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")

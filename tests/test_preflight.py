@@ -18,7 +18,7 @@ class FakeQuotas:
         table = self.tables[operation]
 
         class Pages:
-            def paginate(self, ServiceCode: str):  # noqa: N803 - boto3's spelling
+            def paginate(self, ServiceCode: str):
                 assert ServiceCode == "sagemaker"
                 yield {"Quotas": [{"QuotaName": n, "QuotaCode": f"L-{i:08d}", "Value": v}
                                   for i, (n, v) in enumerate(table.items())]}

@@ -584,13 +584,13 @@ class TestTags:
         assert len(sanitize_tag_value("a" * 1000)) == 256
 
     def test_naive_expiry_is_refused(self) -> None:
-        with pytest.raises(DeployConfigError, match="^expires_at: .*Fix: "):
+        with pytest.raises(DeployConfigError, match=r"^expires_at: .*Fix: "):
             resource_tags("d", "r", datetime(2026, 1, 1))
 
     def test_as_tag_list(self) -> None:
         assert as_tag_list({"a": "1", "b": ""}) == [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": ""}]
         assert as_tag_list(None) == [] and as_tag_list({}) == []
-        with pytest.raises(DeployConfigError, match="^tags: "):
+        with pytest.raises(DeployConfigError, match=r"^tags: "):
             as_tag_list({"": "x"})
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from emulator_helpers import IC_IMAGE
-from conftest import ROLE_ARN
 from sagemaker_mlops import teardown
+
+from constants import ROLE_ARN
+from emulator_helpers import IC_IMAGE
 
 
 def test_deletes_are_idempotent_against_the_emulator(aws):

@@ -25,18 +25,17 @@ import json
 import os
 import re
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "include" / "dev"))
-
+from airflow_stack import DAG_IDS
+from constants import REPO
 from services import ApiError, form_defaults, ui_trigger_body
-from test_real_services import DAG_IDS, Stack, shared_stack
+
+pytestmark = pytest.mark.e2e
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / ".local" / "artifacts"
@@ -45,12 +44,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 # Titles the brief names, and the description each must show under it.
 KEY_TITLES = ("Dataset URL", "Dataset SHA-256", "Training instance type", "Smoke-test sample size",
               "Minimum smoke-test accuracy")
-
-
-@pytest.fixture(scope="session")
-def airflow_stack() -> Iterator[Stack]:
-    """The services of tests/test_real_services.py: one start and one stop for both modules."""
-    yield from shared_stack()
 
 
 @pytest.fixture(scope="module")

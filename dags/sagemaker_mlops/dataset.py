@@ -45,8 +45,8 @@ __all__ = [
     "DatasetSummary",
     "DownloadResult",
     "download",
-    "files_for_upload",
     "ensure_dataset",
+    "files_for_upload",
     "parse_image_shape",
     "safe_extract",
     "sha256_file",
@@ -570,7 +570,7 @@ def _check_image(path: Path, where: str, height: int, width: int, image_shape: s
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             w, h = image.size
-    except Exception as error:  # noqa: BLE001 - Pillow raises many types (OSError, SyntaxError, ValueError...)
+    except Exception as error:  # Pillow raises many types (OSError, SyntaxError, ValueError...)
         if isinstance(error, UnidentifiedImageError):
             reason = "not an image format Pillow recognises (unknown or damaged header)"
         else:

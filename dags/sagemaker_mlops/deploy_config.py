@@ -24,7 +24,6 @@ from sagemaker_mlops.validation import ParamError, validate_role_arn, validate_s
 __all__ = [
     "CREATED_BY",
     "DEFAULT_INFERENCE_INSTANCE_TYPE",
-    "DeployConfigError",
     "MAX_TAGS",
     "TAG_CREATED_BY",
     "TAG_DAG_ID",
@@ -32,6 +31,7 @@ __all__ = [
     "TAG_EXPIRES_AT",
     "TAG_RUN_TOKEN",
     "VARIANT_NAME",
+    "DeployConfigError",
     "as_tag_list",
     "build_endpoint_config_request",
     "build_endpoint_request",

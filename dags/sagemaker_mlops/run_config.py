@@ -2,8 +2,9 @@
 
 Pointing the package at a real account takes only the ``aws_default`` connection and a few Variables
 (``sagemaker_mlops_bucket``, ``sagemaker_mlops_incremental_bucket`` for pipeline 2, ``sagemaker_mlops_role_arn``,
-optionally ``sagemaker_mlops_region``); every Param left empty falls back to them. :func:`resolve` turns Params + Variables into a :class:`RunConfig` — or raises one
-:class:`ParamError` listing every problem — before anything is created or billed.
+optionally ``sagemaker_mlops_region``); every Param left empty falls back to them. :func:`resolve` turns Params +
+Variables into a :class:`RunConfig` — or raises one :class:`ParamError` listing every problem — before anything is
+created or billed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sagemaker_mlops import deploy_config, images, naming, training_config, validation
@@ -75,7 +76,8 @@ def _param(default: Any, type_: Any, title: str, description: str, **schema: Any
     return Param(default, type=type_, title=title, description=description, **schema)
 
 
-def common_params(*, dataset_url: str, prefix: str, bucket_variable: str = f"{VARIABLE_PREFIX}bucket") -> dict[str, Any]:
+def common_params(*, dataset_url: str, prefix: str,
+                  bucket_variable: str = f"{VARIABLE_PREFIX}bucket") -> dict[str, Any]:
     """The trigger form shared by both pipelines (the book's values as defaults)."""
     return {
         "dataset_url": _param(dataset_url, "string", "Dataset URL",
@@ -191,7 +193,7 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
     if errors:
         raise ParamError.combine(errors)
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     expires = now + timedelta(hours=int(params.get("endpoint_ttl_hours") or 24))
     kinds = {"job": "train", "model": "model", "base_model": "basemodel", "endpoint_config": "epc", "endpoint": "ep"}
     names = {key: naming.resource_name(naming.NAME_PREFIX, kind, dag_id, run_id) for key, kind in kinds.items()}

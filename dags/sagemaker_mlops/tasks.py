@@ -381,8 +381,9 @@ def _max_attempts() -> int:
 
 
 def train_operator(request: Any) -> Any:
-    """SageMakerTrainingOperator (deferrable; fails explaining a Stopped job). ``action_if_job_exists="fail"``: never a renamed second job; a re-run
-    re-attaches through ``start_or_attach`` instead, so this task does not retry by itself."""
+    """SageMakerTrainingOperator (deferrable; fails explaining a Stopped job). ``action_if_job_exists="fail"``:
+    never a renamed second job; a re-run re-attaches through ``start_or_attach`` instead, so this task does not
+    retry by itself."""
     from sagemaker_mlops.operators import ExplainedTrainingOperator
 
     return ExplainedTrainingOperator(

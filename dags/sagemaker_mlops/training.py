@@ -38,7 +38,8 @@ def next_step(job: dict[str, Any] | None) -> str:
     raise ParamError(
         "training job", f"this run's job {job['TrainingJobName']} already ended {status} "
         f"({job.get('SecondaryStatus')}): {job.get('FailureReason', 'no reason given')}",
-        "trigger a new run (names are per run); to continue a spot job, pass its checkpoint URI as resume_checkpoint_uri")
+        "trigger a new run (names are per run); to continue a spot job, pass its checkpoint URI as "
+        "resume_checkpoint_uri")
 
 
 def raise_for_status(job: dict[str, Any]) -> None:

@@ -45,7 +45,8 @@ def action_of(environ: dict[str, Any], service: str) -> str:
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target:
         return target.rsplit(".", 1)[-1]
-    method, path, query = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+    method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
     if service == "s3":
         return _s3_action(method, path, query)
     if path.endswith("/invocations"):

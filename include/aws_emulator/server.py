@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-from http import HTTPStatus
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
 
 from aws_emulator.install import install
 from aws_emulator.requests_log import RequestLog, action_of, service_and_region
@@ -136,7 +137,7 @@ class EmulatorServer:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def __enter__(self) -> "EmulatorServer":
+    def __enter__(self) -> EmulatorServer:
         self.start()
         return self
 

@@ -78,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
     from aws_emulator.control import EmulatorControl
     from aws_emulator.server import EmulatorServer
     from local_datasets import build_dataset
-
     from sagemaker_mlops.dataset import safe_extract, validate_layout
     from sagemaker_mlops.upload import ensure_bucket, s3_client, upload_tree
 

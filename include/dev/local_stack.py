@@ -47,7 +47,7 @@ class LocalStack:
         self.emulator_url = ""
         self.dataset_url = ""
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         env = dict(os.environ, PYTHONPATH=f"{REPO / 'include'}")
         log_dir = self.work_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,9 @@ import time
 from typing import Any
 
 from aws_emulator.control import EmulatorControl
-from local_stack import REPO, LocalStack, dags_test, migrate_db
 from sagemaker_mlops.smoke_test import CLASS_NAMES
+
+from local_stack import REPO, LocalStack, dags_test, migrate_db
 
 WORK = REPO / ".local" / "run"
 

@@ -44,13 +44,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "LocalDatasets/1.0"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's signature
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: test and task logs stay readable."""
 
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self._respond(send_body=False)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._respond(send_body=True)
 
     def _respond(self, *, send_body: bool) -> None:

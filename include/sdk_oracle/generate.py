@@ -1,4 +1,5 @@
-"""The SageMaker Python SDK v2 as an oracle: generates data the DAGs ship and requests their builders are tested against.
+"""The SageMaker Python SDK v2 as an oracle: generates data the DAGs ship, and requests their builders are tested
+against.
 
 Run with the oracle's own interpreter (``bash include/sdk_oracle/bootstrap.sh`` builds it)::
 

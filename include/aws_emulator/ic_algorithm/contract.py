@@ -17,6 +17,7 @@ Choices made where the documentation is silent:
 
 from __future__ import annotations
 
+import itertools
 import math
 import posixpath
 import re
@@ -208,7 +209,7 @@ def _lr_steps(value: str) -> tuple[int, ...]:
     if not parts or not all(_INT_RE.match(p) and int(p) > 0 for p in parts):
         raise _invalid("lr_scheduler_step", value, expects)
     steps = tuple(int(p) for p in parts)
-    if any(b <= a for a, b in zip(steps, steps[1:])):
+    if any(b <= a for a, b in itertools.pairwise(steps)):
         raise _invalid("lr_scheduler_step", value, expects)
     return steps
 

@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -373,11 +373,11 @@ def train(
     channels: Mapping[str, Mapping[str, bytes]],
     hyperparameters: Mapping[str, str],
     *,
-    checkpoints: Mapping[str, bytes] = {},  # noqa: B006 - read-only
+    checkpoints: Mapping[str, bytes] = {},  # read-only
     on_epoch: Callable[[EpochReport], None] = lambda report: None,
     log: Callable[[str], None] = lambda line: None,
     seed: int = 0,
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> TrainResult:
     """Run one training job of the stand-in algorithm. Raises AlgorithmError (str = FailureReason) on bad input;
     lets any exception from ``on_epoch`` propagate (the emulator's spot interruption).
@@ -511,10 +511,9 @@ def _train(
         progress.history.append(
             {"epoch": epoch, "train_accuracy": train_accuracy, "validation_accuracy": val_accuracy}
         )
-        if config.checkpoint_frequency:
-            if epoch % config.checkpoint_frequency == 0:
-                progress.snapshots[epoch] = weights.copy()
-                out(f'Saved checkpoint to "{_LOCAL_MODEL_DIR}/{params_name(epoch)}"')
+        if config.checkpoint_frequency and epoch % config.checkpoint_frequency == 0:
+            progress.snapshots[epoch] = weights.copy()
+            out(f'Saved checkpoint to "{_LOCAL_MODEL_DIR}/{params_name(epoch)}"')
         if val_accuracy > progress.best_validation_accuracy:
             progress.best_validation_accuracy = val_accuracy
             progress.best_epoch = epoch

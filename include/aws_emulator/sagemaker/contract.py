@@ -8,7 +8,8 @@ IC_TRAINING_FAMILIES = ("ml.p2.", "ml.p3.", "ml.g4dn.", "ml.g5.")
 
 
 def is_image_classification(image_uri: str) -> bool:
-    """True for the built-in algorithm's ECR image (``<acct>.dkr.ecr.<region>.amazonaws.com/image-classification:1``)."""
+    """True for the built-in algorithm's ECR image
+    (``<acct>.dkr.ecr.<region>.amazonaws.com/image-classification:1``)."""
     repository = image_uri.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
     return repository == IC_REPOSITORY
 

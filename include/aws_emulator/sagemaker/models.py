@@ -22,9 +22,9 @@ from moto.sagemaker.models import (
 from moto.sagemaker.utils import arn_formatter
 
 from aws_emulator import ic_algorithm
-from aws_emulator.settings import SETTINGS
 from aws_emulator.sagemaker.contract import IC_REPOSITORY, is_ic_training_instance, is_image_classification
 from aws_emulator.sagemaker.training import TrainingRun, prepare_job
+from aws_emulator.settings import SETTINGS
 from aws_emulator.storage import S3Store, split_s3_uri
 
 TERMINAL_TRAINING = {"Completed", "Failed", "Stopped"}
@@ -139,7 +139,8 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         return super().create_endpoint_config(endpoint_config_name=endpoint_config_name, **kwargs)
 
     # -- endpoints -----------------------------------------------------------------------------------------
-    def create_endpoint(self, endpoint_name: str, endpoint_config_name: str, tags: list[dict[str, str]]) -> FakeEndpoint:
+    def create_endpoint(self, endpoint_name: str, endpoint_config_name: str,
+                        tags: list[dict[str, str]]) -> FakeEndpoint:
         if endpoint_name in self.endpoints:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
             raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
@@ -219,7 +220,8 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                 f"Failed to download model data from {data_url}: the object does not exist.") from None
         return ic_algorithm.load_model(artifact)
 
-    def served_model(self, endpoint_name: str, target_variant: str | None = None) -> tuple[str, ic_algorithm.StandInModel]:
+    def served_model(self, endpoint_name: str,
+                     target_variant: str | None = None) -> tuple[str, ic_algorithm.StandInModel]:
         """(variant, model) answering a request: TargetVariant when given, else the heaviest-weighted variant."""
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from moto.core.utils import utcnow
 
 from aws_emulator import ic_algorithm
-from aws_emulator.settings import SETTINGS, Settings
 from aws_emulator.sagemaker.contract import is_image_classification
+from aws_emulator.settings import SETTINGS, Settings
 from aws_emulator.storage import LogWriter, S3Store
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ class TrainingRun:
                 return
             self._log(f"ERROR: {err}")
             self._fail(str(err))
-        except Exception as err:  # noqa: BLE001 - anything else is the emulator's fault; report it, don't hang
+        except Exception as err:  # anything else is the emulator's fault; report it, don't hang
             if self._cancelled.is_set():
                 return
             log.exception("training job %s crashed", job.training_job_name)
@@ -171,7 +171,8 @@ class TrainingRun:
         if not is_image_classification(image):
             raise ic_algorithm.AlgorithmError(
                 f"AlgorithmError: the local emulator runs only the built-in image-classification algorithm "
-                f"(a stand-in of it); it cannot run the container image {image!r}. Use real SageMaker for other images.")
+                f"(a stand-in of it); it cannot run the container image {image!r}. Use real SageMaker for other "
+                "images.")
         while True:
             channels = self._download()
             injected = SETTINGS.take_training_failure()
@@ -206,7 +207,8 @@ class TrainingRun:
         self.interruptions += 1
         self._run_seconds = self._clock_run()
         self._transition("Interrupted", "The training job was interrupted by a spot capacity reclaim.")
-        self._log(f"Spot capacity reclaimed (interruption {self.interruptions}); waiting {capacity_wait:.0f}s for capacity.")
+        self._log(f"Spot capacity reclaimed (interruption {self.interruptions}); "
+                  f"waiting {capacity_wait:.0f}s for capacity.")
         self._waited_seconds += capacity_wait
         stopping = self.job.stopping_condition or {}
         max_wait = float(stopping.get("MaxWaitTimeInSeconds") or math.inf)
