@@ -40,10 +40,10 @@ with DAG(
     # --- body: train (or re-attach to this run's job), report, deploy, smoke-test, publish
     request = tasks.training_request(config, dataset, uploaded)
     decision = tasks.start_or_attach(config)
-    train, reattach = tasks.train_operator(request), tasks.reattach_sensor()
+    train, reattach = tasks.train_operator(config, request), tasks.reattach_sensor(config)
     result = tasks.training_result(config, dataset)
     requests = tasks.deploy_requests(config, result)
-    create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(requests)
+    create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(config, requests)
     smoke = tasks.smoke_test(config, result)
     published = tasks.publish_model(config, result, smoke)
 

@@ -37,6 +37,12 @@ def aws_conn(emulator: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogC
     return emulator
 
 
+@pytest.fixture()
+def client(aws_conn: Any) -> Any:
+    """The S3 client the upload task makes from the connection (upload.s3_client), as the DAG passes it."""
+    return s3_client("aws_default")
+
+
 @pytest.fixture(scope="module")
 def batch1(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DatasetSummary]:
     work = tmp_path_factory.mktemp("upload")
@@ -62,13 +68,13 @@ def list_objects(s3: Any, bucket: str, prefix: str = "") -> dict[str, dict]:
     return objects
 
 
-def test_upload_tree_puts_every_file_at_its_channel_key(aws_conn: Any, aws: Any, batch1: tuple) -> None:
+def test_upload_tree_puts_every_file_at_its_channel_key(aws_conn: Any, client: Any, aws: Any, batch1: tuple) -> None:
     root, summary = batch1
     s3 = aws("s3")
     s3.create_bucket(Bucket=BUCKET)
     aws_conn.clear_requests()
 
-    report = upload_tree(root, BUCKET, PREFIX)
+    report = upload_tree(client, root, BUCKET, PREFIX)
     actions = Counter(aws_conn.actions("s3"))
 
     want = expected_keys(root, PREFIX)
@@ -90,23 +96,24 @@ def test_upload_tree_puts_every_file_at_its_channel_key(aws_conn: Any, aws: Any,
     assert summary.num_training_samples == 480
 
 
-def test_a_second_run_sends_nothing(aws_conn: Any, aws: Any, batch1: tuple) -> None:
+def test_a_second_run_sends_nothing(aws_conn: Any, client: Any, aws: Any, batch1: tuple) -> None:
     root, _ = batch1
     aws("s3").create_bucket(Bucket=BUCKET)
-    upload_tree(root, BUCKET, PREFIX)
+    upload_tree(client, root, BUCKET, PREFIX)
     aws_conn.clear_requests()
 
-    again = upload_tree(root, BUCKET, PREFIX)
+    again = upload_tree(client, root, BUCKET, PREFIX)
 
     assert (again.uploaded, again.skipped, again.bytes_sent) == (0, 702, 0)
     assert "PutObject" not in aws_conn.actions("s3")
 
 
-def test_only_new_or_changed_files_are_sent_again(aws_conn: Any, aws: Any, batch1: tuple, tmp_path: Path) -> None:
+def test_only_new_or_changed_files_are_sent_again(aws_conn: Any, client: Any, aws: Any, batch1: tuple,
+                                                  tmp_path: Path) -> None:
     root = tmp_path / "tree"
     shutil.copytree(batch1[0], root)
     aws("s3").create_bucket(Bucket=BUCKET)
-    upload_tree(root, BUCKET, PREFIX, max_workers=8)
+    upload_tree(client, root, BUCKET, PREFIX, max_workers=8)
     tests = sorted((root / "test").iterdir())
     (root / "test" / "EXTRA.png").write_bytes(tests[0].read_bytes())  # new file
     tests[1].write_bytes(tests[1].read_bytes() + b"\0")  # new size
@@ -115,7 +122,7 @@ def test_only_new_or_changed_files_are_sent_again(aws_conn: Any, aws: Any, batch
     lst.write_bytes(b"9" + data[1:])  # same size, other bytes: only the MD5 tells
     assert data[:1] != b"9"
 
-    report = upload_tree(root, BUCKET, PREFIX)
+    report = upload_tree(client, root, BUCKET, PREFIX)
 
     assert (report.uploaded, report.skipped) == (3, 700)
     s3 = aws("s3")
@@ -124,34 +131,34 @@ def test_only_new_or_changed_files_are_sent_again(aws_conn: Any, aws: Any, batch
         assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == path.read_bytes()
 
 
-def test_upload_can_be_limited_to_the_validated_files(aws_conn: Any, aws: Any, batch1: tuple) -> None:
+def test_upload_can_be_limited_to_the_validated_files(aws_conn: Any, client: Any, aws: Any, batch1: tuple) -> None:
     root, summary = batch1
     s3 = aws("s3")
     s3.create_bucket(Bucket=BUCKET)
     files = {"train_lst": summary.files["train_lst"], "train": summary.files["train"][:5]}
-    report = upload_tree(root, BUCKET, "subset", channels=("train", "train_lst"), files=files)
+    report = upload_tree(client, root, BUCKET, "subset", channels=("train", "train_lst"), files=files)
     assert report.uploaded == 6
     assert sorted(list_objects(s3, BUCKET, "subset/")) == sorted(
         [f"subset/train/{rel}" for rel in summary.files["train"][:5]] + ["subset/train_lst/train.lst"]
     )
 
 
-def test_upload_to_a_missing_bucket_names_the_bucket(aws_conn: Any, batch1: tuple) -> None:
+def test_upload_to_a_missing_bucket_names_the_bucket(aws_conn: Any, client: Any, batch1: tuple) -> None:
     aws_conn.clear_requests()
     with pytest.raises(DatasetError) as caught:
-        upload_tree(batch1[0], "no-such-bucket-here", PREFIX)
+        upload_tree(client, batch1[0], "no-such-bucket-here", PREFIX)
     assert caught.value.field == "bucket" and "does not exist" in str(caught.value)
     assert "PutObject" not in aws_conn.actions("s3")
 
 
-def test_upload_refuses_a_bad_prefix_before_any_call(aws_conn: Any, batch1: tuple) -> None:
+def test_upload_refuses_a_bad_prefix_before_any_call(aws_conn: Any, client: Any, batch1: tuple) -> None:
     aws_conn.clear_requests()
     for prefix in ("/ch06", "ch06/", "ch06//x", "s3://bucket/ch06"):
         with pytest.raises(ParamError) as caught:
-            upload_tree(batch1[0], BUCKET, prefix)
+            upload_tree(client, batch1[0], BUCKET, prefix)
         assert caught.value.field == "prefix"
     with pytest.raises(ParamError) as caught:
-        upload_tree(batch1[0], "Bad_Bucket", PREFIX)
+        upload_tree(client, batch1[0], "Bad_Bucket", PREFIX)
     assert caught.value.field == "bucket"
     assert aws_conn.actions("s3") == []
 
@@ -163,9 +170,9 @@ def test_client_pool_fits_the_workers_and_keeps_the_connection_endpoint(aws_conn
     assert client.meta.region_name == "us-east-1"
 
 
-def test_ensure_bucket_creates_a_locked_down_bucket(aws_conn: Any, aws: Any) -> None:
+def test_ensure_bucket_creates_a_locked_down_bucket(aws_conn: Any, client: Any, aws: Any) -> None:
     s3 = aws("s3")
-    assert ensure_bucket("new-mlops-bucket", "us-east-1", create=True) is True
+    assert ensure_bucket(client, "new-mlops-bucket", "us-east-1", create=True) is True
 
     block = s3.get_public_access_block(Bucket="new-mlops-bucket")["PublicAccessBlockConfiguration"]
     assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
@@ -173,21 +180,22 @@ def test_ensure_bucket_creates_a_locked_down_bucket(aws_conn: Any, aws: Any) -> 
     rules = s3.get_bucket_encryption(Bucket="new-mlops-bucket")["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     # An existing bucket is left alone.
-    assert ensure_bucket("new-mlops-bucket", "us-east-1", create=True) is False
+    assert ensure_bucket(client, "new-mlops-bucket", "us-east-1", create=True) is False
 
 
-def test_ensure_bucket_outside_us_east_1_sets_the_location(aws_conn: Any, aws: Any) -> None:
-    assert ensure_bucket("eu-mlops-bucket", "eu-west-1", create=True) is True
+def test_ensure_bucket_outside_us_east_1_sets_the_location(aws_conn: Any, client: Any, aws: Any) -> None:
+    eu_client = s3_client("aws_default", region_name="eu-west-1")
+    assert ensure_bucket(eu_client, "eu-mlops-bucket", "eu-west-1", create=True) is True
     assert aws("s3").get_bucket_location(Bucket="eu-mlops-bucket")["LocationConstraint"] == "eu-west-1"
     with pytest.raises(DatasetError) as caught:  # SageMaker in us-east-1 could not read it
-        ensure_bucket("eu-mlops-bucket", "us-east-1", create=False)
+        ensure_bucket(client, "eu-mlops-bucket", "us-east-1", create=False)
     assert caught.value.field == "bucket" and "eu-west-1" in str(caught.value)
 
 
-def test_missing_bucket_without_create_fails_before_any_create(aws_conn: Any, aws: Any) -> None:
+def test_missing_bucket_without_create_fails_before_any_create(aws_conn: Any, client: Any, aws: Any) -> None:
     aws_conn.clear_requests()
     with pytest.raises(DatasetError) as caught:
-        ensure_bucket("missing-mlops-bucket", "us-east-1", create=False)
+        ensure_bucket(client, "missing-mlops-bucket", "us-east-1", create=False)
     error = caught.value
     assert error.field == "bucket" and "does not exist" in str(error) and "Fix:" in str(error)
     actions = aws_conn.actions("s3")

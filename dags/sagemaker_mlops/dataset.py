@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sagemaker_mlops.training_config import parse_image_shape
 from sagemaker_mlops.validation import ParamError, validate_sha256, validate_url
 
 __all__ = [
@@ -425,17 +426,6 @@ def safe_extract(
 
 
 # -- layout --------------------------------------------------------------------------------------------------------
-
-
-def parse_image_shape(image_shape: str, field_name: str = "image_shape") -> tuple[int, int, int]:
-    """``"channels,height,width"`` (SageMaker's image_shape hyperparameter) as three positive ints."""
-    parts = str(image_shape).replace(" ", "").split(",")
-    if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
-        raise ParamError(
-            field_name, f"{image_shape!r} is not 'channels,height,width'", "use e.g. '1,28,28' or '3,224,224'"
-        )
-    channels, height, width = (int(part) for part in parts)
-    return channels, height, width
 
 
 def _walk_files(channel_dir: Path, errors: _Problems) -> list[str]:

@@ -19,6 +19,7 @@ from sagemaker_mlops.validation import ParamError
 __all__ = [
     "ALGORITHM",
     "ECR_IMAGE_URI_RE",
+    "EXAMPLE_IMAGE_URI",
     "IMAGES_FILE",
     "is_ecr_image_uri",
     "supported_regions",
@@ -36,7 +37,7 @@ ECR_IMAGE_URI_RE = re.compile(
     r"/(?P<repository>(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})|@(?P<digest>sha256:[0-9a-f]{64}))"
 )
-_EXAMPLE_URI = "433757028032.dkr.ecr.us-west-2.amazonaws.com/image-classification:1"
+EXAMPLE_IMAGE_URI = "433757028032.dkr.ecr.us-west-2.amazonaws.com/image-classification:1"
 
 
 def is_ecr_image_uri(value: object) -> bool:
@@ -55,7 +56,7 @@ def validate_image_uri(value: object, field: str = "training_image_uri", region:
         raise ParamError(
             field,
             f"{value!r} is not an ECR image URI",
-            f"use the form <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>, e.g. {_EXAMPLE_URI!r}",
+            f"use the form <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>, e.g. {EXAMPLE_IMAGE_URI!r}",
         )
     if region is not None and match["region"] != region:
         raise ParamError(

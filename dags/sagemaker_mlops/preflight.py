@@ -10,11 +10,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sagemaker_mlops.training_config import SUGGESTED_TRAINING_INSTANCE_TYPES as SUBSTITUTES
 from sagemaker_mlops.validation import ParamError
 
 log = logging.getLogger(__name__)
-
-SUBSTITUTES = ("ml.g4dn.xlarge", "ml.g5.xlarge")
 
 
 def training_quota_name(instance_type: str, *, spot: bool = False) -> str:
@@ -55,7 +54,7 @@ def quota_problems(quotas: Mapping[str, Mapping[str, Any]], needs: Iterable[tupl
                f"account level) or `aws service-quotas request-service-quota-increase --service-code sagemaker "
                f"--quota-code {quota['QuotaCode'] if quota else '<code>'} --desired-value {needed} --region {region}`")
         substitute = (f"; or choose a supported substitute with quota: {', '.join(alternatives)}" if alternatives
-                      else "; or choose ml.g4dn.xlarge / ml.g5.xlarge, which the algorithm supports")
+                      else f"; or choose {' / '.join(SUBSTITUTES)}, which the algorithm supports")
         state = f"is {value:g}" if quota else "does not exist in this account/region"
         problems.append(ParamError(field, f"Service Quota '{name}' {state}, but {needed} {kind} instance(s) are needed",
                                    how + substitute))

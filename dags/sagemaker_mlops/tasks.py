@@ -36,25 +36,19 @@ CHAMPION_ASSET = Asset(name="sagemaker_mlops.mnist_image_classifier_champion")
 CONFIG_TASK = "validate_and_preflight"
 
 
-def config_template(*path: str) -> str:
-    """A Jinja reference into the run config, for operator fields that take templates (names, region)."""
-    keys = "".join(f"[{key!r}]" for key in path)
-    return "{{ ti.xcom_pull(task_ids='" + CONFIG_TASK + "')" + keys + " }}"
-
-
-def _sagemaker(cfg: RunConfig) -> Any:
+def _sagemaker_client(cfg: RunConfig) -> Any:
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
     return SageMakerHook(aws_conn_id=cfg.aws_conn_id, region_name=cfg.region).conn
 
 
-def _client(cfg: RunConfig, client_type: str) -> Any:
+def _aws_client(cfg: RunConfig, client_type: str) -> Any:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     return AwsBaseHook(aws_conn_id=cfg.aws_conn_id, client_type=client_type, region_name=cfg.region).conn
 
 
-def _s3(cfg: RunConfig) -> Any:
+def _s3_hook(cfg: RunConfig) -> Any:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
     return S3Hook(aws_conn_id=cfg.aws_conn_id, region_name=cfg.region)
@@ -83,7 +77,7 @@ def bad_input_fails_fast() -> Iterator[None]:
 
 
 # -- set-up: validate before anything is created or billed ---------------------------------------------------------
-@task(task_id=CONFIG_TASK)
+@task(task_id=CONFIG_TASK, multiple_outputs=True)
 def validate_and_preflight(bucket_variable: str = "sagemaker_mlops_bucket", endpoint_variants: int = 1,
                            **context: Any) -> dict[str, Any]:
     """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend.
@@ -111,7 +105,7 @@ def validate_and_preflight(bucket_variable: str = "sagemaker_mlops_bucket", endp
                   cfg.training_instance_count),
                  ("inference_instance_type", preflight.endpoint_quota_name(cfg.inference_instance_type),
                   cfg.inference_instance_count * endpoint_variants)]
-        preflight.check_quotas(_client(cfg, "service-quotas"), needs, cfg.region)
+        preflight.check_quotas(_aws_client(cfg, "service-quotas"), needs, cfg.region)
     log.info("Run config: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
     return cfg.to_dict()
 
@@ -157,9 +151,9 @@ def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str,
         if not root.exists():  # another worker downloaded it: fetch (verified by SHA-256) and validate again here
             zip_path = dataset.ensure_dataset(cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads")
             root = Path(_extract_and_validate(cfg, zip_path)["local_root"])
-        created = upload.ensure_bucket(cfg.bucket, cfg.region, create=cfg.create_bucket,
-                                       aws_conn_id=cfg.aws_conn_id)
-    report = upload.upload_tree(root, cfg.bucket, cfg.prefix, aws_conn_id=cfg.aws_conn_id)
+        client = upload.s3_client(cfg.aws_conn_id, max_pool_connections=upload.MAX_WORKERS, region_name=cfg.region)
+        created = upload.ensure_bucket(client, cfg.bucket, cfg.region, create=cfg.create_bucket)
+    report = upload.upload_tree(client, root, cfg.bucket, cfg.prefix)
     result = {"bucket_created": created, **report.to_dict()}
     log.info("Upload to s3://%s/%s: %s", cfg.bucket, cfg.prefix, result)
     return result
@@ -174,23 +168,8 @@ def training_request(config: dict[str, Any], summary: dict[str, Any], uploaded: 
     from sagemaker_mlops import training_config
 
     cfg = RunConfig.from_dict(config)
-    incremental = incremental or {}
     with bad_input_fails_fast():
-        return training_config.build_training_request(_training_spec(cfg, summary, incremental))
-
-
-def _training_spec(cfg: RunConfig, summary: dict[str, Any], incremental: dict[str, Any]) -> Any:
-    from sagemaker_mlops import training_config
-
-    return training_config.TrainingSpec(
-        job_name=cfg.names["job"], role_arn=cfg.role_arn, image_uri=cfg.image_uri, bucket=cfg.bucket,
-        prefix=cfg.prefix, hyperparameters=cfg.hyperparameters_for(summary["num_training_samples"]),
-        instance_type=cfg.training_instance_type, instance_count=cfg.training_instance_count,
-        volume_size_gb=cfg.volume_size_gb, max_runtime_seconds=cfg.max_runtime_seconds,
-        network_isolation=cfg.network_isolation, tags=cfg.tags,
-        model_uri=incremental.get("model_uri"), use_spot=bool(incremental.get("use_spot")),
-        max_wait_seconds=incremental.get("max_wait_seconds"),
-        checkpoint_s3_uri=incremental.get("checkpoint_s3_uri"))
+        return training_config.build_training_request(cfg.training_spec(summary["num_training_samples"], incremental))
 
 
 @task.branch
@@ -200,7 +179,7 @@ def start_or_attach(config: dict[str, Any]) -> list[str]:
 
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        step = training.next_step(training.describe_or_none(_sagemaker(cfg), cfg.names["job"]))
+        step = training.next_step(training.describe_or_none(_sagemaker_client(cfg), cfg.names["job"]))
     log.info("Training job %s: %s", cfg.names["job"], step)
     # training_result is always followed (a branch skips every direct downstream it does not name).
     return {training.CREATE: ["train", "training_result"], training.ATTACH: ["reattach_training", "training_result"],
@@ -213,17 +192,17 @@ def training_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str
     from sagemaker_mlops import report, training
 
     cfg = RunConfig.from_dict(config)
-    job = training.describe_or_none(_sagemaker(cfg), cfg.names["job"])
+    job = training.describe_or_none(_sagemaker_client(cfg), cfg.names["job"])
     if job is None:
         raise RuntimeError(f"Training job {cfg.names['job']} was never created: see the log of task 'train'.")
-    for line in training.log_lines(_client(cfg, "logs"), job["TrainingJobName"]):
+    for line in training.log_lines(_aws_client(cfg, "logs"), job["TrainingJobName"]):
         log.info("%s", line)
     with bad_input_fails_fast():
         training.raise_for_status(job)
     counts = {k: summary[k] for k in ("num_training_samples", "num_validation_samples", "test_count") if k in summary}
     result = report.training_report(job, region=cfg.region, dataset=counts)
     markdown = report.render_markdown(result)
-    s3 = _s3(cfg)
+    s3 = _s3_hook(cfg)
     store_beside_model(s3, result, "report.json", result)
     store_beside_model(s3, result, "report.md", markdown)
     log.info("Training report:\n%s", markdown)
@@ -236,7 +215,7 @@ def stop_training_if_running(config: dict[str, Any]) -> bool:
     from sagemaker_mlops import training
 
     cfg = RunConfig.from_dict(config)
-    stopped = training.stop_if_running(_sagemaker(cfg), cfg.names["job"])
+    stopped = training.stop_if_running(_sagemaker_client(cfg), cfg.names["job"])
     if stopped:
         log.warning("Stopped training job %s, still running when the run ended.", cfg.names["job"])
     return stopped
@@ -284,7 +263,7 @@ def smoke_test(config: dict[str, Any], result: dict[str, Any],
     from sagemaker_mlops.incremental import BASE_VARIANT
 
     cfg = RunConfig.from_dict(config)
-    s3 = _s3(cfg)
+    s3 = _s3_hook(cfg)
     client = s3.get_conn()
 
     def read(key: str) -> bytes:
@@ -293,7 +272,7 @@ def smoke_test(config: dict[str, Any], result: dict[str, Any],
     def list_keys(prefix: str) -> list[str]:
         return s3.list_keys(bucket_name=cfg.bucket, prefix=prefix)
 
-    outcome = smoke.run(smoke.endpoint_invoker(_client(cfg, "sagemaker-runtime"), cfg.names["endpoint"]), read,
+    outcome = smoke.run(smoke.endpoint_invoker(_aws_client(cfg, "sagemaker-runtime"), cfg.names["endpoint"]), read,
                         list_keys, prefix=cfg.prefix, sample_size=cfg.smoke_sample_size,
                         min_accuracy=cfg.min_accuracy, other_variants=(BASE_VARIANT,) if incremental else ())
     outcome["endpoint"] = cfg.names["endpoint"]
@@ -318,37 +297,42 @@ def teardown_of(task_output: Any, setups: Any) -> Any:
     return task_output.as_teardown(setups=setups, on_failure_fail_dagrun=True)
 
 
-def _keep(cfg: RunConfig, what: str) -> bool:
+def _skip_if_kept(cfg: RunConfig, what: str) -> None:
+    """keep_endpoint: the teardown task is skipped (shown as such in the UI) and the resource stays."""
     if cfg.keep_endpoint:
         from airflow.exceptions import AirflowSkipException
 
         raise AirflowSkipException(f"keep_endpoint is on: {what} is kept (and keeps billing).")
-    return False
 
 
 @task
 def delete_endpoint(config: dict[str, Any]) -> bool:
+    """Delete this run's endpoint and wait until it is gone (its instances bill until then); idempotent."""
     from sagemaker_mlops import teardown as td
 
     cfg = RunConfig.from_dict(config)
-    return _keep(cfg, "the endpoint") or td.delete_endpoint(_sagemaker(cfg), cfg.names["endpoint"])
+    _skip_if_kept(cfg, "the endpoint")
+    return td.delete_endpoint(_sagemaker_client(cfg), cfg.names["endpoint"])
 
 
 @task
 def delete_endpoint_config(config: dict[str, Any]) -> bool:
+    """Delete this run's endpoint config; idempotent."""
     from sagemaker_mlops import teardown as td
 
     cfg = RunConfig.from_dict(config)
-    return _keep(cfg, "the endpoint config") or td.delete_endpoint_config(_sagemaker(cfg),
-                                                                          cfg.names["endpoint_config"])
+    _skip_if_kept(cfg, "the endpoint config")
+    return td.delete_endpoint_config(_sagemaker_client(cfg), cfg.names["endpoint_config"])
 
 
 @task
 def delete_model(config: dict[str, Any], which: str = "model") -> bool:
+    """Delete this run's model (or, with ``which="base_model"``, its copy of the base model); idempotent."""
     from sagemaker_mlops import teardown as td
 
     cfg = RunConfig.from_dict(config)
-    return _keep(cfg, f"the {which.replace('_', ' ')}") or td.delete_model(_sagemaker(cfg), cfg.names[which])
+    _skip_if_kept(cfg, f"the {which.replace('_', ' ')}")
+    return td.delete_model(_sagemaker_client(cfg), cfg.names[which])
 
 
 @task(outlets=[MODEL_ASSET])
@@ -380,37 +364,37 @@ def _max_attempts() -> int:
     return MAX_WAIT_CAP // POLL_SECONDS + 10
 
 
-def train_operator(request: Any) -> Any:
+def train_operator(config: Any, request: Any) -> Any:
     """SageMakerTrainingOperator (deferrable; fails explaining a Stopped job). ``action_if_job_exists="fail"``:
     never a renamed second job; a re-run re-attaches through ``start_or_attach`` instead, so this task does not
-    retry by itself."""
+    retry by itself. ``config``/``request``: the set-up tasks' outputs, resolved at run time."""
     from sagemaker_mlops.operators import ExplainedTrainingOperator
 
     return ExplainedTrainingOperator(
-        task_id="train", config=request, aws_conn_id=AWS_CONN_ID, region_name=config_template("region"),
+        task_id="train", config=request, aws_conn_id=AWS_CONN_ID, region_name=config["region"],
         deferrable=True, check_interval=POLL_SECONDS, max_attempts=_max_attempts(), print_log=True,
         check_if_job_exists=True, action_if_job_exists="fail", retries=0)
 
 
-def reattach_sensor() -> Any:
+def reattach_sensor(config: Any) -> Any:
     """Waits for this run's already-running job without holding a worker slot (reschedule mode)."""
     from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerTrainingSensor
 
     return SageMakerTrainingSensor(
-        task_id="reattach_training", job_name=config_template("names", "job"), aws_conn_id=AWS_CONN_ID,
-        region_name=config_template("region"), mode="reschedule", poke_interval=POLL_SECONDS, print_log=False,
+        task_id="reattach_training", job_name=config["training_job_name"], aws_conn_id=AWS_CONN_ID,
+        region_name=config["region"], mode="reschedule", poke_interval=POLL_SECONDS, print_log=False,
         timeout=_max_attempts() * POLL_SECONDS)
 
 
-def base_model_operator(requests: Any) -> Any:
+def base_model_operator(config: Any, requests: Any) -> Any:
     """Pipeline 2: the base model, served beside the new one for the comparison."""
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerModelOperator
 
     return SageMakerModelOperator(task_id="create_base_model", config=requests["base_model"],
-                                  aws_conn_id=AWS_CONN_ID, region_name=config_template("region"))
+                                  aws_conn_id=AWS_CONN_ID, region_name=config["region"])
 
 
-def deploy_operators(requests: Any) -> tuple[Any, Any, Any]:
+def deploy_operators(config: Any, requests: Any) -> tuple[Any, Any, Any]:
     """Model, endpoint config and endpoint (deferrable wait for InService), from the built requests."""
     from airflow.providers.amazon.aws.operators.sagemaker import (
         SageMakerEndpointConfigOperator,
@@ -418,7 +402,7 @@ def deploy_operators(requests: Any) -> tuple[Any, Any, Any]:
         SageMakerModelOperator,
     )
 
-    region = config_template("region")
+    region = config["region"]
     model = SageMakerModelOperator(task_id="create_model", config=requests["model"], aws_conn_id=AWS_CONN_ID,
                                    region_name=region)
     endpoint_config = SageMakerEndpointConfigOperator(
@@ -435,7 +419,7 @@ def deploy_operators(requests: Any) -> tuple[Any, Any, Any]:
 def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Pick the base model (param URI, param job, or the latest model Asset), check it exists and is compatible,
     and validate the spot settings — all before anything is created or billed."""
-    from sagemaker_mlops import incremental, training, training_config
+    from sagemaker_mlops import incremental, run_config, training
     from sagemaker_mlops.validation import validate_s3_uri
 
     cfg = RunConfig.from_dict(config)
@@ -457,13 +441,13 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
                                      "run pipeline 1 (mnist_train_deploy) first, or set base_model_uri or "
                                      "base_training_job")
                 job_name, source = latest["training_job_name"], "latest model Asset event"
-            job = training.describe_or_none(_sagemaker(cfg), job_name)
+            job = training.describe_or_none(_sagemaker_client(cfg), job_name)
             if job is None:
                 raise ParamError("base_training_job", f"training job {job_name!r} does not exist in {cfg.region}",
                                  "name a completed training job of this account and region")
             base = incremental.from_job(job, source)
         bucket, _, key = base.model_uri[5:].partition("/")
-        if not _s3(cfg).check_for_key(key, bucket):
+        if not _s3_hook(cfg).check_for_key(key, bucket):
             raise ParamError("base_model_uri", f"{base.model_uri} does not exist", "point at an existing model.tar.gz")
         errors = incremental.compatibility_errors(base.hyperparameters or {}, cfg.hyperparameters,
                                                   base.training_job_name or base.model_uri)
@@ -473,7 +457,7 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
                     "checkpoint_s3_uri": incremental.checkpoint_uri(cfg.bucket, cfg.names["job"],
                                                                     params.get("resume_checkpoint_uri"))}
         try:  # the whole request, with a placeholder sample count: spot/max-wait/URI rules fail here, not later
-            training_config.validate_spec(_training_spec(cfg, {"num_training_samples": 1}, settings))
+            run_config.check_training_spec(cfg.training_spec(1, settings))
         except ParamError as err:
             errors.append(err)
         if errors:
@@ -499,6 +483,6 @@ def decide_promotion(config: dict[str, Any], result: dict[str, Any], smoke: dict
     decision = {"promote": promote, "challenger_accuracy": challenger, "base_accuracy": champion,
                 "min_improvement": margin, "reason": reason, "base": incremental["base"],
                 "challenger_job": result["training_job_name"]}
-    store_beside_model(_s3(cfg), result, "promotion.json", decision)
+    store_beside_model(_s3_hook(cfg), result, "promotion.json", decision)
     log.info("Champion/challenger: %s", reason)
     return decision

@@ -35,6 +35,7 @@ __all__ = [
     "CHANNELS",
     "CHECKPOINT_LOCAL_PATH",
     "GPU_TRAINING_FAMILIES",
+    "GPU_TRAINING_TYPES",
     "IMAGE_CONTENT_TYPE",
     "MAX_RUNTIME_LIMIT_SECONDS",
     "MODEL_CHANNEL",
@@ -46,6 +47,7 @@ __all__ = [
     "TrainingSpecError",
     "build_training_request",
     "output_path",
+    "parse_image_shape",
     "validate_spec",
 ]
 
@@ -56,11 +58,14 @@ IMAGE_CONTENT_TYPE = "application/x-image"
 MODEL_CONTENT_TYPE = "application/x-sagemaker-model"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 
-GPU_TRAINING_FAMILIES = ("ml.p2", "ml.p3", "ml.g4dn", "ml.g5")
-"""Training is GPU-only for this algorithm; the AWS docs list P2, P3, G4dn and G5."""
+GPU_TRAINING_TYPES = ("ml.p2.xlarge", "ml.p3.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g5.xlarge",
+                      "ml.g5.2xlarge")
+"""The types the trigger form offers. Training is GPU-only for this algorithm (the AWS docs list P2, P3, G4dn, G5)."""
+GPU_TRAINING_FAMILIES = tuple(dict.fromkeys(name.rsplit(".", 1)[0] for name in GPU_TRAINING_TYPES))
+"""The families of those types: any size of them passes :func:`validate_spec` (``ml.p3.16xlarge`` too)."""
 SUGGESTED_TRAINING_INSTANCE_TYPES = ("ml.g4dn.xlarge", "ml.g5.xlarge")
 """Substitutes for ml.p2.xlarge, which EC2 has retired and accounts often have no quota for."""
-_GPU_TRAINING_RE = re.compile(r"ml\.(?:p2|p3|g4dn|g5)\.\d*xlarge")
+_GPU_TRAINING_RE = re.compile(rf"(?:{'|'.join(map(re.escape, GPU_TRAINING_FAMILIES))})\.\d*xlarge")
 
 NUM_LAYERS_CHOICES = (18, 34, 50, 101, 152, 200, 20, 32, 44, 56, 110)
 """The documented network depths: the first six for large images, the last five for small ones."""
@@ -170,17 +175,24 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def parse_image_shape(image_shape: object, field_name: str = "image_shape") -> tuple[int, int, int]:
+    """``"channels,height,width"`` (the algorithm's image_shape hyperparameter, no spaces) as three positive ints."""
+    match = re.fullmatch(r"(\d+),(\d+),(\d+)", image_shape) if isinstance(image_shape, str) else None
+    if match is None or 0 in (shape := tuple(map(int, match.groups()))):
+        raise ParamError(
+            field_name, f"{image_shape!r} is not 'channels,height,width'", "use e.g. '1,28,28' or '3,224,224'"
+        )
+    return shape
+
+
 def _image_shape_errors(shape: object) -> list[ParamError]:
-    match = re.fullmatch(r"(\d+),(\d+),(\d+)", shape) if isinstance(shape, str) else None
-    if match is None:
-        return [ParamError("image_shape", f"{shape!r} is not 'channels,height,width'", "use e.g. '1,28,28'")]
-    channels, height, width = map(int, match.groups())
-    errors = []
+    try:
+        channels, _, _ = parse_image_shape(shape)
+    except ParamError as error:
+        return [error]
     if channels not in (1, 3):
-        errors.append(ParamError("image_shape", f"{shape!r} has {channels} channels", "use 1 (grayscale) or 3 (RGB)"))
-    if height < 1 or width < 1:
-        errors.append(ParamError("image_shape", f"{shape!r} has a zero height or width", "use the images' size"))
-    return errors
+        return [ParamError("image_shape", f"{shape!r} has {channels} channels", "use 1 (grayscale) or 3 (RGB)")]
+    return []
 
 
 def _run(errors: list[ParamError], check: Callable[..., object], *args: object) -> None:

@@ -7,8 +7,9 @@ size and MD5 match the object's ETag is skipped, so a re-run sends 0 bytes and n
 Why ``ensure_bucket``: a missing bucket is a form mistake to report before anything is created; a bucket this
 DAG creates gets Block Public Access and default encryption at once, never a public window.
 
-All AWS access goes through the Airflow amazon provider's :class:`S3Hook` (the connection's credentials,
-region, ``endpoint_url`` and ``config_kwargs`` apply). Nothing is ever deleted. Airflow and botocore are imported
+All AWS access goes through a client the caller passes in, made by :func:`s3_client` from the Airflow amazon
+provider's ``S3Hook`` (the connection's credentials, region, ``endpoint_url`` and ``config_kwargs`` apply). Nothing
+is ever deleted. Airflow and botocore are imported
 inside the functions, so importing this module stays cheap for the DAG processor.
 """
 
@@ -24,19 +25,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sagemaker_mlops.dataset import CHANNELS, DatasetError
 from sagemaker_mlops.validation import validate_bucket_name, validate_region, validate_s3_prefix
 
-if TYPE_CHECKING:
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-__all__ = ["UploadReport", "ensure_bucket", "s3_client", "upload_tree"]
+__all__ = ["MAX_WORKERS", "UploadReport", "ensure_bucket", "s3_client", "upload_tree"]
 
 log = logging.getLogger(__name__)
 
 OPTIONAL_CHANNELS = frozenset({"test"})
+MAX_WORKERS = 32  # uploads in flight (see above)
 SMALL_BODY_BYTES = 1024 * 1024  # sent as bytes (at most max_workers x 1 MiB in memory); larger files stream
 _CONTENT_TYPES = {".lst": "text/plain", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 _BLOCK_ALL = {
@@ -63,7 +62,8 @@ class UploadReport:
                 "seconds": round(self.seconds, 3)}
 
 
-def s3_client(aws_conn_id: str, *, max_pool_connections: int = 10, region_name: str | None = None) -> Any:
+def s3_client(aws_conn_id: str, *, max_pool_connections: int = MAX_WORKERS,
+              region_name: str | None = None) -> Any:
     """A boto3 S3 client from :class:`S3Hook` with an HTTP pool of at least ``max_pool_connections``.
 
     botocore's default pool is 10 connections, so 32 upload threads would queue on it. The extra setting is
@@ -134,13 +134,13 @@ def _existing_objects(client: Any, bucket: str, prefix: str) -> dict[str, tuple[
 
 
 def upload_tree(
+    client: Any,
     root: Path,
     bucket: str,
     prefix: str,
     *,
     channels: Iterable[str] = CHANNELS,
-    aws_conn_id: str = "aws_default",
-    max_workers: int = 32,
+    max_workers: int = MAX_WORKERS,
     files: Mapping[str, Sequence[str]] | None = None,
 ) -> UploadReport:
     """Upload every file of ``channels`` under ``root`` to ``s3://bucket/prefix/<channel>/<relpath>``.
@@ -148,7 +148,8 @@ def upload_tree(
     ``files`` (e.g. ``DatasetSummary.files``) limits the upload to the files that were validated; by default
     each channel folder is walked (``test`` may be absent, other channels must exist). Existing objects with the
     same size and MD5 ETag are skipped (objects uploaded in parts or encrypted with SSE-KMS have other ETags and
-    are sent again, which is safe). Uploads run on ``max_workers`` threads sharing one client.
+    are sent again, which is safe). Uploads run on ``max_workers`` threads sharing ``client``, whose HTTP pool
+    should be as large (:func:`s3_client`).
     """
     started = time.monotonic()
     root = Path(root)
@@ -177,7 +178,6 @@ def upload_tree(
             raise DatasetError(f"{channel}/", f"is missing under {root}", "validate and extract the dataset first")
         plan.extend((root / channel / rel, f"{base}{channel}/{rel}") for rel in relpaths)
 
-    client = s3_client(aws_conn_id, max_pool_connections=max_workers)
     try:
         existing = _existing_objects(client, bucket, base)
     except Exception as error:
@@ -242,7 +242,7 @@ def _bucket_region(response: Mapping[str, Any]) -> str | None:
     return region or None
 
 
-def ensure_bucket(bucket: str, region: str, *, create: bool, aws_conn_id: str = "aws_default") -> bool:
+def ensure_bucket(client: Any, bucket: str, region: str, *, create: bool) -> bool:
     """Make sure ``bucket`` exists in ``region``; returns True when this call created it.
 
     A missing bucket with ``create=False`` is a :class:`DatasetError` naming ``bucket`` (raised before any
@@ -251,13 +251,10 @@ def ensure_bucket(bucket: str, region: str, *, create: bool, aws_conn_id: str = 
     that already exists is left as it is; a bucket in another region is refused, since SageMaker reads its
     training data only from the job's region.
     """
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from botocore.exceptions import ClientError
 
     validate_bucket_name(bucket, "bucket")
     validate_region(region, "region")
-    hook: S3Hook = S3Hook(aws_conn_id=aws_conn_id, region_name=region)
-    client = hook.get_conn()
     try:
         response = client.head_bucket(Bucket=bucket)
     except ClientError as error:
@@ -288,8 +285,9 @@ def ensure_bucket(bucket: str, region: str, *, create: bool, aws_conn_id: str = 
             f"create it in {region} with Block Public Access and default encryption, or trigger the run with "
             "create_bucket enabled so the DAG creates it",
         )
+    location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     try:
-        hook.create_bucket(bucket_name=bucket, region_name=region)
+        client.create_bucket(Bucket=bucket, **location)
     except ClientError as error:
         code = _error_code(error)
         if code == "BucketAlreadyOwnedByYou":  # created concurrently by another run: not ours to configure

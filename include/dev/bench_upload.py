@@ -102,16 +102,17 @@ def main(argv: list[str] | None = None) -> int:
         control = EmulatorControl(url)
         if not args.emulator_url:
             control.reset()  # a fresh emulator of our own
-        ensure_bucket(BUCKET, "us-east-1", create=True)
+        uploader = s3_client("aws_default", max_pool_connections=args.workers)
+        ensure_bucket(uploader, BUCKET, "us-east-1", create=True)
         previous_latency = control.settings()["s3_latency_ms"]
         control.settings(s3_latency_ms=args.latency_ms)
         stack.callback(control.settings, s3_latency_ms=previous_latency)
 
         run = time.strftime("%Y%m%d%H%M%S")
         cpu_started = time.process_time()
-        concurrent = upload_tree(root, BUCKET, f"bench/{run}/concurrent", max_workers=args.workers)
+        concurrent = upload_tree(uploader, root, BUCKET, f"bench/{run}/concurrent", max_workers=args.workers)
         concurrent_cpu = time.process_time() - cpu_started
-        rerun = upload_tree(root, BUCKET, f"bench/{run}/concurrent", max_workers=args.workers)
+        rerun = upload_tree(uploader, root, BUCKET, f"bench/{run}/concurrent", max_workers=args.workers)
 
         subset = plan[: args.sequential_files] if args.sequential_files > 0 else plan
         client = s3_client("aws_default")  # same hook, same connection; one request at a time
