@@ -8,31 +8,21 @@ from typing import Any
 
 import pytest
 
+from constants import INCREMENTAL_BUCKET, NOTHING_LEFT
 from dag_runs import ACTIONS_THAT_CREATE, leftovers, run_dag, xcom
-from emulator_helpers import dataset_zip, training_request, upload_zip, wait_training
+from emulator_helpers import training_request, upload_zip, wait_training
+
+pytestmark = pytest.mark.e2e
 
 DAG_ID = "mnist_incremental_spot"
 BASE_BUCKET, BASE_PREFIX = "base-bucket", "ch06"
-NOTHING_LEFT = {"endpoints": [], "endpoint_configs": [], "models": [], "running_jobs": []}
-
-
-@pytest.fixture(scope="module")
-def datasets(tmp_path_factory: pytest.TempPathFactory):
-    from local_datasets.builder import build_dataset
-    from local_datasets.server import DatasetServer
-
-    folder = tmp_path_factory.mktemp("served2")
-    info = build_dataset(folder / "batch2.zip", "batch2")
-    build_dataset(folder / "batch1.zip", "batch1")
-    with DatasetServer(folder) as server:
-        yield {"url": server.url, "sha256": info.sha256, "folder": folder}
 
 
 @pytest.fixture()
 def base_job(airflow_aws, aws, datasets, monkeypatch) -> dict[str, Any]:
     """A completed image-classification job on batch1 in its own bucket: the model pipeline 2 starts from."""
-    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", "incremental-bucket")
-    samples = upload_zip(aws("s3"), dataset_zip(datasets["folder"], "batch1"), BASE_BUCKET, BASE_PREFIX)
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", INCREMENTAL_BUCKET)
+    samples = upload_zip(aws("s3"), datasets.folder / "batch1.zip", BASE_BUCKET, BASE_PREFIX)
     sm = aws("sagemaker")
     sm.create_training_job(**training_request("mlops-base-job", BASE_BUCKET, BASE_PREFIX, samples))
     job = wait_training(sm, "mlops-base-job")
@@ -42,10 +32,7 @@ def base_job(airflow_aws, aws, datasets, monkeypatch) -> dict[str, Any]:
 
 
 def _conf(datasets, **overrides):
-    conf = {"dataset_url": f"{datasets['url']}/r/batch2.zip", "dataset_sha256": datasets["sha256"],
-            "base_training_job": "mlops-base-job"}
-    conf.update(overrides)
-    return conf
+    return datasets.conf("batch2", base_training_job="mlops-base-job", **overrides)
 
 
 def _objects(aws, bucket: str) -> dict[str, str]:
@@ -81,7 +68,7 @@ def test_interrupted_spot_job_resumes_from_checkpoints_and_is_promoted(airflow_a
     assert model_channel["DataSource"]["S3DataSource"]["S3Uri"] == base_job["ModelArtifacts"]["S3ModelArtifacts"]
     assert model_channel["ContentType"] == "application/x-sagemaker-model"
     checkpoint = job["CheckpointConfig"]["S3Uri"]
-    assert checkpoint == f"s3://incremental-bucket/{result['training_job_name']}/checkpoints"
+    assert checkpoint == f"s3://{INCREMENTAL_BUCKET}/{result['training_job_name']}/checkpoints"
     assert "Resuming from checkpoint" in _log_text(aws, result["training_job_name"])
     assert result["spot_interruptions"] == 1 and result["spot_savings_percent"] > 0
     decision = xcom(run, "decide_promotion")
@@ -115,9 +102,10 @@ def test_max_wait_exceeded_fails_clearly_keeps_checkpoints_and_resumes(airflow_a
     assert "Resuming from checkpoint" in _log_text(aws, new_job)
 
 
+# Checked against the real base job in the emulator; the spot rules (max wait < max runtime...) are unit-tested
+# in test_request_builders.py and the compatibility rule in test_pipeline_core.py.
 @pytest.mark.parametrize(("overrides", "field"), [
     ({"num_layers": 34}, "num_layers"),
-    ({"max_wait_seconds": 900}, "max_wait"),
     ({"base_training_job": "no-such-job"}, "base_training_job"),
 ])
 def test_incompatible_or_invalid_requests_are_rejected_before_any_create(airflow_aws, datasets, base_job,
@@ -136,7 +124,7 @@ def test_a_worse_challenger_is_not_promoted(airflow_aws, aws, datasets, base_job
     assert decision["promote"] is False and "kept the base model" in decision["reason"]
     assert states["publish_model"] == "skipped"
     result = xcom(run, "training_result")
-    stored = aws("s3").get_object(Bucket="incremental-bucket",
+    stored = aws("s3").get_object(Bucket=INCREMENTAL_BUCKET,
                                   Key=result["model_artifact"][5:].split("/", 1)[1].rsplit("/", 1)[0]
                                   + "/promotion.json")["Body"].read()
     assert json.loads(stored)["promote"] is False

@@ -241,7 +241,7 @@ def images_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def part01_spec(num_training_samples: int = 480, **changes: Any) -> TrainingSpec:
-    """The book's PART01 estimator, as in sagemaker-ic.md §1.1."""
+    """The book's PART01 estimator (chapter 6's Estimator(...) call)."""
     spec = TrainingSpec(
         job_name="book-part01-job",
         role_arn=ROLE,

@@ -3,7 +3,9 @@
 Runs on the services tests/test_real_services.py starts (the same session fixture). For both DAGs it opens the DAG
 page, clicks *Trigger* and checks that:
 
-- every Param appears in the form with its title and description (from ``Param(title=..., description=...)``),
+- the form is in sections (``Param(section=...)``): Airflow's default one, with the few fields a user changes, open;
+  Storage and account, Training, Hyperparameters and Deployment and smoke test collapsed;
+- every Param appears in its section with its title and description (from ``Param(title=..., description=...)``),
   e.g. "Dataset URL", "Training instance type", "Minimum smoke-test accuracy";
 - out-of-range numbers are refused by the form itself: the number fields carry the schema's minimum/maximum and
   clamp a typed -5 sample size / 1.5 accuracy to the limit, so such a value can never be sent;
@@ -41,7 +43,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / ".local" / "artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Titles the brief names, and the description each must show under it.
+# Airflow's form opens the section of the Params without one; the named sections start collapsed.
+DEFAULT_SECTION = "Run Parameters"
+# Key fields, each checked for its label and the description shown under it.
 KEY_TITLES = ("Dataset URL", "Dataset SHA-256", "Training instance type", "Smoke-test sample size",
               "Minimum smoke-test accuracy")
 
@@ -67,6 +71,23 @@ def _field_input(dialog: Any, name: str) -> Any:
     return dialog.locator(f"[name='element_{name}']")
 
 
+def _section_of(param: dict[str, Any]) -> str:
+    return param["schema"].get("section") or DEFAULT_SECTION
+
+
+def _section_trigger(dialog: Any, section: str) -> Any:
+    return dialog.get_by_role("button", name=section, exact=True)
+
+
+def _open_section(dialog: Any, params: dict[str, Any], section: str) -> None:
+    """Expand a section of the form (the accordion shows one at a time) and wait for its first field."""
+    trigger = _section_trigger(dialog, section)
+    if trigger.get_attribute("aria-expanded") != "true":
+        trigger.click()
+    first = next(name for name, p in params.items() if _section_of(p) == section)
+    _field_input(dialog, first).wait_for(state="visible")
+
+
 @pytest.mark.parametrize("dag_id", DAG_IDS)
 def test_trigger_form_shows_params_and_rejects_invalid_values(browser, airflow_stack, dag_id):
     af = airflow_stack.airflow
@@ -85,20 +106,32 @@ def test_trigger_form_shows_params_and_rejects_invalid_values(browser, airflow_s
         dialog.get_by_text(f"Trigger Dag - {dag_id}").wait_for()
         _field_input(dialog, "dataset_url").wait_for()
 
-        # every Param: its title as the field's label, its description as the field's help text
-        text = dialog.inner_text()
-        missing = [(name, p["schema"].get("title")) for name, p in params.items()
-                   if p["schema"].get("title", name) not in text or (p.get("description") or "") not in text]
+        # the sections: the default one (the few fields a user changes) open, every named one collapsed
+        sections = list(dict.fromkeys(_section_of(p) for p in params.values()))
+        assert sections[0] == DEFAULT_SECTION and len(sections) == 5, sections
+        expanded = {section: _section_trigger(dialog, section).get_attribute("aria-expanded") for section in sections}
+        assert expanded == {section: str(section == DEFAULT_SECTION).lower() for section in sections}, expanded
+
+        # every Param, section by section: its title as the field's label, its description as the help text
+        missing = []
+        for section in sections:
+            _open_section(dialog, params, section)
+            text = dialog.inner_text()
+            missing += [(name, p["schema"].get("title")) for name, p in params.items() if _section_of(p) == section
+                        and (p["schema"].get("title", name) not in text or (p.get("description") or "") not in text)]
+            for title in KEY_TITLES:
+                name = next(n for n, p in params.items() if p["schema"].get("title") == title)
+                if _section_of(params[name]) != section:
+                    continue
+                field = dialog.locator("[data-scope='field'][data-part='root']").filter(
+                    has=page.locator(f"[name='element_{name}']"))
+                assert field.locator("label").inner_text().replace("*", "").strip() == title
+                helper = field.locator("[data-part='helper-text']")
+                assert helper.inner_text() == params[name]["description"], (title, helper.inner_text())
         assert not missing, missing
-        for title in KEY_TITLES:
-            name = next(n for n, p in params.items() if p["schema"].get("title") == title)
-            field = dialog.locator("[data-scope='field'][data-part='root']").filter(
-                has=page.locator(f"[name='element_{name}']"))
-            assert field.locator("label").inner_text().replace("*", "").strip() == title
-            helper = field.locator("[data-part='helper-text']")
-            assert helper.inner_text() == params[name]["description"], (title, helper.inner_text())
 
         # out-of-range numbers: the form clamps them to the schema's limits, so they cannot be submitted
+        _open_section(dialog, params, _section_of(params["smoke_sample_size"]))
         sample = _field_input(dialog, "smoke_sample_size")
         assert sample.get_attribute("aria-valuemin") == str(params["smoke_sample_size"]["schema"]["minimum"])
         sample.fill("-5")
@@ -110,6 +143,7 @@ def test_trigger_form_shows_params_and_rejects_invalid_values(browser, airflow_s
         assert accuracy.input_value() == "1", accuracy.input_value()
 
         # a SHA-256 that breaks the Param's pattern: the server's schema check refuses it, the form shows why
+        _open_section(dialog, params, _section_of(params["dataset_sha256"]))
         _field_input(dialog, "dataset_sha256").fill("not-a-sha256")
         unpause = dialog.get_by_role("checkbox", name=re.compile(r"^Unpause"))
         if unpause.count() and unpause.first.is_checked():  # a paused DAG's form: leave the DAG as it is
@@ -132,7 +166,7 @@ def test_trigger_form_shows_params_and_rejects_invalid_values(browser, airflow_s
         assert sent["conf"]["smoke_sample_size"] == 1 and sent["conf"]["min_accuracy"] == 1
         assert sent["conf"]["dataset_sha256"] == "not-a-sha256"
 
-        # screenshot of the whole form: the error on top, every Param below (the clamped values included)
+        # screenshot of the whole form: the error on top, the open section with the rejected field below
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / f"trigger-form-{dag_id}.png"
         height = int(dialog.bounding_box()["height"]) + 200

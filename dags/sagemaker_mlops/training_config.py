@@ -261,7 +261,8 @@ def validate_spec(spec: TrainingSpec) -> None:
 
 
 def _spot_errors(spec: TrainingSpec) -> list[ParamError]:
-    """Spot rules the SDK does not check and SageMaker checks only after the request: see the research notes §4."""
+    """Spot rules the SDK does not check and SageMaker checks only after the instances are requested: a max wait is
+    for spot only, spot needs one, and it must cover the max runtime."""
     wait, runtime = spec.max_wait_seconds, spec.max_runtime_seconds
     if not isinstance(spec.use_spot, bool):
         return [ParamError("use_spot", f"{spec.use_spot!r} is not a bool", "pass True or False")]

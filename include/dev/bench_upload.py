@@ -5,7 +5,7 @@ per-request latency (100 ms by default, S3 from a far region) with the real code
 connection, the dataset builder's ~700 files). Not a test: it prints numbers and exits 0 (``--strict`` exits 1
 below the target ratio).
 
-Run: ``cd /work/main && PYTHONPATH=dags:include .venv/bin/python include/dev/bench_upload.py``
+Run from the repository root: ``PYTHONPATH=dags:include .venv/bin/python include/dev/bench_upload.py``
 (``--sequential-files 100`` times the slow loop on a fixed subset and extrapolates, for a quicker run).
 """
 

@@ -1,8 +1,8 @@
 """The algorithm's input contract: hyperparameters, channels and the .lst format.
 
-Sources: the SageMaker Developer Guide pages IC-Hyperparameter.md and image-classification.md, summarised in
-``/work/shared/research/sagemaker-ic.md`` sections 3.2-3.6. Every check here fails the job with an
-:class:`~.errors.AlgorithmError` whose text names the hyperparameter, channel, file, line or field at fault.
+Sources: the SageMaker Developer Guide pages IC-Hyperparameter.md and image-classification.md. Every check here
+fails the job with an :class:`~.errors.AlgorithmError` whose text names the hyperparameter, channel, file, line
+or field at fault.
 
 Choices made where the documentation is silent:
 

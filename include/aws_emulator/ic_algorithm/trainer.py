@@ -1,6 +1,6 @@
 """The training job: validate the contract, load the data, run the epoch loop, checkpoint, package the model.
 
-Behaviour that mirrors the real algorithm (sources in ``/work/shared/research/sagemaker-ic.md`` §3):
+Behaviour that mirrors the real algorithm (as the SageMaker Developer Guide and its CloudWatch logs show it):
 
 * Log lines like its CloudWatch output: ``[MM/DD/YYYY HH:MM:SS INFO <thread>] Epoch[0] Train-accuracy=0.812500``,
   ``Epoch[0] Time cost=...``, ``Epoch[0] Validation-accuracy=...``, ``Storing the best model with validation
