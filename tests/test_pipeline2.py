@@ -32,7 +32,7 @@ def base_job(airflow_aws, aws, datasets, monkeypatch) -> dict[str, Any]:
 
 
 def _conf(datasets, **overrides):
-    return datasets.conf("batch2", base_training_job="mlops-base-job", **overrides)
+    return datasets.conf("batch2", **{"base_training_job": "mlops-base-job", **overrides})
 
 
 def _objects(aws, bucket: str) -> dict[str, str]:
