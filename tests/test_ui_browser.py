@@ -85,7 +85,11 @@ def _open_section(dialog: Any, params: dict[str, Any], section: str) -> None:
     if trigger.get_attribute("aria-expanded") != "true":
         trigger.click()
     first = next(name for name, p in params.items() if _section_of(p) == section)
-    _field_input(dialog, first).wait_for(state="visible")
+    _field_root(dialog, first).wait_for(state="visible")  # an enum's <input> is hidden: wait for its field
+
+
+def _field_root(dialog: Any, name: str) -> Any:
+    return dialog.locator("[data-scope='field'][data-part='root']").filter(has=_field_input(dialog, name))
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
@@ -123,8 +127,7 @@ def test_trigger_form_shows_params_and_rejects_invalid_values(browser, airflow_s
                 name = next(n for n, p in params.items() if p["schema"].get("title") == title)
                 if _section_of(params[name]) != section:
                     continue
-                field = dialog.locator("[data-scope='field'][data-part='root']").filter(
-                    has=page.locator(f"[name='element_{name}']"))
+                field = _field_root(dialog, name)
                 assert field.locator("label").inner_text().replace("*", "").strip() == title
                 helper = field.locator("[data-part='helper-text']")
                 assert helper.inner_text() == params[name]["description"], (title, helper.inner_text())

@@ -46,7 +46,9 @@ def client(aws_conn: Any) -> Any:
 @pytest.fixture(scope="module")
 def batch1(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DatasetSummary]:
     work = tmp_path_factory.mktemp("upload")
-    info = build_dataset(work / "batch1.zip", "batch1")
+    # A small tree in the book's layout (92 files): what is tested is where each file goes and what is sent again;
+    # throughput on the full ~700 files is include/dev/bench_upload.py's.
+    info = build_dataset(work / "small.zip", "batch1", train_per_class=6, validation_per_class=2, test_count=10)
     root = work / "extracted"
     safe_extract(info.path, root)
     return root, validate_layout(root, num_classes=10)
@@ -78,22 +80,22 @@ def test_upload_tree_puts_every_file_at_its_channel_key(aws_conn: Any, client: A
     actions = Counter(aws_conn.actions("s3"))
 
     want = expected_keys(root, PREFIX)
-    assert len(want) == 702  # 480 + 120 + 100 images + 2 .lst files
+    assert len(want) == 92  # 60 + 20 + 10 images + 2 .lst files
     assert isinstance(report, UploadReport)
-    assert (report.uploaded, report.skipped) == (702, 0)
+    assert (report.uploaded, report.skipped) == (92, 0)
     assert report.bytes_sent == sum(path.stat().st_size for path in want.values())
     objects = list_objects(s3, BUCKET)
     assert set(objects) == set(want)
     per_channel = Counter(key.split("/")[1] for key in objects)
-    assert per_channel == {"train": 480, "validation": 120, "test": 100, "train_lst": 1, "validation_lst": 1}
+    assert per_channel == {"train": 60, "validation": 20, "test": 10, "train_lst": 1, "validation_lst": 1}
     assert f"{PREFIX}/train_lst/train.lst" in objects and f"{PREFIX}/validation_lst/validation.lst" in objects
     for key, path in want.items():  # same bytes: the ETag of a single PutObject is the MD5
         assert objects[key]["Size"] == path.stat().st_size
         assert objects[key]["ETag"].strip('"') == hashlib.md5(path.read_bytes()).hexdigest()
     body = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/train_lst/train.lst")["Body"].read()
     assert body == (root / "train_lst" / "train.lst").read_bytes()
-    assert actions["PutObject"] == 702 and actions["ListObjectsV2"] == 1  # the prefix is listed once
-    assert summary.num_training_samples == 480
+    assert actions["PutObject"] == 92 and actions["ListObjectsV2"] == 1  # the prefix is listed once
+    assert summary.num_training_samples == 60
 
 
 def test_a_second_run_sends_nothing(aws_conn: Any, client: Any, aws: Any, batch1: tuple) -> None:
@@ -104,7 +106,7 @@ def test_a_second_run_sends_nothing(aws_conn: Any, client: Any, aws: Any, batch1
 
     again = upload_tree(client, root, BUCKET, PREFIX)
 
-    assert (again.uploaded, again.skipped, again.bytes_sent) == (0, 702, 0)
+    assert (again.uploaded, again.skipped, again.bytes_sent) == (0, 92, 0)
     assert "PutObject" not in aws_conn.actions("s3")
 
 
@@ -124,7 +126,7 @@ def test_only_new_or_changed_files_are_sent_again(aws_conn: Any, client: Any, aw
 
     report = upload_tree(client, root, BUCKET, PREFIX)
 
-    assert (report.uploaded, report.skipped) == (3, 700)
+    assert (report.uploaded, report.skipped) == (3, 90)
     s3 = aws("s3")
     for path in (root / "test" / "EXTRA.png", tests[1], lst):
         key = f"{PREFIX}/{path.relative_to(root).as_posix()}"

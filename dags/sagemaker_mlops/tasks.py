@@ -16,10 +16,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Asset, TriggerRule, get_current_context, setup, task
+from airflow.sdk import Asset, TriggerRule, Variable, get_current_context, setup, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from sagemaker_mlops.run_config import RunConfig
-from sagemaker_mlops.validation import ParamError
+# The package's own modules are stdlib-only and cheap to import; the provider's hooks and operators (boto3) are
+# imported inside the functions that use them, so parsing a DAG file stays fast.
+from sagemaker_mlops import dataset, deploy_config, incremental, preflight, report, run_config, training, upload
+from sagemaker_mlops import smoke_test as smoke
+from sagemaker_mlops import teardown as td
+from sagemaker_mlops.incremental import BASE_VARIANT
+from sagemaker_mlops.run_config import MAX_WAIT_CAP, RunConfig
+from sagemaker_mlops.training import TrainingJobEnded
+from sagemaker_mlops.training_config import build_training_request
+from sagemaker_mlops.validation import ParamError, validate_s3_uri
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +75,6 @@ def store_beside_model(s3: Any, result: dict[str, Any], name: str, content: Any)
 def bad_input_fails_fast() -> Iterator[None]:
     """Bad input, or a job that already ended Failed/Stopped, is not transient: fail at once (no retries), with
     the field or reason and the fix in the message."""
-    from airflow.exceptions import AirflowFailException
-
-    from sagemaker_mlops.training import TrainingJobEnded
-
     try:
         yield
     except (ParamError, TrainingJobEnded) as err:
@@ -86,9 +91,6 @@ def validate_and_preflight(bucket_variable: str = "sagemaker_mlops_bucket", endp
     on its own instances, so the endpoint quota must cover all of them.
     """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-    from airflow.sdk import Variable
-
-    from sagemaker_mlops import preflight, run_config
 
     params = context["params"]
     dag_run = context["dag_run"]
@@ -113,8 +115,6 @@ def validate_and_preflight(bucket_variable: str = "sagemaker_mlops_bucket", endp
 @task
 def download_dataset(config: dict[str, Any]) -> dict[str, Any]:
     """Stream the zip to disk, check it, extract it safely and validate the book's layout; count the samples."""
-    from sagemaker_mlops import dataset
-
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
         zip_path = dataset.ensure_dataset(cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads")
@@ -124,8 +124,6 @@ def download_dataset(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
-    from sagemaker_mlops import dataset
-
     digest = dataset.sha256_file(zip_path)
     root = DATA_DIR / "extracted" / digest  # keyed by content: a re-downloaded, changed zip never reuses old files
     if not root.exists():
@@ -143,8 +141,6 @@ def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
 @task
 def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     """Upload train/, validation/, train_lst/, validation_lst/, test/ concurrently; unchanged objects are skipped."""
-    from sagemaker_mlops import dataset, upload
-
     cfg = RunConfig.from_dict(config)
     root = Path(summary["local_root"])
     with bad_input_fails_fast():
@@ -165,18 +161,14 @@ def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str,
 def training_request(config: dict[str, Any], summary: dict[str, Any], uploaded: dict[str, Any],
                      incremental: dict[str, Any] | None = None) -> dict[str, Any]:
     """The CreateTrainingJob request the SDK's Estimator sends for the book's code (pure builder, validated)."""
-    from sagemaker_mlops import training_config
-
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        return training_config.build_training_request(cfg.training_spec(summary["num_training_samples"], incremental))
+        return build_training_request(cfg.training_spec(summary["num_training_samples"], incremental))
 
 
 @task.branch
 def start_or_attach(config: dict[str, Any]) -> list[str]:
     """A re-run finds this run's job by its deterministic name: re-attach to it instead of paying for a second."""
-    from sagemaker_mlops import training
-
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
         step = training.next_step(training.describe_or_none(_sagemaker_client(cfg), cfg.names["job"]))
@@ -189,8 +181,6 @@ def start_or_attach(config: dict[str, Any]) -> list[str]:
 @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
 def training_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     """Describe the finished job (created or re-attached): log its lines; store the report next to the model."""
-    from sagemaker_mlops import report, training
-
     cfg = RunConfig.from_dict(config)
     job = training.describe_or_none(_sagemaker_client(cfg), cfg.names["job"])
     if job is None:
@@ -212,8 +202,6 @@ def training_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str
 @task
 def stop_training_if_running(config: dict[str, Any]) -> bool:
     """Guaranteed: a failed or killed run never leaves this run's training job billing."""
-    from sagemaker_mlops import training
-
     cfg = RunConfig.from_dict(config)
     stopped = training.stop_if_running(_sagemaker_client(cfg), cfg.names["job"])
     if stopped:
@@ -231,9 +219,6 @@ def deploy_requests(config: dict[str, Any], result: dict[str, Any],
     With a base model (pipeline 2) it is deployed beside the new one as a weight-0 variant, so both are scored
     on the same labeled sample through one endpoint.
     """
-    from sagemaker_mlops import deploy_config
-    from sagemaker_mlops.incremental import BASE_VARIANT
-
     cfg = RunConfig.from_dict(config)
     names = cfg.names
     requests = {
@@ -257,11 +242,6 @@ def deploy_requests(config: dict[str, Any], result: dict[str, Any],
 def smoke_test(config: dict[str, Any], result: dict[str, Any],
                incremental: dict[str, Any] | None = None) -> dict[str, Any]:
     """Predict every test/ image (ZERO…NINE, as the book prints) and score a labeled sample against min_accuracy."""
-    from airflow.exceptions import AirflowFailException
-
-    from sagemaker_mlops import smoke_test as smoke
-    from sagemaker_mlops.incremental import BASE_VARIANT
-
     cfg = RunConfig.from_dict(config)
     s3 = _s3_hook(cfg)
     client = s3.get_conn()
@@ -300,16 +280,12 @@ def teardown_of(task_output: Any, setups: Any) -> Any:
 def _skip_if_kept(cfg: RunConfig, what: str) -> None:
     """keep_endpoint: the teardown task is skipped (shown as such in the UI) and the resource stays."""
     if cfg.keep_endpoint:
-        from airflow.exceptions import AirflowSkipException
-
         raise AirflowSkipException(f"keep_endpoint is on: {what} is kept (and keeps billing).")
 
 
 @task
 def delete_endpoint(config: dict[str, Any]) -> bool:
     """Delete this run's endpoint and wait until it is gone (its instances bill until then); idempotent."""
-    from sagemaker_mlops import teardown as td
-
     cfg = RunConfig.from_dict(config)
     _skip_if_kept(cfg, "the endpoint")
     return td.delete_endpoint(_sagemaker_client(cfg), cfg.names["endpoint"])
@@ -318,8 +294,6 @@ def delete_endpoint(config: dict[str, Any]) -> bool:
 @task
 def delete_endpoint_config(config: dict[str, Any]) -> bool:
     """Delete this run's endpoint config; idempotent."""
-    from sagemaker_mlops import teardown as td
-
     cfg = RunConfig.from_dict(config)
     _skip_if_kept(cfg, "the endpoint config")
     return td.delete_endpoint_config(_sagemaker_client(cfg), cfg.names["endpoint_config"])
@@ -328,8 +302,6 @@ def delete_endpoint_config(config: dict[str, Any]) -> bool:
 @task
 def delete_model(config: dict[str, Any], which: str = "model") -> bool:
     """Delete this run's model (or, with ``which="base_model"``, its copy of the base model); idempotent."""
-    from sagemaker_mlops import teardown as td
-
     cfg = RunConfig.from_dict(config)
     _skip_if_kept(cfg, f"the {which.replace('_', ' ')}")
     return td.delete_model(_sagemaker_client(cfg), cfg.names[which])
@@ -340,8 +312,6 @@ def publish_model(config: dict[str, Any], result: dict[str, Any], smoke: dict[st
                   decision: dict[str, Any] | None = None, **context: Any) -> dict:
     """Announce the tested model as an Asset event (job, artifact, accuracy in its extra) for the next pipeline;
     skipped when a champion/challenger decision says not to promote."""
-    from airflow.exceptions import AirflowSkipException
-
     cfg = RunConfig.from_dict(config)
     if decision is not None and not decision["promote"]:
         raise AirflowSkipException(f"Not promoted: {decision['reason']}")
@@ -359,8 +329,6 @@ def publish_model(config: dict[str, Any], result: dict[str, Any], smoke: dict[st
 def _max_attempts() -> int:
     """Deferred waits give up after max_attempts polls (default 60 x 30 s): size them for the longest job the
     form allows (a spot job may wait up to max_wait_seconds)."""
-    from sagemaker_mlops.run_config import MAX_WAIT_CAP
-
     return MAX_WAIT_CAP // POLL_SECONDS + 10
 
 
@@ -419,9 +387,6 @@ def deploy_operators(config: Any, requests: Any) -> tuple[Any, Any, Any]:
 def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Pick the base model (param URI, param job, or the latest model Asset), check it exists and is compatible,
     and validate the spot settings — all before anything is created or billed."""
-    from sagemaker_mlops import incremental, run_config, training
-    from sagemaker_mlops.validation import validate_s3_uri
-
     cfg = RunConfig.from_dict(config)
     params = context["params"]
     with bad_input_fails_fast():
@@ -471,8 +436,6 @@ def decide_promotion(config: dict[str, Any], result: dict[str, Any], smoke: dict
                      incremental: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Champion/challenger: promote only if the new model scores at least the base model's accuracy plus the
     margin, on the very same labeled sample. The decision and its reason are kept next to the model."""
-    from sagemaker_mlops.incremental import BASE_VARIANT
-
     cfg = RunConfig.from_dict(config)
     margin = float(context["params"].get("min_improvement") or 0.0)
     challenger = smoke["accuracy"]
