@@ -89,7 +89,8 @@ def _open_section(dialog: Any, params: dict[str, Any], section: str) -> None:
 
 
 def _field_root(dialog: Any, name: str) -> Any:
-    return dialog.locator("[data-scope='field'][data-part='root']").filter(has=_field_input(dialog, name))
+    return dialog.locator("[data-scope='field'][data-part='root']").filter(
+        has=dialog.page.locator(f"[name='element_{name}']"))  # "has" is matched inside each field root
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
