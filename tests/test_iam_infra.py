@@ -247,6 +247,7 @@ def test_evaluator_follows_iam_semantics() -> None:
 
 
 # -- cfn-lint, JSON validity, no drift -------------------------------------------------------------------------------
+@pytest.mark.e2e  # runs a separate tool or interpreter over the whole tree: seconds of CPU
 def test_cfn_lint_passes_on_the_stack() -> None:
     if not CFN_LINT.exists():
         pytest.fail(f"{CFN_LINT.relative_to(REPO)} is missing: run bash include/dev/tools_venv.sh")

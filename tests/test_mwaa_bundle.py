@@ -188,6 +188,7 @@ print(json.dumps({
 """.replace("LOCAL_ONLY", repr(sorted(LOCAL_ONLY)))
 
 
+@pytest.mark.e2e  # runs a separate tool or interpreter over the whole tree: seconds of CPU
 def test_dags_parse_from_the_bundle_alone(bundle: SimpleNamespace, tmp_path: Path) -> None:
     home, plugins = tmp_path / "airflow-home", tmp_path / "airflow-home" / "plugins"
     plugins.mkdir(parents=True)

@@ -47,6 +47,7 @@ def test_oracle_venv_is_built_and_current():
     assert actual == expected, f".venv-sdk is stale or incomplete (stamp {actual} != {expected}): {BOOTSTRAP_HINT}"
 
 
+@pytest.mark.e2e  # runs a separate tool or interpreter over the whole tree: seconds of CPU
 def test_generated_files_match_the_sdk():
     if not SDK_PYTHON.exists():
         pytest.fail(f"{SDK_PYTHON.relative_to(REPO)} is missing: {BOOTSTRAP_HINT}")
