@@ -607,6 +607,7 @@ def test_boto3_checker(bad_folder: Path) -> None:
     assert boto3_factory_calls(bad_folder / "dags" / "good.py") == []
 
 
+@pytest.mark.e2e  # the checker's own test, three more interpreters; the DAG files' check stays in the fast loop
 def test_runtime_heavy_import_checker(bad_folder: Path, import_baseline: dict[str, Any]) -> None:
     dags = bad_folder / "dags"
     bad = probe_imports(dags, dags / "bad.py")
