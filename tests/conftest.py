@@ -28,7 +28,7 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/service-role/AmazonSageMaker-ExecutionRole"
 FAST = {"starting_seconds": 0.05, "downloading_seconds": 0.05, "epoch_seconds": 0.05, "uploading_seconds": 0.05,
-        "endpoint_create_seconds": 0.2, "endpoint_update_seconds": 0.2}
+        "endpoint_create_seconds": 0.2, "endpoint_update_seconds": 0.2, "endpoint_delete_seconds": 0.1}
 
 
 @pytest.fixture(scope="session")
