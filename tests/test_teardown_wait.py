@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
-
 from conftest import ROLE_ARN
 from emulator_helpers import IC_IMAGE
 from sagemaker_mlops import teardown

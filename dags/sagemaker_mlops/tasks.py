@@ -335,12 +335,12 @@ def delete_endpoint(config: dict[str, Any]) -> bool:
         return _keep(cfg, "the endpoint") or td.delete_endpoint(_sagemaker(cfg), cfg.names["endpoint"],
                                                                 poll_seconds=POLL_SECONDS)
     except td.EndpointBusy as busy:  # still Creating/Updating: give the worker slot back, look again later
-        from datetime import datetime, timedelta, timezone
+        from datetime import UTC, datetime, timedelta
 
         from airflow.exceptions import AirflowRescheduleException
 
         log.info("%s", busy)
-        raise AirflowRescheduleException(datetime.now(timezone.utc) + timedelta(seconds=POLL_SECONDS)) from None
+        raise AirflowRescheduleException(datetime.now(UTC) + timedelta(seconds=POLL_SECONDS)) from None
 
 
 @task
