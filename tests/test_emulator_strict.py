@@ -420,3 +420,36 @@ def test_failure_reason_is_at_most_1024_characters(aws, uploaded, emulator):
     job = wait_training(aws("sagemaker"), _start(aws, "long-fail", uploaded))
     assert job["TrainingJobStatus"] == "Failed" and len(job["FailureReason"]) == 1024
     assert json.dumps(job, default=str)  # and the describe is still well formed
+
+
+def _missing_required(shape, value, path: str = "") -> list[str]:
+    """Required members absent anywhere in a response (botocore does not check responses; AWS always sends them)."""
+    missing: list[str] = []
+    if shape.type_name == "structure" and isinstance(value, dict):
+        missing += [f"{path}.{name}".lstrip(".") for name in shape.required_members if name not in value]
+        for name, member in shape.members.items():
+            if name in value:
+                missing += _missing_required(member, value[name], f"{path}.{name}")
+    elif shape.type_name == "list" and isinstance(value, list):
+        for index, item in enumerate(value):
+            missing += _missing_required(shape.member, item, f"{path}[{index}]")
+    return missing
+
+
+def test_describe_responses_carry_every_required_member_of_botocores_output_shapes(aws, uploaded):
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    sm = aws("sagemaker")
+    job = wait_training(sm, _start(aws, "shape-job", uploaded))
+    _endpoint(aws, "shape-ep", job["ModelArtifacts"]["S3ModelArtifacts"])
+    wait_endpoint(sm, "shape-ep")
+    responses = {
+        "DescribeTrainingJob": job,
+        "DescribeModel": sm.describe_model(ModelName="shape-ep"),
+        "DescribeEndpointConfig": sm.describe_endpoint_config(EndpointConfigName="shape-ep"),
+        "DescribeEndpoint": sm.describe_endpoint(EndpointName="shape-ep"),
+    }
+    for operation, response in responses.items():
+        shape = model.operation_model(operation).output_shape
+        assert _missing_required(shape, response) == [], operation

@@ -59,6 +59,11 @@ class EmulatorEndpointConfig(FakeEndpointConfig):
         return None
 
 
+def without_empty(response: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """AWS leaves out a configuration that was never set; moto sends it empty, without its required members."""
+    return {k: v for k, v in response.items() if not (k in keys and not v)}
+
+
 def endpoint_variants(config_variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """DescribeEndpoint's ProductionVariants as AWS returns them; moto drops falsy values, so a weight-0
     variant lost CurrentWeight/DesiredWeight."""
@@ -313,6 +318,9 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         endpoint.endpoint_status = "Creating"
         self._start_endpoint_change(endpoint, endpoint_config_name, SETTINGS.snapshot().endpoint_create_seconds)
         return endpoint
+
+    def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
+        return without_empty(super().describe_endpoint(endpoint_name), "DataCaptureConfig")
 
     def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> FakeEndpoint:
         endpoint = self.endpoints.get(endpoint_name)

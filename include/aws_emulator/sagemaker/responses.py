@@ -10,7 +10,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.responses import SageMakerResponse
 
 from aws_emulator.sagemaker.exceptions import ValidationError
-from aws_emulator.sagemaker.models import EmulatorSageMakerBackend
+from aws_emulator.sagemaker.models import EmulatorSageMakerBackend, without_empty
 from aws_emulator.service_model_validation import validation_errors, validation_message
 
 
@@ -45,6 +45,16 @@ class EmulatorSageMakerResponse(SageMakerResponse):
             enable_network_isolation=bool(self._get_param("EnableNetworkIsolation")),
         )
         return ActionResult(model.response_create)
+
+    def describe_model(self) -> ActionResult:
+        """As AWS: no VpcConfig member when none was set (moto sends an empty one, missing its required lists)."""
+        model = self.sagemaker_backend.describe_model(self._get_param("ModelName"))
+        return ActionResult(without_empty(model.response_object, "VpcConfig"))
+
+    def describe_endpoint_config(self) -> ActionResult:
+        """As AWS: no DataCaptureConfig/AsyncInferenceConfig when none was set (moto's are empty)."""
+        config = self.sagemaker_backend.describe_endpoint_config(self._get_param("EndpointConfigName"))
+        return ActionResult(without_empty(config, "DataCaptureConfig", "AsyncInferenceConfig"))
 
     def stop_training_job(self) -> ActionResult:
         self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
