@@ -58,3 +58,23 @@ def test_teardown_of_an_endpoint_already_deleting_waits_until_it_is_gone(aws, em
     assert teardown.delete_endpoint(sm, "tdw-del2", wait_seconds=20, poll_seconds=0.1) is True
     with pytest.raises(ClientError):
         sm.describe_endpoint(EndpointName="tdw-del2")
+
+
+def test_the_teardown_task_reschedules_instead_of_holding_its_worker(airflow_aws, aws, monkeypatch):
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from airflow.exceptions import AirflowRescheduleException
+    from conftest import REGION
+    from sagemaker_mlops import tasks
+
+    airflow_aws.settings(endpoint_create_seconds=30.0)
+    _slow_endpoint(aws, "tdw-task")
+    monkeypatch.setattr(teardown, "BUSY_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(tasks.RunConfig, "from_dict", classmethod(lambda cls, data: SimpleNamespace(**data)))
+    config = {"keep_endpoint": False, "names": {"endpoint": "tdw-task"}, "aws_conn_id": "aws_default",
+              "region": REGION}
+    with pytest.raises(AirflowRescheduleException) as excinfo:
+        tasks.delete_endpoint.function(config)
+    assert excinfo.value.reschedule_date > datetime.now(UTC)
+    assert aws("sagemaker").describe_endpoint(EndpointName="tdw-task")["EndpointStatus"] == "Creating"

@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 # SageMaker refuses DeleteEndpoint while an endpoint is Creating or Updating (it must reach InService or Failed
 # first; aws/amazon-sagemaker-examples#3432), and Deleting is already on its way out.
 IN_TRANSITION = ("Creating", "Updating")
+# How long a teardown task holds its worker waiting for an endpoint in transition before it reschedules.
+BUSY_WAIT_SECONDS = 60.0
 
 
 class EndpointBusy(RuntimeError):
@@ -50,14 +52,15 @@ def _status(sagemaker: Any, name: str) -> str | None:
         raise
 
 
-def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float = 60.0, poll_seconds: float = 5.0) -> bool:
+def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float | None = None,
+                    poll_seconds: float = 5.0) -> bool:
     """Deletes the endpoint and waits until it is gone (its instances stop billing only then).
 
     An endpoint still Creating/Updating cannot be deleted: wait up to ``wait_seconds`` for it to leave that
     state, else raise :class:`EndpointBusy` so the task can hand its worker slot back and try again later.
     True when this call deleted it (or found it Deleting and saw it go), False when it did not exist.
     """
-    deadline = time.monotonic() + wait_seconds
+    deadline = time.monotonic() + (BUSY_WAIT_SECONDS if wait_seconds is None else wait_seconds)
     status = _status(sagemaker, name)
     while status in IN_TRANSITION:
         if time.monotonic() >= deadline:
