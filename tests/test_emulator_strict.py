@@ -329,6 +329,8 @@ def test_p2_retired_profile_zeroes_p2_and_the_preflight_suggests_a_substitute(aw
     needs = [("training_instance_type", P2, 2)]
     preflight.check_quotas(quotas, needs, REGION)  # the default profile keeps the book's ml.p2 runnable
 
+    with pytest.raises(OSError):  # urllib's HTTPError: the control API refuses an unknown profile
+        emulator.settings(quota_profile="no-such-profile")
     emulator.settings(quota_profile="p2-retired")
     defaults = {q["QuotaName"]: q["Value"] for q in _all(quotas, "list_aws_default_service_quotas")}
     assert defaults[P2] == 0.0 and defaults["ml.p2.xlarge for endpoint usage"] == 0.0

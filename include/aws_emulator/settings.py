@@ -45,6 +45,7 @@ class Settings:
 
 
 _TUNABLE = {f.name for f in fields(Settings)}
+QUOTA_PROFILES = ("default", "p2-retired")
 
 
 class SettingsStore:
@@ -66,6 +67,8 @@ class SettingsStore:
         unknown = sorted(set(changes) - _TUNABLE)
         if unknown:
             raise ValueError(f"unknown emulator settings {unknown}; known: {sorted(_TUNABLE)}")
+        if changes.get("quota_profile", "default") not in QUOTA_PROFILES:
+            raise ValueError(f"unknown quota_profile {changes['quota_profile']!r}; known: {QUOTA_PROFILES}")
         with self._lock:
             for key, value in changes.items():
                 if key == "quotas":

@@ -23,12 +23,12 @@ import botocore.session
 from moto.servicequotas.exceptions import NoSuchResource
 from moto.servicequotas.models import ServiceQuotasBackend
 
-from aws_emulator.settings import SETTINGS, Settings
+from aws_emulator.settings import QUOTA_PROFILES, SETTINGS, Settings
 
 SAGEMAKER = "sagemaker"
 SERVICE_NAME = "Amazon SageMaker"
 ALL_TRAINING_INSTANCES = "Number of instances across all training jobs"
-PROFILES = ("default", "p2-retired")
+PROFILES = QUOTA_PROFILES
 
 # Seen in a public runbook listing measured codes (one source; not confirmed against AWS's console offline).
 PUBLISHED_CODES = {"ml.m5.xlarge for training job usage": "L-CCE2AFA6"}
