@@ -91,7 +91,7 @@ def test_duplicate_training_job_is_rejected_and_the_first_is_kept(aws, uploaded)
                                                   ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.g5.xlarge",
                                                                   "VolumeSizeInGB": 30}))
     code, message = _error(excinfo)
-    assert code == "ValidationException" and "already exists" in message
+    assert code == "ResourceInUse" and "already exists" in message
     job = wait_training(sm, "job-dup")
     assert job["ResourceConfig"]["InstanceType"] == "ml.p2.xlarge" and job["TrainingJobStatus"] == "Completed"
 
@@ -303,11 +303,13 @@ def test_endpoint_lifecycle_invoke_update_and_delete(aws, uploaded, batch1):
     updated = wait_endpoint(sm, "ep-one")
     assert updated["EndpointStatus"] == "InService" and updated["EndpointConfigName"] == "ep-two"
 
-    sm.delete_endpoint(EndpointName="ep-one")
+    sm.delete_endpoint(EndpointName="ep-one")  # asynchronous, as on AWS: Deleting, then gone
+    assert sm.describe_endpoint(EndpointName="ep-one")["EndpointStatus"] == "Deleting"
+    with pytest.raises(runtime.exceptions.ValidationError):
+        runtime.invoke_endpoint(EndpointName="ep-one", ContentType="application/x-image", Body=png)
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="ep-one", WaiterConfig={"Delay": 0.1, "MaxAttempts": 100})
     with pytest.raises(ClientError):
         sm.describe_endpoint(EndpointName="ep-one")
-    with pytest.raises(ClientError):
-        runtime.invoke_endpoint(EndpointName="ep-one", ContentType="application/x-image", Body=png)
 
 
 def test_endpoint_references_and_failures(aws, uploaded, emulator):
@@ -336,12 +338,15 @@ def test_endpoint_references_and_failures(aws, uploaded, emulator):
 
 # -- quotas, latency, the request log ----------------------------------------------------------------------------
 def _quota(aws, name: str) -> float:
+    """The value in force: the applied value (ListServiceQuotas lists only changed ones) over the default."""
     quotas = aws("service-quotas")
-    for page in quotas.get_paginator("list_service_quotas").paginate(ServiceCode="sagemaker"):
-        for quota in page["Quotas"]:
-            if quota["QuotaName"] == name:
-                return quota["Value"]
-    raise AssertionError(f"quota {name!r} not listed")
+    found: dict[str, float] = {}
+    for operation in ("list_aws_default_service_quotas", "list_service_quotas"):
+        for page in quotas.get_paginator(operation).paginate(ServiceCode="sagemaker"):
+            found.update({quota["QuotaName"]: quota["Value"] for quota in page["Quotas"]})
+    if name not in found:
+        raise AssertionError(f"quota {name!r} not listed")
+    return found[name]
 
 
 def test_service_quotas_by_name_are_configurable(aws, emulator):

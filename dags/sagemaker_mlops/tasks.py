@@ -288,7 +288,15 @@ def delete_endpoint(config: dict[str, Any]) -> bool:
     """Delete this run's endpoint and wait until it is gone (its instances bill until then); idempotent."""
     cfg = RunConfig.from_dict(config)
     _skip_if_kept(cfg, "the endpoint")
-    return td.delete_endpoint(_sagemaker_client(cfg), cfg.names["endpoint"])
+    try:
+        return td.delete_endpoint(_sagemaker_client(cfg), cfg.names["endpoint"], poll_seconds=POLL_SECONDS)
+    except td.EndpointBusy as busy:  # still Creating/Updating: give the worker slot back, look again later
+        from datetime import UTC, datetime, timedelta
+
+        from airflow.exceptions import AirflowRescheduleException
+
+        log.info("%s", busy)
+        raise AirflowRescheduleException(datetime.now(UTC) + timedelta(seconds=POLL_SECONDS)) from None
 
 
 @task

@@ -6,6 +6,9 @@ import json
 import urllib.request
 from typing import Any
 
+CAPACITY_ERROR = ("CapacityError: Unable to provision requested ML compute capacity. Please retry using a "
+                  "different ML instance type.")
+
 
 class EmulatorControl:
     def __init__(self, url: str) -> None:
@@ -36,6 +39,23 @@ class EmulatorControl:
 
     def fail_next_endpoint(self, reason: str | None = None) -> None:
         self._call("POST", "faults/endpoint", {"reason": reason} if reason else {})
+
+    def fail_api(self, operation: str, error: str = "ThrottlingException", *, count: int = 1,
+                 seconds: float | None = None) -> None:
+        """Answer the next ``count`` calls of ``operation`` (or every call for ``seconds``) with ``error``
+        (ThrottlingException, HTTP 400, or InternalFailure, HTTP 500)."""
+        payload: dict[str, Any] = {"operation": operation, "error": error, "count": count}
+        if seconds is not None:
+            payload["seconds"] = seconds
+        self._call("POST", "faults/api", payload)
+
+    def fail_next_training_job_for_capacity(self) -> None:
+        """The next training job fails the way AWS reports missing capacity (not an algorithm error)."""
+        self.fail_next_training_job(CAPACITY_ERROR)
+
+    def spot_no_capacity(self, jobs: int = 1) -> None:
+        """The next ``jobs`` managed-spot jobs find no capacity until their MaxWaitTimeInSeconds runs out."""
+        self.settings(spot_no_capacity=jobs)
 
     def set_quota(self, name: str, value: float) -> None:
         self.settings(quotas={name: value})

@@ -3,8 +3,10 @@
 Control API (JSON, under ``/_emulator/``): ``GET health``; ``GET|POST settings`` (phase durations, S3 latency,
 quota values, spot discount, ...); ``POST faults/training`` ``{"reason"}`` fails the next training job;
 ``POST faults/spot`` ``{"interruptions", "capacity_wait_seconds"}`` interrupts the next spot job(s);
-``POST faults/endpoint`` ``{"reason"}`` fails the next endpoint creation; ``GET|DELETE requests`` (the log of
-AWS calls answered); ``POST reset`` (all AWS state, settings and the request log).
+``POST faults/endpoint`` ``{"reason"}`` fails the next endpoint creation; ``POST faults/api`` ``{"operation",
+"error": "ThrottlingException"|"InternalFailure", "count"| "seconds"}`` answers the next N calls of an operation
+(or all calls for a time window) with that error, as AWS does under throttling or an outage; ``GET|DELETE
+requests`` (the log of AWS calls answered); ``POST reset`` (all AWS state, settings and the request log).
 """
 
 from __future__ import annotations
@@ -25,6 +27,24 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 
+# What AWS answers: ThrottlingException is HTTP 400 ("Rate exceeded"), InternalFailure HTTP 500.
+API_FAULTS = {"ThrottlingException": (400, "Rate exceeded"),
+              "InternalFailure": (500, "An internal error occurred. Try again.")}
+_XML_SERVICES = {"s3", "sts", "iam"}  # rest-xml / query protocols; the others speak JSON
+
+
+def fault_response(service: str, code: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The error as the service's protocol carries it, so botocore parses the same code as from AWS."""
+    status, message = API_FAULTS[code]
+    if service in _XML_SERVICES:
+        error = f"<Code>{code}</Code><Message>{message}</Message>"
+        body = (f"<Error>{error}<RequestId>emulator</RequestId></Error>" if service == "s3" else
+                f"<ErrorResponse><Error><Type>Sender</Type>{error}</Error><RequestId>emulator</RequestId>"
+                "</ErrorResponse>")
+        return status, [("Content-Type", "text/xml")], body.encode()
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)], body
+
 
 class EmulatorApp:
     """WSGI middleware: answers /_emulator/*, adds S3 latency, records every AWS call, delegates to moto."""
@@ -43,6 +63,12 @@ class EmulatorApp:
             latency = SETTINGS.snapshot().s3_latency_ms
             if latency > 0:
                 time.sleep(latency / 1000.0)
+        fault = SETTINGS.take_api_fault(action, time.time()) if service else None
+        if fault is not None:
+            status, headers, body = fault_response(service, fault)
+            start_response(f"{status} {HTTPStatus(status).phrase}", headers + [("Content-Length", str(len(body)))])
+            self.requests.add(service, action, region, status)
+            return [body]
         status_box: list[int] = [0]
 
         def recording_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
@@ -88,6 +114,16 @@ class EmulatorApp:
             reason = payload.get("reason") or "The primary container for production variant AllTraffic did not " \
                                               "pass the ping health check (emulator fault injection)."
             return 200, SETTINGS.update({"fail_next_endpoints": current + [reason]})
+        if route == "faults/api" and method == "POST":
+            error = payload.get("error", "ThrottlingException")
+            if error not in API_FAULTS:
+                raise ValueError(f"error must be one of {sorted(API_FAULTS)}")
+            fault: dict[str, Any] = {"error": error}
+            if payload.get("seconds") is not None:
+                fault["until"] = time.time() + float(payload["seconds"])
+            else:
+                fault["count"] = int(payload.get("count", 1))
+            return 200, SETTINGS.update({"api_faults": {str(payload["operation"]): fault}})
         if route == "requests":
             if method == "DELETE":
                 self.requests.clear()

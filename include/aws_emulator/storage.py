@@ -47,6 +47,13 @@ class S3Store:
             out[rel] = self.read(f"s3://{bucket}/{key}")
         return out
 
+    def object_exists(self, uri: str) -> bool:
+        try:
+            bucket, key = split_s3_uri(uri)
+        except ValueError:
+            return False
+        return self.bucket_exists(bucket) and key in self._backend.buckets[bucket].keys
+
     def read(self, uri: str) -> bytes:
         bucket, key = split_s3_uri(uri)
         obj = self._backend.get_object(bucket, key)

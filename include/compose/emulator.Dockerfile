@@ -21,6 +21,8 @@ RUN grep -E '^(moto\[server\]|numpy|mlxtend)==' requirements-dev.txt > emulator-
     && pip install -r emulator-requirements.txt
 
 COPY include/ /app/include/
+# The built-in algorithm's image per region: the emulator refuses training images that are not the region's one.
+COPY dags/sagemaker_mlops/data/algorithm_images.json /app/dags/sagemaker_mlops/data/algorithm_images.json
 ENV PYTHONPATH=/app/include
 
 # Not root at run time. /data/datasets is where the datasets service builds and serves its zips (a named volume

@@ -13,6 +13,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 from aws_emulator import ic_algorithm
+from aws_emulator.sagemaker.models import RuntimeValidationError
 
 IMAGE_CONTENT_TYPES = {"application/x-image", "image/png", "image/jpeg"}
 
@@ -36,6 +37,16 @@ class ModelError(JsonRESTError):
         self.description = json.dumps(body)
 
 
+class ValidationError(JsonRESTError):
+    """The runtime's own ValidationError shape (not SageMaker's ValidationException), HTTP 400: what
+    ``runtime.exceptions.ValidationError`` catches on AWS."""
+
+    code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__("ValidationError", message)
+
+
 class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
     use_raw_body = True  # image bytes are not text
 
@@ -44,7 +55,10 @@ class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
 
         endpoint_name = self.path.split("/")[2]
         backend = models.sagemaker_backends[self.current_account][self.region]
-        variant, model = backend.served_model(endpoint_name, self.headers.get("X-Amzn-SageMaker-Target-Variant"))
+        try:
+            variant, model = backend.served_model(endpoint_name, self.headers.get("X-Amzn-SageMaker-Target-Variant"))
+        except RuntimeValidationError as err:
+            raise ValidationError(str(err)) from None
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type not in IMAGE_CONTENT_TYPES:
             raise ModelError(415, f"Content type {content_type or '(none)'} is not supported by this algorithm; "

@@ -8,11 +8,12 @@ loaded model behind each InService endpoint for invoke_endpoint.
 
 from __future__ import annotations
 
+import copy
 import threading
+from collections import Counter
 from typing import Any
 
 from moto.core.utils import utcnow
-from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import (
     FakeEndpoint,
     FakeEndpointConfig,
@@ -22,12 +23,95 @@ from moto.sagemaker.models import (
 from moto.sagemaker.utils import arn_formatter
 
 from aws_emulator import ic_algorithm
-from aws_emulator.sagemaker.contract import IC_REPOSITORY, is_ic_training_instance, is_image_classification
+from aws_emulator.quotas.models import (
+    ALL_TRAINING_INSTANCES,
+    endpoint_quota_name,
+    quota_value,
+    training_quota_name,
+)
+from aws_emulator.sagemaker.contract import (
+    IC_REPOSITORY,
+    expected_ic_image,
+    image_region,
+    is_ic_training_instance,
+    is_image_classification,
+    is_real_ic_image,
+)
+from aws_emulator.sagemaker.exceptions import ResourceInUseException, ValidationError, quota_exceeded
 from aws_emulator.sagemaker.training import TrainingRun, prepare_job
 from aws_emulator.settings import SETTINGS
 from aws_emulator.storage import S3Store, split_s3_uri
 
+
+class RuntimeValidationError(Exception):
+    """An InvokeEndpoint refusal; the runtime answers it with its own ValidationError shape."""
+
+
 TERMINAL_TRAINING = {"Completed", "Failed", "Stopped"}
+IN_TRANSITION = ("Creating", "Updating", "Deleting")
+
+
+class EmulatorEndpointConfig(FakeEndpointConfig):
+    """moto's endpoint config without its static instance list: the service-model validator checks
+    InstanceType against botocore's ProductionVariantInstanceType enum (ml.g5, ml.g6, ml.m6i, ... are valid)."""
+
+    def validate_instance_type(self, instance_type: str) -> None:
+        return None
+
+
+def without_empty(response: dict[str, Any], *keys: str) -> dict[str, Any]:
+    """AWS leaves out a configuration that was never set; moto sends it empty, without its required members."""
+    return {k: v for k, v in response.items() if not (k in keys and not v)}
+
+
+def endpoint_variants(config_variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """DescribeEndpoint's ProductionVariants as AWS returns them; moto drops falsy values, so a weight-0
+    variant lost CurrentWeight/DesiredWeight."""
+    variants = []
+    for variant in config_variants:
+        summary: dict[str, Any] = {"VariantName": variant["VariantName"]}
+        if variant.get("InitialInstanceCount") is not None:
+            summary["CurrentInstanceCount"] = summary["DesiredInstanceCount"] = int(variant["InitialInstanceCount"])
+        weight = float(variant.get("InitialVariantWeight", 1.0))
+        summary["CurrentWeight"] = summary["DesiredWeight"] = weight
+        if variant.get("ServerlessConfig"):
+            summary["CurrentServerlessConfig"] = summary["DesiredServerlessConfig"] = variant["ServerlessConfig"]
+        variants.append(summary)
+    return variants
+
+
+# DescribeTrainingJob members AWS always returns, with its defaults when the request left them out (the SDK's
+# Estimator.attach reads OutputDataConfig.KmsKeyId, ResourceConfig.VolumeSizeInGB, EnableNetworkIsolation, ...).
+_TRAINING_DEFAULTS: dict[str, Any] = {
+    "EnableNetworkIsolation": False,
+    "EnableInterContainerTrafficEncryption": False,
+    "EnableManagedSpotTraining": False,
+    "HyperParameters": {},
+}
+
+
+def _complete_training_description(job: dict[str, Any]) -> dict[str, Any]:
+    job = copy.deepcopy(job)
+    for key, value in _TRAINING_DEFAULTS.items():
+        job.setdefault(key, value if not isinstance(value, dict) else {})
+    output = job.setdefault("OutputDataConfig", {})
+    output.setdefault("KmsKeyId", "")
+    output.setdefault("CompressionType", "GZIP")
+    for channel in job.get("InputDataConfig") or []:
+        channel.setdefault("CompressionType", "None")
+        channel.setdefault("RecordWrapperType", "None")
+        source = channel.get("DataSource", {}).get("S3DataSource")
+        if source is not None:
+            source.setdefault("S3DataDistributionType", "FullyReplicated")
+    job.setdefault("ResourceConfig", {}).setdefault("VolumeSizeInGB", 30)
+    job.setdefault("AlgorithmSpecification", {}).setdefault("EnableSageMakerMetricsTimeSeries", False)
+    for key in ("VpcConfig", "DebugHookConfig", "DebugRuleConfigurations", "TensorBoardOutputConfig",
+                "ExperimentConfig", "CheckpointConfig"):
+        if job.get(key) in ({}, [], None):
+            job.pop(key, None)
+    if job.get("FailureReason") is not None:
+        job["FailureReason"] = job["FailureReason"][:1024]
+    return job
 
 
 class EmulatorSageMakerBackend(SageMakerModelBackend):
@@ -39,6 +123,8 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         # endpoint -> {variant name: the model it serves}
         self.served_models: dict[str, dict[str, ic_algorithm.StandInModel]] = {}
         self._endpoint_generation: dict[str, int] = {}
+        # endpoint -> instances it holds per type (what counts against "<type> for endpoint usage")
+        self._endpoint_instances: dict[str, Counter] = {}
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -52,6 +138,7 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         with self._lock:
             if training_job_name in self.training_jobs:
                 raise self._duplicate_job(training_job_name)
+            self._check_training_quota(kwargs)
             request = {"AlgorithmSpecification": dict(kwargs["algorithm_specification"] or {})}
             job = super().create_training_job(training_job_name=training_job_name, **kwargs)
             prepare_job(job, request)
@@ -60,11 +147,60 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         run.start()
         return job
 
-    def _duplicate_job(self, name: str) -> ValidationError:
+    def _duplicate_job(self, name: str) -> ResourceInUseException:
         arn = FakeTrainingJob.arn_formatter(name, self.account_id, self.region_name)
-        return ValidationError(
+        return ResourceInUseException(
             message="Training job names must be unique within an AWS account and region, and a training job with "
                     f"this name already exists ({arn})")
+
+    def describe_training_job(self, training_job_name: str) -> dict[str, Any]:
+        return _complete_training_description(super().describe_training_job(training_job_name))
+
+    # -- quotas (ResourceLimitExceeded; in use = running training jobs and endpoints' instances) --------------
+    def _training_in_use(self) -> tuple[Counter, Counter]:
+        """(on-demand, spot) instances per type held by jobs that have not ended."""
+        on_demand: Counter = Counter()
+        spot: Counter = Counter()
+        for job in self.training_jobs.values():
+            if job.training_job_status in TERMINAL_TRAINING:
+                continue
+            counter = spot if job.enable_managed_spot_training else on_demand
+            counter[job.resource_config.get("InstanceType")] += int(job.resource_config.get("InstanceCount", 1))
+        return on_demand, spot
+
+    def _check_training_quota(self, req: dict[str, Any]) -> None:
+        resources = req.get("resource_config") or {}
+        instance_type, count = resources.get("InstanceType"), int(resources.get("InstanceCount", 1))
+        spot = bool(req.get("enable_managed_spot_training"))
+        on_demand, spot_in_use = self._training_in_use()
+        settings = SETTINGS.snapshot()
+        name = training_quota_name(instance_type, spot=spot)
+        in_use = (spot_in_use if spot else on_demand)[instance_type]
+        limit = quota_value(name, settings)
+        if in_use + count > limit:
+            raise quota_exceeded(name, limit, in_use, count)
+        total = sum(on_demand.values()) + sum(spot_in_use.values())
+        limit = quota_value(ALL_TRAINING_INSTANCES, settings)
+        if total + count > limit:
+            raise quota_exceeded(ALL_TRAINING_INSTANCES, limit, total, count)
+
+    def _config_instances(self, config_name: str) -> Counter:
+        return _instances(self.endpoint_configs[config_name].production_variants)
+
+    def _endpoints_in_use(self) -> Counter:
+        in_use: Counter = Counter()
+        for held in self._endpoint_instances.values():
+            in_use.update(held)
+        return in_use
+
+    def _check_endpoint_quota(self, requested: Counter) -> None:
+        in_use = self._endpoints_in_use()
+        settings = SETTINGS.snapshot()
+        for instance_type, count in sorted(requested.items()):
+            name = endpoint_quota_name(instance_type)
+            limit = quota_value(name, settings)
+            if in_use[instance_type] + count > limit:
+                raise quota_exceeded(name, limit, in_use[instance_type], count)
 
     def _validate_training_request(self, name: str, req: dict[str, Any]) -> None:
         stopping = req.get("stopping_condition") or {}
@@ -83,6 +219,12 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                         f"to MaxRuntimeInSeconds ({max_runtime}).")
         image = (req.get("algorithm_specification") or {}).get("TrainingImage", "")
         instance_type = (req.get("resource_config") or {}).get("InstanceType", "")
+        self._require_region_image(image)
+        if is_image_classification(image) and not is_real_ic_image(image, self.region_name):
+            # AWS cannot pull an image that is not the region's published one; the job never starts.
+            raise ValidationError(
+                message=f"Requested image {image} not found or not accessible: the built-in {IC_REPOSITORY} "
+                        f"algorithm's image in {self.region_name} is {expected_ic_image(self.region_name)}.")
         if is_image_classification(image) and not is_ic_training_instance(instance_type):
             raise ValidationError(
                 message=f"Instance type {instance_type} is not supported by algorithm {IC_REPOSITORY}; only GPU "
@@ -103,6 +245,15 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                             f"the bucket exists in the selected region ({self.region_name}), that objects exist under "
                             f"that S3 prefix, and that the role {req.get('role_arn')} has \"s3:ListBucket\" "
                             f'permissions on bucket "{bucket}".')
+
+    def _require_region_image(self, image: str) -> None:
+        """SageMaker pulls images from the request's region only (aws/sagemaker-pytorch-inference-toolkit#7)."""
+        region = image_region(image)
+        if region is not None and region != self.region_name:
+            raise ValidationError(
+                message=f"Image {image} is in region {region}, but this request is in {self.region_name}: "
+                        "cross region ECR image pulls are not allowed. Use the image from "
+                        f"{self.region_name}'s registry.")
 
     @staticmethod
     def _require_s3_uri(uri: str, field: str) -> None:
@@ -128,6 +279,14 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         if model_name in self._models:
             arn = arn_formatter("model", model_name, self.account_id, self.region_name)
             raise ValidationError(message=f'Cannot create already existing model "{arn}".')
+        containers = [kwargs.get("primary_container") or {}] + list(kwargs.get("containers") or [])
+        s3 = S3Store(self.account_id, self.region_name)
+        for container in containers:
+            if container.get("Image"):
+                self._require_region_image(container["Image"])
+            data_url = container.get("ModelDataUrl")
+            if data_url and not s3.object_exists(data_url):
+                raise ValidationError(message=f"Could not find model data at {data_url}.")
         model = super().create_model(model_name=model_name, **kwargs)
         model.enable_network_isolation = bool(enable_network_isolation)
         return model
@@ -136,7 +295,15 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         if endpoint_config_name in self.endpoint_configs:
             arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
             raise ValidationError(message=f'Cannot create already existing endpoint configuration "{arn}".')
-        return super().create_endpoint_config(endpoint_config_name=endpoint_config_name, **kwargs)
+        variants = kwargs["production_variants"]
+        self.validate_production_variants(variants)
+        config = EmulatorEndpointConfig(
+            account_id=self.account_id, region_name=self.region_name, endpoint_config_name=endpoint_config_name,
+            production_variants=variants, async_inference_config=kwargs.get("async_inference_config"),
+            data_capture_config=kwargs.get("data_capture_config"), tags=kwargs.get("tags"),
+            kms_key_id=kwargs.get("kms_key_id"))
+        self.endpoint_configs[endpoint_config_name] = config
+        return config
 
     # -- endpoints -----------------------------------------------------------------------------------------
     def create_endpoint(self, endpoint_name: str, endpoint_config_name: str,
@@ -144,10 +311,17 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         if endpoint_name in self.endpoints:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
             raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
+        if endpoint_config_name in self.endpoint_configs:
+            self._check_endpoint_quota(self._config_instances(endpoint_config_name))
         endpoint = super().create_endpoint(endpoint_name, endpoint_config_name, tags)
+        endpoint.production_variants = endpoint_variants(self.endpoint_configs[endpoint_config_name].production_variants)
+        self._endpoint_instances[endpoint_name] = self._config_instances(endpoint_config_name)
         endpoint.endpoint_status = "Creating"
         self._start_endpoint_change(endpoint, endpoint_config_name, SETTINGS.snapshot().endpoint_create_seconds)
         return endpoint
+
+    def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
+        return without_empty(super().describe_endpoint(endpoint_name), "DataCaptureConfig")
 
     def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> FakeEndpoint:
         endpoint = self.endpoints.get(endpoint_name)
@@ -158,15 +332,56 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         if endpoint.endpoint_status != "InService":
             raise ValidationError(
                 message=f"Cannot update in-progress endpoint \"{endpoint.arn}\" (status {endpoint.endpoint_status}).")
+        # The new fleet comes up beside the old one before traffic shifts: both count while Updating.
+        requested = self._config_instances(endpoint_config_name)
+        self._check_endpoint_quota(requested)
+        self._endpoint_instances[endpoint_name] = self._endpoint_instances.get(endpoint_name, Counter()) + requested
         endpoint.endpoint_status = "Updating"
         endpoint.last_modified_time = utcnow()
         self._start_endpoint_change(endpoint, endpoint_config_name, SETTINGS.snapshot().endpoint_update_seconds)
         return endpoint
 
     def delete_endpoint(self, endpoint_name: str) -> None:
-        super().delete_endpoint(endpoint_name)
+        """Refused while the endpoint is in transition (aws/amazon-sagemaker-examples#3432: one stuck in Creating
+        cannot be deleted until it is InService or Failed); else Deleting for a moment, then gone."""
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            return super().delete_endpoint(endpoint_name)  # moto's "Could not find endpoint"
+        if endpoint.endpoint_status in IN_TRANSITION:
+            raise ValidationError(
+                message=f"Cannot delete endpoint \"{endpoint.arn}\" while its status is {endpoint.endpoint_status}; "
+                        "wait until it is InService or Failed.")
         self.served_models.pop(endpoint_name, None)
-        self._endpoint_generation[endpoint_name] = self._endpoint_generation.get(endpoint_name, 0) + 1
+        generation = self._endpoint_generation.get(endpoint_name, 0) + 1
+        self._endpoint_generation[endpoint_name] = generation
+        endpoint.endpoint_status = "Deleting"
+        endpoint.last_modified_time = utcnow()
+        delay = SETTINGS.snapshot().endpoint_delete_seconds
+
+        def remove() -> None:
+            threading.Event().wait(delay)
+            if self.endpoints.get(endpoint_name) is endpoint and self._endpoint_generation.get(endpoint_name) == generation:
+                del self.endpoints[endpoint_name]
+                self._endpoint_instances.pop(endpoint_name, None)
+
+        threading.Thread(target=remove, name=f"endpoint-delete-{endpoint_name}", daemon=True).start()
+
+    # -- tags ----------------------------------------------------------------------------------------------
+    def _get_resource_from_arn(self, arn: str) -> Any:
+        try:
+            resource = super()._get_resource_from_arn(arn)
+        except (AttributeError, ValueError):
+            resource = None
+        if resource is None:  # moto crashes on it (HTTP 500); AWS answers a ValidationException
+            raise ValidationError(message=f"Could not find resource with ARN {arn!r}.")
+        return resource
+
+    def add_tags(self, arn: str, tags: list[dict[str, str]]) -> list[dict[str, str]]:
+        """AWS overwrites the value of a key that exists; moto appends a second tag with the same key."""
+        resource = self._get_resource_from_arn(arn)
+        new = {tag["Key"]: tag for tag in tags}
+        resource.tags = [new.pop(tag["Key"], tag) for tag in resource.tags] + list(new.values())
+        return resource.tags
 
     def _start_endpoint_change(self, endpoint: FakeEndpoint, config_name: str, delay: float) -> None:
         name = endpoint.endpoint_name
@@ -184,12 +399,17 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                     raise ic_algorithm.AlgorithmError(injected)
                 models = self._load_models_for(config_name)
             except (ic_algorithm.AlgorithmError, ValidationError, KeyError, ValueError) as err:
-                endpoint.failure_reason = str(getattr(err, "message", None) or err)
+                endpoint.failure_reason = str(getattr(err, "message", None) or err)[:1024]
                 endpoint.endpoint_status = "Failed" if creating else "InService"
+                if creating:  # a failed endpoint holds no instances
+                    self._endpoint_instances.pop(name, None)
+                elif endpoint.endpoint_config_name in self.endpoint_configs:  # rolled back to the old fleet
+                    self._endpoint_instances[name] = self._config_instances(endpoint.endpoint_config_name)
             else:
                 config = self.endpoint_configs[config_name]
                 endpoint.endpoint_config_name = config_name
-                endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+                endpoint.production_variants = endpoint_variants(config.production_variants)
+                self._endpoint_instances[name] = self._config_instances(config_name)
                 endpoint.failure_reason = None
                 self.served_models[name] = models
                 endpoint.endpoint_status = "InService"
@@ -224,20 +444,28 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                      target_variant: str | None = None) -> tuple[str, ic_algorithm.StandInModel]:
         """(variant, model) answering a request: TargetVariant when given, else the heaviest-weighted variant."""
         endpoint = self.endpoints.get(endpoint_name)
-        if endpoint is None:
-            raise ValidationError(message=f"Endpoint {endpoint_name} of account {self.account_id} not found.")
+        if endpoint is None or endpoint.endpoint_status == "Deleting":
+            raise RuntimeValidationError(f"Endpoint {endpoint_name} of account {self.account_id} not found.")
         models = self.served_models.get(endpoint_name)
         if endpoint.endpoint_status not in ("InService", "Updating") or not models:
-            raise ValidationError(
-                message=f"Endpoint {endpoint_name} of account {self.account_id} is not in service "
-                        f"(status {endpoint.endpoint_status}).")
+            raise RuntimeValidationError(
+                f"Endpoint {endpoint_name} of account {self.account_id} is not in service "
+                f"(status {endpoint.endpoint_status}).")
         if target_variant:
             if target_variant not in models:
-                raise ValidationError(message=f"The variant {target_variant} does not exist for endpoint "
-                                              f"{endpoint_name}; variants: {sorted(models)}.")
+                raise RuntimeValidationError(f"The variant {target_variant} does not exist for endpoint "
+                                             f"{endpoint_name}; variants: {sorted(models)}.")
             return target_variant, models[target_variant]
         config = self.endpoint_configs.get(endpoint.endpoint_config_name)
         weights = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0))
                    for v in (config.production_variants if config else [])}  # moto drops 0.0 weights
         chosen = max(models, key=lambda variant: weights.get(variant, 1.0))
         return chosen, models[chosen]
+
+
+def _instances(variants: list[dict[str, Any]]) -> Counter:
+    counter: Counter = Counter()
+    for variant in variants:
+        if variant.get("InstanceType"):
+            counter[variant["InstanceType"]] += int(variant.get("InitialInstanceCount", 1))
+    return counter

@@ -1,11 +1,17 @@
-"""SageMaker wire format for what the emulator adds to moto: StopTrainingJob, UpdateEndpoint, model isolation."""
+"""SageMaker wire format for what the emulator adds to moto: every request checked against botocore's service
+model first, StopTrainingJob, UpdateEndpoint, model isolation."""
 
 from __future__ import annotations
 
+import json
+
+from moto.core.common_types import TYPE_RESPONSE
 from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.responses import SageMakerResponse
 
-from aws_emulator.sagemaker.models import EmulatorSageMakerBackend
+from aws_emulator.sagemaker.exceptions import ValidationError
+from aws_emulator.sagemaker.models import EmulatorSageMakerBackend, without_empty
+from aws_emulator.service_model_validation import validation_errors, validation_message
 
 
 class EmulatorSageMakerResponse(SageMakerResponse):
@@ -14,6 +20,19 @@ class EmulatorSageMakerResponse(SageMakerResponse):
         from moto.sagemaker import models
 
         return models.sagemaker_backends[self.current_account][self.region]  # the emulator's BackendDict
+
+    def call_action(self) -> TYPE_RESPONSE:
+        """Refuse what the service model forbids before moto sees it, as SageMaker does."""
+        try:
+            request = json.loads(self.body) if self.body else {}
+        except ValueError:
+            request = None
+        if isinstance(request, dict):
+            errors = validation_errors("sagemaker", self._get_action(), request)
+            if errors:
+                status, headers, body = self.serialized(ActionResult(ValidationError(validation_message(errors))))
+                return status, headers, body
+        return super().call_action()
 
     def create_model(self) -> ActionResult:
         model = self.sagemaker_backend.create_model(
@@ -26,6 +45,16 @@ class EmulatorSageMakerResponse(SageMakerResponse):
             enable_network_isolation=bool(self._get_param("EnableNetworkIsolation")),
         )
         return ActionResult(model.response_create)
+
+    def describe_model(self) -> ActionResult:
+        """As AWS: no VpcConfig member when none was set (moto sends an empty one, missing its required lists)."""
+        model = self.sagemaker_backend.describe_model(self._get_param("ModelName"))
+        return ActionResult(without_empty(model.response_object, "VpcConfig"))
+
+    def describe_endpoint_config(self) -> ActionResult:
+        """As AWS: no DataCaptureConfig/AsyncInferenceConfig when none was set (moto's are empty)."""
+        config = self.sagemaker_backend.describe_endpoint_config(self._get_param("EndpointConfigName"))
+        return ActionResult(without_empty(config, "DataCaptureConfig", "AsyncInferenceConfig"))
 
     def stop_training_job(self) -> ActionResult:
         self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))

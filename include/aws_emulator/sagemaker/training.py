@@ -12,6 +12,7 @@ import math
 import threading
 import time
 import traceback
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from moto.core.utils import utcnow
@@ -38,6 +39,13 @@ class _Stop(Exception):
     def __init__(self, secondary: str, message: str) -> None:
         super().__init__(message)
         self.secondary = secondary
+
+
+CAPACITY_PREFIX = "CapacityError:"
+
+
+class _NoCapacity(Exception):
+    """AWS could not provision the instances: the job fails in Starting (distinct from an algorithm error)."""
 
 
 class _SpotInterruption(Exception):
@@ -117,15 +125,18 @@ class TrainingRun:
             self._transition("Uploading", "Uploading generated training model")
             self._sleep(self.settings.uploading_seconds)
             self._upload(result)
+            # No "Training seconds"/"Billable seconds" lines: the SDK prints those itself from Describe, not the job.
             self._finish("Completed", "Completed", "Training job completed")
-            self._log(f"Training seconds: {job.training_time_in_seconds}")
-            self._log(f"Billable seconds: {job.billable_time_in_seconds}")
         except _Stop as stop:
             if self._cancelled.is_set():
                 return
             self._transition("Stopping", "Stopping the training job", status="Stopping")
             self._log(str(stop))
             self._finish("Stopped", stop.secondary, str(stop))
+        except _NoCapacity as err:
+            if self._cancelled.is_set():
+                return
+            self._fail(str(err))
         except ic_algorithm.AlgorithmError as err:
             if self._cancelled.is_set():
                 return
@@ -142,11 +153,30 @@ class TrainingRun:
         job = self.job
         self._transition("Starting", "Preparing the instances for training", status="InProgress")
         self._sleep(self.settings.starting_seconds)
+        if job.training_start_time is None:
+            capacity = SETTINGS.take_training_failure_if(lambda reason: reason.startswith(CAPACITY_PREFIX))
+            if capacity is not None:  # no instances: fails in Starting, nothing ran or was billed
+                raise _NoCapacity(capacity)
+            if job.enable_managed_spot_training and SETTINGS.take_spot_no_capacity():
+                self._wait_for_spot_capacity()
         if self.logs is None:  # one stream per instance for the job's life, also across spot relaunches
             instance_count = int(job.resource_config.get("InstanceCount", 1))
             self.logs = LogWriter(self.account_id, self.region, job.training_job_name, instance_count)
+        if job.training_start_time is None:  # billing starts once instances run (API doc: TrainingStartTime)
+            job.training_start_time = utcnow()
+            self._segment_start = time.monotonic()
         self._transition("Downloading", "Downloading input data")
         self._sleep(self.settings.downloading_seconds)
+
+    def _wait_for_spot_capacity(self) -> None:
+        """No spot capacity at all: wait in Starting until MaxWaitTimeInSeconds (emulated) runs out."""
+        max_wait = float((self.job.stopping_condition or {}).get("MaxWaitTimeInSeconds") or 0)
+        self._transition("Starting", "Insufficient capacity error from EC2 while launching instances, retrying!")
+        self._log("Spot capacity is not available; waiting for capacity.")
+        self._sleep(max_wait / max(self.settings.time_scale, 1e-9))
+        raise _Stop("MaxWaitTimeExceeded",
+                    f"Training job exceeded MaxWaitTimeInSeconds={int(max_wait)} waiting for spot capacity; it "
+                    "never started.")
 
     def _download(self) -> dict[str, dict[str, bytes]]:
         s3 = S3Store(self.account_id, self.region)
@@ -177,8 +207,6 @@ class TrainingRun:
             channels = self._download()
             injected = SETTINGS.take_training_failure()
             self._transition("Training", "Training image download completed. Training in progress.")
-            if job.training_start_time is None:
-                job.training_start_time = utcnow()
             if injected is not None:
                 raise ic_algorithm.AlgorithmError(injected)
             try:
@@ -236,21 +264,24 @@ class TrainingRun:
 
     def _finish(self, status: str, secondary: str, message: str) -> None:
         job = self.job
-        self._run_seconds = self._clock_run()
-        training = max(1, math.ceil(self._run_seconds))
-        billable = training
-        if job.enable_managed_spot_training:
-            billable = max(1, math.ceil(self._run_seconds * (1.0 - self.settings.spot_discount)))
-        job.training_time_in_seconds = training
-        job.billable_time_in_seconds = billable
-        job.training_end_time = utcnow()
+        if job.training_start_time is not None:  # a job that never got instances has no training times
+            self._run_seconds = self._clock_run()
+            training = max(1, math.ceil(self._run_seconds))
+            billable = training
+            if job.enable_managed_spot_training:
+                billable = max(1, math.ceil(self._run_seconds * (1.0 - self.settings.spot_discount)))
+            job.training_time_in_seconds = training
+            job.billable_time_in_seconds = billable
+            # TrainingTimeInSeconds = TrainingEndTime - TrainingStartTime, as on AWS. Emulated seconds run
+            # time_scale times faster than the wall clock, so with time_scale > 1 the end time lies ahead of it.
+            job.training_end_time = job.training_start_time + timedelta(seconds=training)
         self._transition(secondary, message)
-        job.secondary_status_transitions[-1]["EndTime"] = job.training_end_time
+        job.secondary_status_transitions[-1]["EndTime"] = utcnow()
         job.training_job_status = status
 
     def _fail(self, reason: str) -> None:
-        self.job.failure_reason = reason
-        self._finish("Failed", "Failed", reason)
+        self.job.failure_reason = reason[:1024]  # AWS's FailureReason is at most 1,024 characters
+        self._finish("Failed", "Failed", self.job.failure_reason)
 
 
 def prepare_job(job: FakeTrainingJob, request: dict[str, Any]) -> None:
