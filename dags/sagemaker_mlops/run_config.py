@@ -20,6 +20,9 @@ from sagemaker_mlops.validation import ParamError
 VARIABLE_PREFIX = "sagemaker_mlops_"
 BOOK_BATCH1_URL = "https://bit.ly/37zmQeb"
 BOOK_BATCH2_URL = "https://bit.ly/3KyonQE"
+# The files the book's short links point at (raw.githubusercontent.com/.../chapter06/batch1.zip, batch2.zip).
+BOOK_DATASET_FILES = {BOOK_BATCH1_URL: "batch1.zip", BOOK_BATCH2_URL: "batch2.zip"}
+DATASET_MIRROR_VARIABLE = f"{VARIABLE_PREFIX}dataset_mirror"
 GPU_TRAINING_TYPES = ["ml.p2.xlarge", "ml.p3.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g5.xlarge",
                       "ml.g5.2xlarge"]
 INFERENCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge"]
@@ -144,6 +147,20 @@ def _pick(params: Mapping[str, Any], name: str, variable: Callable[[str], str | 
     return value
 
 
+def mirrored_dataset_url(url: Any, mirror: str | None) -> Any:
+    """The form's dataset URL, with a book default swapped for the mirror's file of the same name.
+
+    Why: the trigger form defaults to the book's links, which a machine without internet (the local emulator,
+    ``make airflow``) cannot fetch. Setting the Variable ``sagemaker_mlops_dataset_mirror`` (e.g. to the local
+    dataset server's ``http://127.0.0.1:8765``) makes those defaults resolve to ``<mirror>/batch1.zip`` /
+    ``batch2.zip``; any other URL is kept, and without the Variable (a real account) the book's URLs stay.
+    """
+    if not mirror or url not in BOOK_DATASET_FILES:
+        return url
+    base = validation.validate_url(mirror, DATASET_MIRROR_VARIABLE)
+    return f"{base.rstrip('/')}/{BOOK_DATASET_FILES[url]}"
+
+
 def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id: str,
             variable: Callable[[str], str | None], connection_region: Callable[[], str | None],
             now: datetime | None = None, bucket_variable: str | None = None) -> RunConfig:
@@ -168,7 +185,8 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
                                                            "bucket"))
     prefix = check(lambda: validation.validate_s3_prefix(params.get("s3_prefix"), "s3_prefix"))
     role_arn = check(lambda: validation.validate_role_arn(_pick(params, "role_arn", variable), "role_arn"))
-    url = check(lambda: validation.validate_url(params.get("dataset_url"), "dataset_url"))
+    url = check(lambda: validation.validate_url(
+        mirrored_dataset_url(params.get("dataset_url"), variable(DATASET_MIRROR_VARIABLE)), "dataset_url"))
     sha = check(lambda: validation.validate_sha256(params.get("dataset_sha256"), "dataset_sha256"))
     image = None
     if region:
