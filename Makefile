@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine:
 #   make run   - the pipelines end to end on the local AWS emulator, with a summary
 #   make test  - the whole test suite
+#   make airflow - the Airflow UI on the local emulator until Ctrl-C (AIRFLOW_PORT, default 8080)
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(CURDIR)/include
 
-.PHONY: venv sdk-venv tools-venv browser run test emulator datasets bench clean
+.PHONY: venv sdk-venv tools-venv browser redis run airflow test emulator datasets bench clean
 
 venv:
 	@bash include/dev/bootstrap.sh
@@ -20,11 +21,17 @@ tools-venv:
 run: venv
 	@bash include/dev/run_pipelines.sh
 
-test: venv sdk-venv tools-venv browser
+airflow: venv
+	@bash include/dev/airflow_ui.sh --port $${AIRFLOW_PORT:-8080}
+
+test: venv sdk-venv tools-venv browser redis
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 browser: venv
 	@bash include/dev/browser_setup.sh
+
+redis:
+	@bash include/dev/redis_setup.sh
 
 emulator: venv
 	$(PY) -m aws_emulator --port $${EMULATOR_PORT:-4566}
