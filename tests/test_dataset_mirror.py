@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from sagemaker_mlops import run_config
 from sagemaker_mlops.run_config import (
     BOOK_BATCH1_URL,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -26,9 +27,8 @@ from types import FrameType
 
 from aws_emulator.control import EmulatorControl
 from local_stack import REPO, LocalStack
-from services import AirflowServices
-
 from sagemaker_mlops.run_config import DATASET_MIRROR_VARIABLE
+from services import AirflowServices
 
 DAG_IDS = ("mnist_train_deploy", "mnist_incremental_spot")
 USER = "admin"
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if not stop.is_set():
                 airflow.__enter__()
-        except Exception as error:
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as error:  # TimeoutError is an OSError
             print(f"make airflow: could not start Airflow: {error}", file=sys.stderr, flush=True)
             return 1
         try:
