@@ -61,6 +61,8 @@ deploy-mwaa: bundle
 # The real Airflow services (api-server, scheduler, dag-processor, triggerer on SQLite) with the emulator: pipeline 1
 # triggered through the REST API with deferred SageMaker waits, and each DAG's Trigger form in headless Chromium
 # (include/dev/browser_setup.sh installs Debian's chromium and the Playwright client). Screenshots: .local/artifacts/
+# Also pipeline 1 on CeleryExecutor (Debian's redis-server, include/dev/redis_setup.sh; two workers) and make airflow.
 .PHONY: services-test
-services-test: venv browser
-	@$(PY) -m pytest tests/test_real_services.py tests/test_ui_browser.py -q -s $(PYTEST_ARGS)
+services-test: venv browser redis
+	@$(PY) -m pytest tests/test_real_services.py tests/test_ui_browser.py tests/test_celery_services.py \
+		tests/test_make_airflow.py -q -s $(PYTEST_ARGS)
