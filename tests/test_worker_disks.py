@@ -23,7 +23,8 @@ def served(tmp_path: Path) -> Any:
 
     folder = tmp_path / "served"
     folder.mkdir()
-    build_dataset(folder / "batch1.zip", "batch1")
+    build_dataset(folder / "batch1.zip", "batch1", train_per_class=2, validation_per_class=1,
+                  test_count=3)  # small: fast
     with DatasetServer(folder) as server:
         yield server.url
 
