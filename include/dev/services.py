@@ -9,7 +9,11 @@ Settings, each checked against Airflow 3.3.1's source:
   standalone`` itself runs LocalExecutor on SQLite). Parallelism is kept small for a 2-core machine.
 - SimpleAuthManager with ``simple_auth_manager_all_admins``: ``GET /auth/token`` hands out an admin JWT with no
   credentials, and ``/auth/token/login`` sets the UI's cookie, so the REST API and the UI need no interactive login.
+  With ``login_user`` (``make airflow``) there is a real login instead: that one admin user, its password
+  generated once into AIRFLOW_HOME (Airflow's own password-file format) and kept across restarts.
 - All four processes share one JWT secret and API secret key (tokens minted by one are checked by another).
+- ``spawn`` and the ``start_before_services`` / ``start_after_services`` hooks let a subclass add processes
+  that ``stop`` handles like the services (include/dev/celery_services.py: Redis and Celery workers).
 - Workers reach the Task Execution API at ``http://127.0.0.1:<port>/execution/`` on the same api-server.
 - DAGs are unpaused at creation and the dag-processor lists the folder every few seconds.
 
