@@ -1,12 +1,13 @@
 # Two commands do all set-up on a fresh machine:
 #   make run   - the pipelines end to end on the local AWS emulator, with a summary
 #   make test  - the whole test suite
+#   make airflow - the Airflow UI on the local emulator until Ctrl-C (AIRFLOW_PORT, default 8080)
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(CURDIR)/include
 
-.PHONY: venv sdk-venv tools-venv browser run test emulator datasets bench clean
+.PHONY: venv sdk-venv tools-venv browser redis run airflow test emulator datasets bench clean
 
 venv:
 	@bash include/dev/bootstrap.sh
@@ -20,15 +21,21 @@ tools-venv:
 run: venv
 	@bash include/dev/run_pipelines.sh
 
+airflow: venv
+	@bash include/dev/airflow_ui.sh --port $${AIRFLOW_PORT:-8080}
+
 # The linter first (rules in pyproject.toml), then every test with the 15 slowest printed, so a slow-down shows.
 # The fast loop while editing: $(PY) -m pytest -m "not e2e"
-test: venv sdk-venv tools-venv browser
+test: venv sdk-venv tools-venv browser redis
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
 browser: venv
 	@bash include/dev/browser_setup.sh
+
+redis:
+	@bash include/dev/redis_setup.sh
 
 emulator: venv
 	$(PY) -m aws_emulator --port $${EMULATOR_PORT:-4566}
@@ -58,6 +65,8 @@ deploy-mwaa: bundle
 # The real Airflow services (api-server, scheduler, dag-processor, triggerer on SQLite) with the emulator: pipeline 1
 # triggered through the REST API with deferred SageMaker waits, and each DAG's Trigger form in headless Chromium
 # (include/dev/browser_setup.sh installs Debian's chromium and the Playwright client). Screenshots: .local/artifacts/
+# Also pipeline 1 on CeleryExecutor (Debian's redis-server, include/dev/redis_setup.sh; two workers) and make airflow.
 .PHONY: services-test
-services-test: venv browser
-	@$(PY) -m pytest tests/test_real_services.py tests/test_ui_browser.py -q -s $(PYTEST_ARGS)
+services-test: venv browser redis
+	@$(PY) -m pytest tests/test_real_services.py tests/test_ui_browser.py tests/test_celery_services.py \
+		tests/test_make_airflow.py -q -s $(PYTEST_ARGS)

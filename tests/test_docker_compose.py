@@ -45,18 +45,21 @@ AIRFLOW_COMMANDS = {
     "airflow-scheduler": "scheduler",
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
+    "airflow-worker": "celery worker",
 }
 AIRFLOW_SERVICES = [*AIRFLOW_COMMANDS, "airflow-init"]
-REQUIRED_SERVICES = ["postgres", *AIRFLOW_SERVICES, "aws-emulator", "datasets"]
-HEALTHCHECKED = ["postgres", *AIRFLOW_COMMANDS, "aws-emulator", "datasets"]
+REQUIRED_SERVICES = ["postgres", "redis", *AIRFLOW_SERVICES, "aws-emulator", "datasets"]
+HEALTHCHECKED = ["postgres", "redis", *AIRFLOW_COMMANDS, "aws-emulator", "datasets"]
+_DB = {"postgres": "service_healthy", "redis": "service_healthy"}  # the official file's common depends_on
+_INIT = {**_DB, "airflow-init": "service_completed_successfully"}
 EXPECTED_DEPENDS_ON = {
-    "airflow-init": {"postgres": "service_healthy"},
-    "airflow-apiserver": {"postgres": "service_healthy", "airflow-init": "service_completed_successfully"},
-    "airflow-dag-processor": {"postgres": "service_healthy", "airflow-init": "service_completed_successfully"},
-    "airflow-scheduler": {"postgres": "service_healthy", "airflow-init": "service_completed_successfully",
-                          "aws-emulator": "service_healthy", "datasets": "service_healthy"},
-    "airflow-triggerer": {"postgres": "service_healthy", "airflow-init": "service_completed_successfully",
-                          "aws-emulator": "service_healthy"},
+    "airflow-init": _DB,
+    "airflow-apiserver": _INIT,
+    "airflow-dag-processor": _INIT,
+    "airflow-scheduler": {**_INIT, "aws-emulator": "service_healthy", "datasets": "service_healthy"},
+    "airflow-triggerer": {**_INIT, "aws-emulator": "service_healthy"},
+    "airflow-worker": {**_INIT, "airflow-apiserver": "service_healthy", "aws-emulator": "service_healthy",
+                       "datasets": "service_healthy"},
 }
 # Bind-mount sources that are not in the repository: Compose creates them and airflow-init.sh makes them the
 # Airflow user's (the official layout's ./logs and ./config, where airflow-init writes airflow.cfg).
@@ -347,7 +350,7 @@ def _bad_condition(doc: dict[str, Any]) -> None:
 
 
 def _missing_dependency(doc: dict[str, Any]) -> None:
-    doc["services"]["airflow-triggerer"]["depends_on"]["redis"] = {"condition": "service_healthy"}
+    doc["services"]["airflow-triggerer"]["depends_on"]["no-such-service"] = {"condition": "service_healthy"}
 
 
 def _bad_port(doc: dict[str, Any]) -> None:
@@ -422,7 +425,7 @@ def test_required_services_and_commands() -> None:
     services = load()["services"]
     assert set(REQUIRED_SERVICES) <= set(services), sorted(set(REQUIRED_SERVICES) - set(services))
     for name, command in AIRFLOW_COMMANDS.items():
-        assert command_list(services[name]) == [command], name
+        assert command_list(services[name]) == command.split(), name
     assert command_list(services["aws-emulator"]) == [
         "python", "-m", "aws_emulator", "--host", "0.0.0.0", "--port", "4566"]
     assert command_list(services["datasets"])[:4] == ["python", "-m", "local_datasets", "serve"]
@@ -436,7 +439,16 @@ def test_airflow_services_share_the_extended_image_and_settings() -> None:
     common = doc["x-airflow-common"]
     assert common["build"] == {"context": ".", "dockerfile": "include/compose/airflow.Dockerfile"}
     env = common["environment"]
-    assert env["AIRFLOW__CORE__EXECUTOR"] in ("LocalExecutor", "CeleryExecutor")
+    # CeleryExecutor as the official file and MWAA; LocalExecutor by AIRFLOW_EXECUTOR (documented in the header)
+    assert interpolate(env["AIRFLOW__CORE__EXECUTOR"]) == "CeleryExecutor"
+    assert interpolate(env["AIRFLOW__CORE__EXECUTOR"], {"AIRFLOW_EXECUTOR": "LocalExecutor"}) == "LocalExecutor"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:@redis:6379/0"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql://airflow:airflow@postgres/airflow"
+    assert interpolate(env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_MIRROR"]) == "http://datasets:8765"
+    assert interpolate(env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_MIRROR"],
+                       {"AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_MIRROR": ""}) == "", "empty for real AWS"
+    header = COMPOSE_FILE.read_text().split("\nname:")[0]
+    assert "AIRFLOW_EXECUTOR=LocalExecutor docker compose up --scale airflow-worker=0" in header
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:airflow@postgres/")
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
@@ -446,6 +458,7 @@ def test_airflow_services_share_the_extended_image_and_settings() -> None:
     assert interpolate(env["AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN"]).startswith("arn:aws:iam::")
     assert [interpolate(v).split(":")[1] for v in common["volumes"]] == [
         "/opt/airflow/dags", "/opt/airflow/logs", "/opt/airflow/config", "/opt/airflow/plugins"]
+    assert doc["services"]["airflow-worker"]["environment"]["DUMB_INIT_SETSID"] == "0"  # warm shutdown
     for name in [*AIRFLOW_SERVICES, "airflow-cli"]:
         service = doc["services"][name]
         assert service["build"] == common["build"] and service["image"] == common["image"], name
@@ -459,6 +472,10 @@ def test_healthchecks() -> None:
         test = services[name].get("healthcheck", {}).get("test")
         assert test and test[0] in ("CMD", "CMD-SHELL"), f"{name} has no healthcheck"
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert services["redis"]["image"] == "redis:7.2-bookworm"
+    worker_check = services["airflow-worker"]["healthcheck"]["test"][1]
+    assert "celery_executor.app inspect ping" in worker_check and 'celery@$${HOSTNAME}' in worker_check
     assert "http://localhost:8080/api/v2/version" in services["airflow-apiserver"]["healthcheck"]["test"]
     assert "http://localhost:8974/health" in services["airflow-scheduler"]["healthcheck"]["test"]
     assert "--job-type DagProcessorJob" in services["airflow-dag-processor"]["healthcheck"]["test"][1]
@@ -607,6 +624,11 @@ def test_compose_resolves_the_emulator_default_and_the_real_aws_switch(compose_c
         assert env["SAGEMAKER_MLOPS_POLL_SECONDS"] == "5"
         assert model["services"][name]["command"] == command_list(load()["services"][name]), name
     assert model["services"]["airflow-scheduler"]["depends_on"]["aws-emulator"]["condition"] == "service_healthy"
+    assert model["services"]["airflow-worker"]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert model["services"]["airflow-worker"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    local = resolved(compose_cli, tmp_path, env={"AIRFLOW_EXECUTOR": "LocalExecutor"})
+    assert {local["services"][n]["environment"]["AIRFLOW__CORE__EXECUTOR"] for n in AIRFLOW_SERVICES} == {
+        "LocalExecutor"}
     real = resolved(compose_cli, tmp_path, env={"AIRFLOW_CONN_AWS_DEFAULT": "aws://",
                                                  "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
                                                  "AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET": "my-bucket"})

@@ -21,6 +21,9 @@ from sagemaker_mlops.validation import ParamError
 VARIABLE_PREFIX = "sagemaker_mlops_"
 BOOK_BATCH1_URL = "https://bit.ly/37zmQeb"
 BOOK_BATCH2_URL = "https://bit.ly/3KyonQE"
+# The files the book's short links point at (raw.githubusercontent.com/.../chapter06/batch1.zip, batch2.zip).
+BOOK_DATASET_FILES = {BOOK_BATCH1_URL: "batch1.zip", BOOK_BATCH2_URL: "batch2.zip"}
+DATASET_MIRROR_VARIABLE = f"{VARIABLE_PREFIX}dataset_mirror"
 INFERENCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge"]
 MAX_WAIT_CAP = 2 * training_config.MAX_RUNTIME_LIMIT_SECONDS  # the form's maximum for a spot job's max wait
 # The trigger form's sections (Param ``section``). Airflow's form opens only its default section ("Run
@@ -193,6 +196,20 @@ def _pick(params: Mapping[str, Any], name: str, variable: Callable[[str], str | 
     return value
 
 
+def mirrored_dataset_url(url: Any, mirror: str | None) -> Any:
+    """The form's dataset URL, with a book default swapped for the mirror's file of the same name.
+
+    Why: the trigger form defaults to the book's links, which a machine without internet (the local emulator,
+    ``make airflow``) cannot fetch. Setting the Variable ``sagemaker_mlops_dataset_mirror`` (e.g. to the local
+    dataset server's ``http://127.0.0.1:8765``) makes those defaults resolve to ``<mirror>/batch1.zip`` /
+    ``batch2.zip``; any other URL is kept, and without the Variable (a real account) the book's URLs stay.
+    """
+    if not mirror or url not in BOOK_DATASET_FILES:
+        return url
+    base = validation.validate_url(mirror, DATASET_MIRROR_VARIABLE)
+    return f"{base.rstrip('/')}/{BOOK_DATASET_FILES[url]}"
+
+
 def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id: str,
             variable: Callable[[str], str | None], connection_region: Callable[[], str | None],
             now: datetime | None = None, bucket_variable: str | None = None) -> RunConfig:
@@ -216,6 +233,17 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
         except ParamError as error:
             raise ParamError.combine(as_form_fields(error)) from None
 
+    try:  # the form's book defaults resolve to a local mirror when the Variable is set (no internet there)
+        dataset_url, mirror_error = mirrored_dataset_url(params.get("dataset_url"),
+                                                         variable(DATASET_MIRROR_VARIABLE)), None
+    except ParamError as error:
+        dataset_url, mirror_error = params.get("dataset_url"), error
+
+    def check_dataset_url() -> None:
+        if mirror_error is not None:
+            raise mirror_error
+        validation.validate_url(dataset_url, "dataset_url")
+
     now = now or datetime.now(UTC)
     expires = now + timedelta(hours=int(params.get("endpoint_ttl_hours") or 24))
     kinds = {"job": "train", "model": "model", "base_model": "basemodel", "endpoint_config": "epc", "endpoint": "ep"}
@@ -224,7 +252,7 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
         dag_id=dag_id, run_id=run_id, aws_conn_id=aws_conn_id, region=region,
         bucket=_pick(params, "bucket", variable, bucket_variable), prefix=params.get("s3_prefix"),
         create_bucket=bool(params.get("create_bucket")), role_arn=_pick(params, "role_arn", variable),
-        image_uri="", dataset_url=params.get("dataset_url"), dataset_sha256=params.get("dataset_sha256"),
+        image_uri="", dataset_url=dataset_url, dataset_sha256=params.get("dataset_sha256"),
         training_instance_type=params.get("training_instance_type"),
         training_instance_count=params.get("training_instance_count"), volume_size_gb=params.get("volume_size_gb"),
         max_runtime_seconds=params.get("max_runtime_seconds"),
@@ -244,7 +272,7 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
 
     validation.collect_errors([
         check_region,
-        lambda: validation.validate_url(cfg.dataset_url, "dataset_url"),
+        check_dataset_url,
         lambda: validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"),
         check_spec,
     ])

@@ -142,7 +142,9 @@ def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
 def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     """Upload train/, validation/, train_lst/, validation_lst/, test/ concurrently; unchanged objects are skipped."""
     cfg = RunConfig.from_dict(config)
-    root = Path(summary["local_root"])
+    # This worker's copy, keyed by content: summary["local_root"] is a path on the disk of the worker that ran the
+    # download (under CeleryExecutor, as on MWAA, usually another machine; on one machine it would be read silently).
+    root = DATA_DIR / "extracted" / summary["zip_sha256"]
     with bad_input_fails_fast():
         if not root.exists():  # another worker downloaded it: fetch (verified by SHA-256) and validate again here
             zip_path = dataset.ensure_dataset(cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads")

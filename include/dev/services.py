@@ -9,7 +9,11 @@ Settings, each checked against Airflow 3.3.1's source:
   standalone`` itself runs LocalExecutor on SQLite). Parallelism is kept small for a 2-core machine.
 - SimpleAuthManager with ``simple_auth_manager_all_admins``: ``GET /auth/token`` hands out an admin JWT with no
   credentials, and ``/auth/token/login`` sets the UI's cookie, so the REST API and the UI need no interactive login.
+  With ``login_user`` (``make airflow``) there is a real login instead: that one admin user, its password
+  generated once into AIRFLOW_HOME (Airflow's own password-file format) and kept across restarts.
 - All four processes share one JWT secret and API secret key (tokens minted by one are checked by another).
+- ``spawn`` and the ``start_before_services`` / ``start_after_services`` hooks let a subclass add processes
+  that ``stop`` handles like the services (include/dev/celery_services.py: Redis and Celery workers).
 - Workers reach the Task Execution API at ``http://127.0.0.1:<port>/execution/`` on the same api-server.
 - DAGs are unpaused at creation and the dag-processor lists the folder every few seconds.
 
@@ -55,7 +59,8 @@ class AirflowServices:
     """
 
     def __init__(self, airflow_home: Path, env: dict[str, str], *, dag_ids: tuple[str, ...] = (),
-                 port: int | None = None, start_timeout: float = 180.0, stop_timeout: float = 20.0) -> None:
+                 port: int | None = None, start_timeout: float = 180.0, stop_timeout: float = 20.0,
+                 login_user: str | None = None) -> None:
         self.home = Path(airflow_home)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -92,20 +97,39 @@ class AirflowServices:
             AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(self.home / "logs"),
             PYTHONUNBUFFERED="1",
         )
+        self.login_user = login_user
+        if login_user:  # a real login (make airflow): one admin whose password is kept in AIRFLOW_HOME
+            self.env.update(AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
+                            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{login_user}:admin",
+                            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(self.password_file))
+
+    @property
+    def password_file(self) -> Path:
+        return self.home / "simple_auth_manager_passwords.json.generated"
+
+    def password(self) -> str:
+        """The login user's password: generated once (Airflow's own file format), then kept across restarts."""
+        assert self.login_user, "no login user: every visitor is admin"
+        passwords = json.loads(self.password_file.read_text()) if self.password_file.is_file() else {}
+        if self.login_user not in passwords:
+            passwords[self.login_user] = secrets.token_urlsafe(12)
+            self.password_file.write_text(json.dumps(passwords) + "\n")
+            self.password_file.chmod(0o600)
+        return passwords[self.login_user]
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
     def __enter__(self) -> Self:
         self.home.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         try:
+            if self.login_user:
+                self.password()
             migrate_db(self.env)
+            self.start_before_services()
             for name in SERVICES:
-                args = [AIRFLOW, name] + (["--port", str(self.port), "--host", "127.0.0.1"]
-                                          if name == "api-server" else [])
-                log = open(self.logs / f"{name}.log", "w")  # the child keeps its own copy
-                self.procs[name] = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                                    stdin=subprocess.DEVNULL, start_new_session=True)
-                log.close()
+                self.spawn(name, [AIRFLOW, name] + (["--port", str(self.port), "--host", "127.0.0.1"]
+                                                    if name == "api-server" else []))
+            self.start_after_services()
             self.wait_healthy()
             for dag_id in self.dag_ids:
                 self.wait_dag(dag_id)
@@ -116,6 +140,19 @@ class AirflowServices:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        """A child in its own process group (so ``stop`` can signal all of it), logging to ``logs/<name>.log``."""
+        with open(self.logs / f"{name}.log", "w") as log:  # the child keeps its own copy
+            self.procs[name] = subprocess.Popen(args, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, start_new_session=True)
+        return self.procs[name]
+
+    def start_before_services(self) -> None:
+        """Hook: what the services need up first (a broker)."""
+
+    def start_after_services(self) -> None:
+        """Hook: what runs beside the services (workers)."""
 
     def stop(self) -> None:
         """SIGTERM to every process group, SIGKILL to whatever is left after ``stop_timeout``."""
@@ -241,9 +278,14 @@ class AirflowServices:
 
     # -- REST API -----------------------------------------------------------------------------------------------
     def token(self) -> str:
-        """An admin JWT from the simple auth manager (``GET /auth/token``, allowed with all-admins)."""
+        """An admin JWT from the simple auth manager (``GET /auth/token`` with all-admins, else the login's)."""
         if self._token is None:
-            with urllib.request.urlopen(self.url + "/auth/token", timeout=10) as resp:
+            request: Any = self.url + "/auth/token"
+            if self.login_user:  # POST the credentials, as the UI's login form does
+                request = urllib.request.Request(request, method="POST", headers={"Content-Type": "application/json"},
+                                                 data=json.dumps({"username": self.login_user,
+                                                                  "password": self.password()}).encode())
+            with urllib.request.urlopen(request, timeout=10) as resp:
                 self._token = json.loads(resp.read())["access_token"]
         return self._token
 
