@@ -18,10 +18,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from celery_services import CeleryAirflowServices
 
 REPO = Path(__file__).resolve().parents[1]
-
-from celery_services import CeleryAirflowServices
 
 from local_stack import LocalStack
 from services import form_defaults, ui_trigger_body

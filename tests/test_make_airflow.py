@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 from local_stack import free_port
 from services import form_defaults, ui_trigger_body
+
+REPO = Path(__file__).resolve().parents[1]
 
 WORK = REPO / ".local" / "make-airflow-test"
 PIPELINE1 = "mnist_train_deploy"
