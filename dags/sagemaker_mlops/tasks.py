@@ -410,12 +410,10 @@ def base_model_operator(requests: Any) -> Any:
 
 
 def deploy_operators(requests: Any) -> tuple[Any, Any, Any]:
-    """Model, endpoint config and endpoint (deferrable wait for InService), from the built requests."""
-    from airflow.providers.amazon.aws.operators.sagemaker import (
-        SageMakerEndpointConfigOperator,
-        SageMakerEndpointOperator,
-        SageMakerModelOperator,
-    )
+    """Model, endpoint config and endpoint (deferrable wait for InService, polled in the run's region)."""
+    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointConfigOperator, SageMakerModelOperator
+
+    from sagemaker_mlops.operators import RegionalEndpointOperator
 
     region = config_template("region")
     model = SageMakerModelOperator(task_id="create_model", config=requests["model"], aws_conn_id=AWS_CONN_ID,
@@ -423,7 +421,7 @@ def deploy_operators(requests: Any) -> tuple[Any, Any, Any]:
     endpoint_config = SageMakerEndpointConfigOperator(
         task_id="create_endpoint_config", config=requests["endpoint_config"], aws_conn_id=AWS_CONN_ID,
         region_name=region)
-    endpoint = SageMakerEndpointOperator(
+    endpoint = RegionalEndpointOperator(
         task_id="create_endpoint", config=requests["endpoint"], aws_conn_id=AWS_CONN_ID, region_name=region,
         deferrable=True, check_interval=POLL_SECONDS, max_ingestion_time=3600)
     return model, endpoint_config, endpoint
