@@ -450,9 +450,9 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
                           for event in context["inlet_events"][asset][-1:]]
                 latest = incremental.latest_event_extra(events)
                 if latest is None:
+                    _skip_if_automatic(context["dag_run"])
                     raise ParamError("base_model_uri", "no base model given and no model Asset event exists yet",
-                                     "run pipeline 1 (mnist_train_deploy) first, or set base_model_uri or "
-                                     "base_training_job")
+                                     incremental.NO_BASE_FIX)
                 job_name, source = latest["training_job_name"], "latest model Asset event"
             job = training.describe_or_none(_sagemaker(cfg), job_name)
             if job is None:
@@ -477,6 +477,19 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
             raise ParamError.combine(errors)
     log.info("Base model: %s", base.to_dict())
     return {"base": base.to_dict(), **settings}
+
+
+def _skip_if_automatic(dag_run: Any) -> None:
+    """A scheduled or asset-triggered run with no base model yet (a fresh install) skips everything downstream,
+    saying why; a manual trigger without one fails, naming the fix."""
+    from airflow.exceptions import AirflowSkipException
+
+    from sagemaker_mlops import incremental
+
+    run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
+    if incremental.skips_without_base(run_type):
+        raise AirflowSkipException(f"No base model yet for this {run_type} run: nothing to train "
+                                   f"incrementally, so nothing is created. To start: {incremental.NO_BASE_FIX}.")
 
 
 @task
