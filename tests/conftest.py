@@ -27,6 +27,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/service-role/AmazonSageMaker-ExecutionRole"
+LOOPBACK_DATASET_HOSTS = "127.0.0.1"  # any port: the test dataset servers pick free ones
 FAST = {"starting_seconds": 0.05, "downloading_seconds": 0.05, "epoch_seconds": 0.05, "uploading_seconds": 0.05,
         "endpoint_create_seconds": 0.2, "endpoint_update_seconds": 0.2}
 
@@ -85,4 +86,6 @@ def airflow_aws(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET", "mlops-test-bucket")
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
+    # The tests' dataset servers are on loopback, which the download refuses unless listed (the SSRF guard).
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS", LOOPBACK_DATASET_HOSTS)
     return emulator

@@ -354,6 +354,7 @@ def pipeline_run(emulator_server: Any, airflow_db: Path,
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET", DATA_BUCKET)
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", INCREMENTAL_BUCKET)
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
+        env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS", server.url.removeprefix("http://"))
         run, states = run_dag(DAG_ID, {"dataset_url": f"{server.url}/r/batch1.zip", "dataset_sha256": info.sha256})
     seconds = time.monotonic() - started
     requests = control.requests()  # before the look-ups below, which are the test's, not the DAG's

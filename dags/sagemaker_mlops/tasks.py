@@ -123,10 +123,20 @@ def download_dataset(config: dict[str, Any]) -> dict[str, Any]:
 
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        zip_path = dataset.ensure_dataset(cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads")
+        zip_path = dataset.ensure_dataset(cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads",
+                                          allowed_hosts=_allowed_dataset_hosts())
         summary = _extract_and_validate(cfg, zip_path)
     log.info("Dataset %s: %s", cfg.dataset_url, json.dumps(summary, sort_keys=True))
     return summary
+
+
+def _allowed_dataset_hosts() -> frozenset[str]:
+    """Hosts a dataset may come from although they are not public (Variable; empty on a real account)."""
+    from airflow.sdk import Variable
+
+    from sagemaker_mlops import egress
+
+    return egress.parse_allowed_hosts(Variable.get(egress.ALLOWED_HOSTS_VARIABLE, default=None))
 
 
 def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
@@ -155,7 +165,8 @@ def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str,
     root = Path(summary["local_root"])
     with bad_input_fails_fast():
         if not root.exists():  # another worker downloaded it: fetch (verified by SHA-256) and validate again here
-            zip_path = dataset.ensure_dataset(cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads")
+            zip_path = dataset.ensure_dataset(cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads",
+                                              allowed_hosts=_allowed_dataset_hosts())
             root = Path(_extract_and_validate(cfg, zip_path)["local_root"])
         created = upload.ensure_bucket(cfg.bucket, cfg.region, create=cfg.create_bucket,
                                        aws_conn_id=cfg.aws_conn_id)
