@@ -31,6 +31,7 @@ CFN_LINT = REPO / ".venv-tools" / "bin" / "cfn-lint"
 TOOLS_REQUIREMENTS = REPO / "requirements-tools.txt"
 
 DAG_ID = "mnist_train_deploy"
+REAPER_DAG_ID = "sagemaker_mlops_reaper"
 PARTITION = "aws"
 DATA_BUCKET = "mlops-test-bucket"
 INCREMENTAL_BUCKET = "mlops-test-incremental"
@@ -67,6 +68,10 @@ ALLOWED_UNCALLED = {
     # SageMakerEndpointOperator: a retry of create_endpoint that finds the endpoint already exists updates it.
     "sagemaker:UpdateEndpoint",
 }
+# The reaper's listings: SageMaker's List* actions support no resource-level permission, so they are granted on "*"
+# (they reveal names and statuses, nothing else); every other SageMaker action stays on mlops-* names.
+RESOURCELESS_LISTS = {"sagemaker:ListEndpoints", "sagemaker:ListEndpointConfigs", "sagemaker:ListModels",
+                      "sagemaker:ListTrainingJobs"}
 # Never granted to the Airflow role on the data buckets, whatever the DAGs do: deletes stay a human decision.
 NEVER_ON_DATA = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket", "s3:PutBucketPolicy",
                  "s3:PutBucketAcl", "s3:PutObjectAcl", "s3:PutLifecycleConfiguration"]
@@ -356,6 +361,9 @@ def pipeline_run(emulator_server: Any, airflow_db: Path,
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS", server.url.removeprefix("http://"))
         run, states = run_dag(DAG_ID, {"dataset_url": f"{server.url}/r/batch1.zip", "dataset_sha256": info.sha256})
+        # The reaper after it, acting (not dry): its List/ListTags calls and its report are the Airflow role's too.
+        reaper_run, reaper_states = run_dag(REAPER_DAG_ID, {"dry_run": False})
+        assert str(reaper_run.state) == "success", reaper_states
     seconds = time.monotonic() - started
     requests = control.requests()  # before the look-ups below, which are the test's, not the DAG's
     config = _xcom(run, "validate_and_preflight") or {}
@@ -433,6 +441,9 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
         for suffix, kind, key in SAGEMAKER_KINDS:
             if action.endswith(suffix):
                 return [Need(f"sagemaker:{action}", _arn("sagemaker", f"{kind}/{names[key]}"), because)]
+        if action == "ListTags":  # the reaper reads the tags of the package's resources only (mlops-* names)
+            return [Need("sagemaker:ListTags", _arn("sagemaker", f"{kind}/{names[key]}"), because)
+                    for _, kind, key in SAGEMAKER_KINDS]
         if action.startswith("List") or action == "Search":
             return [Need(f"sagemaker:{action}", "*", because)]
         raise AssertionError(f"recorded call {because}: which SageMaker resource? extend SAGEMAKER_KINDS")
@@ -577,6 +588,9 @@ def test_passrole_is_conditioned_and_sagemaker_is_scoped_to_mlops_names() -> Non
         if any(a.startswith("sagemaker:") for a in actions):
             assert all(a.startswith("sagemaker:") for a in actions), statement["Sid"]
             resources = _as_list(statement["Resource"])
+            if set(actions) <= RESOURCELESS_LISTS:  # SageMaker's List* take no resource ARN: "*" only, read-only
+                assert resources == ["*"], statement["Sid"]
+                continue
             assert all(arn_pattern.fullmatch(r) for r in resources), (statement["Sid"], resources)
         assert "*" not in actions and "iam:*" not in actions and "sagemaker:*" not in actions, statement.get("Sid")
     # Nothing but the four resource types of the DAGs' names, and names outside mlops-* are refused.
