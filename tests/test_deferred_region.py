@@ -89,3 +89,29 @@ def test_training_and_endpoint_waits_poll_the_run_s_region(airflow_aws: Any, tmp
     assert event["status"] == "success", event
     assert sm.describe_endpoint(EndpointName="mlops-ep-region")["EndpointStatus"] == "InService"
     assert endpoint.execute_complete({}, event)["Endpoint"]["EndpointName"] == "mlops-ep-region"
+
+
+@pytest.fixture()
+def served_batch1(tmp_path: Path) -> Any:
+    from local_datasets.builder import build_dataset
+    from local_datasets.server import DatasetServer
+
+    info = build_dataset(tmp_path / "batch1.zip", "batch1")
+    with DatasetServer(tmp_path) as server:
+        yield {"dataset_url": f"{server.url}/r/batch1.zip", "dataset_sha256": info.sha256}
+
+
+@pytest.mark.e2e
+def test_a_run_in_another_region_than_the_connection_s_succeeds_there(airflow_db: Any, airflow_aws: Any,
+                                                                     served_batch1: dict[str, str]) -> None:
+    from dag_runs import run_dag, xcom
+
+    run, states = run_dag("mnist_train_deploy", {**served_batch1, "region": OTHER_REGION})
+    assert str(run.state) == "success", states
+    assert states["train"] == "success" and states["create_endpoint"] == "success"
+    assert states["stop_training_if_running"] == "success"
+    job = _client(airflow_aws, "sagemaker").describe_training_job(
+        TrainingJobName=xcom(run, "training_result")["training_job_name"])
+    assert job["TrainingJobStatus"] == "Completed" and job["TrainingJobArn"].split(":")[3] == OTHER_REGION
+    assert xcom(run, "stop_training_if_running") is False  # the teardown found the job ended, stopped nothing
+    assert _client(airflow_aws, "sagemaker").list_endpoints()["Endpoints"] == []
