@@ -35,6 +35,7 @@ def reap(**context) -> dict:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
     from airflow.sdk import Variable
+    from botocore.exceptions import ClientError
     from sagemaker_mlops import reaper, sweep
     from sagemaker_mlops.naming import run_token
     from sagemaker_mlops.validation import ParamError, validate_bucket_name, validate_region, validate_s3_prefix
@@ -67,7 +68,14 @@ def reap(**context) -> dict:
     log.info("Reaper report (%s):\n%s", "dry run" if dry_run else "acted", text)
     if bucket:
         key = f"{prefix}/{now:%Y-%m-%dT%H%M%SZ}-{run_token(dag_run.dag_id, dag_run.run_id)}.json"
-        S3Hook(aws_conn_id=AWS_CONN_ID, region_name=region).load_string(text, key, bucket_name=bucket, replace=True)
+        try:
+            S3Hook(aws_conn_id=AWS_CONN_ID, region_name=region).load_string(text, key, bucket_name=bucket,
+                                                                            replace=True)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchBucket":
+                raise  # transient or permissions: the retry may help, the log says which
+            raise AirflowFailException(f"report_bucket: {bucket} does not exist. Fix: create it, or set the param "
+                                       "report_bucket / Variable sagemaker_mlops_bucket to an existing bucket") from error
         result["report_uri"] = f"s3://{bucket}/{key}"
         log.info("Report stored at %s", result["report_uri"])
     else:

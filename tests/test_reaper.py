@@ -243,3 +243,33 @@ def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[s
     bucket, key = result["report_uri"][5:].split("/", 1)
     stored = json.loads(estate["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())
     assert stored["removed"] == result["removed"] and key.startswith("reaper/")
+
+
+def test_one_failed_removal_does_not_stop_the_others_and_is_reported() -> None:
+    from botocore.exceptions import ClientError
+    from sagemaker_mlops import sweep
+
+    class Denying:
+        def __init__(self) -> None:
+            self.deleted: list[str] = []
+
+        def delete_model(self, ModelName: str) -> None:
+            if ModelName == "mlops-model-a":
+                raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DeleteModel")
+            self.deleted.append(ModelName)
+
+    decisions = reaper.plan([_r("model", "mlops-model-a", _tags(PAST)), _r("model", "mlops-model-b", _tags(PAST))],
+                            NOW, lambda d, r: None)
+    client = Denying()
+    outcomes = sweep.carry_out(client, decisions)
+    assert client.deleted == ["mlops-model-b"]
+    assert outcomes[decisions[0].resource.arn].startswith("error: ClientError")
+    assert reaper.report(decisions, now=NOW, region="r", dry_run=False, done=outcomes)["failed"] == 1
+
+
+@pytest.mark.e2e
+def test_the_reaper_s_own_failure_fails_the_run(airflow_db: Any, airflow_aws: Any, capfd: Any) -> None:
+    run, states = run_dag(DAG_ID, {"dry_run": True, "report_bucket": "mlops-no-such-report-bucket"})
+    assert str(run.state) == "failed" and states["reap"] == "failed", states
+    out = capfd.readouterr().out
+    assert "report_bucket: mlops-no-such-report-bucket does not exist" in out and "Fix:" in out
