@@ -74,10 +74,14 @@ def reap(**context) -> dict:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "NoSuchBucket":
                 raise  # transient or permissions: the retry may help, the log says which
-            raise AirflowFailException(f"report_bucket: {bucket} does not exist. Fix: create it, or set the param "
-                                       "report_bucket / Variable sagemaker_mlops_bucket to an existing bucket") from error
-        result["report_uri"] = f"s3://{bucket}/{key}"
-        log.info("Report stored at %s", result["report_uri"])
+            if params.get("report_bucket"):
+                raise AirflowFailException(f"report_bucket: {bucket} does not exist. Fix: create it, or name an "
+                                           "existing bucket (empty: Variable sagemaker_mlops_bucket)") from error
+            # A fresh install: the Variable names the bucket pipeline 1 creates on its first run.
+            log.warning("Bucket %s (Variable sagemaker_mlops_bucket) does not exist yet: report only logged.", bucket)
+        else:
+            result["report_uri"] = f"s3://{bucket}/{key}"
+            log.info("Report stored at %s", result["report_uri"])
     else:
         log.warning("No report bucket (param report_bucket or Variable sagemaker_mlops_bucket): report only logged.")
     if result["failed"]:

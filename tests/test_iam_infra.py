@@ -337,6 +337,20 @@ def _xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
+def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any]) -> None:
+    """The run's model again, as a killed run would leave it: same name and tags, expired an hour ago."""
+    from datetime import UTC, datetime, timedelta
+
+    from sagemaker_mlops.deploy_config import resource_tags
+
+    if not config:
+        return
+    tags = resource_tags(config["dag_id"], config["run_id"], datetime.now(UTC) - timedelta(hours=1))
+    sagemaker.create_model(ModelName=config["names"]["model"], ExecutionRoleArn=ROLE_ARN,
+                           PrimaryContainer={"Image": config["image_uri"], "ModelDataUrl": "s3://x/model.tar.gz"},
+                           Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+
 @pytest.fixture(scope="module")
 def pipeline_run(emulator_server: Any, airflow_db: Path,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipelineRun]:
@@ -361,16 +375,20 @@ def pipeline_run(emulator_server: Any, airflow_db: Path,
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS", server.url.removeprefix("http://"))
         run, states = run_dag(DAG_ID, {"dataset_url": f"{server.url}/r/batch1.zip", "dataset_sha256": info.sha256})
-        # The reaper after it, acting (not dry): its List/ListTags calls and its report are the Airflow role's too.
+        seconds = time.monotonic() - started
+        requests = control.requests()  # before the look-ups below, which are the test's, not the DAG's
+        config = _xcom(run, "validate_and_preflight") or {}
+        clients = {s: boto3.client(s, region_name=REGION, endpoint_url=control.url, aws_access_key_id="testing",
+                                   aws_secret_access_key="testing") for s in ("sagemaker", "logs")}
+        # Then the reaper, acting (not dry), on an expired model the package left behind: its List, ListTags and
+        # Delete calls and its S3 report are the Airflow role's too.
+        _expired_model_left_behind(clients["sagemaker"], config)
+        control.clear_requests()
         reaper_run, reaper_states = run_dag(REAPER_DAG_ID, {"dry_run": False})
         assert str(reaper_run.state) == "success", reaper_states
-    seconds = time.monotonic() - started
-    requests = control.requests()  # before the look-ups below, which are the test's, not the DAG's
-    config = _xcom(run, "validate_and_preflight") or {}
+        requests += control.requests()
     deploy = _xcom(run, "deploy_requests") or {"model": _xcom(run, "deploy_requests", "model")}
     result = _xcom(run, "training_result") or {}
-    clients = {s: boto3.client(s, region_name=REGION, endpoint_url=control.url, aws_access_key_id="testing",
-                               aws_secret_access_key="testing") for s in ("sagemaker", "logs")}
     job = clients["sagemaker"].describe_training_job(TrainingJobName=result["training_job_name"]) if result else {}
     streams = [s["logStreamName"] for s in clients["logs"].describe_log_streams(
         logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job.get('TrainingJobName')}/")[

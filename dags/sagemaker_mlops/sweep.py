@@ -1,8 +1,8 @@
 """The reaper's AWS side: find the package's SageMaker resources, and carry out what :mod:`reaper` decided.
 
 Finding costs one List call per page and kind (``NameContains="mlops-"``: only the package's names, which the
-IAM policy scopes the Airflow role to) and one ListTags per ``mlops-`` resource; nothing is read from, or done to,
-other names. Carrying out reuses the teardown's idempotent deletes (an endpoint is waited for until gone, so its
+IAM policy scopes the Airflow role to; training jobs only ``InProgress``) and one ListTags per ``mlops-`` resource;
+nothing is read from, or done to, other names. Carrying out reuses the teardown's idempotent deletes (an endpoint is waited for until gone, so its
 instances have stopped billing) and the training teardown's stop. One failure does not stop the others: each
 outcome is recorded, and the caller fails the run when any failed.
 """
@@ -40,7 +40,10 @@ def inventory(sagemaker: Any) -> list[Resource]:
     """Every endpoint, endpoint config, model and training job named ``mlops-…``, with its status and tags."""
     found = []
     for kind, (operation, key, name_key, arn_key, status_key) in _LISTINGS.items():
-        for page in sagemaker.get_paginator(operation).paginate(NameContains=f"{NAME_PREFIX}-"):
+        filters = {"NameContains": f"{NAME_PREFIX}-"}
+        if kind == "training_job":  # only a running job can be acted on; ended ones are many and never touched
+            filters["StatusEquals"] = "InProgress"
+        for page in sagemaker.get_paginator(operation).paginate(**filters):
             for item in page.get(key, []):
                 if not is_candidate(item[name_key]):  # NameContains matches anywhere in the name
                     continue
