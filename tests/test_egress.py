@@ -170,6 +170,30 @@ def test_a_redirect_to_the_metadata_service_is_refused_without_a_packet(servers:
                          allowed_hosts=[f"127.0.0.1:{allowed_one.server_address[1]}"])
 
 
+def test_a_name_that_changes_address_after_the_check_is_refused_at_connect(servers: Any, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: public for the check, loopback (standing in for the metadata service) for the connect."""
+    import socket
+
+    _, target = servers
+    port = target.server_address[1]
+    real = socket.getaddrinfo
+    calls = []
+
+    def getaddrinfo(host: str, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.example":
+            return real(host, *args, **kwargs)
+        calls.append(host)
+        if len(calls) == 1:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+        return real("127.0.0.1", *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(ParamError, match="resolved to 127.0.0.1, a loopback address, when the worker connected"):
+        dataset.download(f"http://rebind.example:{port}/x.zip", tmp_path / "x.zip", sha256=None)
+    assert len(calls) == 2 and target.hits == 0  # connected, but not one byte of the request was sent
+
+
 def test_too_many_redirects_name_dataset_url(servers: Any, tmp_path: Path) -> None:
     loop, _ = servers
     loop.location = _url(loop)

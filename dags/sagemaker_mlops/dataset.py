@@ -239,12 +239,13 @@ def download(
 
 def _open_checked(url: str, timeout: float, allowed_hosts: Iterable[str]) -> Any:
     """GET ``url`` streamed, following up to MAX_REDIRECTS redirects by hand so that each target is checked
-    (scheme, no credentials, public address or allowed host) before any byte is sent to it."""
+    (scheme, no credentials, public address or allowed host) before it is requested, and each connection again on
+    the address it reached (egress.checked_session)."""
     import requests
 
     from sagemaker_mlops import egress
 
-    session = requests.Session()
+    session = egress.checked_session(allowed_hosts)
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         validate_url(current, "dataset_url")

@@ -7,7 +7,8 @@ the first and each redirect's target — is checked *before* it is requested, on
 (a name can point anywhere; numeric spellings such as ``2852039166`` resolve too), IPv4-mapped and 6to4/Teredo
 IPv6 unwrapped. Link-local, loopback, private, shared (CGNAT), reserved, multicast and unspecified addresses are
 refused unless the URL's ``host[:port]`` is listed in the Variable :data:`ALLOWED_HOSTS_VARIABLE` (the local
-emulator set-up lists its loopback dataset server that way).
+emulator set-up lists its loopback dataset server that way). :func:`checked_session` checks again the address each
+connection really reached, before sending anything (a name re-resolved in between cannot slip through).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from sagemaker_mlops.validation import ParamError
 
-__all__ = ["ALLOWED_HOSTS_VARIABLE", "address_class", "check_url", "parse_allowed_hosts"]
+__all__ = ["ALLOWED_HOSTS_VARIABLE", "address_class", "check_url", "checked_session", "parse_allowed_hosts"]
 
 ALLOWED_HOSTS_VARIABLE = "sagemaker_mlops_allowed_dataset_hosts"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -58,6 +60,69 @@ def parse_allowed_hosts(text: str | None) -> frozenset[str]:
     return frozenset(entry for entry in entries if entry)
 
 
+def _is_allowed(host: str, port: int, allowed: Iterable[str]) -> bool:
+    entry = _host_entry(host.lower())
+    return entry in allowed or f"{entry}:{port}" in allowed
+
+
+def _fix(host: str, port: int) -> str:
+    return (f"use a public URL; to fetch from this host on purpose, add '{_host_entry(host)}:{port}' to the Variable "
+            f"{ALLOWED_HOSTS_VARIABLE} (comma-separated host[:port])")
+
+
+def checked_session(allowed_hosts: Iterable[str] = (), *, field: str = "dataset_url") -> Any:
+    """A requests Session whose every connection checks the address it actually reached, before a byte is sent.
+
+    Why, on top of :func:`check_url`: a name can resolve to a public address for the check and to the metadata
+    service a moment later, when the connection resolves it again (DNS rebinding). Through a proxy the proxy
+    resolves the target, so only :func:`check_url` applies then.
+    """
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    allowed = frozenset(entry.lower() for entry in allowed_hosts)
+
+    def check_peer(conn: Any, sock: socket.socket) -> None:
+        if getattr(conn, "proxy", None) is not None or _is_allowed(conn.host, conn.port, allowed):
+            return
+        peer = sock.getpeername()[0].split("%", 1)[0]
+        kind = address_class(peer)
+        if kind is not None:
+            sock.close()
+            raise ParamError(field, f"{conn.host} resolved to {peer}, a {kind} address, when the worker connected "
+                                    "(after passing the check: DNS rebinding?)", _fix(conn.host, conn.port))
+
+    class CheckedHTTPConnection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            check_peer(self, sock)
+            return sock
+
+    class CheckedHTTPSConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            check_peer(self, sock)
+            return sock
+
+    class CheckedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = CheckedHTTPConnection
+
+    class CheckedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = CheckedHTTPSConnection
+
+    class CheckedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": CheckedHTTPPool, "https": CheckedHTTPSPool}
+
+    session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, CheckedAdapter())
+    return session
+
+
 def _system_resolver(host: str, port: int) -> list[str]:
     return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
@@ -73,11 +138,9 @@ def check_url(url: str, allowed_hosts: Iterable[str] = (), *, field: str = "data
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 0)
-    allowed = {entry.lower() for entry in allowed_hosts}
-    if _host_entry(host) in allowed or f"{_host_entry(host)}:{port}" in allowed:
+    if _is_allowed(host, port, {entry.lower() for entry in allowed_hosts}):
         return
-    fix = (f"use a public URL; to fetch from this host on purpose, add '{_host_entry(host)}:{port}' to the Variable "
-           f"{ALLOWED_HOSTS_VARIABLE} (comma-separated host[:port])")
+    fix = _fix(host, port)
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
