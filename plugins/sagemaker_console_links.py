@@ -27,7 +27,8 @@ TRAINING = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerTrainingO
             "sagemaker_mlops.operators.ExplainedTrainingOperator",
             "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTrainingSensor")
 MODEL = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerModelOperator",)
-ENDPOINT = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",)
+ENDPOINT = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",
+            "sagemaker_mlops.operators.RegionalEndpointOperator")
 
 
 def _operator(path: str) -> type:

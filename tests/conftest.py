@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from constants import ACCOUNT, DATA_BUCKET, FAST, REGION, REPO, ROLE_ARN
+from constants import DATA_BUCKET, FAST, LOOPBACK_DATASET_HOSTS, REGION, REPO, ROLE_ARN
 
 # Before anything imports Airflow: a private AIRFLOW_HOME (SQLite), this repo's dags, no examples, fast polling.
 os.environ["AIRFLOW_HOME"] = str(REPO / ".local" / "test-airflow")
@@ -27,7 +27,6 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-__all__ = ["ACCOUNT", "FAST", "REGION", "REPO", "ROLE_ARN"]  # still importable from here; prefer constants
 
 
 @pytest.fixture(scope="session")
@@ -111,6 +110,8 @@ def airflow_aws(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET", DATA_BUCKET)
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
+    # The tests' dataset servers are on loopback, which the download refuses unless listed (the SSRF guard).
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS", LOOPBACK_DATASET_HOSTS)
     return emulator
 
 

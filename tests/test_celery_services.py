@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from celery_services import CeleryAirflowServices
 
-REPO = Path(__file__).resolve().parents[1]
-
 from local_stack import LocalStack
 from services import form_defaults, ui_trigger_body
+
+REPO = Path(__file__).resolve().parents[1]
 
 WORK = REPO / ".local" / "celery-services"
 PIPELINE1 = "mnist_train_deploy"

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from constants import ACCOUNT, DATA_BUCKET, FAST, INCREMENTAL_BUCKET, REGION, REPO, ROLE_ARN
+from constants import ACCOUNT, DATA_BUCKET, FAST, INCREMENTAL_BUCKET, LOOPBACK_DATASET_HOSTS, REGION, REPO, ROLE_ARN
 from dag_runs import run_dag
 
 IAM_DIR = REPO / "include" / "iam"
@@ -31,6 +31,7 @@ CFN_LINT = REPO / ".venv-tools" / "bin" / "cfn-lint"
 TOOLS_REQUIREMENTS = REPO / "requirements-tools.txt"
 
 DAG_ID = "mnist_train_deploy"
+REAPER_DAG_ID = "sagemaker_mlops_reaper"
 PARTITION = "aws"
 SOURCE_BUCKET = "airflow-mlops-test-source"
 ENVIRONMENT = "mlops-airflow"
@@ -65,6 +66,10 @@ ALLOWED_UNCALLED = {
     # SageMakerEndpointOperator: a retry of create_endpoint that finds the endpoint already exists updates it.
     "sagemaker:UpdateEndpoint",
 }
+# The reaper's listings: SageMaker's List* actions support no resource-level permission, so they are granted on "*"
+# (they reveal names and statuses, nothing else); every other SageMaker action stays on mlops-* names.
+RESOURCELESS_LISTS = {"sagemaker:ListEndpoints", "sagemaker:ListEndpointConfigs", "sagemaker:ListModels",
+                      "sagemaker:ListTrainingJobs"}
 # Never granted to the Airflow role on the data buckets, whatever the DAGs do: deletes stay a human decision.
 NEVER_ON_DATA = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket", "s3:PutBucketPolicy",
                  "s3:PutBucketAcl", "s3:PutObjectAcl", "s3:PutLifecycleConfiguration"]
@@ -331,6 +336,20 @@ def _xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
+def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any]) -> None:
+    """The run's model again, as a killed run would leave it: same name and tags, expired an hour ago."""
+    from datetime import UTC, datetime, timedelta
+
+    from sagemaker_mlops.deploy_config import resource_tags
+
+    if not config:
+        return
+    tags = resource_tags(config["dag_id"], config["run_id"], datetime.now(UTC) - timedelta(hours=1))
+    sagemaker.create_model(ModelName=config["names"]["model"], ExecutionRoleArn=ROLE_ARN,
+                           PrimaryContainer={"Image": config["image_uri"], "ModelDataUrl": "s3://x/model.tar.gz"},
+                           Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+
 @pytest.fixture(scope="module")
 def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Iterator[PipelineRun]:
     """``mnist_train_deploy`` once, end to end on a freshly reset emulator, and every AWS request it made."""
@@ -349,14 +368,22 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET", DATA_BUCKET)
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", INCREMENTAL_BUCKET)
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
+        env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS", LOOPBACK_DATASET_HOSTS)
         run, states = run_dag(DAG_ID, datasets.conf("batch1"))
-    seconds = time.monotonic() - started
-    requests = control.requests()  # before the look-ups below, which are the test's, not the DAG's
-    config = _xcom(run, "validate_and_preflight") or {}
+        seconds = time.monotonic() - started
+        requests = control.requests()  # before the look-ups below, which are the test's, not the DAG's
+        config = _xcom(run, "validate_and_preflight") or {}
+        clients = {s: boto3.client(s, region_name=REGION, endpoint_url=control.url, aws_access_key_id="testing",
+                                   aws_secret_access_key="testing") for s in ("sagemaker", "logs")}
+        # Then the reaper, acting (not dry), on an expired model the package left behind: its List, ListTags and
+        # Delete calls and its S3 report are the Airflow role's too.
+        _expired_model_left_behind(clients["sagemaker"], config)
+        control.clear_requests()
+        reaper_run, reaper_states = run_dag(REAPER_DAG_ID, {"dry_run": False})
+        assert str(reaper_run.state) == "success", reaper_states
+        requests += control.requests()
     deploy = _xcom(run, "deploy_requests") or {"model": _xcom(run, "deploy_requests", "model")}
     result = _xcom(run, "training_result") or {}
-    clients = {s: boto3.client(s, region_name=REGION, endpoint_url=control.url, aws_access_key_id="testing",
-                               aws_secret_access_key="testing") for s in ("sagemaker", "logs")}
     job = clients["sagemaker"].describe_training_job(TrainingJobName=result["training_job_name"]) if result else {}
     streams = [s["logStreamName"] for s in clients["logs"].describe_log_streams(
         logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job.get('TrainingJobName')}/")[
@@ -427,6 +454,9 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
         for suffix, kind, key in SAGEMAKER_KINDS:
             if action.endswith(suffix):
                 return [Need(f"sagemaker:{action}", _arn("sagemaker", f"{kind}/{names[key]}"), because)]
+        if action == "ListTags":  # the reaper reads the tags of the package's resources only (mlops-* names)
+            return [Need("sagemaker:ListTags", _arn("sagemaker", f"{kind}/{names[key]}"), because)
+                    for _, kind, key in SAGEMAKER_KINDS]
         if action.startswith("List") or action == "Search":
             return [Need(f"sagemaker:{action}", "*", because)]
         raise AssertionError(f"recorded call {because}: which SageMaker resource? extend SAGEMAKER_KINDS")
@@ -575,6 +605,9 @@ def test_passrole_is_conditioned_and_sagemaker_is_scoped_to_mlops_names() -> Non
         if any(a.startswith("sagemaker:") for a in actions):
             assert all(a.startswith("sagemaker:") for a in actions), statement["Sid"]
             resources = _as_list(statement["Resource"])
+            if set(actions) <= RESOURCELESS_LISTS:  # SageMaker's List* take no resource ARN: "*" only, read-only
+                assert resources == ["*"], statement["Sid"]
+                continue
             assert all(arn_pattern.fullmatch(r) for r in resources), (statement["Sid"], resources)
         assert "*" not in actions and "iam:*" not in actions and "sagemaker:*" not in actions, statement.get("Sid")
     # Nothing but the four resource types of the DAGs' names, and names outside mlops-* are refused.

@@ -90,7 +90,8 @@ def test_link_targets_name_the_real_operator_classes(plugin: Any) -> None:
     assert targets == {
         JOB: training, LOGS: training,
         MODEL: {"airflow.providers.amazon.aws.operators.sagemaker.SageMakerModelOperator", decorated},
-        ENDPOINT: {"airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator", decorated},
+        ENDPOINT: {"airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",
+                   "sagemaker_mlops.operators.RegionalEndpointOperator", decorated},
     }
 
 

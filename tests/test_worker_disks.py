@@ -15,7 +15,7 @@ import pytest
 
 from sagemaker_mlops import run_config, tasks
 
-from conftest import ROLE_ARN
+from constants import ROLE_ARN
 
 
 @pytest.fixture()

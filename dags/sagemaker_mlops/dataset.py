@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from sagemaker_mlops.training_config import parse_image_shape
 from sagemaker_mlops.validation import ParamError, validate_sha256, validate_url
@@ -61,6 +62,7 @@ GiB = 1024 * MiB
 CHUNK_BYTES = 1 * MiB
 DEFAULT_MAX_BYTES = 512 * MiB
 MAX_PROBLEMS = 20
+MAX_REDIRECTS = 10
 
 IMAGE_CHANNELS = ("train", "validation")
 LST_CHANNELS = ("train_lst", "validation_lst")
@@ -153,8 +155,12 @@ def download(
     sha256: str | None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = 60,
+    allowed_hosts: Iterable[str] = (),
 ) -> DownloadResult:
     """Stream ``url`` to ``dest`` (following redirects) and verify its SHA-256 when ``sha256`` is given.
+
+    The URL and every redirect's target are checked before they are requested (:func:`egress.check_url`):
+    non-public addresses are refused unless their ``host[:port]`` is in ``allowed_hosts``.
 
     The body goes to a temporary file next to ``dest`` in 1 MiB chunks and is renamed into place only when it
     is complete, within ``max_bytes`` and matches the digest, so ``dest`` is never a partial or unverified file.
@@ -175,7 +181,7 @@ def download(
     try:
         with os.fdopen(handle, "wb") as out:
             try:
-                with requests.get(url, stream=True, timeout=timeout, allow_redirects=True) as response:
+                with _open_checked(url, timeout, allowed_hosts) as response:
                     if response.status_code >= 400:
                         raise DatasetError(
                             "dataset_url",
@@ -232,6 +238,28 @@ def download(
     return DownloadResult(path=dest, sha256=actual, size_bytes=size)
 
 
+def _open_checked(url: str, timeout: float, allowed_hosts: Iterable[str]) -> Any:
+    """GET ``url`` streamed, following up to MAX_REDIRECTS redirects by hand so that each target is checked
+    (scheme, no credentials, public address or allowed host) before it is requested, and each connection again on
+    the address it reached (egress.checked_session)."""
+    import requests
+
+    from sagemaker_mlops import egress
+
+    session = egress.checked_session(allowed_hosts)
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        validate_url(current, "dataset_url")
+        egress.check_url(current, allowed_hosts)
+        response = session.get(current, stream=True, timeout=timeout, allow_redirects=False)
+        if not response.is_redirect:
+            return response
+        response.close()
+        current = urljoin(current, response.headers["Location"])
+        log.info("%s redirects to %s", url, current)
+    raise requests.exceptions.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+
+
 def _short(error: BaseException, limit: int = 300) -> str:
     text = str(error)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -244,6 +272,7 @@ def ensure_dataset(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = 60,
+    allowed_hosts: Iterable[str] = (),
 ) -> Path:
     """The dataset zip from this worker's cache, downloading it only when there is no verified copy.
 
@@ -268,7 +297,7 @@ def ensure_dataset(
             log.info("Reusing cached dataset %s for %s", path, url)
             return path
         log.warning("Cached dataset %s is missing its digest or does not match it; downloading again", path)
-    result = download(url, path, sha256=expected, max_bytes=max_bytes, timeout=timeout)
+    result = download(url, path, sha256=expected, max_bytes=max_bytes, timeout=timeout, allowed_hosts=allowed_hosts)
     if sidecar is not None:
         tmp = sidecar.with_name(sidecar.name + f".{os.getpid()}.tmp")
         tmp.write_text(result.sha256 + "\n")

@@ -1,21 +1,45 @@
-"""The one provider operator this package extends: training that explains how a job ended.
+"""The provider operators this package extends: deferred waits that poll the run's region, and training that
+explains how a job ended.
 
-The deferred SageMakerTrainingOperator fails with ``Error while running job: {event}``; for a managed-spot job out
-of MaxWaitTimeInSeconds that says nothing of the kept checkpoints or how to resume. This subclass describes the
-job and fails with the reason and the fix; everything else is the provider's.
+* The provider's SageMakerTrainingOperator and SageMakerEndpointOperator (9.34.0) build ``SageMakerTrigger``
+  without ``region_name``/``verify``/``botocore_config``, so the triggerer polls the *connection's* region: a run in
+  another region (form or Variable) failed its wait, and the teardown then stopped a healthy job.
+  :class:`PollsItsRegion` fills them in from the operator before deferring; the trigger stays the provider's
+  class (the triggerer imports it as usual), only its serialized kwargs gain the region.
+* The deferred training operator fails with ``Error while running job: {event}``; for a managed-spot job out of
+  MaxWaitTimeInSeconds that says nothing of the kept checkpoints or how to resume. ExplainedTrainingOperator
+  describes the job and fails with the reason and the fix; everything else is the provider's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator, SageMakerTrainingOperator
+from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
 from sagemaker_mlops import training
 
 
-class ExplainedTrainingOperator(SageMakerTrainingOperator):
+class PollsItsRegion:
+    """Mixin for provider operators: a trigger they defer to polls where the operator works."""
+
+    def defer(self, *, trigger: Any, **kwargs: Any) -> Any:
+        if isinstance(trigger, AwsBaseWaiterTrigger):
+            trigger.region_name = trigger.region_name or self.hook.conn_region_name
+            if trigger.verify is None:
+                trigger.verify = self.verify
+            if trigger.botocore_config is None:
+                trigger.botocore_config = self.botocore_config
+        return super().defer(trigger=trigger, **kwargs)
+
+
+class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, dict]:
         if event and event.get("status") != "success" and event.get("job_name"):
             training.raise_for_status(self.hook.describe_training_job(event["job_name"]))
         return super().execute_complete(context, event)
+
+
+class RegionalEndpointOperator(PollsItsRegion, SageMakerEndpointOperator):
+    """SageMakerEndpointOperator whose deferred wait for InService polls the endpoint's region."""

@@ -117,10 +117,20 @@ def download_dataset(config: dict[str, Any]) -> dict[str, Any]:
     """Stream the zip to disk, check it, extract it safely and validate the book's layout; count the samples."""
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        zip_path = dataset.ensure_dataset(cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads")
+        zip_path = dataset.ensure_dataset(cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads",
+                                          allowed_hosts=_allowed_dataset_hosts())
         summary = _extract_and_validate(cfg, zip_path)
     log.info("Dataset %s: %s", cfg.dataset_url, json.dumps(summary, sort_keys=True))
     return summary
+
+
+def _allowed_dataset_hosts() -> frozenset[str]:
+    """Hosts a dataset may come from although they are not public (Variable; empty on a real account)."""
+    from airflow.sdk import Variable
+
+    from sagemaker_mlops import egress
+
+    return egress.parse_allowed_hosts(Variable.get(egress.ALLOWED_HOSTS_VARIABLE, default=None))
 
 
 def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
@@ -147,7 +157,8 @@ def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str,
     root = DATA_DIR / "extracted" / summary["zip_sha256"]
     with bad_input_fails_fast():
         if not root.exists():  # another worker downloaded it: fetch (verified by SHA-256) and validate again here
-            zip_path = dataset.ensure_dataset(cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads")
+            zip_path = dataset.ensure_dataset(cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads",
+                                              allowed_hosts=_allowed_dataset_hosts())
             root = Path(_extract_and_validate(cfg, zip_path)["local_root"])
         client = upload.s3_client(cfg.aws_conn_id, max_pool_connections=upload.MAX_WORKERS, region_name=cfg.region)
         created = upload.ensure_bucket(client, cfg.bucket, cfg.region, create=cfg.create_bucket)
@@ -373,12 +384,10 @@ def base_model_operator(config: Any, requests: Any) -> Any:
 
 
 def deploy_operators(config: Any, requests: Any) -> tuple[Any, Any, Any]:
-    """Model, endpoint config and endpoint (deferrable wait for InService), from the built requests."""
-    from airflow.providers.amazon.aws.operators.sagemaker import (
-        SageMakerEndpointConfigOperator,
-        SageMakerEndpointOperator,
-        SageMakerModelOperator,
-    )
+    """Model, endpoint config and endpoint (deferrable wait for InService, polled in the run's region)."""
+    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointConfigOperator, SageMakerModelOperator
+
+    from sagemaker_mlops.operators import RegionalEndpointOperator
 
     region = config["region"]
     model = SageMakerModelOperator(task_id="create_model", config=requests["model"], aws_conn_id=AWS_CONN_ID,
@@ -386,7 +395,7 @@ def deploy_operators(config: Any, requests: Any) -> tuple[Any, Any, Any]:
     endpoint_config = SageMakerEndpointConfigOperator(
         task_id="create_endpoint_config", config=requests["endpoint_config"], aws_conn_id=AWS_CONN_ID,
         region_name=region)
-    endpoint = SageMakerEndpointOperator(
+    endpoint = RegionalEndpointOperator(
         task_id="create_endpoint", config=requests["endpoint"], aws_conn_id=AWS_CONN_ID, region_name=region,
         deferrable=True, check_interval=POLL_SECONDS, max_ingestion_time=3600)
     return model, endpoint_config, endpoint
@@ -412,9 +421,9 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
                           for event in context["inlet_events"][asset][-1:]]
                 latest = incremental.latest_event_extra(events)
                 if latest is None:
+                    _skip_if_automatic(context["dag_run"])
                     raise ParamError("base_model_uri", "no base model given and no model Asset event exists yet",
-                                     "run pipeline 1 (mnist_train_deploy) first, or set base_model_uri or "
-                                     "base_training_job")
+                                     incremental.NO_BASE_FIX)
                 job_name, source = latest["training_job_name"], "latest model Asset event"
             job = training.describe_or_none(_sagemaker_client(cfg), job_name)
             if job is None:
@@ -439,6 +448,19 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
             raise ParamError.combine(errors)
     log.info("Base model: %s", base.to_dict())
     return {"base": base.to_dict(), **settings}
+
+
+def _skip_if_automatic(dag_run: Any) -> None:
+    """A scheduled or asset-triggered run with no base model yet (a fresh install) skips everything downstream,
+    saying why; a manual trigger without one fails, naming the fix."""
+    from airflow.exceptions import AirflowSkipException
+
+    from sagemaker_mlops import incremental
+
+    run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
+    if incremental.skips_without_base(run_type):
+        raise AirflowSkipException(f"No base model yet for this {run_type} run: nothing to train "
+                                   f"incrementally, so nothing is created. To start: {incremental.NO_BASE_FIX}.")
 
 
 @task

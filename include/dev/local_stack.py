@@ -94,6 +94,8 @@ class LocalStack:
             AIRFLOW_CONN_AWS_DEFAULT=json.dumps(connection),
             AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET=BUCKET,
             AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN=ROLE_ARN,
+            # The dataset server is on loopback, which the download refuses unless it is listed (SSRF guard).
+            AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS=self.dataset_url.removeprefix("http://"),
             SAGEMAKER_MLOPS_POLL_SECONDS=str(poll_seconds),
             SAGEMAKER_MLOPS_DATA_DIR=str(self.work_dir / "worker-data"),
             PYTHONPATH=os.pathsep.join([str(REPO / "dags"), str(REPO / "plugins"), str(REPO / "include")]),

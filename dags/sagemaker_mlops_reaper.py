@@ -1,0 +1,117 @@
+"""
+### The reaper: nothing the pipelines created keeps billing
+
+Hourly, it lists the SageMaker endpoints, endpoint configs, models and training jobs named `mlops-…` that carry the
+package's tag `mlops:created-by`, and
+
+* deletes the endpoints, endpoint configs and models whose `mlops:expires-at` has passed (an endpoint kept with
+  *Keep the endpoint* included), except an endpoint still Creating/Updating (AWS refuses; retried next run);
+* stops training jobs still running whose DAG run is no longer running (a killed worker, a run marked failed).
+
+It never touches a resource without the package's tag, and never deletes a training job (ended jobs do not bill
+and are the lineage of published models). **Dry run** (on by default for manual triggers) only lists what it would
+do; scheduled runs act, unless the Variable `sagemaker_mlops_reaper_dry_run` is `true`. Each run logs a JSON report
+(found, removed, kept and why) and stores it in `s3://<report bucket>/<report prefix>/`; a delete or stop that
+fails fails the run, after the others were tried.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Param, task
+
+AWS_CONN_ID = "aws_default"
+
+
+@task
+def reap(**context) -> dict:
+    """List the package's resources, decide (pure rules in sagemaker_mlops.reaper), act unless dry, report."""
+    import json
+    import logging
+    from datetime import UTC
+
+    from airflow.exceptions import AirflowFailException
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+    from airflow.sdk import Variable
+    from botocore.exceptions import ClientError
+
+    from sagemaker_mlops import reaper, sweep
+    from sagemaker_mlops.naming import run_token
+    from sagemaker_mlops.validation import ParamError, validate_bucket_name, validate_region, validate_s3_prefix
+
+    log = logging.getLogger("sagemaker_mlops.reaper")
+    params, dag_run, ti = context["params"], context["dag_run"], context["ti"]
+    try:
+        region = params.get("region") or Variable.get("sagemaker_mlops_region", default=None)
+        region = validate_region(region) if region else None
+        bucket = params.get("report_bucket") or Variable.get("sagemaker_mlops_bucket", default=None)
+        bucket = validate_bucket_name(bucket, "report_bucket") if bucket else None
+        prefix = validate_s3_prefix(params.get("report_prefix"), "report_prefix")
+    except ParamError as error:
+        raise AirflowFailException(str(error)) from error
+    dry_run = reaper.is_dry_run(dag_run.run_type, params.get("dry_run"),
+                                Variable.get(reaper.DRY_RUN_VARIABLE, default=None))
+    hook = SageMakerHook(aws_conn_id=AWS_CONN_ID, region_name=region)
+    sagemaker, region = hook.conn, region or hook.conn_region_name
+
+    def run_state(dag_id: str, run_id: str) -> str | None:
+        if not ti.get_dr_count(dag_id=dag_id, run_ids=[run_id]):
+            return None
+        return str(getattr(state := ti.get_dagrun_state(dag_id=dag_id, run_id=run_id), "value", state))
+
+    now = datetime.now(UTC)
+    decisions = reaper.plan(sweep.inventory(sagemaker), now, run_state)
+    outcomes = {} if dry_run else sweep.carry_out(sagemaker, decisions)
+    result = reaper.report(decisions, now=now, region=region, dry_run=dry_run, done=outcomes)
+    text = json.dumps(result, indent=2, sort_keys=True)
+    log.info("Reaper report (%s):\n%s", "dry run" if dry_run else "acted", text)
+    if bucket:
+        key = f"{prefix}/{now:%Y-%m-%dT%H%M%SZ}-{run_token(dag_run.dag_id, dag_run.run_id)}.json"
+        try:
+            S3Hook(aws_conn_id=AWS_CONN_ID, region_name=region).load_string(text, key, bucket_name=bucket,
+                                                                            replace=True)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NoSuchBucket":
+                raise  # transient or permissions: the retry may help, the log says which
+            if params.get("report_bucket"):
+                raise AirflowFailException(f"report_bucket: {bucket} does not exist. Fix: create it, or name an "
+                                           "existing bucket (empty: Variable sagemaker_mlops_bucket)") from error
+            # A fresh install: the Variable names the bucket pipeline 1 creates on its first run.
+            log.warning("Bucket %s (Variable sagemaker_mlops_bucket) does not exist yet: report only logged.", bucket)
+        else:
+            result["report_uri"] = f"s3://{bucket}/{key}"
+            log.info("Report stored at %s", result["report_uri"])
+    else:
+        log.warning("No report bucket (param report_bucket or Variable sagemaker_mlops_bucket): report only logged.")
+    if result["failed"]:
+        raise AirflowFailException(f"{result['failed']} of {result['to_remove']} removals failed: " + "; ".join(
+            f"{e['kind']} {e['name']}: {e['outcome']}" for e in result["errors"]))
+    return result
+
+
+with DAG(
+    dag_id="sagemaker_mlops_reaper",
+    description="Removes expired mlops-tagged SageMaker resources and stops orphaned training jobs",
+    doc_md=__doc__,
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "dry_run": Param(True, type="boolean", title="Dry run",
+                         description="Only list what would be removed (manual triggers; scheduled runs act unless "
+                                     "Variable sagemaker_mlops_reaper_dry_run is true)."),
+        "region": Param(None, type=["null", "string"], title="AWS region",
+                        description="Empty: Variable sagemaker_mlops_region, else the AWS connection's region."),
+        "report_bucket": Param(None, type=["null", "string"], title="Report bucket",
+                               description="Where the JSON report goes. Empty: Variable sagemaker_mlops_bucket."),
+        "report_prefix": Param("reaper", type="string", title="Report prefix", minLength=1,
+                               description="Key prefix of the reports."),
+    },
+    # Deletes are idempotent, so a retry is safe; a failed removal (AirflowFailException) is not retried.
+    default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(minutes=2)},
+    tags=["sagemaker", "cost-control", "teardown"],
+) as dag:
+    reap()
