@@ -249,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequential-files", type=int, default=300,
                         help="time the sequential loop on N files spread over the dataset, extrapolate (0 = all)")
     parser.add_argument("--no-sink", action="store_true", help="skip the runs against the loopback sink")
+    parser.add_argument("--sink-workers", default="64",
+                        help="also run upload_tree with these max_workers against the sink (comma-separated)")
     parser.add_argument("--quick", action="store_true", help="small dataset, 100 ms only, 60 sequential files")
     parser.add_argument("--strict", action="store_true",
                         help=f"exit 1 when the upload is below {TARGET_VS_CLI:g}x the CLI against the emulator")
@@ -266,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     if not AWS_CLI.is_file():
         parser.error(f"{AWS_CLI} is missing: run bash include/dev/tools_venv.sh (make bench does)")
     latencies = [float(value) for value in args.latencies.split(",")]
+    sink_workers = [int(value) for value in args.sink_workers.split(",") if value.strip()]
 
     from local_datasets import build_dataset
     from sagemaker_mlops.dataset import safe_extract, validate_layout
@@ -296,6 +299,11 @@ def main(argv: list[str] | None = None) -> int:
 
         control = EmulatorControl(url)
         control.reset()
+        with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as answer:
+            keep_alive = answer.headers.get("Connection", "").lower() != "close"
+        print(f"emulator: {url}, {'keeps connections alive' if keep_alive else 'answers Connection: close'} "
+              f"({'' if keep_alive else 'werkzeug: every request pays a new TCP connection and server thread; '}"
+              "S3 keeps them alive)", flush=True)
         subprocess.run(_self_create_bucket(), env=_child_env(url), check=True, stderr=subprocess.DEVNULL)
 
         rows: list[list[object]] = []
@@ -325,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label}: package upload, aws s3 cp ...", flush=True)
                 measures["upload_tree"] = measure_package(root, f"{run}/package", sink_url, sink_pid, args.workers)
                 measures["aws s3 cp"] = measure_cli(root, f"{run}/cli", sink_url, sink_pid, files)
+                for workers in sink_workers:  # is the uploader's concurrency its limit?
+                    measures[f"upload_tree, {workers} workers"] = measure_package(
+                        root, f"{run}/package-{workers}", sink_url, sink_pid, workers)
                 results[("sink", latency)] = measures
                 rows.extend(_rows(label, measures))
 
