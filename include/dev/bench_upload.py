@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import os
 import resource
@@ -243,13 +244,13 @@ HEADERS = ["server / latency / client", "files", "wall s", "files/s", "vs CLI", 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latencies", default="100,200", help="simulated S3 latencies in ms (comma-separated)")
-    parser.add_argument("--workers", type=int, default=32, help="upload_tree max_workers (the task's default)")
+    parser.add_argument("--workers", type=int, default=0, help="upload_tree max_workers (default: the task's)")
     parser.add_argument("--size", default="book", choices=("book", "small"), help="dataset size (default book)")
     parser.add_argument("--batch", default="batch1")
     parser.add_argument("--sequential-files", type=int, default=300,
                         help="time the sequential loop on N files spread over the dataset, extrapolate (0 = all)")
     parser.add_argument("--no-sink", action="store_true", help="skip the runs against the loopback sink")
-    parser.add_argument("--sink-workers", default="64",
+    parser.add_argument("--sink-workers", default="32,128",
                         help="also run upload_tree with these max_workers against the sink (comma-separated)")
     parser.add_argument("--quick", action="store_true", help="small dataset, 100 ms only, 60 sequential files")
     parser.add_argument("--strict", action="store_true",
@@ -272,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from local_datasets import build_dataset
     from sagemaker_mlops.dataset import safe_extract, validate_layout
+    from sagemaker_mlops.upload import upload_tree
+
+    args.workers = args.workers or inspect.signature(upload_tree).parameters["max_workers"].default
 
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-upload-")))
