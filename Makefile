@@ -43,8 +43,10 @@ emulator: venv
 datasets: venv
 	$(PY) -m local_datasets serve --dir .local/datasets --port $${DATASET_PORT:-8765}
 
-bench: venv
-	$(PY) include/dev/bench_upload.py
+# Upload benchmark on the book-sized batch1 (4,000 training images): upload_tree vs `aws s3 cp --recursive` (the
+# AWS CLI v1 from .venv-tools) vs a sequential loop, at 100 and 200 ms simulated S3 latency (several minutes).
+bench: venv tools-venv
+	$(PY) include/dev/bench_upload.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-sdk .venv-tools .local build .pytest_cache
