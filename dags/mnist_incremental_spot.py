@@ -29,13 +29,18 @@ with DAG(
     dag_id="mnist_incremental_spot",
     description="MLE on AWS ch. 6 part 2: incremental managed-spot training with checkpoints, champion/challenger",
     doc_md=__doc__,
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(RETRAIN_CRON, timezone="UTC"),
-                                 assets=tasks.MODEL_ASSET),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(RETRAIN_CRON, timezone="UTC"), assets=tasks.MODEL_ASSET
+    ),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={**common_params(dataset_url=BOOK_BATCH2_URL, prefix="ch06",
-                            bucket_variable="sagemaker_mlops_incremental_bucket"), **incremental_params()},
+    params={
+        **common_params(
+            dataset_url=BOOK_BATCH2_URL, prefix="ch06", bucket_variable="sagemaker_mlops_incremental_bucket"
+        ),
+        **incremental_params(),
+    },
     default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "managed-spot", "incremental"],
 ) as dag:
@@ -63,11 +68,20 @@ with DAG(
     delete_endpoint_config = tasks.teardown_of(tasks.delete_endpoint_config(config), setups=requests)
     delete_model = tasks.teardown_of(tasks.delete_model(config), setups=requests)
     delete_base_model = tasks.teardown_of(
-        tasks.delete_model.override(task_id="delete_base_model")(config, which="base_model"), setups=requests)
+        tasks.delete_model.override(task_id="delete_base_model")(config, which="base_model"), setups=requests
+    )
 
     chain(incremental, dataset)
     chain(request, decision, [train, reattach], result, stop_training)
     decision >> result
-    chain(result, requests, [create_model, create_base_model], create_endpoint_config, create_endpoint, smoke,
-          promotion, published)
+    chain(
+        result,
+        requests,
+        [create_model, create_base_model],
+        create_endpoint_config,
+        create_endpoint,
+        smoke,
+        promotion,
+        published,
+    )
     chain(smoke, delete_endpoint, delete_endpoint_config, [delete_model, delete_base_model])

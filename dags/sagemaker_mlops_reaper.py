@@ -51,8 +51,9 @@ def reap(**context) -> dict:
         prefix = validate_s3_prefix(params.get("report_prefix"), "report_prefix")
     except ParamError as error:
         raise AirflowFailException(str(error)) from error
-    dry_run = reaper.is_dry_run(dag_run.run_type, params.get("dry_run"),
-                                Variable.get(reaper.DRY_RUN_VARIABLE, default=None))
+    dry_run = reaper.is_dry_run(
+        dag_run.run_type, params.get("dry_run"), Variable.get(reaper.DRY_RUN_VARIABLE, default=None)
+    )
     hook = SageMakerHook(aws_conn_id=AWS_CONN_ID, region_name=region)
     sagemaker, region = hook.conn, region or hook.conn_region_name
 
@@ -70,14 +71,15 @@ def reap(**context) -> dict:
     if bucket:
         key = f"{prefix}/{now:%Y-%m-%dT%H%M%SZ}-{run_token(dag_run.dag_id, dag_run.run_id)}.json"
         try:
-            S3Hook(aws_conn_id=AWS_CONN_ID, region_name=region).load_string(text, key, bucket_name=bucket,
-                                                                            replace=True)
+            S3Hook(aws_conn_id=AWS_CONN_ID, region_name=region).load_string(text, key, bucket_name=bucket, replace=True)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "NoSuchBucket":
                 raise  # transient or permissions: the retry may help, the log says which
             if params.get("report_bucket"):
-                raise AirflowFailException(f"report_bucket: {bucket} does not exist. Fix: create it, or name an "
-                                           "existing bucket (empty: Variable sagemaker_mlops_bucket)") from error
+                raise AirflowFailException(
+                    f"report_bucket: {bucket} does not exist. Fix: create it, or name an "
+                    "existing bucket (empty: Variable sagemaker_mlops_bucket)"
+                ) from error
             # A fresh install: the Variable names the bucket pipeline 1 creates on its first run.
             log.warning("Bucket %s (Variable sagemaker_mlops_bucket) does not exist yet: report only logged.", bucket)
         else:
@@ -86,8 +88,10 @@ def reap(**context) -> dict:
     else:
         log.warning("No report bucket (param report_bucket or Variable sagemaker_mlops_bucket): report only logged.")
     if result["failed"]:
-        raise AirflowFailException(f"{result['failed']} of {result['to_remove']} removals failed: " + "; ".join(
-            f"{e['kind']} {e['name']}: {e['outcome']}" for e in result["errors"]))
+        raise AirflowFailException(
+            f"{result['failed']} of {result['to_remove']} removals failed: "
+            + "; ".join(f"{e['kind']} {e['name']}: {e['outcome']}" for e in result["errors"])
+        )
     return result
 
 
@@ -100,15 +104,28 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     params={
-        "dry_run": Param(True, type="boolean", title="Dry run",
-                         description="Only list what would be removed (manual triggers; scheduled runs act unless "
-                                     "Variable sagemaker_mlops_reaper_dry_run is true)."),
-        "region": Param(None, type=["null", "string"], title="AWS region",
-                        description="Empty: Variable sagemaker_mlops_region, else the AWS connection's region."),
-        "report_bucket": Param(None, type=["null", "string"], title="Report bucket",
-                               description="Where the JSON report goes. Empty: Variable sagemaker_mlops_bucket."),
-        "report_prefix": Param("reaper", type="string", title="Report prefix", minLength=1,
-                               description="Key prefix of the reports."),
+        "dry_run": Param(
+            True,
+            type="boolean",
+            title="Dry run",
+            description="Only list what would be removed (manual triggers; scheduled runs act unless "
+            "Variable sagemaker_mlops_reaper_dry_run is true).",
+        ),
+        "region": Param(
+            None,
+            type=["null", "string"],
+            title="AWS region",
+            description="Empty: Variable sagemaker_mlops_region, else the AWS connection's region.",
+        ),
+        "report_bucket": Param(
+            None,
+            type=["null", "string"],
+            title="Report bucket",
+            description="Where the JSON report goes. Empty: Variable sagemaker_mlops_bucket.",
+        ),
+        "report_prefix": Param(
+            "reaper", type="string", title="Report prefix", minLength=1, description="Key prefix of the reports."
+        ),
     },
     # Deletes are idempotent, so a retry is safe; a failed removal (AirflowFailException) is not retried.
     default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(minutes=2)},

@@ -23,12 +23,16 @@ from airflow.sdk import BaseOperatorLink
 
 CONFIG_TASK = "validate_and_preflight"
 DECORATED = "airflow.providers.standard.decorators.python._PythonDecoratedOperator"
-TRAINING = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerTrainingOperator",
-            "sagemaker_mlops.operators.ExplainedTrainingOperator",
-            "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTrainingSensor")
+TRAINING = (
+    "airflow.providers.amazon.aws.operators.sagemaker.SageMakerTrainingOperator",
+    "sagemaker_mlops.operators.ExplainedTrainingOperator",
+    "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTrainingSensor",
+)
 MODEL = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerModelOperator",)
-ENDPOINT = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",
-            "sagemaker_mlops.operators.RegionalEndpointOperator")
+ENDPOINT = (
+    "airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",
+    "sagemaker_mlops.operators.RegionalEndpointOperator",
+)
 
 
 def _operator(path: str) -> type:
@@ -43,9 +47,15 @@ def _run_config(ti_key: Any) -> dict[str, Any]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        value = session.scalar(XComModel.get_many(
-            key="return_value", run_id=ti_key.run_id, dag_ids=ti_key.dag_id, task_ids=CONFIG_TASK, map_indexes=-1,
-        ).with_only_columns(XComModel.value))
+        value = session.scalar(
+            XComModel.get_many(
+                key="return_value",
+                run_id=ti_key.run_id,
+                dag_ids=ti_key.dag_id,
+                task_ids=CONFIG_TASK,
+                map_indexes=-1,
+            ).with_only_columns(XComModel.value)
+        )
     if isinstance(value, (str, bytes)):  # stored by serialize_value as a JSON document; the Execution API stores JSON
         try:
             value = json.loads(value)
@@ -79,8 +89,10 @@ class _RunConfigLink(BaseOperatorLink):
         raise NotImplementedError
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        if getattr(operator, "task_type", None) == DECORATED.rpartition(".")[2] \
-                and ti_key.task_id not in self.decorated_task_ids:
+        if (
+            getattr(operator, "task_type", None) == DECORATED.rpartition(".")[2]
+            and ti_key.task_id not in self.decorated_task_ids
+        ):
             return ""
         try:
             config = _run_config(ti_key)
@@ -111,8 +123,10 @@ class TrainingLogsLink(_RunConfigLink):
     operators, decorated_task_ids = _operators(*TRAINING), frozenset({"training_result"})
 
     def url(self, region: str, name: str) -> str:
-        return (f"{_console(region)}/cloudwatch/home?region={quote(region, safe='')}#logsV2:log-groups/log-group/"
-                f"{_cloudwatch('/aws/sagemaker/TrainingJobs')}$3FlogStreamNameFilter$3D{_cloudwatch(name)}")
+        return (
+            f"{_console(region)}/cloudwatch/home?region={quote(region, safe='')}#logsV2:log-groups/log-group/"
+            f"{_cloudwatch('/aws/sagemaker/TrainingJobs')}$3FlogStreamNameFilter$3D{_cloudwatch(name)}"
+        )
 
 
 class ModelLink(_SageMakerLink):

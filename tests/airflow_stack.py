@@ -41,8 +41,10 @@ class Stack:
             self.local.__exit__()
             raise
         self.timings["services_up_s"] = round(time.monotonic() - started, 1)
-        print(f"\n[services] Airflow {self.airflow.url} (logs {self.airflow.logs}), emulator "
-              f"{self.local.emulator_url}, datasets {self.local.dataset_url}: up in {self.timings['services_up_s']} s")
+        print(
+            f"\n[services] Airflow {self.airflow.url} (logs {self.airflow.logs}), emulator "
+            f"{self.local.emulator_url}, datasets {self.local.dataset_url}: up in {self.timings['services_up_s']} s"
+        )
 
     def stop_and_verify(self) -> None:
         """Stops everything, then fails (teardown error) if a port is still open or a process is left."""
@@ -59,9 +61,11 @@ class Stack:
         left = self.airflow.alive_pids() + [p.pid for p in self.airflow.processes_of_this_home()]
         left += [pid for pid in local_pids if _alive(pid)]
         children = _children_named(("airflow", "aws_emulator", "local_datasets"))
-        print(f"\n[services] stopped in {self.timings['stop_s']} s: ports {ports} open={open_ports}, "
-              f"{len(self.airflow.pids_seen)} service processes seen, left={sorted(set(left))}, "
-              f"children={children}")
+        print(
+            f"\n[services] stopped in {self.timings['stop_s']} s: ports {ports} open={open_ports}, "
+            f"{len(self.airflow.pids_seen)} service processes seen, left={sorted(set(left))}, "
+            f"children={children}"
+        )
         assert not open_ports, f"ports still open after stop: {open_ports}"
         assert not left, f"processes left after stop: {sorted(set(left))}"
         assert not children, f"child processes left after stop: {children}"

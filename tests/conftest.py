@@ -28,7 +28,6 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
-
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[Any]:
     from aws_emulator.server import EmulatorServer
@@ -58,9 +57,14 @@ def aws(emulator: Any) -> Callable[[str], Any]:
     from botocore.config import Config
 
     def client(service: str) -> Any:
-        return boto3.client(service, region_name=REGION, endpoint_url=emulator.url,
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
-                            config=Config(retries={"max_attempts": 1}))
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=emulator.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}),
+        )
 
     return client
 
@@ -75,8 +79,7 @@ class ServedDatasets:
 
     def conf(self, batch: str = "batch1", **overrides: Any) -> dict[str, Any]:
         """A trigger conf for ``<batch>.zip`` through the bit.ly-style redirect, with its pinned digest."""
-        return {"dataset_url": f"{self.url}/r/{batch}.zip", "dataset_sha256": self.sha256[f"{batch}.zip"],
-                **overrides}
+        return {"dataset_url": f"{self.url}/r/{batch}.zip", "dataset_sha256": self.sha256[f"{batch}.zip"], **overrides}
 
 
 @pytest.fixture(scope="session")
@@ -97,16 +100,24 @@ def airflow_db() -> Path:
     """Airflow's metadata DB for in-process DAG runs, migrated once per session."""
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
-                   capture_output=True, env=dict(os.environ))
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ),
+    )
     return home
 
 
 @pytest.fixture()
 def airflow_aws(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The aws_default connection pointed at the emulator, plus the account Variables: all a DAG needs."""
-    connection = {"conn_type": "aws", "login": "testing", "password": "testing",
-                  "extra": {"region_name": REGION, "endpoint_url": emulator.url}}
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"region_name": REGION, "endpoint_url": emulator.url},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET", DATA_BUCKET)
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)

@@ -13,7 +13,14 @@ ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/service-role/AmazonSageMaker-ExecutionRole"
 DATA_BUCKET = "mlops-test-bucket"
 INCREMENTAL_BUCKET = "mlops-test-incremental"
-FAST = {"starting_seconds": 0.05, "downloading_seconds": 0.05, "epoch_seconds": 0.05, "uploading_seconds": 0.05,
-        "endpoint_create_seconds": 0.2, "endpoint_update_seconds": 0.2, "endpoint_delete_seconds": 0.1}
+FAST = {
+    "starting_seconds": 0.05,
+    "downloading_seconds": 0.05,
+    "epoch_seconds": 0.05,
+    "uploading_seconds": 0.05,
+    "endpoint_create_seconds": 0.2,
+    "endpoint_update_seconds": 0.2,
+    "endpoint_delete_seconds": 0.1,
+}
 NOTHING_LEFT = {"endpoints": [], "endpoint_configs": [], "models": [], "running_jobs": []}
 LOOPBACK_DATASET_HOSTS = "127.0.0.1"  # Variable sagemaker_mlops_allowed_dataset_hosts: any port (free ones are picked)

@@ -6,8 +6,15 @@ from typing import Any
 
 from constants import REPO
 
-ACTIONS_THAT_CREATE = {"CreateBucket", "PutObject", "MultipartUpload", "CreateTrainingJob", "CreateModel",
-                       "CreateEndpointConfig", "CreateEndpoint"}
+ACTIONS_THAT_CREATE = {
+    "CreateBucket",
+    "PutObject",
+    "MultipartUpload",
+    "CreateTrainingJob",
+    "CreateModel",
+    "CreateEndpointConfig",
+    "CreateEndpoint",
+}
 
 
 def load_dag(dag_id: str) -> Any:
@@ -33,8 +40,9 @@ def xcom(run: Any, task_id: str) -> Any:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id,
-                                                 key="return_value")).first()
+        row = session.scalars(
+            XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key="return_value")
+        ).first()
         return None if row is None else XComModel.deserialize_value(row)
 
 
@@ -44,6 +52,7 @@ def leftovers(aws: Any) -> dict[str, list[str]]:
         "endpoints": [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]],
         "endpoint_configs": [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]],
         "models": [m["ModelName"] for m in sm.list_models()["Models"]],
-        "running_jobs": [j["TrainingJobName"] for j in
-                         sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]],
+        "running_jobs": [
+            j["TrainingJobName"] for j in sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]
+        ],
     }

@@ -15,8 +15,16 @@ from constants import ACCOUNT, REGION, ROLE_ARN
 IC_IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
 CHANNELS = ("train", "validation", "train_lst", "validation_lst")
 # The book's hyperparameters (MLE on AWS ch. 6, PART01), less num_training_samples, which is counted from the data.
-BOOK_HYPERPARAMETERS = {"num_layers": "18", "image_shape": "1,28,28", "num_classes": "10", "mini_batch_size": "100",
-           "epochs": "3", "learning_rate": "0.01", "top_k": "5", "precision_dtype": "float32"}
+BOOK_HYPERPARAMETERS = {
+    "num_layers": "18",
+    "image_shape": "1,28,28",
+    "num_classes": "10",
+    "mini_batch_size": "100",
+    "epochs": "3",
+    "learning_rate": "0.01",
+    "top_k": "5",
+    "precision_dtype": "float32",
+}
 
 
 def dataset_zip(tmp_root: Path, batch: str = "batch1") -> Path:
@@ -48,11 +56,20 @@ def training_request(name: str, bucket: str, prefix: str, samples: int, **overri
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": IC_IMAGE, "TrainingInputMode": "File"},
         "RoleArn": ROLE_ARN,
-        "InputDataConfig": [{
-            "ChannelName": channel,
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{prefix}/{channel}",
-                                            "S3DataDistributionType": "FullyReplicated"}},
-            "ContentType": "application/x-image"} for channel in CHANNELS],
+        "InputDataConfig": [
+            {
+                "ChannelName": channel,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"s3://{bucket}/{prefix}/{channel}",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+                "ContentType": "application/x-image",
+            }
+            for channel in CHANNELS
+        ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{prefix}/output"},
         "ResourceConfig": {"InstanceCount": 2, "InstanceType": "ml.p2.xlarge", "VolumeSizeInGB": 30},
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
@@ -84,11 +101,24 @@ def wait_endpoint(sm: Any, name: str, timeout: float = 30.0) -> dict[str, Any]:
 
 
 def deploy(sm: Any, model_data_url: str, name: str, image: str = IC_IMAGE) -> None:
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE_ARN, EnableNetworkIsolation=True,
-                    PrimaryContainer={"Image": image, "ModelDataUrl": model_data_url})
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1,
-        "InstanceType": "ml.m5.xlarge", "InitialVariantWeight": 1.0}])
+    sm.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE_ARN,
+        EnableNetworkIsolation=True,
+        PrimaryContainer={"Image": image, "ModelDataUrl": model_data_url},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
 
 

@@ -60,7 +60,9 @@ def test_sink_lists_in_pages_of_1000_with_a_continuation_token() -> None:
 
 
 def test_sink_decodes_aws_chunked_bodies() -> None:
-    assert sink._decode_aws_chunked(b"5;chunk-signature=x\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAA\r\n\r\n") == b"hello"
+    assert (
+        sink._decode_aws_chunked(b"5;chunk-signature=x\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAA\r\n\r\n") == b"hello"
+    )
 
 
 def test_the_uploader_against_the_sink_then_a_rerun_sends_nothing(tmp_path: Path, monkeypatch) -> None:
@@ -74,14 +76,22 @@ def test_the_uploader_against_the_sink_then_a_rerun_sends_nothing(tmp_path: Path
     (tmp_path / "validation" / "0" / "v.png").write_bytes(b"v" * 50)
     (tmp_path / "train_lst" / "train.lst").write_text("1\t0\t0/0.png\n")
     (tmp_path / "validation_lst" / "validation.lst").write_text("1\t0\t0/v.png\n")
-    proc = subprocess.Popen([sys.executable, str(REPO / "include/dev/s3_sink.py"), "--latency-ms", "20"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "include/dev/s3_sink.py"), "--latency-ms", "20"], stdout=subprocess.PIPE, text=True
+    )
     try:
         url = proc.stdout.readline().strip()
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"region_name": "us-east-1", "endpoint_url": url},
-        }))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_AWS_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "aws",
+                    "login": "testing",
+                    "password": "testing",
+                    "extra": {"region_name": "us-east-1", "endpoint_url": url},
+                }
+            ),
+        )
         first = upload_tree(tmp_path, "sink-bucket", "data", max_workers=8)
         assert (first.uploaded, first.skipped) == (43, 0)
         started = time.monotonic()

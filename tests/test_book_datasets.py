@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from local_datasets.augment import Augmentation, derive, draw
 from local_datasets.builder import (
     BOOK_SIZES,
@@ -27,7 +29,6 @@ from local_datasets.builder import (
 )
 from local_datasets.mnist import load_digits
 from local_datasets.pools import per_class, split_pool
-from PIL import Image
 
 # Small sizes with the same shape as the book's: more images than real digits, so most images are derived.
 SMALL_SIZES = {
@@ -107,8 +108,10 @@ def test_full_book_selection_uses_disjoint_real_digits_and_derives_the_rest() ->
     # All 5,000 real digits are used, each in exactly one batch.
     assert rows_of(batches["batch1"]) | rows_of(batches["batch2"]) == all_rows
     derived = {batch: sum(s.augmentation is not None for s in samples) for batch, samples in batches.items()}
-    assert derived == {"batch1": 5833 - len(rows_of(batches["batch1"])),
-                       "batch2": 10500 - len(rows_of(batches["batch2"]))}
+    assert derived == {
+        "batch1": 5833 - len(rows_of(batches["batch1"])),
+        "batch2": 10500 - len(rows_of(batches["batch2"])),
+    }
     assert 0 < derived["batch1"] < 5833 and 0 < derived["batch2"] < 10500
 
 
@@ -158,8 +161,12 @@ def test_small_scale_counts_and_provenance(small_built: dict) -> None:
         provenance = json.loads(info.provenance_path.read_text())
         members = read_zip(info.path)
         assert set(provenance) == {name for name in members if name.endswith(".png")}
-        derived = {channel: sum(name.startswith(f"{channel}/") and entry["derived"] is not None
-                                for name, entry in provenance.items()) for channel in CHANNELS}
+        derived = {
+            channel: sum(
+                name.startswith(f"{channel}/") and entry["derived"] is not None for name, entry in provenance.items()
+            )
+            for channel in CHANNELS
+        }
         assert derived == dict(info.derived)
         assert sum(derived.values()) > len(provenance) // 2  # mostly derived at this scale
         for name, entry in provenance.items():
@@ -203,8 +210,9 @@ def test_small_scale_batches_share_no_source_digit_and_no_image(small_built: dic
     for batch, info in small_built.items():
         provenance = json.loads(info.provenance_path.read_text())
         rows[batch] = {entry["source_row"] for entry in provenance.values()}
-        images[batch] = {hashlib.sha256(data).hexdigest() for name, data in read_zip(info.path).items()
-                         if name.endswith(".png")}
+        images[batch] = {
+            hashlib.sha256(data).hexdigest() for name, data in read_zip(info.path).items() if name.endswith(".png")
+        }
     assert rows["batch1"].isdisjoint(rows["batch2"])
     assert images["batch1"].isdisjoint(images["batch2"])
     assert len(rows["batch1"] | rows["batch2"]) == 10 * SMALL_DIGITS  # every real digit used once

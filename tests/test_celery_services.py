@@ -48,13 +48,16 @@ def test_pipeline1_on_the_celery_executor_runs_across_two_workers_with_separate_
     with LocalStack(WORK) as local:
         EmulatorControl(local.emulator_url).settings(epoch_seconds=3.0, endpoint_create_seconds=6.0)
         env = local.airflow_env(WORK / "airflow", poll_seconds=2)
-        af = CeleryAirflowServices(WORK / "airflow", env, dag_ids=("mnist_train_deploy", "mnist_incremental_spot"),
-                                   workers=WORKERS)
+        af = CeleryAirflowServices(
+            WORK / "airflow", env, dag_ids=("mnist_train_deploy", "mnist_incremental_spot"), workers=WORKERS
+        )
         with af:
             timings["up_s"] = round(time.monotonic() - started, 1)
             af.api("PATCH", "/api/v2/dags/mnist_incremental_spot", {"is_paused": True})
-            conf = {**form_defaults(af.api("GET", f"/api/v2/dags/{PIPELINE1}/details")),
-                    "dataset_url": f"{local.dataset_url}/r/batch1.zip"}
+            conf = {
+                **form_defaults(af.api("GET", f"/api/v2/dags/{PIPELINE1}/details")),
+                "dataset_url": f"{local.dataset_url}/r/batch1.zip",
+            }
             run = af.api("POST", f"/api/v2/dags/{PIPELINE1}/dagRuns", ui_trigger_body(conf))
             run_id, run_started = run["dag_run_id"], time.monotonic()
             while run["state"] not in ("success", "failed") and time.monotonic() - run_started < RUN_TIMEOUT:

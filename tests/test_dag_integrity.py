@@ -43,8 +43,18 @@ from constants import REPO
 DAGS_DIR = REPO / "dags"
 PLUGINS_DIR = REPO / "plugins"
 
-HEAVY_MODULES = ("sagemaker", "numpy", "PIL", "pandas", "sklearn", "torch", "moto", "aws_emulator",
-                 "local_datasets", "mlxtend")
+HEAVY_MODULES = (
+    "sagemaker",
+    "numpy",
+    "PIL",
+    "pandas",
+    "sklearn",
+    "torch",
+    "moto",
+    "aws_emulator",
+    "local_datasets",
+    "mlxtend",
+)
 # Not even the baseline may load these: the SDK is not a runtime dependency, the rest are test/dev tooling.
 NEVER_IMPORTED = frozenset({"sagemaker", "moto", "aws_emulator", "local_datasets"})
 BASELINE_IMPORTS = ("airflow.sdk", "airflow.providers.amazon.aws.operators.sagemaker")
@@ -70,8 +80,9 @@ def dag_files(dags_dir: Path) -> list[Path]:
 
 
 def python_files(*folders: Path) -> list[Path]:
-    return sorted(p for folder in folders if folder.is_dir() for p in folder.rglob("*.py")
-                  if "__pycache__" not in p.parts)
+    return sorted(
+        p for folder in folders if folder.is_dir() for p in folder.rglob("*.py") if "__pycache__" not in p.parts
+    )
 
 
 DAG_FILES = dag_files(DAGS_DIR)
@@ -92,8 +103,9 @@ def parse_dags(dags_dir: Path) -> Any:
 
 
 def dags_in_file(bag: Any, path: Path) -> list[Any]:
-    return sorted((dag for dag in bag.dags.values() if Path(dag.fileloc).resolve() == path.resolve()),
-                  key=lambda dag: dag.dag_id)
+    return sorted(
+        (dag for dag in bag.dags.values() if Path(dag.fileloc).resolve() == path.resolve()), key=lambda dag: dag.dag_id
+    )
 
 
 def import_errors_for(bag: Any, path: Path) -> dict[str, str]:
@@ -107,8 +119,11 @@ def check_tags(dag: Any, dags_dir: Path) -> list[str]:
 
 def check_owner(dag: Any, dags_dir: Path) -> list[str]:
     bad = sorted(t.task_id for t in dag.tasks if (t.owner or "").strip().lower() in ("", DEFAULT_OWNER))
-    return [f"{dag.dag_id}: tasks owned by the default {DEFAULT_OWNER!r} (set default_args['owner']): {bad}"] \
-        if bad else []
+    return (
+        [f"{dag.dag_id}: tasks owned by the default {DEFAULT_OWNER!r} (set default_args['owner']): {bad}"]
+        if bad
+        else []
+    )
 
 
 def _retry_rationales(task_id: str, dag_file: Path, dags_dir: Path) -> list[str]:
@@ -127,8 +142,12 @@ def _retry_rationales(task_id: str, dag_file: Path, dags_dir: Path) -> list[str]
                 if not isinstance(call, ast.Call):
                     continue
                 kw = {k.arg: k.value for k in call.keywords if k.arg}
-                if (isinstance(kw.get("task_id"), ast.Constant) and kw["task_id"].value == task_id
-                        and isinstance(kw.get("retries"), ast.Constant) and kw["retries"].value == 0):
+                if (
+                    isinstance(kw.get("task_id"), ast.Constant)
+                    and kw["task_id"].value == task_id
+                    and isinstance(kw.get("retries"), ast.Constant)
+                    and kw["retries"].value == 0
+                ):
                     found.append(ast.get_docstring(func) or "")
     return found
 
@@ -139,17 +158,23 @@ def check_retries(dag: Any, dags_dir: Path) -> list[str]:
         retries = task.retries or 0
         if task.task_id not in ZERO_RETRY_TASKS:
             if retries < 1:
-                problems.append(f"{dag.dag_id}.{task.task_id}: retries={retries}, needs >= 1 (only "
-                                f"{sorted(ZERO_RETRY_TASKS)} may have 0)")
+                problems.append(
+                    f"{dag.dag_id}.{task.task_id}: retries={retries}, needs >= 1 (only "
+                    f"{sorted(ZERO_RETRY_TASKS)} may have 0)"
+                )
             continue
         if retries != 0:
-            problems.append(f"{dag.dag_id}.{task.task_id}: retries={retries}, must be 0 (a retry only finds its "
-                            "own job; re-runs re-attach instead)")
+            problems.append(
+                f"{dag.dag_id}.{task.task_id}: retries={retries}, must be 0 (a retry only finds its "
+                "own job; re-runs re-attach instead)"
+            )
         docs = [getattr(task, attr, None) or "" for attr in ("doc_md", "doc", "doc_rst", "doc_json", "doc_yaml")]
         docs += _retry_rationales(task.task_id, Path(dag.fileloc), dags_dir)
         if not any("retr" in str(doc).lower() for doc in docs):
-            problems.append(f"{dag.dag_id}.{task.task_id}: retries=0 is not explained in its doc or in the "
-                            "docstring of the function that builds it")
+            problems.append(
+                f"{dag.dag_id}.{task.task_id}: retries=0 is not explained in its doc or in the "
+                "docstring of the function that builds it"
+            )
     return problems
 
 
@@ -206,9 +231,15 @@ def check_unique_task_ids(dag: Any, dags_dir: Path) -> list[str]:
 
 
 DAG_CHECKS: dict[str, Callable[[Any, Path], list[str]]] = {
-    "tags": check_tags, "owner": check_owner, "retries": check_retries, "doc_md": check_doc_md,
-    "description": check_description, "catchup": check_catchup, "max_active_runs": check_max_active_runs,
-    "no_cycles": check_no_cycles, "teardowns_have_setups": check_teardowns_have_setups,
+    "tags": check_tags,
+    "owner": check_owner,
+    "retries": check_retries,
+    "doc_md": check_doc_md,
+    "description": check_description,
+    "catchup": check_catchup,
+    "max_active_runs": check_max_active_runs,
+    "no_cycles": check_no_cycles,
+    "teardowns_have_setups": check_teardowns_have_setups,
     "unique_task_ids": check_unique_task_ids,
 }
 
@@ -219,8 +250,9 @@ def dag_problems(dag: Any, dags_dir: Path) -> dict[str, list[str]]:
 
 # -- static checkers ------------------------------------------------------------------------------------------------
 def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_time_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
@@ -251,10 +283,16 @@ def top_level_heavy_imports(path: Path) -> list[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
-        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)
-              and ((isinstance(node.func, ast.Name) and node.func.id == "__import__")
-                   or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"))):
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and (
+                (isinstance(node.func, ast.Name) and node.func.id == "__import__")
+                or (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
+            )
+        ):
             names = [node.args[0].value]
         found += [f"{node.lineno}: {name}" for name in names if name.split(".")[0] in HEAVY_MODULES]
     return sorted(found, key=lambda s: int(s.split(":")[0]))
@@ -282,8 +320,11 @@ def boto3_factory_calls(path: Path) -> list[str]:
             continue
         func = node.func
         direct = isinstance(func, ast.Name) and func.id in factory_aliases
-        via_module = (isinstance(func, ast.Attribute) and func.attr in BOTO3_FACTORIES
-                      and ast.unparse(func.value).split(".")[0] in module_aliases)
+        via_module = (
+            isinstance(func, ast.Attribute)
+            and func.attr in BOTO3_FACTORIES
+            and ast.unparse(func.value).split(".")[0] in module_aliases
+        )
         if direct or via_module:
             found.append(f"{node.lineno}: {ast.unparse(func)}(")
     return sorted(set(found), key=lambda s: (int(s.split(":")[0]), s))
@@ -333,12 +374,24 @@ def probe_imports(dags_dir: Path, dag_file: Path | None) -> dict[str, Any]:
     """Import ``dag_file`` (or, for None, the baseline modules) in a fresh interpreter; report the heavy modules."""
     env = {**os.environ, **PARSE_ENV, "PYTHONPATH": str(dags_dir), "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir)}
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, RESULT_MARKER, json.dumps(HEAVY_MODULES), str(dag_file or ""),
-         json.dumps(BASELINE_IMPORTS)],
-        capture_output=True, text=True, env=env, cwd=str(dags_dir.parent), timeout=300)
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            RESULT_MARKER,
+            json.dumps(HEAVY_MODULES),
+            str(dag_file or ""),
+            json.dumps(BASELINE_IMPORTS),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(dags_dir.parent),
+        timeout=300,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_MARKER)]
     assert proc.returncode == 0 and lines, f"import probe failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    return json.loads(lines[-1][len(RESULT_MARKER):])
+    return json.loads(lines[-1][len(RESULT_MARKER) :])
 
 
 def heavy_import_problems(result: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
@@ -374,8 +427,10 @@ def test_dags_folder_has_dag_files() -> None:
 def test_dagbag_has_no_import_errors(dagbag: Any) -> None:
     assert not dagbag.import_errors, "\n".join(f"{f}:\n{e}" for f, e in dagbag.import_errors.items())
     parsed = {Path(f).resolve() for f in dagbag.file_last_changed}
-    assert parsed <= {p.resolve() for p in DAG_FILES}, "the DAG processor parses files outside the top of dags/ " \
+    assert parsed <= {p.resolve() for p in DAG_FILES}, (
+        "the DAG processor parses files outside the top of dags/ "
         f"(is dags/.airflowignore still excluding shared code?): {sorted(map(str, parsed))}"
+    )
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=_file_id)
@@ -384,8 +439,9 @@ def test_dag_file_defines_a_dag(dagbag: Any, path: Path) -> None:
     assert dags_in_file(dagbag, path), f"{path.name} defines no DAG"
 
 
-@pytest.mark.parametrize(("path", "check"), [pytest.param(path, name, id=f"{path.name}-{name}")
-                                             for path in DAG_FILES for name in DAG_CHECKS])
+@pytest.mark.parametrize(
+    ("path", "check"), [pytest.param(path, name, id=f"{path.name}-{name}") for path in DAG_FILES for name in DAG_CHECKS]
+)
 def test_dag_rules(dagbag: Any, path: Path, check: str) -> None:
     dags = dags_in_file(dagbag, path)
     assert dags, f"{path.name} defines no DAG"
@@ -401,13 +457,16 @@ def test_train_is_the_only_task_without_retries(dagbag: Any) -> None:
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=_file_id)
-def test_dag_file_imports_no_heavy_modules(path: Path, import_baseline: dict[str, Any],
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_dag_file_imports_no_heavy_modules(
+    path: Path, import_baseline: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     result = probe_imports(DAGS_DIR, path)
     with capsys.disabled():
         reparse = "n/a" if result["reparse_seconds"] is None else f"{result['reparse_seconds']:.3f} s"
-        print(f"\n[import time] {path.name}: {result['seconds']:.3f} s in a fresh interpreter, re-import {reparse} "
-              f"(baseline {' + '.join(BASELINE_IMPORTS)}: {import_baseline['seconds']:.3f} s)")
+        print(
+            f"\n[import time] {path.name}: {result['seconds']:.3f} s in a fresh interpreter, re-import {reparse} "
+            f"(baseline {' + '.join(BASELINE_IMPORTS)}: {import_baseline['seconds']:.3f} s)"
+        )
     assert not (NEVER_IMPORTED & set(import_baseline["loaded"])), import_baseline
     problems = heavy_import_problems(result, import_baseline)
     assert not problems, "\n".join(problems)
@@ -462,7 +521,7 @@ with DAG(dag_id="good", description="good", doc_md=__doc__, schedule=None, start
     created >> train_operator() >> delete().as_teardown(setups=created)
 '''
 
-BAD_DAG = '''
+BAD_DAG = """
 from __future__ import annotations
 
 from datetime import datetime
@@ -483,9 +542,9 @@ with DAG(dag_id="bad", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         pass
 
     EmptyOperator(task_id="train") >> EmptyOperator(task_id="other", retries=0) >> orphan_teardown()
-'''
+"""
 
-BAD_TRAIN_DAG = '''
+BAD_TRAIN_DAG = """
 from datetime import datetime
 
 from airflow.providers.standard.operators.empty import EmptyOperator
@@ -494,9 +553,9 @@ from airflow.sdk import DAG
 with DAG(dag_id="bad_train", description="d", doc_md="d", schedule=None, start_date=datetime(2026, 1, 1),
          catchup=False, max_active_runs=1, tags=["t"], default_args={"owner": "me", "retries": 3}):
     EmptyOperator(task_id="train")
-'''
+"""
 
-CYCLIC_DAG = '''
+CYCLIC_DAG = """
 from datetime import datetime
 
 from airflow.providers.standard.operators.empty import EmptyOperator
@@ -505,9 +564,9 @@ from airflow.sdk import DAG
 with DAG(dag_id="cyclic", schedule=None, start_date=datetime(2026, 1, 1)):
     a, b = EmptyOperator(task_id="a"), EmptyOperator(task_id="b")
     a >> b >> a
-'''
+"""
 
-DUPLICATE_IDS_DAG = '''
+DUPLICATE_IDS_DAG = """
 from datetime import datetime
 
 from airflow.providers.standard.operators.empty import EmptyOperator
@@ -516,7 +575,7 @@ from airflow.sdk import DAG
 with DAG(dag_id="duplicate_ids", schedule=None, start_date=datetime(2026, 1, 1)):
     EmptyOperator(task_id="same")
     EmptyOperator(task_id="same")
-'''
+"""
 
 NOT_A_DAG = '''
 """Mentions airflow and a dag, so the DagBag parses it, but defines none."""
@@ -538,9 +597,15 @@ def clients():
 @pytest.fixture(scope="module")
 def bad_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("integrity")
-    files = {"dags/good.py": GOOD_DAG, "dags/bad.py": BAD_DAG, "dags/bad_train.py": BAD_TRAIN_DAG,
-             "dags/cyclic.py": CYCLIC_DAG, "dags/duplicate_ids.py": DUPLICATE_IDS_DAG,
-             "dags/not_a_dag.py": NOT_A_DAG, "plugins/boto3_plugin.py": BOTO3_PLUGIN}
+    files = {
+        "dags/good.py": GOOD_DAG,
+        "dags/bad.py": BAD_DAG,
+        "dags/bad_train.py": BAD_TRAIN_DAG,
+        "dags/cyclic.py": CYCLIC_DAG,
+        "dags/duplicate_ids.py": DUPLICATE_IDS_DAG,
+        "dags/not_a_dag.py": NOT_A_DAG,
+        "plugins/boto3_plugin.py": BOTO3_PLUGIN,
+    }
     for name, text in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
@@ -554,8 +619,14 @@ def bad_bag(airflow_db: Path, bad_folder: Path) -> Any:
 
 def test_checkers_see_import_errors_and_files_without_dags(bad_bag: Any, bad_folder: Path) -> None:
     dags = bad_folder / "dags"
-    assert [p.name for p in dag_files(dags)] == ["bad.py", "bad_train.py", "cyclic.py", "duplicate_ids.py",
-                                                 "good.py", "not_a_dag.py"]
+    assert [p.name for p in dag_files(dags)] == [
+        "bad.py",
+        "bad_train.py",
+        "cyclic.py",
+        "duplicate_ids.py",
+        "good.py",
+        "not_a_dag.py",
+    ]
     assert "Cycle detected" in "".join(import_errors_for(bad_bag, dags / "cyclic.py").values())
     assert "same" in "".join(import_errors_for(bad_bag, dags / "duplicate_ids.py").values())
     assert not dags_in_file(bad_bag, dags / "not_a_dag.py")
@@ -568,8 +639,16 @@ def test_checkers_pass_a_good_dag(bad_bag: Any, bad_folder: Path) -> None:
 
 def test_checkers_flag_every_rule_a_bad_dag_breaks(bad_bag: Any, bad_folder: Path) -> None:
     problems = dag_problems(bad_bag.get_dag("bad"), bad_folder / "dags")
-    assert set(problems) == {"tags", "owner", "retries", "doc_md", "description", "catchup", "max_active_runs",
-                             "teardowns_have_setups"}, problems
+    assert set(problems) == {
+        "tags",
+        "owner",
+        "retries",
+        "doc_md",
+        "description",
+        "catchup",
+        "max_active_runs",
+        "teardowns_have_setups",
+    }, problems
     retries = "\n".join(problems["retries"])
     assert "bad.other: retries=0" in retries and "bad.orphan_teardown: retries=0" in retries
     assert "bad.train: retries=0 is not explained" in retries
@@ -590,8 +669,9 @@ def test_cycle_and_duplicate_checkers_on_in_memory_dags(bad_folder: Path) -> Non
         a, b = EmptyOperator(task_id="a"), EmptyOperator(task_id="b")
         a >> b >> a
     assert check_no_cycles(dag, bad_folder) and "Cycle detected" in check_no_cycles(dag, bad_folder)[0]
-    stub = SimpleNamespace(dag_id="stub", tasks=[SimpleNamespace(task_id="x"), SimpleNamespace(task_id="x")],
-                           task_dict={"x": None})
+    stub = SimpleNamespace(
+        dag_id="stub", tasks=[SimpleNamespace(task_id="x"), SimpleNamespace(task_id="x")], task_dict={"x": None}
+    )
     assert check_unique_task_ids(stub, bad_folder) == ["stub: duplicate task ids ['x']"]
 
 
@@ -602,8 +682,12 @@ def test_static_heavy_import_checker(bad_folder: Path) -> None:
 
 def test_boto3_checker(bad_folder: Path) -> None:
     assert boto3_factory_calls(bad_folder / "plugins" / "boto3_plugin.py") == [
-        "4: from boto3 import Session", "8: BotoSession(", "8: b3.resource(", "8: boto3.client(",
-        "8: boto3.session.Session("]
+        "4: from boto3 import Session",
+        "8: BotoSession(",
+        "8: b3.resource(",
+        "8: boto3.client(",
+        "8: boto3.session.Session(",
+    ]
     assert boto3_factory_calls(bad_folder / "dags" / "good.py") == []
 
 

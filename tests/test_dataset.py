@@ -262,7 +262,8 @@ def _symlink_member(path: Path) -> str:
 def _corrupt_member(path: Path) -> str:
     with zipfile.ZipFile(path) as archive:
         return next(
-            info.filename for info in archive.infolist()
+            info.filename
+            for info in archive.infolist()
             if info.filename.endswith(".png") and not archive.read(info).startswith(b"\x89PNG")
         )
 

@@ -28,11 +28,19 @@ def _form_defaults(dataset_url: str) -> dict[str, Any]:
 
 
 def _resolve(params: dict[str, Any], variables: dict[str, str]) -> run_config.RunConfig:
-    base = {"sagemaker_mlops_bucket": "mlops-ch06-demo",
-            "sagemaker_mlops_role_arn": "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole"}
+    base = {
+        "sagemaker_mlops_bucket": "mlops-ch06-demo",
+        "sagemaker_mlops_role_arn": "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole",
+    }
     lookups = {**base, **variables}
-    return run_config.resolve(params, dag_id="mnist_train_deploy", run_id="manual__1", aws_conn_id="aws_default",
-                              variable=lookups.get, connection_region=lambda: "us-east-1")
+    return run_config.resolve(
+        params,
+        dag_id="mnist_train_deploy",
+        run_id="manual__1",
+        aws_conn_id="aws_default",
+        variable=lookups.get,
+        connection_region=lambda: "us-east-1",
+    )
 
 
 @pytest.mark.parametrize("book_url, name", [(BOOK_BATCH1_URL, "batch1.zip"), (BOOK_BATCH2_URL, "batch2.zip")])
@@ -48,8 +56,10 @@ def test_without_the_variable_the_book_urls_stay() -> None:
 
 def test_a_url_typed_into_the_form_is_never_rewritten() -> None:
     own = "https://example.com/data/batch1.zip"
-    assert _resolve({**_form_defaults(BOOK_BATCH1_URL), "dataset_url": own},
-                    {DATASET_MIRROR_VARIABLE: MIRROR}).dataset_url == own
+    assert (
+        _resolve({**_form_defaults(BOOK_BATCH1_URL), "dataset_url": own}, {DATASET_MIRROR_VARIABLE: MIRROR}).dataset_url
+        == own
+    )
     assert mirrored_dataset_url(None, MIRROR) is None
 
 

@@ -23,8 +23,13 @@ IMAGE = f"685385470294.dkr.ecr.{OTHER_REGION}.amazonaws.com/image-classification
 
 
 def _client(emulator: Any, service: str) -> Any:
-    return boto3.client(service, region_name=OTHER_REGION, endpoint_url=emulator.url, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    return boto3.client(
+        service,
+        region_name=OTHER_REGION,
+        endpoint_url=emulator.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def _bucket(emulator: Any, name: str) -> None:
@@ -62,11 +67,25 @@ def test_training_and_endpoint_waits_poll_the_run_s_region(airflow_aws: Any, tmp
     sm = _client(airflow_aws, "sagemaker")
     _bucket(airflow_aws, "mlops-region-bucket")
     samples = upload_zip(None, dataset_zip(tmp_path), "mlops-region-bucket", "ch06", create_bucket=False)
-    request = training_request("mlops-train-region", "mlops-region-bucket", "ch06", samples,
-                               AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"})
+    request = training_request(
+        "mlops-train-region",
+        "mlops-region-bucket",
+        "ch06",
+        samples,
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+    )
     training = ExplainedTrainingOperator(
-        task_id="train", config=request, aws_conn_id="aws_default", region_name=OTHER_REGION, deferrable=True,
-        check_interval=1, max_attempts=60, print_log=False, check_if_job_exists=True, action_if_job_exists="fail")
+        task_id="train",
+        config=request,
+        aws_conn_id="aws_default",
+        region_name=OTHER_REGION,
+        deferrable=True,
+        check_interval=1,
+        max_attempts=60,
+        print_log=False,
+        check_if_job_exists=True,
+        action_if_job_exists="fail",
+    )
     trigger = _deferred(training)
     assert trigger.serialize()[1]["region_name"] == OTHER_REGION
     event = _first_event(trigger)
@@ -75,15 +94,31 @@ def test_training_and_endpoint_waits_poll_the_run_s_region(airflow_aws: Any, tmp
     assert job["TrainingJobStatus"] == "Completed"
     assert training.execute_complete({}, event)["Training"]["TrainingJobName"] == "mlops-train-region"
 
-    sm.create_model(ModelName="mlops-model-region", ExecutionRoleArn=ROLE_ARN,
-                    PrimaryContainer={"Image": IMAGE, "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]})
-    sm.create_endpoint_config(EndpointConfigName="mlops-epc-region", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "mlops-model-region", "InitialInstanceCount": 1,
-        "InstanceType": "ml.m5.xlarge"}])
+    sm.create_model(
+        ModelName="mlops-model-region",
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="mlops-epc-region",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "mlops-model-region",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+            }
+        ],
+    )
     endpoint = RegionalEndpointOperator(
-        task_id="create_endpoint", config={"EndpointName": "mlops-ep-region", "EndpointConfigName": "mlops-epc-region"},
-        aws_conn_id="aws_default", region_name=OTHER_REGION, deferrable=True, check_interval=1,
-        max_ingestion_time=120)
+        task_id="create_endpoint",
+        config={"EndpointName": "mlops-ep-region", "EndpointConfigName": "mlops-epc-region"},
+        aws_conn_id="aws_default",
+        region_name=OTHER_REGION,
+        deferrable=True,
+        check_interval=1,
+        max_ingestion_time=120,
+    )
     trigger = _deferred(endpoint)
     assert trigger.serialize()[1]["region_name"] == OTHER_REGION
     event = _first_event(trigger)
@@ -103,8 +138,9 @@ def served_batch1(tmp_path: Path) -> Any:
 
 
 @pytest.mark.e2e
-def test_a_run_in_another_region_than_the_connection_s_succeeds_there(airflow_db: Any, airflow_aws: Any,
-                                                                     served_batch1: dict[str, str]) -> None:
+def test_a_run_in_another_region_than_the_connection_s_succeeds_there(
+    airflow_db: Any, airflow_aws: Any, served_batch1: dict[str, str]
+) -> None:
     from dag_runs import run_dag, xcom
 
     run, states = run_dag("mnist_train_deploy", {**served_batch1, "region": OTHER_REGION})
@@ -112,7 +148,8 @@ def test_a_run_in_another_region_than_the_connection_s_succeeds_there(airflow_db
     assert states["train"] == "success" and states["create_endpoint"] == "success"
     assert states["stop_training_if_running"] == "success"
     job = _client(airflow_aws, "sagemaker").describe_training_job(
-        TrainingJobName=xcom(run, "training_result")["training_job_name"])
+        TrainingJobName=xcom(run, "training_result")["training_job_name"]
+    )
     assert job["TrainingJobStatus"] == "Completed" and job["TrainingJobArn"].split(":")[3] == OTHER_REGION
     assert xcom(run, "stop_training_if_running") is False  # the teardown found the job ended, stopped nothing
     assert _client(airflow_aws, "sagemaker").list_endpoints()["Endpoints"] == []

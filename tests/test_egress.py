@@ -43,17 +43,25 @@ def _never_resolve(host: str, port: int) -> list[str]:
     raise AssertionError(f"a literal address must not be resolved ({host})")
 
 
-@pytest.mark.parametrize(("url", "kind"), [
-    ("http://169.254.169.254/latest/meta-data/iam/security-credentials/", "link-local"),  # EC2/MWAA metadata
-    ("http://[fd00:ec2::254]/latest/meta-data/", "private"),  # the metadata service over IPv6
-    ("http://[::ffff:169.254.169.254]/", "link-local"),  # IPv4-mapped IPv6
-    ("http://[2002:a9fe:a9fe::1]/", "link-local"),  # 6to4 wrapping 169.254.169.254
-    ("http://[fe80::1]/", "link-local"),
-    ("http://10.0.12.7/batch1.zip", "private"), ("http://172.16.0.1/", "private"),
-    ("http://192.168.1.10:8080/x.zip", "private"), ("http://100.64.0.1/", "shared"),
-    ("http://127.0.0.1:8765/batch1.zip", "loopback"), ("http://[::1]/", "loopback"),
-    ("http://0.0.0.0/", "unspecified"), ("http://224.0.0.251/", "multicast"), ("http://240.0.0.1/", "reserved"),
-])
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://169.254.169.254/latest/meta-data/iam/security-credentials/", "link-local"),  # EC2/MWAA metadata
+        ("http://[fd00:ec2::254]/latest/meta-data/", "private"),  # the metadata service over IPv6
+        ("http://[::ffff:169.254.169.254]/", "link-local"),  # IPv4-mapped IPv6
+        ("http://[2002:a9fe:a9fe::1]/", "link-local"),  # 6to4 wrapping 169.254.169.254
+        ("http://[fe80::1]/", "link-local"),
+        ("http://10.0.12.7/batch1.zip", "private"),
+        ("http://172.16.0.1/", "private"),
+        ("http://192.168.1.10:8080/x.zip", "private"),
+        ("http://100.64.0.1/", "shared"),
+        ("http://127.0.0.1:8765/batch1.zip", "loopback"),
+        ("http://[::1]/", "loopback"),
+        ("http://0.0.0.0/", "unspecified"),
+        ("http://224.0.0.251/", "multicast"),
+        ("http://240.0.0.1/", "reserved"),
+    ],
+)
 def test_non_public_literals_are_refused_by_the_check_itself(url: str, kind: str) -> None:
     with pytest.raises(ParamError) as caught:
         egress.check_url(url, resolve=_never_resolve)
@@ -70,8 +78,11 @@ def test_numeric_spellings_are_refused_on_the_address_they_resolve_to(url: str) 
 
 def test_a_name_is_judged_by_every_address_it_resolves_to() -> None:
     def resolve(host: str, port: int) -> list[str]:
-        return {"public.example": ["93.184.216.34"], "sneaky.example": ["93.184.216.34", "10.1.2.3"],
-                "v6.example": ["2606:2800:220:1::1"]}[host]
+        return {
+            "public.example": ["93.184.216.34"],
+            "sneaky.example": ["93.184.216.34", "10.1.2.3"],
+            "v6.example": ["2606:2800:220:1::1"],
+        }[host]
 
     egress.check_url("https://public.example/batch1.zip", resolve=resolve)
     egress.check_url("https://v6.example/batch1.zip", resolve=resolve)
@@ -169,12 +180,17 @@ def test_a_redirect_to_the_metadata_service_is_refused_without_a_packet(servers:
     allowed_one, _ = servers
     allowed_one.location = "http://169.254.169.254/latest/meta-data/"
     with pytest.raises(ParamError, match=re.escape("169.254.169.254, a link-local address")):
-        dataset.download(_url(allowed_one), tmp_path / "x.zip", sha256=None,
-                         allowed_hosts=[f"127.0.0.1:{allowed_one.server_address[1]}"])
+        dataset.download(
+            _url(allowed_one),
+            tmp_path / "x.zip",
+            sha256=None,
+            allowed_hosts=[f"127.0.0.1:{allowed_one.server_address[1]}"],
+        )
 
 
-def test_a_name_that_changes_address_after_the_check_is_refused_at_connect(servers: Any, tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_name_that_changes_address_after_the_check_is_refused_at_connect(
+    servers: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """DNS rebinding: public for the check, loopback (standing in for the metadata service) for the connect."""
     import socket
 
@@ -192,7 +208,9 @@ def test_a_name_that_changes_address_after_the_check_is_refused_at_connect(serve
         return real("127.0.0.1", *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    with pytest.raises(ParamError, match=re.escape("resolved to 127.0.0.1, a loopback address, when the worker connected")):
+    with pytest.raises(
+        ParamError, match=re.escape("resolved to 127.0.0.1, a loopback address, when the worker connected")
+    ):
         dataset.download(f"http://rebind.example:{port}/x.zip", tmp_path / "x.zip", sha256=None)
     assert len(calls) == 2 and target.hits == 0  # connected, but not one byte of the request was sent
 
@@ -207,7 +225,8 @@ def test_too_many_redirects_name_dataset_url(servers: Any, tmp_path: Path) -> No
 
 @pytest.mark.e2e
 def test_a_run_pointed_at_an_unlisted_loopback_server_fails_before_anything_is_created(
-        airflow_db: Any, airflow_aws: Any, servers: Any, capfd: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    airflow_db: Any, airflow_aws: Any, servers: Any, capfd: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     listed, target = servers
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS", f"127.0.0.1:{listed.server_address[1]}")
     run, states = run_dag("mnist_train_deploy", {"dataset_url": _url(target, "/batch1.zip")})

@@ -78,8 +78,9 @@ def test_training_job_runs_through_real_states_and_writes_artifacts(aws, uploade
     streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="job-ok/")
     names = sorted(s["logStreamName"] for s in streams["logStreams"])
     assert [n.split("/")[1].rsplit("-", 1)[0] for n in names] == ["algo-1", "algo-2"]
-    events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=names[0],
-                                 startFromHead=True)["events"]
+    events = logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=names[0], startFromHead=True
+    )["events"]
     assert any("Validation-accuracy" in e["message"] for e in events)
 
 
@@ -87,27 +88,56 @@ def test_duplicate_training_job_is_rejected_and_the_first_is_kept(aws, uploaded)
     sm = aws("sagemaker")
     sm.create_training_job(**training_request("job-dup", BUCKET, PREFIX, uploaded))
     with pytest.raises(ClientError) as excinfo:
-        sm.create_training_job(**training_request("job-dup", BUCKET, PREFIX, uploaded,
-                                                  ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.g5.xlarge",
-                                                                  "VolumeSizeInGB": 30}))
+        sm.create_training_job(
+            **training_request(
+                "job-dup",
+                BUCKET,
+                PREFIX,
+                uploaded,
+                ResourceConfig={"InstanceCount": 1, "InstanceType": "ml.g5.xlarge", "VolumeSizeInGB": 30},
+            )
+        )
     code, message = _error(excinfo)
     assert code == "ResourceInUse" and "already exists" in message
     job = wait_training(sm, "job-dup")
     assert job["ResourceConfig"]["InstanceType"] == "ml.p2.xlarge" and job["TrainingJobStatus"] == "Completed"
 
 
-@pytest.mark.parametrize(("overrides", "expected"), [
-    ({"EnableManagedSpotTraining": True}, "required for managed spot"),
-    ({"EnableManagedSpotTraining": True,
-      "StoppingCondition": {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 1800}}, "greater than or equal"),
-    ({"StoppingCondition": {"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120}}, "only when"),
-    ({"ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.c5.xlarge", "VolumeSizeInGB": 30}},
-     "only GPU instances"),
-    ({"InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
-        "S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/nope/train",
-        "S3DataDistributionType": "FullyReplicated"}}}]},
-     "No S3 objects found"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"EnableManagedSpotTraining": True}, "required for managed spot"),
+        (
+            {
+                "EnableManagedSpotTraining": True,
+                "StoppingCondition": {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 1800},
+            },
+            "greater than or equal",
+        ),
+        ({"StoppingCondition": {"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120}}, "only when"),
+        (
+            {"ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.c5.xlarge", "VolumeSizeInGB": 30}},
+            "only GPU instances",
+        ),
+        (
+            {
+                "InputDataConfig": [
+                    {
+                        "ChannelName": "train",
+                        "DataSource": {
+                            "S3DataSource": {
+                                "S3DataType": "S3Prefix",
+                                "S3Uri": f"s3://{BUCKET}/nope/train",
+                                "S3DataDistributionType": "FullyReplicated",
+                            }
+                        },
+                    }
+                ]
+            },
+            "No S3 objects found",
+        ),
+    ],
+)
 def test_bad_training_requests_are_rejected_before_anything_is_created(aws, uploaded, overrides, expected):
     sm = aws("sagemaker")
     with pytest.raises(ClientError) as excinfo:
@@ -140,12 +170,15 @@ def _small_png() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize(("mutate", "hp_drop", "expected"), [
-    (lambda n, d: d, "num_classes", "num_classes"),
-    (lambda n, d: d, "num_training_samples", "num_training_samples"),
-    (lambda n, d: d + b"oops-a-bad-line\n" if n.endswith("train.lst") else d, None, "train.lst"),
-    (lambda n, d: _small_png() if n.startswith("train/") and n.endswith(".png") else d, None, "smaller"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "hp_drop", "expected"),
+    [
+        (lambda n, d: d, "num_classes", "num_classes"),
+        (lambda n, d: d, "num_training_samples", "num_training_samples"),
+        (lambda n, d: d + b"oops-a-bad-line\n" if n.endswith("train.lst") else d, None, "train.lst"),
+        (lambda n, d: _small_png() if n.startswith("train/") and n.endswith(".png") else d, None, "smaller"),
+    ],
+)
 def test_contract_violations_fail_the_job_with_a_clear_reason(aws, batch1, mutate, hp_drop, expected):
     samples = _reupload(aws, batch1, mutate)
     request = training_request("job-contract", BUCKET, PREFIX, samples)
@@ -195,9 +228,14 @@ def test_injected_failure_and_stop(aws, uploaded, emulator):
 
 # -- incremental training and spot -------------------------------------------------------------------------------
 def _model_channel(uri: str) -> dict:
-    return {"ChannelName": "model", "ContentType": "application/x-sagemaker-model", "InputMode": "File",
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
-                                            "S3DataDistributionType": "FullyReplicated"}}}
+    return {
+        "ChannelName": "model",
+        "ContentType": "application/x-sagemaker-model",
+        "InputMode": "File",
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        },
+    }
 
 
 def test_incremental_training_warm_starts_and_rejects_an_incompatible_base(aws, uploaded):
@@ -210,10 +248,15 @@ def test_incremental_training_warm_starts_and_rejects_an_incompatible_base(aws, 
     job = wait_training(sm, "job-incr")
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     logs = aws("logs")
-    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                       logStreamNamePrefix="job-incr/")["logStreams"][0]["logStreamName"]
-    text = "\n".join(e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream, startFromHead=True)["events"])
+    stream = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="job-incr/")[
+        "logStreams"
+    ][0]["logStreamName"]
+    text = "\n".join(
+        e["message"]
+        for e in logs.get_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream, startFromHead=True
+        )["events"]
+    )
     assert "warm" in text.lower() or "base model" in text.lower()
 
     bad = training_request("job-incr-bad", BUCKET, PREFIX, uploaded)
@@ -225,9 +268,15 @@ def test_incremental_training_warm_starts_and_rejects_an_incompatible_base(aws, 
 
 
 def _spot_request(name: str, samples: int, checkpoint: str, **stopping):
-    return training_request(name, BUCKET, PREFIX, samples, EnableManagedSpotTraining=True,
-                            StoppingCondition={"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600, **stopping},
-                            CheckpointConfig={"S3Uri": checkpoint, "LocalPath": "/opt/ml/checkpoints"})
+    return training_request(
+        name,
+        BUCKET,
+        PREFIX,
+        samples,
+        EnableManagedSpotTraining=True,
+        StoppingCondition={"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600, **stopping},
+        CheckpointConfig={"S3Uri": checkpoint, "LocalPath": "/opt/ml/checkpoints"},
+    )
 
 
 def _keys(aws, prefix: str) -> list[str]:
@@ -243,8 +292,11 @@ def test_spot_interruption_resumes_from_checkpoints_and_completes(aws, uploaded,
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]
     assert "Interrupted" in statuses
-    assert statuses[statuses.index("Interrupted") + 1:statuses.index("Interrupted") + 4] == \
-        ["Starting", "Downloading", "Training"]
+    assert statuses[statuses.index("Interrupted") + 1 : statuses.index("Interrupted") + 4] == [
+        "Starting",
+        "Downloading",
+        "Training",
+    ]
     assert job["BillableTimeInSeconds"] <= job["TrainingTimeInSeconds"]
     keys = _keys(aws, "spot-job/checkpoints/")
     assert any(k.endswith("0003.params") for k in keys), keys
@@ -286,18 +338,40 @@ def test_endpoint_lifecycle_invoke_update_and_delete(aws, uploaded, batch1):
             runtime.invoke_endpoint(EndpointName="ep-one", ContentType=content_type, Body=body)
         assert _error(excinfo)[0] == "ModelError"
 
-    for call in (lambda: sm.create_model(ModelName="ep-one", ExecutionRoleArn=job["RoleArn"],
-                                         PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact}),
-                 lambda: sm.create_endpoint_config(EndpointConfigName="ep-one", ProductionVariants=[{
-                     "VariantName": "AllTraffic", "ModelName": "ep-one", "InitialInstanceCount": 1,
-                     "InstanceType": "ml.m5.xlarge"}]),
-                 lambda: sm.create_endpoint(EndpointName="ep-one", EndpointConfigName="ep-one")):
+    for call in (
+        lambda: sm.create_model(
+            ModelName="ep-one",
+            ExecutionRoleArn=job["RoleArn"],
+            PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact},
+        ),
+        lambda: sm.create_endpoint_config(
+            EndpointConfigName="ep-one",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "ep-one",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.xlarge",
+                }
+            ],
+        ),
+        lambda: sm.create_endpoint(EndpointName="ep-one", EndpointConfigName="ep-one"),
+    ):
         with pytest.raises(ClientError) as excinfo:
             call()
         assert "Cannot create already existing" in _error(excinfo)[1]
 
-    sm.create_endpoint_config(EndpointConfigName="ep-two", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "ep-one", "InitialInstanceCount": 2, "InstanceType": "ml.m5.xlarge"}])
+    sm.create_endpoint_config(
+        EndpointConfigName="ep-two",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "ep-one",
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.xlarge",
+            }
+        ],
+    )
     sm.update_endpoint(EndpointName="ep-one", EndpointConfigName="ep-two")
     assert sm.describe_endpoint(EndpointName="ep-one")["EndpointStatus"] == "Updating"
     updated = wait_endpoint(sm, "ep-one")
@@ -315,9 +389,17 @@ def test_endpoint_lifecycle_invoke_update_and_delete(aws, uploaded, batch1):
 def test_endpoint_references_and_failures(aws, uploaded, emulator):
     sm = aws("sagemaker")
     with pytest.raises(ClientError) as excinfo:
-        sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "missing", "InitialInstanceCount": 1,
-            "InstanceType": "ml.m5.xlarge"}])
+        sm.create_endpoint_config(
+            EndpointConfigName="c",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "missing",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.xlarge",
+                }
+            ],
+        )
     assert "Could not find model" in _error(excinfo)[1]
     with pytest.raises(ClientError) as excinfo:
         sm.create_endpoint(EndpointName="e", EndpointConfigName="missing")
@@ -385,18 +467,36 @@ def test_weight_zero_variant_gets_traffic_only_when_targeted(aws, uploaded, batc
     artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
     sm, runtime = aws("sagemaker"), aws("sagemaker-runtime")
     for name in ("m-new", "m-base"):
-        sm.create_model(ModelName=name, ExecutionRoleArn=job["RoleArn"],
-                        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact})
-    sm.create_endpoint_config(EndpointConfigName="two-variants", ProductionVariants=[
-        {"VariantName": "BaseModel", "ModelName": "m-base", "InitialInstanceCount": 1,
-         "InstanceType": "ml.m5.xlarge", "InitialVariantWeight": 0.0},
-        {"VariantName": "AllTraffic", "ModelName": "m-new", "InitialInstanceCount": 1,
-         "InstanceType": "ml.m5.xlarge", "InitialVariantWeight": 1.0}])
+        sm.create_model(
+            ModelName=name,
+            ExecutionRoleArn=job["RoleArn"],
+            PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact},
+        )
+    sm.create_endpoint_config(
+        EndpointConfigName="two-variants",
+        ProductionVariants=[
+            {
+                "VariantName": "BaseModel",
+                "ModelName": "m-base",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialVariantWeight": 0.0,
+            },
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "m-new",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialVariantWeight": 1.0,
+            },
+        ],
+    )
     sm.create_endpoint(EndpointName="two-variants", EndpointConfigName="two-variants")
     assert wait_endpoint(sm, "two-variants")["EndpointStatus"] == "InService"
     png, _ = first_png(batch1)
     plain = runtime.invoke_endpoint(EndpointName="two-variants", ContentType="image/png", Body=png)
-    targeted = runtime.invoke_endpoint(EndpointName="two-variants", ContentType="image/png", Body=png,
-                                       TargetVariant="BaseModel")
+    targeted = runtime.invoke_endpoint(
+        EndpointName="two-variants", ContentType="image/png", Body=png, TargetVariant="BaseModel"
+    )
     assert plain["InvokedProductionVariant"] == "AllTraffic"
     assert targeted["InvokedProductionVariant"] == "BaseModel"

@@ -32,9 +32,14 @@ def uploaded(aws, batch1):
 
 
 def _client(emulator, service: str, attempts: int):
-    return boto3.client(service, region_name=REGION, endpoint_url=emulator.url, aws_access_key_id="testing",
-                        aws_secret_access_key="testing",
-                        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}))
+    return boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=emulator.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": attempts}),
+    )
 
 
 def _code_and_status(excinfo) -> tuple[str, int]:
@@ -65,8 +70,14 @@ def test_a_retrying_client_rides_out_throttling_but_not_a_longer_outage(emulator
     with pytest.raises(ClientError) as excinfo:
         _client(emulator, "sagemaker", 3).list_training_jobs()
     assert _code_and_status(excinfo) == ("InternalFailure", 500)
-    assert [r["status"] for r in emulator.requests() if r["action"] == "ListTrainingJobs"] == [400, 400, 200,
-                                                                                                500, 500, 500]
+    assert [r["status"] for r in emulator.requests() if r["action"] == "ListTrainingJobs"] == [
+        400,
+        400,
+        200,
+        500,
+        500,
+        500,
+    ]
 
 
 def test_faults_for_a_time_window_and_in_the_xml_protocols(emulator):
@@ -86,8 +97,9 @@ def test_faults_for_a_time_window_and_in_the_xml_protocols(emulator):
     assert _code_and_status(excinfo) == ("ThrottlingException", 400)
 
 
-def test_the_dags_job_lookup_retries_throttling_and_never_mistakes_an_outage_for_no_job(airflow_aws, monkeypatch,
-                                                                                        uploaded, aws):
+def test_the_dags_job_lookup_retries_throttling_and_never_mistakes_an_outage_for_no_job(
+    airflow_aws, monkeypatch, uploaded, aws
+):
     """A throttled DescribeTrainingJob must not read as "no job yet" (that would start a second, billed job):
     the connection's client retries it, and an outage longer than its retries raises."""
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
@@ -138,9 +150,14 @@ def test_a_spot_job_that_finds_no_capacity_stops_when_its_max_wait_runs_out(aws,
     emulator.spot_no_capacity()
     sm = aws("sagemaker")
     started = time.monotonic()
-    _start(aws, "nocap-job", uploaded, EnableManagedSpotTraining=True,
-           StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120},
-           CheckpointConfig={"S3Uri": f"s3://{BUCKET}/checkpoints/nocap-job"})
+    _start(
+        aws,
+        "nocap-job",
+        uploaded,
+        EnableManagedSpotTraining=True,
+        StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120},
+        CheckpointConfig={"S3Uri": f"s3://{BUCKET}/checkpoints/nocap-job"},
+    )
     time.sleep(0.3)
     waiting = sm.describe_training_job(TrainingJobName="nocap-job")
     assert (waiting["TrainingJobStatus"], waiting["SecondaryStatus"]) == ("InProgress", "Starting")
@@ -154,10 +171,25 @@ def test_an_endpoint_can_stay_creating_for_a_set_time(aws, uploaded, emulator):
     sm = aws("sagemaker")
     job = wait_training(sm, _start(aws, "slow-ep-job", uploaded))
     emulator.settings(endpoint_create_seconds=1.5)
-    sm.create_model(ModelName="slow-ep", ExecutionRoleArn=job["RoleArn"], PrimaryContainer={
-        "Image": job["AlgorithmSpecification"]["TrainingImage"], "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"]})
-    sm.create_endpoint_config(EndpointConfigName="slow-ep", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "slow-ep", "InitialInstanceCount": 1, "InstanceType": "ml.m5.xlarge"}])
+    sm.create_model(
+        ModelName="slow-ep",
+        ExecutionRoleArn=job["RoleArn"],
+        PrimaryContainer={
+            "Image": job["AlgorithmSpecification"]["TrainingImage"],
+            "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"],
+        },
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="slow-ep",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "slow-ep",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName="slow-ep", EndpointConfigName="slow-ep")
     time.sleep(1.0)
     assert sm.describe_endpoint(EndpointName="slow-ep")["EndpointStatus"] == "Creating"

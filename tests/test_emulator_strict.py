@@ -56,14 +56,32 @@ def _artifact(aws, key: str = "models/model.tar.gz", body: bytes = b"not a model
     return f"s3://{BUCKET}/{key}"
 
 
-def _endpoint(aws, name: str, model_data: str, *, instance_type: str = "ml.m5.xlarge", count: int = 1,
-              variants: list[dict] | None = None) -> None:
+def _endpoint(
+    aws,
+    name: str,
+    model_data: str,
+    *,
+    instance_type: str = "ml.m5.xlarge",
+    count: int = 1,
+    variants: list[dict] | None = None,
+) -> None:
     sm = aws("sagemaker")
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE_ARN,
-                    PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": model_data})
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=variants or [{
-        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": count,
-        "InstanceType": instance_type, "InitialVariantWeight": 1.0}])
+    sm.create_model(
+        ModelName=name, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": model_data}
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=variants
+        or [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": count,
+                "InstanceType": instance_type,
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
 
 
@@ -75,9 +93,13 @@ def test_training_over_its_quota_is_refused_with_resource_limit_exceeded(aws, up
     sm.create_training_job(**training_request("quota-1", BUCKET, PREFIX, uploaded))  # 2 of 3 instances
     with pytest.raises(sm.exceptions.ResourceLimitExceeded) as excinfo:
         sm.create_training_job(**training_request("quota-2", BUCKET, PREFIX, uploaded))
-    assert _error(excinfo) == ("ResourceLimitExceeded", (
-        f"The account-level service limit '{P2}' is 3 Instances, with current utilization of 2 Instances and a "
-        "request delta of 2 Instances. Please use AWS Service Quotas to request an increase for this quota."))
+    assert _error(excinfo) == (
+        "ResourceLimitExceeded",
+        (
+            f"The account-level service limit '{P2}' is 3 Instances, with current utilization of 2 Instances and a "
+            "request delta of 2 Instances. Please use AWS Service Quotas to request an increase for this quota."
+        ),
+    )
     assert [j["TrainingJobName"] for j in sm.list_training_jobs()["TrainingJobSummaries"]] == ["quota-1"]
 
     sm.stop_training_job(TrainingJobName="quota-1")
@@ -87,23 +109,34 @@ def test_training_over_its_quota_is_refused_with_resource_limit_exceeded(aws, up
 
 
 def test_spot_jobs_count_against_the_spot_quota_and_all_jobs_against_the_account_wide_one(aws, uploaded, emulator):
-    emulator.settings(epoch_seconds=2.0, quotas={P2: 2, "ml.p2.xlarge for spot training job usage": 2,
-                                                 "Number of instances across all training jobs": 4})
+    emulator.settings(
+        epoch_seconds=2.0,
+        quotas={
+            P2: 2,
+            "ml.p2.xlarge for spot training job usage": 2,
+            "Number of instances across all training jobs": 4,
+        },
+    )
     sm = aws("sagemaker")
-    spot = {"EnableManagedSpotTraining": True,
-            "StoppingCondition": {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}}
+    spot = {
+        "EnableManagedSpotTraining": True,
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200},
+    }
     sm.create_training_job(**training_request("od-1", BUCKET, PREFIX, uploaded))
     sm.create_training_job(**training_request("spot-1", BUCKET, PREFIX, uploaded, **spot))  # separate quota
     with pytest.raises(ClientError) as excinfo:
         sm.create_training_job(**training_request("spot-2", BUCKET, PREFIX, uploaded, **spot))
-    assert "'ml.p2.xlarge for spot training job usage' is 2 Instances, with current utilization of 2" in \
-        _error(excinfo)[1]
+    assert (
+        "'ml.p2.xlarge for spot training job usage' is 2 Instances, with current utilization of 2" in _error(excinfo)[1]
+    )
     emulator.set_quota(P2, 10)
     with pytest.raises(ClientError) as excinfo:
         sm.create_training_job(**training_request("od-2", BUCKET, PREFIX, uploaded))
     assert _error(excinfo)[0] == "ResourceLimitExceeded"
-    assert "'Number of instances across all training jobs' is 4 Instances, with current utilization of 4" in \
-        _error(excinfo)[1]
+    assert (
+        "'Number of instances across all training jobs' is 4 Instances, with current utilization of 4"
+        in _error(excinfo)[1]
+    )
     for name in ("od-1", "spot-1"):
         sm.stop_training_job(TrainingJobName=name)
 
@@ -112,15 +145,26 @@ def test_endpoints_over_their_quota_are_refused_on_create(aws, emulator):
     emulator.set_quota("ml.m5.xlarge for endpoint usage", 2)
     sm, artifact = aws("sagemaker"), _artifact(aws)
     _endpoint(aws, "eq-one", artifact)  # 1 of 2
-    sm.create_model(ModelName="eq-two", ExecutionRoleArn=ROLE_ARN,
-                    PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact})
-    sm.create_endpoint_config(EndpointConfigName="eq-two", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "eq-two", "InitialInstanceCount": 2,
-        "InstanceType": "ml.m5.xlarge"}])
+    sm.create_model(
+        ModelName="eq-two", ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact}
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="eq-two",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "eq-two",
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.xlarge",
+            }
+        ],
+    )
     with pytest.raises(sm.exceptions.ResourceLimitExceeded) as excinfo:
         sm.create_endpoint(EndpointName="eq-two", EndpointConfigName="eq-two")
-    assert "'ml.m5.xlarge for endpoint usage' is 2 Instances, with current utilization of 1 Instances and a " \
-           "request delta of 2 Instances" in _error(excinfo)[1]
+    assert (
+        "'ml.m5.xlarge for endpoint usage' is 2 Instances, with current utilization of 1 Instances and a "
+        "request delta of 2 Instances" in _error(excinfo)[1]
+    )
     with pytest.raises(ClientError):
         sm.describe_endpoint(EndpointName="eq-two")  # nothing was created
 
@@ -132,9 +176,17 @@ def test_update_endpoint_needs_quota_for_the_new_fleet(aws, uploaded, emulator):
     emulator.set_quota("ml.m5.xlarge for endpoint usage", 2)
     _endpoint(aws, "eq-upd", job["ModelArtifacts"]["S3ModelArtifacts"])
     assert wait_endpoint(sm, "eq-upd")["EndpointStatus"] == "InService"
-    sm.create_endpoint_config(EndpointConfigName="eq-upd-2", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "eq-upd", "InitialInstanceCount": 2,
-        "InstanceType": "ml.m5.xlarge"}])
+    sm.create_endpoint_config(
+        EndpointConfigName="eq-upd-2",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "eq-upd",
+                "InitialInstanceCount": 2,
+                "InstanceType": "ml.m5.xlarge",
+            }
+        ],
+    )
     with pytest.raises(sm.exceptions.ResourceLimitExceeded) as excinfo:
         sm.update_endpoint(EndpointName="eq-upd", EndpointConfigName="eq-upd-2")
     assert "current utilization of 1 Instances and a request delta of 2 Instances" in _error(excinfo)[1]
@@ -173,29 +225,41 @@ def test_create_model_checks_model_data_and_the_image_region(aws):
     _artifact(aws)
     missing = f"s3://{BUCKET}/models/nothing-here.tar.gz"
     with pytest.raises(ClientError) as excinfo:
-        sm.create_model(ModelName="cm-1", ExecutionRoleArn=ROLE_ARN,
-                        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": missing})
+        sm.create_model(
+            ModelName="cm-1", ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": missing}
+        )
     assert _error(excinfo) == ("ValidationException", f"Could not find model data at {missing}.")
 
     other_region = "433757028032.dkr.ecr.us-west-2.amazonaws.com/image-classification:1"
     with pytest.raises(ClientError) as excinfo:
-        sm.create_model(ModelName="cm-2", ExecutionRoleArn=ROLE_ARN,
-                        PrimaryContainer={"Image": other_region, "ModelDataUrl": _artifact(aws)})
+        sm.create_model(
+            ModelName="cm-2",
+            ExecutionRoleArn=ROLE_ARN,
+            PrimaryContainer={"Image": other_region, "ModelDataUrl": _artifact(aws)},
+        )
     code, message = _error(excinfo)
     assert code == "ValidationException" and "cross region ECR image pulls are not allowed" in message
     assert sm.list_models()["Models"] == []
 
 
 # -- 4. training images are real ones ------------------------------------------------------------------------
-@pytest.mark.parametrize("image, expected", [
-    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/image-classification:1", "not found or not accessible"),
-    ("811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:9", "not found or not accessible"),
-    ("433757028032.dkr.ecr.us-west-2.amazonaws.com/image-classification:1", "cross region ECR image pulls"),
-])
+@pytest.mark.parametrize(
+    "image, expected",
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/image-classification:1", "not found or not accessible"),
+        ("811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:9", "not found or not accessible"),
+        ("433757028032.dkr.ecr.us-west-2.amazonaws.com/image-classification:1", "cross region ECR image pulls"),
+    ],
+)
 def test_training_image_must_be_the_regions_published_one(aws, uploaded, image, expected):
     sm = aws("sagemaker")
-    request = training_request("img-job", BUCKET, PREFIX, uploaded,
-                               AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"})
+    request = training_request(
+        "img-job",
+        BUCKET,
+        PREFIX,
+        uploaded,
+        AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
+    )
     with pytest.raises(ClientError) as excinfo:
         sm.create_training_job(**request)
     code, message = _error(excinfo)
@@ -206,27 +270,62 @@ def test_training_image_must_be_the_regions_published_one(aws, uploaded, image, 
 
 
 # -- 5. every request is checked against botocore's service model -------------------------------------------
-@pytest.mark.parametrize("overrides, member, constraint", [
-    ({"TrainingJobName": "bad_name"}, "trainingJobName",
-     "Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
-    ({"TrainingJobName": "a" * 64}, "trainingJobName", "Member must have length less than or equal to 63"),
-    ({"ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.p9.xlarge", "VolumeSizeInGB": 30}},
-     "resourceConfig.instanceType", "Member must satisfy enum value set: [ml.m4.xlarge, "),
-    ({"Tags": [{"Key": f"k{i}", "Value": "v"} for i in range(51)]}, "tags",
-     "Member must have length less than or equal to 50"),
-    ({"HyperParameters": {f"h{i}": "1" for i in range(101)}}, "hyperParameters",
-     "Map must have length less than or equal to 100"),
-    ({"HyperParameters": {"k" * 257: "1"}}, "hyperParameters",
-     "Map keys must satisfy constraint: [Member must have length less than or equal to 256]"),
-    ({"HyperParameters": {"epochs": "1" * 2501}}, "hyperParameters",
-     "Map value must satisfy constraint: [Member must have length less than or equal to 2500]"),
-    ({"StoppingCondition": {"MaxRuntimeInSeconds": 28 * 24 * 3600 + 1}}, "stoppingCondition.maxRuntimeInSeconds",
-     "Member must have value less than or equal to 2419200"),
-    ({"ResourceConfig": {"InstanceCount": 2, "InstanceType": "ml.p2.xlarge", "VolumeSizeInGB": 30},
-      "InputDataConfig": [{"ChannelName": "train!", "DataSource": {"S3DataSource": {
-          "S3DataType": "S3Prefix", "S3Uri": "s3://strict-bucket/ch06/train"}}}]},
-     "inputDataConfig.1.member.channelName", "Member must satisfy regular expression pattern: [A-Za-z0-9\\.\\-_]+"),
-])
+@pytest.mark.parametrize(
+    "overrides, member, constraint",
+    [
+        (
+            {"TrainingJobName": "bad_name"},
+            "trainingJobName",
+            "Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+        ),
+        ({"TrainingJobName": "a" * 64}, "trainingJobName", "Member must have length less than or equal to 63"),
+        (
+            {"ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.p9.xlarge", "VolumeSizeInGB": 30}},
+            "resourceConfig.instanceType",
+            "Member must satisfy enum value set: [ml.m4.xlarge, ",
+        ),
+        (
+            {"Tags": [{"Key": f"k{i}", "Value": "v"} for i in range(51)]},
+            "tags",
+            "Member must have length less than or equal to 50",
+        ),
+        (
+            {"HyperParameters": {f"h{i}": "1" for i in range(101)}},
+            "hyperParameters",
+            "Map must have length less than or equal to 100",
+        ),
+        (
+            {"HyperParameters": {"k" * 257: "1"}},
+            "hyperParameters",
+            "Map keys must satisfy constraint: [Member must have length less than or equal to 256]",
+        ),
+        (
+            {"HyperParameters": {"epochs": "1" * 2501}},
+            "hyperParameters",
+            "Map value must satisfy constraint: [Member must have length less than or equal to 2500]",
+        ),
+        (
+            {"StoppingCondition": {"MaxRuntimeInSeconds": 28 * 24 * 3600 + 1}},
+            "stoppingCondition.maxRuntimeInSeconds",
+            "Member must have value less than or equal to 2419200",
+        ),
+        (
+            {
+                "ResourceConfig": {"InstanceCount": 2, "InstanceType": "ml.p2.xlarge", "VolumeSizeInGB": 30},
+                "InputDataConfig": [
+                    {
+                        "ChannelName": "train!",
+                        "DataSource": {
+                            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://strict-bucket/ch06/train"}
+                        },
+                    }
+                ],
+            },
+            "inputDataConfig.1.member.channelName",
+            "Member must satisfy regular expression pattern: [A-Za-z0-9\\.\\-_]+",
+        ),
+    ],
+)
 def test_requests_are_validated_against_the_service_model(aws, overrides, member, constraint):
     sm = aws("sagemaker")
     with pytest.raises(ClientError) as excinfo:
@@ -240,8 +339,9 @@ def test_requests_are_validated_against_the_service_model(aws, overrides, member
 
 def test_all_problems_are_reported_at_once(aws):
     with pytest.raises(ClientError) as excinfo:
-        aws("sagemaker").create_training_job(**training_request(
-            "bad_name", BUCKET, PREFIX, 10, StoppingCondition={"MaxRuntimeInSeconds": 10 ** 8}))
+        aws("sagemaker").create_training_job(
+            **training_request("bad_name", BUCKET, PREFIX, 10, StoppingCondition={"MaxRuntimeInSeconds": 10**8})
+        )
     message = _error(excinfo)[1]
     assert message.startswith("2 validation errors detected: ") and "; Value '" in message
 
@@ -269,30 +369,54 @@ def test_duplicate_job_is_resource_in_use_and_runtime_errors_use_the_runtimes_sh
 # -- 7. inference instance types are botocore's enum ----------------------------------------------------------
 def test_inference_instance_types_are_botocores_enum(aws):
     sm, artifact = aws("sagemaker"), _artifact(aws)
-    sm.create_model(ModelName="it-model", ExecutionRoleArn=ROLE_ARN,
-                    PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact})
+    sm.create_model(
+        ModelName="it-model", ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact}
+    )
     for n, instance_type in enumerate(("ml.g5.xlarge", "ml.m6i.large", "ml.g6.xlarge")):
-        sm.create_endpoint_config(EndpointConfigName=f"it-{n}", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "it-model", "InitialInstanceCount": 1,
-            "InstanceType": instance_type}])
+        sm.create_endpoint_config(
+            EndpointConfigName=f"it-{n}",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "it-model",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": instance_type,
+                }
+            ],
+        )
     with pytest.raises(ClientError) as excinfo:
-        sm.create_endpoint_config(EndpointConfigName="it-bad", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "it-model", "InitialInstanceCount": 1,
-            "InstanceType": "ml.m5.huge"}])
-    assert "at 'productionVariants.1.member.instanceType' failed to satisfy constraint: Member must satisfy " \
-           "enum value set" in _error(excinfo)[1]
+        sm.create_endpoint_config(
+            EndpointConfigName="it-bad",
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "it-model",
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.m5.huge",
+                }
+            ],
+        )
+    assert (
+        "at 'productionVariants.1.member.instanceType' failed to satisfy constraint: Member must satisfy "
+        "enum value set" in _error(excinfo)[1]
+    )
 
 
 # -- 8. tags -------------------------------------------------------------------------------------------------
 def test_add_tags_overwrites_and_list_tags_on_an_unknown_arn_is_a_validation_error(aws):
     sm = aws("sagemaker")
-    sm.create_model(ModelName="tag-model", ExecutionRoleArn=ROLE_ARN,
-                    PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": _artifact(aws)},
-                    Tags=[{"Key": "owner", "Value": "a"}])
+    sm.create_model(
+        ModelName="tag-model",
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": _artifact(aws)},
+        Tags=[{"Key": "owner", "Value": "a"}],
+    )
     arn = sm.describe_model(ModelName="tag-model")["ModelArn"]
     sm.add_tags(ResourceArn=arn, Tags=[{"Key": "owner", "Value": "b"}, {"Key": "team", "Value": "ml"}])
     assert sorted((t["Key"], t["Value"]) for t in sm.list_tags(ResourceArn=arn)["Tags"]) == [
-        ("owner", "b"), ("team", "ml")]
+        ("owner", "b"),
+        ("team", "ml"),
+    ]
     unknown = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/never-created"
     with pytest.raises(ClientError) as excinfo:
         sm.list_tags(ResourceArn=unknown)
@@ -309,8 +433,13 @@ def test_service_quotas_lists_only_changed_quotas_and_every_default(aws, emulato
     quotas = aws("service-quotas")
     assert _all(quotas, "list_service_quotas") == []  # a fresh account has changed nothing
     defaults = {q["QuotaName"]: q for q in _all(quotas, "list_aws_default_service_quotas")}
-    for name in (P2, "ml.g4dn.xlarge for spot training job usage", "ml.g5.xlarge for endpoint usage",
-                 "ml.m6i.large for endpoint usage", "Number of instances across all training jobs"):
+    for name in (
+        P2,
+        "ml.g4dn.xlarge for spot training job usage",
+        "ml.g5.xlarge for endpoint usage",
+        "ml.m6i.large for endpoint usage",
+        "Number of instances across all training jobs",
+    ):
         assert name in defaults
     assert defaults["ml.m5.xlarge for training job usage"]["QuotaCode"] == "L-CCE2AFA6"
     assert all(q["QuotaCode"].startswith("L-") and len(q["QuotaCode"]) == 10 for q in defaults.values())
@@ -343,8 +472,9 @@ def test_p2_retired_profile_zeroes_p2_and_the_preflight_suggests_a_substitute(aw
     with pytest.raises(ClientError) as refused:  # and SageMaker itself agrees
         aws("sagemaker").create_training_job(**training_request("p2-job", BUCKET, PREFIX, uploaded))
     assert _error(refused)[0] == "ResourceLimitExceeded"
-    assert f"'{P2}' is 0 Instances, with current utilization of 0 Instances and a request delta of 2" in \
-        _error(refused)[1]
+    assert (
+        f"'{P2}' is 0 Instances, with current utilization of 0 Instances and a request delta of 2" in _error(refused)[1]
+    )
 
 
 # -- 10. responses carry every field AWS always returns --------------------------------------------------------
@@ -378,8 +508,14 @@ def test_the_sdks_estimator_attach_reads_a_job_without_key_errors(aws, uploaded,
         pytest.fail(f"{SDK_PYTHON} is missing: run `bash include/sdk_oracle/bootstrap.sh`")
     job = wait_training(aws("sagemaker"), _start(aws, "attach-job", uploaded))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
-    proc = subprocess.run([str(SDK_PYTHON), "-c", ATTACH, emulator.url, "attach-job"], env=env, check=False,
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [str(SDK_PYTHON), "-c", ATTACH, emulator.url, "attach-job"],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     model_data, no_kms, count, instance_type = proc.stdout.split()[-4:]
     assert model_data == job["ModelArtifacts"]["S3ModelArtifacts"]
@@ -392,13 +528,30 @@ def test_weight_zero_variant_keeps_its_weights(aws, uploaded):
     job = wait_training(sm, _start(aws, "w0-job", uploaded))
     artifact = job["ModelArtifacts"]["S3ModelArtifacts"]
     for name in ("w0-a", "w0-b"):
-        sm.create_model(ModelName=name, ExecutionRoleArn=ROLE_ARN,
-                        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact})
-    _endpoint(aws, "w0-ep", artifact, variants=[
-        {"VariantName": "a", "ModelName": "w0-a", "InitialInstanceCount": 1, "InstanceType": "ml.m5.xlarge",
-         "InitialVariantWeight": 1.0},
-        {"VariantName": "b", "ModelName": "w0-b", "InitialInstanceCount": 1, "InstanceType": "ml.m5.xlarge",
-         "InitialVariantWeight": 0.0}])
+        sm.create_model(
+            ModelName=name, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact}
+        )
+    _endpoint(
+        aws,
+        "w0-ep",
+        artifact,
+        variants=[
+            {
+                "VariantName": "a",
+                "ModelName": "w0-a",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialVariantWeight": 1.0,
+            },
+            {
+                "VariantName": "b",
+                "ModelName": "w0-b",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+                "InitialVariantWeight": 0.0,
+            },
+        ],
+    )
     variants = {v["VariantName"]: v for v in wait_endpoint(sm, "w0-ep")["ProductionVariants"]}
     assert (variants["b"]["CurrentWeight"], variants["b"]["DesiredWeight"]) == (0.0, 0.0)
     assert (variants["a"]["CurrentWeight"], variants["a"]["DesiredWeight"]) == (1.0, 1.0)
@@ -412,8 +565,11 @@ def test_training_times_agree_and_the_logs_hold_no_sdk_lines(aws, uploaded, emul
     assert job["TrainingTimeInSeconds"] == round((job["TrainingEndTime"] - job["TrainingStartTime"]).total_seconds())
     group = "/aws/sagemaker/TrainingJobs"
     streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix="times-job/")["logStreams"]
-    text = "\n".join(e["message"] for s in streams
-                     for e in logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"])["events"])
+    text = "\n".join(
+        e["message"]
+        for s in streams
+        for e in logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"])["events"]
+    )
     assert "Epoch[" in text
     assert "Training seconds" not in text and "Billable seconds" not in text
 

@@ -17,8 +17,16 @@ DAG_ID = "mnist_incremental_spot"
 MODEL_ASSETS = ("sagemaker_mlops.mnist_image_classifier", "sagemaker_mlops.mnist_image_classifier_champion")
 
 
-@pytest.mark.parametrize(("run_type", "skips"), [("scheduled", True), ("asset_triggered", True), ("manual", False),
-                                                 ("backfill", False), ("operator_triggered", False)])
+@pytest.mark.parametrize(
+    ("run_type", "skips"),
+    [
+        ("scheduled", True),
+        ("asset_triggered", True),
+        ("manual", False),
+        ("backfill", False),
+        ("operator_triggered", False),
+    ],
+)
 def test_only_runs_nobody_asked_for_skip_without_a_base_model(run_type: str, skips: bool) -> None:
     from airflow.utils.types import DagRunType
 
@@ -62,9 +70,9 @@ def _as_run_type(monkeypatch: pytest.MonkeyPatch, run_type: str) -> None:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("run_type", ["scheduled", "asset_triggered"])
-def test_an_automatic_run_without_a_base_model_ends_skipped_with_the_reason(fresh_install: Any, capfd: Any,
-                                                                             monkeypatch: pytest.MonkeyPatch,
-                                                                             run_type: str) -> None:
+def test_an_automatic_run_without_a_base_model_ends_skipped_with_the_reason(
+    fresh_install: Any, capfd: Any, monkeypatch: pytest.MonkeyPatch, run_type: str
+) -> None:
     _as_run_type(monkeypatch, run_type)
     run, states = run_dag(DAG_ID, {})
     out = capfd.readouterr().out

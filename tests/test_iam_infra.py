@@ -39,16 +39,29 @@ ENVIRONMENT = "mlops-airflow"
 # The JSON files' placeholders and the values the tests give them. The template spells the same things the
 # CloudFormation way: pseudo parameters, its bucket resources (Ref = bucket name) and the role's Arn attribute.
 PLACEHOLDERS = {
-    "Partition": PARTITION, "Region": REGION, "Account": ACCOUNT, "EnvironmentName": ENVIRONMENT,
-    "SourceBucket": SOURCE_BUCKET, "DataBucket": DATA_BUCKET, "IncrementalBucket": INCREMENTAL_BUCKET,
+    "Partition": PARTITION,
+    "Region": REGION,
+    "Account": ACCOUNT,
+    "EnvironmentName": ENVIRONMENT,
+    "SourceBucket": SOURCE_BUCKET,
+    "DataBucket": DATA_BUCKET,
+    "IncrementalBucket": INCREMENTAL_BUCKET,
     "SageMakerExecutionRoleArn": ROLE_ARN,
 }
-TEMPLATE_NAME_OF = {"Partition": "AWS::Partition", "Region": "AWS::Region", "Account": "AWS::AccountId",
-                    "SageMakerExecutionRoleArn": "SageMakerExecutionRole.Arn"}
+TEMPLATE_NAME_OF = {
+    "Partition": "AWS::Partition",
+    "Region": "AWS::Region",
+    "Account": "AWS::AccountId",
+    "SageMakerExecutionRoleArn": "SageMakerExecutionRole.Arn",
+}
 TEMPLATE_REFS = {TEMPLATE_NAME_OF.get(name, name): value for name, value in PLACEHOLDERS.items()}
 # Template parameters that the bucket resources take their names from.
-TEMPLATE_PARAMETER_VALUES = {"DataBucketName": DATA_BUCKET, "IncrementalBucketName": INCREMENTAL_BUCKET,
-                             "SourceBucketName": SOURCE_BUCKET, "EnvironmentName": ENVIRONMENT}
+TEMPLATE_PARAMETER_VALUES = {
+    "DataBucketName": DATA_BUCKET,
+    "IncrementalBucketName": INCREMENTAL_BUCKET,
+    "SourceBucketName": SOURCE_BUCKET,
+    "EnvironmentName": ENVIRONMENT,
+}
 
 # (JSON file, template role, "trust" | "policy")
 DOCUMENTS = [
@@ -68,11 +81,22 @@ ALLOWED_UNCALLED = {
 }
 # The reaper's listings: SageMaker's List* actions support no resource-level permission, so they are granted on "*"
 # (they reveal names and statuses, nothing else); every other SageMaker action stays on mlops-* names.
-RESOURCELESS_LISTS = {"sagemaker:ListEndpoints", "sagemaker:ListEndpointConfigs", "sagemaker:ListModels",
-                      "sagemaker:ListTrainingJobs"}
+RESOURCELESS_LISTS = {
+    "sagemaker:ListEndpoints",
+    "sagemaker:ListEndpointConfigs",
+    "sagemaker:ListModels",
+    "sagemaker:ListTrainingJobs",
+}
 # Never granted to the Airflow role on the data buckets, whatever the DAGs do: deletes stay a human decision.
-NEVER_ON_DATA = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket", "s3:PutBucketPolicy",
-                 "s3:PutBucketAcl", "s3:PutObjectAcl", "s3:PutLifecycleConfiguration"]
+NEVER_ON_DATA = [
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteBucket",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketAcl",
+    "s3:PutObjectAcl",
+    "s3:PutLifecycleConfiguration",
+]
 
 
 # -- reading the files -------------------------------------------------------------------------------------------
@@ -228,15 +252,25 @@ def allowed(policy: dict[str, Any], action: str, resource: str, context: dict[st
 
 
 def test_evaluator_follows_iam_semantics() -> None:
-    policy = {"Statement": [
-        {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*"},
-        {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/secret/*"},
-        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "arn:aws:iam::1:role/r",
-         "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}},
-        {"Effect": "Allow", "Action": "sagemaker:AddTags", "Resource": "*",
-         "Condition": {"ForAllValues:StringLike": {"aws:TagKeys": "mlops:*"}}},
-        {"Effect": "Allow", "Action": "kms:Decrypt", "NotResource": "arn:aws:kms:*:1:key/*"},
-    ]}
+    policy = {
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*"},
+            {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/secret/*"},
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": "arn:aws:iam::1:role/r",
+                "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": "sagemaker:AddTags",
+                "Resource": "*",
+                "Condition": {"ForAllValues:StringLike": {"aws:TagKeys": "mlops:*"}},
+            },
+            {"Effect": "Allow", "Action": "kms:Decrypt", "NotResource": "arn:aws:kms:*:1:key/*"},
+        ]
+    }
     assert allowed(policy, "S3:getobject", "arn:aws:s3:::b/x/y")  # actions are case-insensitive
     assert not allowed(policy, "s3:GetObject", "arn:aws:s3:::B/x")  # resources are not
     assert not allowed(policy, "s3:GetObject", "arn:aws:s3:::b/secret/k")
@@ -259,7 +293,8 @@ def test_cfn_lint_passes_on_the_stack() -> None:
     pinned = re.search(r"^cfn-lint==(\S+)$", TOOLS_REQUIREMENTS.read_text(), re.MULTILINE).group(1)
     version = subprocess.run([str(CFN_LINT), "--version"], capture_output=True, text=True, check=True).stdout.split()
     assert version[-1] == pinned, (
-        f"cfn-lint {version[-1]} is not the pinned {pinned}: run bash include/dev/tools_venv.sh")
+        f"cfn-lint {version[-1]} is not the pinned {pinned}: run bash include/dev/tools_venv.sh"
+    )
     lint = subprocess.run([str(CFN_LINT), str(TEMPLATE)], capture_output=True, text=True, timeout=300)
     assert lint.returncode == 0, f"cfn-lint {pinned} on {TEMPLATE.name}:\n{lint.stdout}{lint.stderr}"
 
@@ -274,7 +309,8 @@ def test_policy_file_is_json_and_equals_the_template(name: str, role: str, kind:
     if kind == "policy":
         assert len(sids) == len(statements), f"{name}: every statement needs a Sid (the tests address them by it)"
     assert json_document(name) == template_document(role, kind), (
-        f"{name} and {TEMPLATE.name} ({role}) differ: change both, or neither")
+        f"{name} and {TEMPLATE.name} ({role}) differ: change both, or neither"
+    )
 
 
 def test_stack_buckets_roles_and_outputs() -> None:
@@ -285,8 +321,11 @@ def test_stack_buckets_roles_and_outputs() -> None:
     for logical, bucket in buckets.items():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
-            "RestrictPublicBuckets": True}, logical
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }, logical
         (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}, logical
         assert bucket.get("DeletionPolicy") == "Retain", f"{logical}: a stack delete must not take the data along"
@@ -297,14 +336,24 @@ def test_stack_buckets_roles_and_outputs() -> None:
         assert "ManagedPolicyArns" not in props, f"{role}: only the reviewed inline policy, no managed policies"
     trust = json_document("airflow-execution-role-trust-policy.json")["Statement"]
     assert [set(_as_list(s["Principal"]["Service"])) for s in trust] == [
-        {"airflow.amazonaws.com", "airflow-env.amazonaws.com"}]
+        {"airflow.amazonaws.com", "airflow-env.amazonaws.com"}
+    ]
     trust = json_document("sagemaker-execution-role-trust-policy.json")["Statement"]
     assert [_as_list(s["Principal"]["Service"]) for s in trust] == [["sagemaker.amazonaws.com"]]
     outputs = template["Outputs"]
-    assert {"AirflowExecutionRoleArn", "SageMakerExecutionRoleArn", "DataBucketName", "IncrementalBucketName",
-            "SourceBucketName"} <= set(outputs)
-    refs = {**TEMPLATE_REFS, **TEMPLATE_PARAMETER_VALUES, "AirflowExecutionRole.Arn": "arn:aws:iam::1:role/a",
-            "SourceBucket.Arn": f"arn:aws:s3:::{SOURCE_BUCKET}"}
+    assert {
+        "AirflowExecutionRoleArn",
+        "SageMakerExecutionRoleArn",
+        "DataBucketName",
+        "IncrementalBucketName",
+        "SourceBucketName",
+    } <= set(outputs)
+    refs = {
+        **TEMPLATE_REFS,
+        **TEMPLATE_PARAMETER_VALUES,
+        "AirflowExecutionRole.Arn": "arn:aws:iam::1:role/a",
+        "SourceBucket.Arn": f"arn:aws:s3:::{SOURCE_BUCKET}",
+    }
     assert resolve(outputs["DataBucketName"]["Value"], refs) == DATA_BUCKET
     assert resolve(outputs["SageMakerExecutionRoleArn"]["Value"], refs) == ROLE_ARN
 
@@ -331,8 +380,9 @@ def _xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id,
-                                                 key=key)).first()
+        row = session.scalars(
+            XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id, key=key)
+        ).first()
         return None if row is None else XComModel.deserialize_value(row)
 
 
@@ -345,9 +395,12 @@ def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any]) -> None:
     if not config:
         return
     tags = resource_tags(config["dag_id"], config["run_id"], datetime.now(UTC) - timedelta(hours=1))
-    sagemaker.create_model(ModelName=config["names"]["model"], ExecutionRoleArn=ROLE_ARN,
-                           PrimaryContainer={"Image": config["image_uri"], "ModelDataUrl": "s3://x/model.tar.gz"},
-                           Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    sagemaker.create_model(
+        ModelName=config["names"]["model"],
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": config["image_uri"], "ModelDataUrl": "s3://x/model.tar.gz"},
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -360,8 +413,12 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
     control = EmulatorControl(emulator_server.url)
     control.reset()
     control.settings(**FAST)
-    connection = {"conn_type": "aws", "login": "testing", "password": "testing",
-                  "extra": {"region_name": REGION, "endpoint_url": control.url}}
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"region_name": REGION, "endpoint_url": control.url},
+    }
     started = time.monotonic()
     with pytest.MonkeyPatch.context() as env:
         env.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
@@ -373,8 +430,16 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
         seconds = time.monotonic() - started
         requests = control.requests()  # before the look-ups below, which are the test's, not the DAG's
         config = _xcom(run, "validate_and_preflight") or {}
-        clients = {s: boto3.client(s, region_name=REGION, endpoint_url=control.url, aws_access_key_id="testing",
-                                   aws_secret_access_key="testing") for s in ("sagemaker", "logs")}
+        clients = {
+            s: boto3.client(
+                s,
+                region_name=REGION,
+                endpoint_url=control.url,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            for s in ("sagemaker", "logs")
+        }
         # Then the reaper, acting (not dry), on an expired model the package left behind: its List, ListTags and
         # Delete calls and its S3 report are the Airflow role's too.
         _expired_model_left_behind(clients["sagemaker"], config)
@@ -385,9 +450,16 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
     deploy = _xcom(run, "deploy_requests") or {"model": _xcom(run, "deploy_requests", "model")}
     result = _xcom(run, "training_result") or {}
     job = clients["sagemaker"].describe_training_job(TrainingJobName=result["training_job_name"]) if result else {}
-    streams = [s["logStreamName"] for s in clients["logs"].describe_log_streams(
-        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job.get('TrainingJobName')}/")[
-        "logStreams"]] if job else []
+    streams = (
+        [
+            s["logStreamName"]
+            for s in clients["logs"].describe_log_streams(
+                logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job.get('TrainingJobName')}/"
+            )["logStreams"]
+        ]
+        if job
+        else []
+    )
     control.reset()
     yield PipelineRun(str(run.state), states, config, requests, job, deploy.get("model") or {}, streams, seconds)
 
@@ -409,22 +481,34 @@ class Need:
 # Bucket subresource PUTs are named after S3's API (PutPublicAccessBlock, PutBucketEncryption); an older request log
 # recorded them as CreateBucket, which IMPLIED below covers.
 S3_ACTIONS = {
-    "HeadBucket": ("s3:ListBucket", "bucket"), "ListObjectsV2": ("s3:ListBucket", "bucket"),
-    "ListObjects": ("s3:ListBucket", "bucket"), "CreateBucket": ("s3:CreateBucket", "bucket"),
+    "HeadBucket": ("s3:ListBucket", "bucket"),
+    "ListObjectsV2": ("s3:ListBucket", "bucket"),
+    "ListObjects": ("s3:ListBucket", "bucket"),
+    "CreateBucket": ("s3:CreateBucket", "bucket"),
     "PutPublicAccessBlock": ("s3:PutBucketPublicAccessBlock", "bucket"),
     "PutBucketEncryption": ("s3:PutEncryptionConfiguration", "bucket"),
-    "GetBucketLocation": ("s3:GetBucketLocation", "bucket"), "DeleteBucket": ("s3:DeleteBucket", "bucket"),
-    "PutBucketVersioning": ("s3:PutBucketVersioning", "bucket"), "PutBucketPolicy": ("s3:PutBucketPolicy", "bucket"),
-    "GetObject": ("s3:GetObject", "object"), "HeadObject": ("s3:GetObject", "object"),
-    "PutObject": ("s3:PutObject", "object"), "MultipartUpload": ("s3:PutObject", "object"),
-    "CreateMultipartUpload": ("s3:PutObject", "object"), "UploadPart": ("s3:PutObject", "object"),
+    "GetBucketLocation": ("s3:GetBucketLocation", "bucket"),
+    "DeleteBucket": ("s3:DeleteBucket", "bucket"),
+    "PutBucketVersioning": ("s3:PutBucketVersioning", "bucket"),
+    "PutBucketPolicy": ("s3:PutBucketPolicy", "bucket"),
+    "GetObject": ("s3:GetObject", "object"),
+    "HeadObject": ("s3:GetObject", "object"),
+    "PutObject": ("s3:PutObject", "object"),
+    "MultipartUpload": ("s3:PutObject", "object"),
+    "CreateMultipartUpload": ("s3:PutObject", "object"),
+    "UploadPart": ("s3:PutObject", "object"),
     "CompleteMultipartUpload": ("s3:PutObject", "object"),
     "AbortMultipartUpload": ("s3:AbortMultipartUpload", "object"),
-    "DeleteObject": ("s3:DeleteObject", "object"), "DeleteObjects": ("s3:DeleteObject", "object"),
+    "DeleteObject": ("s3:DeleteObject", "object"),
+    "DeleteObjects": ("s3:DeleteObject", "object"),
 }
 # SageMaker action suffix -> (ARN resource type, key of the run config's "names"). Longest suffix first.
-SAGEMAKER_KINDS = [("EndpointConfig", "endpoint-config", "endpoint_config"), ("TrainingJob", "training-job", "job"),
-                   ("Endpoint", "endpoint", "endpoint"), ("Model", "model", "model")]
+SAGEMAKER_KINDS = [
+    ("EndpointConfig", "endpoint-config", "endpoint_config"),
+    ("TrainingJob", "training-job", "job"),
+    ("Endpoint", "endpoint", "endpoint"),
+    ("Model", "model", "model"),
+]
 # Calls that need no permission of the caller.
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
 
@@ -455,8 +539,10 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
             if action.endswith(suffix):
                 return [Need(f"sagemaker:{action}", _arn("sagemaker", f"{kind}/{names[key]}"), because)]
         if action == "ListTags":  # the reaper reads the tags of the package's resources only (mlops-* names)
-            return [Need("sagemaker:ListTags", _arn("sagemaker", f"{kind}/{names[key]}"), because)
-                    for _, kind, key in SAGEMAKER_KINDS]
+            return [
+                Need("sagemaker:ListTags", _arn("sagemaker", f"{kind}/{names[key]}"), because)
+                for _, kind, key in SAGEMAKER_KINDS
+            ]
         if action.startswith("List") or action == "Search":
             return [Need(f"sagemaker:{action}", "*", because)]
         raise AssertionError(f"recorded call {because}: which SageMaker resource? extend SAGEMAKER_KINDS")
@@ -466,8 +552,7 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
         if action == "GetLogEvents":
             arns += [_arn("logs", f"log-group:{group}:log-stream:{s}") for s in run.log_streams]
         return [Need(f"logs:{action}", arn, because) for arn in arns]
-    if service == "servicequotas" and action in ("ListServiceQuotas", "ListAWSDefaultServiceQuotas",
-                                                  "GetServiceQuota"):
+    if service == "servicequotas" and action in ("ListServiceQuotas", "ListAWSDefaultServiceQuotas", "GetServiceQuota"):
         return [Need(f"servicequotas:{action}", "*", because)]
     raise AssertionError(f"recorded call {because} has no IAM mapping in this test: add one to needs_of()")
 
@@ -478,20 +563,29 @@ def implied_needs(service: str, action: str, run: PipelineRun) -> list[Need]:
     because = f"{service} {action} (implied)"
     needs: list[Need] = []
     if (service, action) in (("sagemaker", "CreateTrainingJob"), ("sagemaker", "CreateModel")):
-        needs.append(Need("iam:PassRole", config["role_arn"], because,
-                          (("iam:PassedToService", "sagemaker.amazonaws.com"),)))
+        needs.append(
+            Need("iam:PassRole", config["role_arn"], because, (("iam:PassedToService", "sagemaker.amazonaws.com"),))
+        )
     if service == "sagemaker" and action.startswith("Create") and config.get("tags"):
         for suffix, kind, key in SAGEMAKER_KINDS:
             if action.endswith(suffix):  # tags in a Create request need sagemaker:AddTags on the new resource
-                needs.append(Need("sagemaker:AddTags", _arn("sagemaker", f"{kind}/{names[key]}"), because,
-                                  (("aws:TagKeys", tuple(config["tags"])),)))
+                needs.append(
+                    Need(
+                        "sagemaker:AddTags",
+                        _arn("sagemaker", f"{kind}/{names[key]}"),
+                        because,
+                        (("aws:TagKeys", tuple(config["tags"])),),
+                    )
+                )
                 break
     if (service, action) == ("s3", "CreateBucket"):
         # upload.ensure_bucket creates a bucket only together with its Block Public Access and SSE-S3 settings;
         # an older request log recorded those two PUTs as CreateBucket.
         bucket_arn = f"arn:{PARTITION}:s3:::{config['bucket']}"
-        needs += [Need("s3:PutBucketPublicAccessBlock", bucket_arn, because),
-                  Need("s3:PutEncryptionConfiguration", bucket_arn, because)]
+        needs += [
+            Need("s3:PutBucketPublicAccessBlock", bucket_arn, because),
+            Need("s3:PutEncryptionConfiguration", bucket_arn, because),
+        ]
     return needs
 
 
@@ -517,17 +611,30 @@ def test_pipeline_run_succeeded_and_called_aws(pipeline_run: PipelineRun) -> Non
     assert all(name.startswith("mlops-") for name in pipeline_run.config["names"].values())
     # The run exercised every kind of call the policy is about (else the checks below would prove little).
     actions = derived_actions(pipeline_run)
-    assert {"sagemaker:CreateTrainingJob", "sagemaker:InvokeEndpoint", "sagemaker:DeleteEndpoint", "s3:PutObject",
-            "s3:GetObject", "logs:GetLogEvents", "servicequotas:ListServiceQuotas", "iam:PassRole"} <= actions
-    print(f"\n{DAG_ID}: {len(pipeline_run.requests)} AWS requests in {pipeline_run.seconds:.1f} s; derived IAM "
-          f"actions: {sorted(actions)}")
+    assert {
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:InvokeEndpoint",
+        "sagemaker:DeleteEndpoint",
+        "s3:PutObject",
+        "s3:GetObject",
+        "logs:GetLogEvents",
+        "servicequotas:ListServiceQuotas",
+        "iam:PassRole",
+    } <= actions
+    print(
+        f"\n{DAG_ID}: {len(pipeline_run.requests)} AWS requests in {pipeline_run.seconds:.1f} s; derived IAM "
+        f"actions: {sorted(actions)}"
+    )
 
 
 @pytest.mark.e2e
 def test_every_call_of_the_run_is_allowed_by_the_airflow_role(pipeline_run: PipelineRun) -> None:
     policy = airflow_policy()
-    denied = [f"{n.action} on {n.resource} ({n.because})" for n in derived_needs(pipeline_run)
-              if not allowed(policy, n.action, n.resource, n.ctx())]
+    denied = [
+        f"{n.action} on {n.resource} ({n.because})"
+        for n in derived_needs(pipeline_run)
+        if not allowed(policy, n.action, n.resource, n.ctx())
+    ]
     assert not denied, "the Airflow execution role policy misses:\n" + "\n".join(denied)
 
 
@@ -552,14 +659,22 @@ def _foreign(resource: str) -> list[str]:
 @pytest.mark.e2e
 def test_the_run_s_actions_are_denied_on_other_resources(pipeline_run: PipelineRun) -> None:
     policy = airflow_policy()
-    leaks = [f"{n.action} on {other} ({n.because})" for n in derived_needs(pipeline_run)
-             for other in _foreign(n.resource) if allowed(policy, n.action, other, n.ctx())]
+    leaks = [
+        f"{n.action} on {other} ({n.because})"
+        for n in derived_needs(pipeline_run)
+        for other in _foreign(n.resource)
+        if allowed(policy, n.action, other, n.ctx())
+    ]
     assert not leaks, "the Airflow execution role reaches beyond the package's resources:\n" + "\n".join(leaks)
     role = pipeline_run.config["role_arn"]
     assert not allowed(policy, "iam:PassRole", role, {"iam:PassedToService": "ec2.amazonaws.com"})
     assert not allowed(policy, "iam:PassRole", role, {"iam:PassedToService": "lambda.amazonaws.com"})
-    assert not allowed(policy, "sagemaker:AddTags", _arn("sagemaker", f"model/{pipeline_run.config['names']['model']}"),
-                       {"aws:TagKeys": ["mlops:created-by", "owner"]})
+    assert not allowed(
+        policy,
+        "sagemaker:AddTags",
+        _arn("sagemaker", f"model/{pipeline_run.config['names']['model']}"),
+        {"aws:TagKeys": ["mlops:created-by", "owner"]},
+    )
 
 
 @pytest.mark.e2e
@@ -572,8 +687,10 @@ def test_the_airflow_role_grants_no_package_action_the_dags_do_not_call(pipeline
     assert not [a for a in granted if "*" in a or "?" in a], "no wildcard actions in the DAGs' statements"
     called = derived_actions(pipeline_run)
     unused = granted - called - ALLOWED_UNCALLED
-    assert not unused, (f"granted but never called by {DAG_ID}: {sorted(unused)}. Remove them, or add them to "
-                        "ALLOWED_UNCALLED with the reason the DAGs need them")
+    assert not unused, (
+        f"granted but never called by {DAG_ID}: {sorted(unused)}. Remove them, or add them to "
+        "ALLOWED_UNCALLED with the reason the DAGs need them"
+    )
     stale = ALLOWED_UNCALLED - granted
     assert not stale, f"ALLOWED_UNCALLED lists actions the policy does not grant: {sorted(stale)}"
     # MWAA's own statements must not reach the DAGs' resources or services.
@@ -595,7 +712,8 @@ def test_passrole_is_conditioned_and_sagemaker_is_scoped_to_mlops_names() -> Non
     raw = json.loads((IAM_DIR / "airflow-execution-role-policy.json").read_text())
     arn_pattern = re.compile(
         r"arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(training-job|model|endpoint-config|endpoint)"
-        r"/mlops-\*")
+        r"/mlops-\*"
+    )
     passrole = [s for s in raw["Statement"] if "iam:PassRole" in _as_list(s.get("Action", []))]
     assert len(passrole) == 1
     assert _as_list(passrole[0]["Resource"]) == ["${SageMakerExecutionRoleArn}"]
@@ -637,8 +755,10 @@ def sagemaker_role_needs(run: PipelineRun) -> list[Need]:
     uris = [c["DataSource"]["S3DataSource"]["S3Uri"] for c in job["InputDataConfig"]]
     for uri in uris + [model["PrimaryContainer"]["ModelDataUrl"]]:
         bucket, key = _s3_parts(uri)
-        needs += [Need("s3:ListBucket", f"arn:aws:s3:::{bucket}", f"read {uri}"),
-                  Need("s3:GetObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/x", f"read {uri}")]
+        needs += [
+            Need("s3:ListBucket", f"arn:aws:s3:::{bucket}", f"read {uri}"),
+            Need("s3:GetObject", f"arn:aws:s3:::{bucket}/{key.rstrip('/')}/x", f"read {uri}"),
+        ]
     writes = [job["OutputDataConfig"]["S3OutputPath"], job["ModelArtifacts"]["S3ModelArtifacts"]]
     if job.get("CheckpointConfig"):
         writes.append(job["CheckpointConfig"]["S3Uri"])
@@ -648,16 +768,23 @@ def sagemaker_role_needs(run: PipelineRun) -> list[Need]:
     for image in {job["AlgorithmSpecification"]["TrainingImage"], model["PrimaryContainer"]["Image"]}:
         needs.append(Need("ecr:GetAuthorizationToken", "*", f"pull {image}"))
         repository = _ecr_repository_arn(image)
-        needs += [Need(a, repository, f"pull {image}") for a in
-                  ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")]
+        needs += [
+            Need(a, repository, f"pull {image}")
+            for a in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
+        ]
     streams = [f"/aws/sagemaker/TrainingJobs:log-stream:{s}" for s in run.log_streams]
     streams.append(f"/aws/sagemaker/Endpoints/{run.config['names']['endpoint']}:log-stream:AllTraffic/i-0")
     for stream in streams:
-        needs += [Need(a, _arn("logs", f"log-group:{stream}"), "job/endpoint logs")
-                  for a in ("logs:CreateLogStream", "logs:PutLogEvents")]
+        needs += [
+            Need(a, _arn("logs", f"log-group:{stream}"), "job/endpoint logs")
+            for a in ("logs:CreateLogStream", "logs:PutLogEvents")
+        ]
         group = stream.split(":log-stream:")[0]
-        needs += [Need(a, arn, "job/endpoint logs") for arn in _log_group_arns(group)
-                  for a in ("logs:CreateLogGroup", "logs:DescribeLogStreams")]
+        needs += [
+            Need(a, arn, "job/endpoint logs")
+            for arn in _log_group_arns(group)
+            for a in ("logs:CreateLogGroup", "logs:DescribeLogStreams")
+        ]
     for namespace in ("/aws/sagemaker/TrainingJobs", "/aws/sagemaker/Endpoints"):
         needs.append(Need("cloudwatch:PutMetricData", "*", "metrics", (("cloudwatch:namespace", namespace),)))
     return needs
@@ -668,11 +795,16 @@ def test_the_sagemaker_role_allows_what_the_run_s_job_and_endpoint_use(pipeline_
     assert pipeline_run.state == "success", pipeline_run.task_states
     policy = sagemaker_policy()
     needs = sagemaker_role_needs(pipeline_run)
-    denied = [f"{n.action} on {n.resource} ({n.because})" for n in needs
-              if not allowed(policy, n.action, n.resource, n.ctx())]
+    denied = [
+        f"{n.action} on {n.resource} ({n.because})" for n in needs if not allowed(policy, n.action, n.resource, n.ctx())
+    ]
     assert not denied, "the SageMaker execution role policy misses:\n" + "\n".join(denied)
-    leaks = [f"{n.action} on {other}" for n in needs for other in _foreign(n.resource)
-             if not n.action.startswith("ecr:") and allowed(policy, n.action, other, n.ctx())]
+    leaks = [
+        f"{n.action} on {other}"
+        for n in needs
+        for other in _foreign(n.resource)
+        if not n.action.startswith("ecr:") and allowed(policy, n.action, other, n.ctx())
+    ]
     assert not leaks, "the SageMaker execution role reaches beyond the package's resources:\n" + "\n".join(leaks)
     assert not allowed(policy, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "AWS/EC2"})
     assert not allowed(policy, "ecr:BatchGetImage", "arn:aws:ecr:us-east-1:811284229777:repository/xgboost")
@@ -688,8 +820,11 @@ def test_an_older_request_log_still_derives_the_bucket_settings() -> None:
     config = {"names": {"job": "mlops-train-x"}, "bucket": DATA_BUCKET, "prefix": "ch06", "role_arn": ROLE_ARN}
     for recorded in (["CreateBucket"], ["CreateBucket", "PutPublicAccessBlock", "PutBucketEncryption"]):
         run = PipelineRun("success", {}, config, [{"service": "s3", "action": a} for a in recorded], {}, {}, [], 0)
-        assert derived_actions(run) == {"s3:CreateBucket", "s3:PutBucketPublicAccessBlock",
-                                        "s3:PutEncryptionConfiguration"}, recorded
+        assert derived_actions(run) == {
+            "s3:CreateBucket",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:PutEncryptionConfiguration",
+        }, recorded
 
 
 def _all_actions(documents: Iterable[dict[str, Any]]) -> set[str]:
@@ -699,4 +834,3 @@ def _all_actions(documents: Iterable[dict[str, Any]]) -> set[str]:
 def test_no_policy_grants_admin_wildcards() -> None:
     actions = _all_actions([airflow_policy(), sagemaker_policy()])
     assert not {a for a in actions if a == "*" or a.endswith(":*")}, actions
-

@@ -425,8 +425,18 @@ def _lst_lines(channels) -> list[str]:
         (lambda r: r[:2] + ["3\t4\t4/MISSING.png"] + r[3:], ["train.lst line 3", "'4/MISSING.png'", "not found"]),
         (lambda r: [], ["Empty .lst"]),
     ],
-    ids=["2-columns", "space-separated", "bad-index", "word-label", "fractional-label", "duplicate-index",
-         "label-too-big", "negative-label", "missing-file", "empty"],
+    ids=[
+        "2-columns",
+        "space-separated",
+        "bad-index",
+        "word-label",
+        "fractional-label",
+        "duplicate-index",
+        "label-too-big",
+        "negative-label",
+        "missing-file",
+        "empty",
+    ],
 )
 def test_bad_lst_fails_naming_file_and_line(small_channels, mutate, fragments):
     lines = mutate(_lst_lines(small_channels))

@@ -45,9 +45,13 @@ class MakeAirflow:
         self.log = WORK / f"make-airflow-{time.monotonic_ns()}.out"
         WORK.mkdir(parents=True, exist_ok=True)
         with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(["bash", str(REPO / "include/dev/airflow_ui.sh"), "--port", str(port),
-                                          "--work", str(WORK)], stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                ["bash", str(REPO / "include/dev/airflow_ui.sh"), "--port", str(port), "--work", str(WORK)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.pids: set[int] = {self.proc.pid}
         self.url = self.user = self.password = ""
         self._token = ""
@@ -78,15 +82,21 @@ class MakeAirflow:
 
     def api(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         if not self._token:  # the UI's login form posts the same credentials
-            request = urllib.request.Request(self.url + "/auth/token", method="POST", data=json.dumps(
-                {"username": self.user, "password": self.password}).encode(),
-                headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(
+                self.url + "/auth/token",
+                method="POST",
+                data=json.dumps({"username": self.user, "password": self.password}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
             with urllib.request.urlopen(request, timeout=10) as resp:
                 self._token = json.loads(resp.read())["access_token"]
         url = self.url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        request = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Authorization": f"Bearer {self._token}",
-                                                  "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as resp:
             raw = resp.read()
             return json.loads(raw) if raw else None
@@ -134,8 +144,14 @@ def test_make_airflow_triggers_with_the_form_defaults_succeeds_and_ctrl_c_stops_
         timings["up_s"] = round(time.monotonic() - started, 1)
         assert ui.url == f"http://127.0.0.1:{ui.port}" and ui.user == "admin" and len(ui.password) >= 12
         with pytest.raises(urllib.error.HTTPError) as refused:  # a real login: a wrong password is refused
-            urllib.request.urlopen(urllib.request.Request(ui.url + "/auth/token", method="POST", data=json.dumps(
-                {"username": "admin", "password": "wrong"}).encode(), headers={"Content-Type": "application/json"}))
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    ui.url + "/auth/token",
+                    method="POST",
+                    data=json.dumps({"username": "admin", "password": "wrong"}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+            )
         assert refused.value.code == 401
         ui.api("PATCH", "/api/v2/dags/mnist_incremental_spot", {"is_paused": True})  # keep the test to pipeline 1
 
@@ -154,8 +170,11 @@ def test_make_airflow_triggers_with_the_form_defaults_succeeds_and_ctrl_c_stops_
         states = {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}
         assert run["state"] == "success", (states, ui.output()[-2000:])
         assert states["download_dataset"] == "success" and states["smoke_test"] == "success"
-        xcom = ui.api("GET", f"/api/v2/dags/{PIPELINE1}/dagRuns/{_q(run['dag_run_id'])}/taskInstances/"
-                             "validate_and_preflight/xcomEntries/return_value")
+        xcom = ui.api(
+            "GET",
+            f"/api/v2/dags/{PIPELINE1}/dagRuns/{_q(run['dag_run_id'])}/taskInstances/"
+            "validate_and_preflight/xcomEntries/return_value",
+        )
         assert re.search(r"http://127\.0\.0\.1:\d+/batch1\.zip", json.dumps(xcom["value"])), xcom
     finally:
         stop_started = time.monotonic()

@@ -51,23 +51,34 @@ deploy_tool = _load("deploy")
 
 
 def _tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _source_files(root: Path) -> set[str]:
     """What MWAA needs from a source folder: every file but caches, bytecode and tests."""
-    return {p.relative_to(root).as_posix() for p in root.rglob("*")
-            if p.is_file() and not {"__pycache__", "tests"} & set(p.relative_to(root).parts)
-            and p.suffix != ".pyc"}
+    return {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and not {"__pycache__", "tests"} & set(p.relative_to(root).parts) and p.suffix != ".pyc"
+    }
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """The bundle, built once by the command-line entry point exactly as `make bundle` runs it."""
     out = tmp_path_factory.mktemp("mwaa") / "bundle"
-    run = subprocess.run([sys.executable, str(MWAA_DIR / "build_bundle.py"), "--out", str(out)],
-                         capture_output=True, text=True, cwd=REPO, timeout=60, check=False)
+    run = subprocess.run(
+        [sys.executable, str(MWAA_DIR / "build_bundle.py"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     return SimpleNamespace(path=out, stdout=run.stdout)
 
@@ -78,8 +89,13 @@ def test_bundle_has_exactly_what_mwaa_needs(bundle: SimpleNamespace) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["dags", "plugins.zip", "requirements.txt"]  # no startup.sh
     shipped = _tree(out / "dags")
     assert set(shipped) == _source_files(REPO / "dags")
-    for needed in ("mnist_train_deploy.py", ".airflowignore", "sagemaker_mlops/__init__.py",
-                   "sagemaker_mlops/data/algorithm_images.json", "sagemaker_mlops/data/prices.json"):
+    for needed in (
+        "mnist_train_deploy.py",
+        ".airflowignore",
+        "sagemaker_mlops/__init__.py",
+        "sagemaker_mlops/data/algorithm_images.json",
+        "sagemaker_mlops/data/prices.json",
+    ):
         assert needed in shipped
     for rel, digest in shipped.items():
         parts = Path(rel).parts
@@ -99,8 +115,11 @@ def test_plugins_zip_holds_the_contents_of_plugins(bundle: SimpleNamespace) -> N
         infos = archive.infolist()
         names = [i.filename for i in infos]
         top = {name.split("/", 1)[0] for name in names}
-        expected_top = {p.name for p in (REPO / "plugins").iterdir() if p.name != "__pycache__"
-                        and p.suffix != ".pyc"} if (REPO / "plugins").is_dir() else set()
+        expected_top = (
+            {p.name for p in (REPO / "plugins").iterdir() if p.name != "__pycache__" and p.suffix != ".pyc"}
+            if (REPO / "plugins").is_dir()
+            else set()
+        )
         assert top == expected_top  # unzipped into /usr/local/airflow/plugins: no "plugins/" level
         assert not any(n.startswith("plugins/") or "__pycache__" in n or n.endswith(".pyc") for n in names)
         assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in infos)
@@ -136,7 +155,8 @@ def _repo_copy(tmp_path: Path) -> Path:
 def test_build_fails_when_shipped_code_imports_what_does_not_ship(tmp_path: Path) -> None:
     repo = _repo_copy(tmp_path)
     (repo / "dags" / "local_only_dag.py").write_text(
-        "from airflow.sdk import DAG\nfrom aws_emulator.control import EmulatorControl\n")
+        "from airflow.sdk import DAG\nfrom aws_emulator.control import EmulatorControl\n"
+    )
     (repo / "dags" / "sagemaker_mlops" / "helper.py").write_text("def f():\n    import moto\n")
     with pytest.raises(build_bundle.BundleError) as err:
         build_bundle.build(tmp_path / "out", repo=repo)
@@ -195,13 +215,26 @@ def test_dags_parse_from_the_bundle_alone(bundle: SimpleNamespace, tmp_path: Pat
     with zipfile.ZipFile(bundle.path / "plugins.zip") as archive:
         archive.extractall(plugins)  # as MWAA does, into /usr/local/airflow/plugins
     dags = bundle.path / "dags"
-    env = {"PATH": f"{VENV_BIN}{os.pathsep}/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8",
-           "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-           "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AWS_EC2_METADATA_DISABLED": "true"}  # no PYTHONPATH: include/ is not importable, as on MWAA
+    env = {
+        "PATH": f"{VENV_BIN}{os.pathsep}/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }  # no PYTHONPATH: include/ is not importable, as on MWAA
     # No `airflow db migrate`: parsing (like MWAA's DAG processor) needs no metadata DB; it would cost ~10 s.
-    run = subprocess.run([sys.executable, "-c", PARSE, str(dags)], env=env, cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", PARSE, str(dags)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}, result["errors"]
@@ -211,8 +244,9 @@ def test_dags_parse_from_the_bundle_alone(bundle: SimpleNamespace, tmp_path: Pat
     assert set(result["dags"].values()) == set(top_level_py)  # every DAG file defines a DAG
     assert result["plugin_errors"] == {}
     # Every shipped plugin module that defines an AirflowPlugin is loaded from the unzipped plugins folder.
-    plugin_modules = {p.relative_to(plugins).as_posix() for p in plugins.rglob("*.py")
-                      if "(AirflowPlugin)" in p.read_text()}
+    plugin_modules = {
+        p.relative_to(plugins).as_posix() for p in plugins.rglob("*.py") if "(AirflowPlugin)" in p.read_text()
+    }
     assert plugin_modules <= set(result["plugin_files"]), result["plugin_files"]
     assert result["local_only_loaded"] == [] and result["local_only_findable"] == []
 
@@ -261,8 +295,15 @@ def test_requirements_are_pinned_compatibly_with_mwaa_constraints(bundle: Simple
 
 def _uv(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", UV_NO_PROGRESS="1")
-    run = subprocess.run([str(VENV_BIN / "uv"), *args, "--python", sys.executable], capture_output=True, text=True,
-                         cwd=cwd, env=env, timeout=120, check=False)
+    run = subprocess.run(
+        [str(VENV_BIN / "uv"), *args, "--python", sys.executable],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     if run.returncode and re.search(r"(?i)failed to fetch|dns error|connect|timed out|network", run.stderr):
         pytest.skip(f"package index unreachable: {run.stderr.strip()[-300:]}")
     return run
@@ -277,17 +318,27 @@ def test_requirements_resolve_under_mwaa_constraints(bundle: SimpleNamespace, tm
     plain.write_text("\n".join(lines[1:]) + "\n")
     constraints = ["-c", str(AIRFLOW_CONSTRAINTS), "-c", str(ESSENTIAL_CONSTRAINTS)]
     # A fresh resolution for MWAA's platform (Amazon Linux 2023, x86_64, glibc 2.34, Python 3.12) ...
-    compiled = _uv("pip", "compile", str(plain), *constraints, "--python-version", "3.12",
-                   "--python-platform", "x86_64-manylinux_2_34", "--no-header", "--no-annotate", "--quiet",
-                   cwd=tmp_path)
+    compiled = _uv(
+        "pip",
+        "compile",
+        str(plain),
+        *constraints,
+        "--python-version",
+        "3.12",
+        "--python-platform",
+        "x86_64-manylinux_2_34",
+        "--no-header",
+        "--no-annotate",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert compiled.returncode == 0, compiled.stderr
     resolved = dict(line.split("==", 1) for line in compiled.stdout.splitlines() if "==" in line)
     assert resolved["apache-airflow"] == "3.3.1"
     assert resolved["apache-airflow-providers-amazon"] == "9.34.0"
     assert resolved["boto3"] == "1.43.56"
     # ... and against this repo's MWAA-parity venv: nothing to change, nothing to conflict.
-    dry = _uv("pip", "install", "--dry-run", "-r", str(plain), *constraints,
-              cwd=tmp_path)
+    dry = _uv("pip", "install", "--dry-run", "-r", str(plain), *constraints, cwd=tmp_path)
     assert dry.returncode == 0, dry.stderr
 
 
@@ -299,11 +350,17 @@ class FakeMwaa:
         import boto3
 
         self.env: dict[str, Any] = {
-            "Name": name, "Arn": f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/{name}", "Status": status,
-            "AirflowVersion": "3.3.1", "SourceBucketArn": f"arn:aws:s3:::{bucket}", "DagS3Path": "dags"}
+            "Name": name,
+            "Arn": f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/{name}",
+            "Status": status,
+            "AirflowVersion": "3.3.1",
+            "SourceBucketArn": f"arn:aws:s3:::{bucket}",
+            "DagS3Path": "dags",
+        }
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.client = boto3.client("mwaa", region_name=REGION, aws_access_key_id="testing",
-                                   aws_secret_access_key="testing")
+        self.client = boto3.client(
+            "mwaa", region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
         self.client.meta.events.register("before-parameter-build.mwaa", self._capture)
         self.client.meta.events.register("before-call.mwaa", self._answer)
 
@@ -331,8 +388,10 @@ class FakeMwaa:
 
     @staticmethod
     def _error(status: int, code: str, message: str) -> tuple[Any, dict[str, Any]]:
-        return (SimpleNamespace(status_code=status, headers={}),
-                {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}})
+        return (
+            SimpleNamespace(status_code=status, headers={}),
+            {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        )
 
 
 WRITES = {"PutObject", "DeleteObject", "DeleteObjects", "MultipartUpload", "CopyObject"}
@@ -345,22 +404,29 @@ def _bucket(s3: Any, name: str, versioning: str | None = "Enabled") -> str:
     return name
 
 
-def _deploy(s3: Any, mwaa: FakeMwaa, bundle_dir: Path, bucket: str, *extra: str,
-            capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = deploy_tool.main(["--environment", mwaa.env["Name"], "--bucket", bucket, "--bundle", str(bundle_dir),
-                             *extra], clients=(s3, mwaa.client))
+def _deploy(
+    s3: Any, mwaa: FakeMwaa, bundle_dir: Path, bucket: str, *extra: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    code = deploy_tool.main(
+        ["--environment", mwaa.env["Name"], "--bucket", bucket, "--bundle", str(bundle_dir), *extra],
+        clients=(s3, mwaa.client),
+    )
     out, err = capsys.readouterr()
     return code, out, err
 
 
 def _s3_objects(s3: Any, bucket: str) -> dict[str, bytes]:
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for o in page.get("Contents", [])
+    ]
     return {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
 
 
-def test_deploy_syncs_uploads_and_updates_only_on_change(bundle: SimpleNamespace, aws: Any, emulator: Any,
-                                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_deploy_syncs_uploads_and_updates_only_on_change(
+    bundle: SimpleNamespace, aws: Any, emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     s3 = aws("s3")
     bucket = _bucket(s3, "airflow-mlops-deploy")
     s3.put_object(Bucket=bucket, Key="dags/", Body=b"")  # the console's folder marker stays
@@ -373,16 +439,24 @@ def test_deploy_syncs_uploads_and_updates_only_on_change(bundle: SimpleNamespace
     code, out, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
     assert code == 0, err
     objects = _s3_objects(s3, bucket)
-    expected = {f"dags/{rel}" for rel in _tree(work / "dags")} | {"dags/", "plugins.zip", "requirements.txt",
-                                                                  "startup.sh"}
+    expected = {f"dags/{rel}" for rel in _tree(work / "dags")} | {
+        "dags/",
+        "plugins.zip",
+        "requirements.txt",
+        "startup.sh",
+    }
     assert set(objects) == expected
     for key in expected - {"dags/", "startup.sh"}:
         assert objects[key] == (work / key).read_bytes(), key
     versions = {k: s3.head_object(Bucket=bucket, Key=k)["VersionId"] for k in ("plugins.zip", "requirements.txt")}
     (update,) = mwaa.updates
-    assert update == {"Name": "mlops-env", "PluginsS3Path": "plugins.zip",
-                      "PluginsS3ObjectVersion": versions["plugins.zip"], "RequirementsS3Path": "requirements.txt",
-                      "RequirementsS3ObjectVersion": versions["requirements.txt"]}
+    assert update == {
+        "Name": "mlops-env",
+        "PluginsS3Path": "plugins.zip",
+        "PluginsS3ObjectVersion": versions["plugins.zip"],
+        "RequirementsS3Path": "requirements.txt",
+        "RequirementsS3ObjectVersion": versions["requirements.txt"],
+    }
     assert mwaa.env["PluginsS3ObjectVersion"] == versions["plugins.zip"]
     assert mwaa.env["RequirementsS3ObjectVersion"] == versions["requirements.txt"]
     assert "delete s3://airflow-mlops-deploy/dags/retired_dag.py" in out
@@ -407,8 +481,9 @@ def test_deploy_syncs_uploads_and_updates_only_on_change(bundle: SimpleNamespace
     assert mwaa.updates[-1]["PluginsS3ObjectVersion"] == versions["plugins.zip"]
 
 
-def test_deploy_dry_run_writes_nothing(bundle: SimpleNamespace, aws: Any, emulator: Any,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_deploy_dry_run_writes_nothing(
+    bundle: SimpleNamespace, aws: Any, emulator: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     s3 = aws("s3")
     bucket = _bucket(s3, "airflow-mlops-dry-run")
     s3.put_object(Bucket=bucket, Key="dags/retired_dag.py", Body=b"old\n")
@@ -427,9 +502,9 @@ def test_deploy_dry_run_writes_nothing(bundle: SimpleNamespace, aws: Any, emulat
 
 
 @pytest.mark.parametrize("versioning", [None, "Suspended"])
-def test_deploy_refuses_a_bucket_without_versioning(bundle: SimpleNamespace, aws: Any, emulator: Any,
-                                                    versioning: str | None,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_deploy_refuses_a_bucket_without_versioning(
+    bundle: SimpleNamespace, aws: Any, emulator: Any, versioning: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
     s3 = aws("s3")
     bucket = _bucket(s3, "airflow-mlops-unversioned", versioning=versioning)
     mwaa = FakeMwaa("mlops-env", bucket)
@@ -441,18 +516,19 @@ def test_deploy_refuses_a_bucket_without_versioning(bundle: SimpleNamespace, aws
     assert not WRITES & set(emulator.actions("s3")) and mwaa.calls == []
 
 
-def test_deploy_refuses_a_busy_or_mismatched_environment(bundle: SimpleNamespace, aws: Any, emulator: Any,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_deploy_refuses_a_busy_or_mismatched_environment(
+    bundle: SimpleNamespace, aws: Any, emulator: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     s3 = aws("s3")
     bucket = _bucket(s3, "airflow-mlops-busy")
     emulator.clear_requests()
-    code, _, err = _deploy(s3, FakeMwaa("mlops-env", bucket, status="UPDATING"), bundle.path, bucket,
-                           capsys=capsys)
+    code, _, err = _deploy(s3, FakeMwaa("mlops-env", bucket, status="UPDATING"), bundle.path, bucket, capsys=capsys)
     assert code == 1 and "is UPDATING" in err and "nothing was changed" in err
     code, _, err = _deploy(s3, FakeMwaa("mlops-env", "someone-elses-bucket"), bundle.path, bucket, capsys=capsys)
     assert code == 1 and "reads from arn:aws:s3:::someone-elses-bucket" in err
     mwaa = FakeMwaa("mlops-env", bucket)
-    code = deploy_tool.main(["--environment", "missing-env", "--bucket", bucket, "--bundle", str(bundle.path)],
-                            clients=(s3, mwaa.client))
+    code = deploy_tool.main(
+        ["--environment", "missing-env", "--bucket", bucket, "--bundle", str(bundle.path)], clients=(s3, mwaa.client)
+    )
     assert code == 1 and "'missing-env' not found" in capsys.readouterr().err
     assert not WRITES & set(emulator.actions("s3"))

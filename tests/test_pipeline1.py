@@ -40,8 +40,18 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert report["training_job_name"] == result["training_job_name"] and report["estimated_cost"]["usd"] > 0
     smoke = _read_json(aws, artifact.rsplit("/", 1)[0] + "/smoke_test.json")
     assert smoke["passed"] and len(smoke["test_predictions"]) == 100
-    assert set(smoke["test_predictions"].values()) <= {"ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN",
-                                                       "EIGHT", "NINE"}
+    assert set(smoke["test_predictions"].values()) <= {
+        "ZERO",
+        "ONE",
+        "TWO",
+        "THREE",
+        "FOUR",
+        "FIVE",
+        "SIX",
+        "SEVEN",
+        "EIGHT",
+        "NINE",
+    }
     assert leftovers(aws) == NOTHING_LEFT
     published = xcom(run, "publish_model")
     assert published["model_artifact"] == artifact
@@ -51,8 +61,7 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert xcom(run2, "upload_dataset")["uploaded"] == 0
 
 
-def test_smoke_test_below_threshold_fails_the_run_and_still_deletes_everything(airflow_db, airflow_aws, aws,
-                                                                                datasets):
+def test_smoke_test_below_threshold_fails_the_run_and_still_deletes_everything(airflow_db, airflow_aws, aws, datasets):
     run, states = run_dag(DAG_ID, datasets.conf("batch1", min_accuracy=0.99))
     assert str(run.state) == "failed"
     assert states["smoke_test"] == "failed" and states["publish_model"] == "upstream_failed"

@@ -42,15 +42,20 @@ def _objects(aws, bucket: str) -> dict[str, str]:
 
 def _log_text(aws, job_name: str) -> str:
     logs = aws("logs")
-    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
-                                        logStreamNamePrefix=f"{job_name}/")["logStreams"]
-    return "\n".join(e["message"] for e in logs.get_log_events(
-        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"],
-        startFromHead=True)["events"])
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job_name}/")[
+        "logStreams"
+    ]
+    return "\n".join(
+        e["message"]
+        for e in logs.get_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"], startFromHead=True
+        )["events"]
+    )
 
 
-def test_interrupted_spot_job_resumes_from_checkpoints_and_is_promoted(airflow_aws, aws, datasets, base_job,
-                                                                        airflow_db):
+def test_interrupted_spot_job_resumes_from_checkpoints_and_is_promoted(
+    airflow_aws, aws, datasets, base_job, airflow_db
+):
     base_objects = _objects(aws, BASE_BUCKET)
     # Sub-second local phases read as tens of seconds, so savings are measurable; 1800 s MaxRuntime still
     # leaves 90 real seconds, enough on a loaded machine.
@@ -78,15 +83,19 @@ def test_interrupted_spot_job_resumes_from_checkpoints_and_is_promoted(airflow_a
     assert leftovers(aws) == NOTHING_LEFT
 
 
-def test_max_wait_exceeded_fails_clearly_keeps_checkpoints_and_resumes(airflow_aws, aws, datasets, base_job,
-                                                                       airflow_db, capfd):
+def test_max_wait_exceeded_fails_clearly_keeps_checkpoints_and_resumes(
+    airflow_aws, aws, datasets, base_job, airflow_db, capfd
+):
     airflow_aws.interrupt_spot(interruptions=1, capacity_wait_seconds=100_000)
     run, states = run_dag(DAG_ID, _conf(datasets, min_improvement=0.0))
     assert str(run.state) == "failed" and states["train"] == "failed", states
     out = capfd.readouterr().out
     assert "MaxWaitTimeExceeded" in out and "resume_checkpoint_uri" in out
-    job_name = next(j for j in aws("sagemaker").list_training_jobs()["TrainingJobSummaries"]
-                if j["TrainingJobName"] != "mlops-base-job")["TrainingJobName"]
+    job_name = next(
+        j
+        for j in aws("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+        if j["TrainingJobName"] != "mlops-base-job"
+    )["TrainingJobName"]
     job = aws("sagemaker").describe_training_job(TrainingJobName=job_name)
     assert (job["TrainingJobStatus"], job["SecondaryStatus"]) == ("Stopped", "MaxWaitTimeExceeded")
     checkpoint = job["CheckpointConfig"]["S3Uri"]
@@ -104,12 +113,16 @@ def test_max_wait_exceeded_fails_clearly_keeps_checkpoints_and_resumes(airflow_a
 
 # Checked against the real base job in the emulator; the spot rules (max wait < max runtime...) are unit-tested
 # in test_request_builders.py and the compatibility rule in test_pipeline_core.py.
-@pytest.mark.parametrize(("overrides", "field"), [
-    ({"num_layers": 34}, "num_layers"),
-    ({"base_training_job": "no-such-job"}, "base_training_job"),
-])
-def test_incompatible_or_invalid_requests_are_rejected_before_any_create(airflow_aws, datasets, base_job,
-                                                                         airflow_db, capfd, overrides, field):
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"num_layers": 34}, "num_layers"),
+        ({"base_training_job": "no-such-job"}, "base_training_job"),
+    ],
+)
+def test_incompatible_or_invalid_requests_are_rejected_before_any_create(
+    airflow_aws, datasets, base_job, airflow_db, capfd, overrides, field
+):
     run, states = run_dag(DAG_ID, _conf(datasets, **overrides))
     assert str(run.state) == "failed" and states["resolve_base_model"] == "failed", states
     out = capfd.readouterr().out
@@ -124,8 +137,13 @@ def test_a_worse_challenger_is_not_promoted(airflow_aws, aws, datasets, base_job
     assert decision["promote"] is False and "kept the base model" in decision["reason"]
     assert states["publish_model"] == "skipped"
     result = xcom(run, "training_result")
-    stored = aws("s3").get_object(Bucket=INCREMENTAL_BUCKET,
-                                  Key=result["model_artifact"][5:].split("/", 1)[1].rsplit("/", 1)[0]
-                                  + "/promotion.json")["Body"].read()
+    stored = (
+        aws("s3")
+        .get_object(
+            Bucket=INCREMENTAL_BUCKET,
+            Key=result["model_artifact"][5:].split("/", 1)[1].rsplit("/", 1)[0] + "/promotion.json",
+        )["Body"]
+        .read()
+    )
     assert json.loads(stored)["promote"] is False
     assert leftovers(aws) == NOTHING_LEFT

@@ -18,12 +18,15 @@ def job(status: str, **extra: Any) -> dict[str, Any]:
 
 
 # -- training: create, attach or done; an ended job fails without retries ------------------------------------------
-@pytest.mark.parametrize(("described", "step"), [
-    (None, training.CREATE),
-    (job("InProgress"), training.ATTACH),
-    (job("Stopping"), training.ATTACH),
-    (job("Completed"), training.DONE),
-])
+@pytest.mark.parametrize(
+    ("described", "step"),
+    [
+        (None, training.CREATE),
+        (job("InProgress"), training.ATTACH),
+        (job("Stopping"), training.ATTACH),
+        (job("Completed"), training.DONE),
+    ],
+)
 def test_next_step_for_this_runs_job(described: dict[str, Any] | None, step: str) -> None:
     assert training.next_step(described) == step
 
@@ -44,8 +47,12 @@ def test_raise_for_status_passes_a_completed_job_and_names_a_failure() -> None:
 
 
 def test_a_spot_job_out_of_max_wait_says_where_its_checkpoints_are_and_how_to_resume() -> None:
-    ended = job("Stopped", SecondaryStatus="MaxWaitTimeExceeded", CheckpointConfig={"S3Uri": "s3://bkt/j/checkpoints"},
-                StoppingCondition={"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600})
+    ended = job(
+        "Stopped",
+        SecondaryStatus="MaxWaitTimeExceeded",
+        CheckpointConfig={"S3Uri": "s3://bkt/j/checkpoints"},
+        StoppingCondition={"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 3600},
+    )
     with pytest.raises(training.TrainingJobEnded) as caught:
         training.raise_for_status(ended)
     message = str(caught.value)
@@ -99,8 +106,13 @@ def run_smoke(objects: dict[str, bytes], *, wrong_for: str | None = None, **kwar
         digit = 0 if (variant or "AllTraffic") == wrong_for else int(body.decode())
         return [1.0 if index == digit else 0.0 for index in range(10)]
 
-    outcome = smoke_test.run(invoke, objects.__getitem__, lambda prefix: [k for k in objects if k.startswith(prefix)],
-                             prefix="ch06", **kwargs)
+    outcome = smoke_test.run(
+        invoke,
+        objects.__getitem__,
+        lambda prefix: [k for k in objects if k.startswith(prefix)],
+        prefix="ch06",
+        **kwargs,
+    )
     outcome["calls"] = calls
     return outcome
 
@@ -113,8 +125,9 @@ def test_smoke_test_names_the_test_predictions_and_scores_the_sample() -> None:
 
 
 def test_smoke_test_below_min_accuracy_fails_and_an_other_variant_sees_the_same_images() -> None:
-    outcome = run_smoke(fake_bucket([0, 5, 5, 5]), sample_size=4, min_accuracy=0.5, other_variants=("BaseModel",),
-                        wrong_for="BaseModel")
+    outcome = run_smoke(
+        fake_bucket([0, 5, 5, 5]), sample_size=4, min_accuracy=0.5, other_variants=("BaseModel",), wrong_for="BaseModel"
+    )
     assert outcome["passed"] is True and outcome["accuracy"] == 1.0
     assert outcome["other_variants"] == {"BaseModel": {"correct": 1, "accuracy": 0.25}}  # only the 0 is right
     assert outcome["calls"].count("BaseModel") == 4
@@ -135,14 +148,22 @@ def test_smoke_helpers() -> None:
 
 # -- report: cost from the price table, the book's spot savings -----------------------------------------------------
 def described_job(**extra: Any) -> dict[str, Any]:
-    return job("Completed", **{
-        "SecondaryStatus": "Completed",
-        "ResourceConfig": {"InstanceType": "ml.p2.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 30},
-        "ModelArtifacts": {"S3ModelArtifacts": "s3://bkt/ch06/output/j/output/model.tar.gz"},
-        "FinalMetricDataList": [{"MetricName": "validation:accuracy", "Value": 0.93},
-                                {"MetricName": "train:accuracy", "Value": 0.97}],
-        "SecondaryStatusTransitions": [{"Status": s} for s in ("Starting", "Training", "Completed")],
-        "TrainingTimeInSeconds": 3600, "BillableTimeInSeconds": 3600, **extra})
+    return job(
+        "Completed",
+        **{
+            "SecondaryStatus": "Completed",
+            "ResourceConfig": {"InstanceType": "ml.p2.xlarge", "InstanceCount": 2, "VolumeSizeInGB": 30},
+            "ModelArtifacts": {"S3ModelArtifacts": "s3://bkt/ch06/output/j/output/model.tar.gz"},
+            "FinalMetricDataList": [
+                {"MetricName": "validation:accuracy", "Value": 0.93},
+                {"MetricName": "train:accuracy", "Value": 0.97},
+            ],
+            "SecondaryStatusTransitions": [{"Status": s} for s in ("Starting", "Training", "Completed")],
+            "TrainingTimeInSeconds": 3600,
+            "BillableTimeInSeconds": 3600,
+            **extra,
+        },
+    )
 
 
 def test_training_report_prices_the_billable_seconds() -> None:
@@ -160,8 +181,9 @@ def test_training_report_prices_the_billable_seconds() -> None:
 
 def test_spot_savings_are_the_books_formula_and_interruptions_are_counted() -> None:
     transitions = [{"Status": s} for s in ("Starting", "Training", "Interrupted", "Training", "Completed")]
-    spot = described_job(EnableManagedSpotTraining=True, BillableTimeInSeconds=1440,
-                         SecondaryStatusTransitions=transitions)
+    spot = described_job(
+        EnableManagedSpotTraining=True, BillableTimeInSeconds=1440, SecondaryStatusTransitions=transitions
+    )
     result = report.training_report(spot, region="eu-west-1")
     assert result["spot_savings_percent"] == 60.0 and result["spot_interruptions"] == 1
     assert result["on_demand_cost"]["usd"] > result["estimated_cost"]["usd"]

@@ -19,28 +19,50 @@ from constants import REPO
 
 DAG_ID = "mnist_train_deploy"
 RUN_PREFIX = "manual__test-plugin-links-"
-JOB, LOGS, MODEL, ENDPOINT = ("SageMaker training job", "Training job logs (CloudWatch)", "SageMaker model",
-                              "SageMaker endpoint")
+JOB, LOGS, MODEL, ENDPOINT = (
+    "SageMaker training job",
+    "Training job logs (CloudWatch)",
+    "SageMaker model",
+    "SageMaker endpoint",
+)
 LINKS = {JOB, LOGS, MODEL, ENDPOINT}
 # Which links each task shows (a task not listed shows none).
-EXPECTED = {"train": {JOB, LOGS}, "reattach_training": {JOB, LOGS}, "training_result": {JOB, LOGS},
-            "create_model": {MODEL}, "create_endpoint": {ENDPOINT}, "smoke_test": {MODEL, ENDPOINT}}
-NAMES = {"job": "mlops-ch06-manual-20261124-0800-3f9a1c2b7d", "model": "mlops-ch06-model-3f9a1c2b7d",
-         "endpoint_config": "mlops-ch06-epc-3f9a1c2b7d", "endpoint": "mlops-ch06-ep-3f9a1c2b7d"}
+EXPECTED = {
+    "train": {JOB, LOGS},
+    "reattach_training": {JOB, LOGS},
+    "training_result": {JOB, LOGS},
+    "create_model": {MODEL},
+    "create_endpoint": {ENDPOINT},
+    "smoke_test": {MODEL, ENDPOINT},
+}
+NAMES = {
+    "job": "mlops-ch06-manual-20261124-0800-3f9a1c2b7d",
+    "model": "mlops-ch06-model-3f9a1c2b7d",
+    "endpoint_config": "mlops-ch06-epc-3f9a1c2b7d",
+    "endpoint": "mlops-ch06-ep-3f9a1c2b7d",
+}
 
 
 def config(region: str = "eu-west-1", **names: str) -> dict[str, Any]:
     """A validate_and_preflight XCom, trimmed to what the links read plus a few neighbours."""
-    return {"region": region, "names": {**NAMES, **names}, "bucket": "mlops-test-bucket", "prefix": "ch06",
-            "dag_id": DAG_ID, "hyperparameters": {"epochs": 1}}
+    return {
+        "region": region,
+        "names": {**NAMES, **names},
+        "bucket": "mlops-test-bucket",
+        "prefix": "ch06",
+        "dag_id": DAG_ID,
+        "hyperparameters": {"epochs": 1},
+    }
 
 
 def urls(region: str, job: str, model: str, endpoint: str, cw_job: str | None = None) -> dict[str, str]:
     sagemaker = f"https://console.aws.amazon.com/sagemaker/home?region={region}#/"
     return {
         JOB: f"{sagemaker}jobs/{job}",
-        LOGS: (f"https://console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/"
-               f"$252Faws$252Fsagemaker$252FTrainingJobs$3FlogStreamNameFilter$3D{cw_job or job}"),
+        LOGS: (
+            f"https://console.aws.amazon.com/cloudwatch/home?region={region}#logsV2:log-groups/log-group/"
+            f"$252Faws$252Fsagemaker$252FTrainingJobs$3FlogStreamNameFilter$3D{cw_job or job}"
+        ),
         MODEL: f"{sagemaker}models/{model}",
         ENDPOINT: f"{sagemaker}endpoints/{endpoint}",
     }
@@ -77,21 +99,29 @@ def test_link_targets_name_the_real_operator_classes(plugin: Any) -> None:
     from sagemaker_mlops.operators import ExplainedTrainingOperator
 
     assert issubclass(ExplainedTrainingOperator, SageMakerTrainingOperator)
-    targets = {link.name: {f"{op.__module__}.{op.__name__}" for op in link.operators}
-               for link in plugin.operator_extra_links}
+    targets = {
+        link.name: {f"{op.__module__}.{op.__name__}" for op in link.operators} for link in plugin.operator_extra_links
+    }
     for paths in targets.values():
         for path in paths:
             module, _, name = path.rpartition(".")
             assert issubclass(getattr(importlib.import_module(module), name), BaseOperator), path
     decorated = "airflow.providers.standard.decorators.python._PythonDecoratedOperator"
-    training = {"airflow.providers.amazon.aws.operators.sagemaker.SageMakerTrainingOperator",
-                "sagemaker_mlops.operators.ExplainedTrainingOperator",
-                "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTrainingSensor", decorated}
+    training = {
+        "airflow.providers.amazon.aws.operators.sagemaker.SageMakerTrainingOperator",
+        "sagemaker_mlops.operators.ExplainedTrainingOperator",
+        "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTrainingSensor",
+        decorated,
+    }
     assert targets == {
-        JOB: training, LOGS: training,
+        JOB: training,
+        LOGS: training,
         MODEL: {"airflow.providers.amazon.aws.operators.sagemaker.SageMakerModelOperator", decorated},
-        ENDPOINT: {"airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",
-                   "sagemaker_mlops.operators.RegionalEndpointOperator", decorated},
+        ENDPOINT: {
+            "airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",
+            "sagemaker_mlops.operators.RegionalEndpointOperator",
+            decorated,
+        },
     }
 
 
@@ -125,8 +155,10 @@ def serialized_dag(airflow_db: Any, plugin: Any) -> Iterator[Any]:
     assert dag is not None
     yield dag
     with create_session() as session:
-        session.execute(delete(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id.startswith(RUN_PREFIX)),
-                        execution_options={"synchronize_session": False})
+        session.execute(
+            delete(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id.startswith(RUN_PREFIX)),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def new_run(dag: Any, config_xcom: Any, *, as_worker: bool = True) -> str:
@@ -142,12 +174,24 @@ def new_run(dag: Any, config_xcom: Any, *, as_worker: bool = True) -> str:
 
     run_id = f"{RUN_PREFIX}{uuid.uuid4().hex[:12]}"
     with create_session() as session:
-        dag.create_dagrun(run_id=run_id, run_after=timezone.utcnow(), run_type=DagRunType.MANUAL,
-                          triggered_by=DagRunTriggeredByType.TEST, state=DagRunState.QUEUED, session=session)
+        dag.create_dagrun(
+            run_id=run_id,
+            run_after=timezone.utcnow(),
+            run_type=DagRunType.MANUAL,
+            triggered_by=DagRunTriggeredByType.TEST,
+            state=DagRunState.QUEUED,
+            session=session,
+        )
     if config_xcom is not None:
         value = BaseXCom.serialize_value(config_xcom) if as_worker else config_xcom
-        XComModel.set(key="return_value", value=value, dag_id=DAG_ID, task_id="validate_and_preflight",
-                      run_id=run_id, serialize=not as_worker)
+        XComModel.set(
+            key="return_value",
+            value=value,
+            dag_id=DAG_ID,
+            task_id="validate_and_preflight",
+            run_id=run_id,
+            serialize=not as_worker,
+        )
     return run_id
 
 
@@ -196,8 +240,9 @@ def test_links_render_for_the_right_tasks_with_the_runs_names(serialized_dag: An
 
 
 def test_each_run_links_to_its_own_resources(serialized_dag: Any, api: Any) -> None:
-    first = new_run(serialized_dag, config("us-east-1", job="mlops-first-job", endpoint="mlops-first-ep"),
-                    as_worker=False)
+    first = new_run(
+        serialized_dag, config("us-east-1", job="mlops-first-job", endpoint="mlops-first-ep"), as_worker=False
+    )
     second = new_run(serialized_dag, config("ap-southeast-2", job="mlops-second-job", endpoint="mlops-second-ep"))
     assert rendered(api, first, "train")[JOB] == urls("us-east-1", "mlops-first-job", "", "")[JOB]
     assert rendered(api, second, "train")[JOB] == urls("ap-southeast-2", "mlops-second-job", "", "")[JOB]
@@ -216,8 +261,13 @@ def test_links_are_empty_until_the_run_config_exists(serialized_dag: Any, api: A
 def test_incomplete_config_gives_empty_links(serialized_dag: Any) -> None:
     from airflow.models.taskinstancekey import TaskInstanceKey
 
-    for broken in ({"names": NAMES}, {"region": "eu-west-1"}, {"region": "eu-west-1", "names": {"job": ""}},
-                   {"region": 42, "names": NAMES}, ["not", "a", "dict"]):
+    for broken in (
+        {"names": NAMES},
+        {"region": "eu-west-1"},
+        {"region": "eu-west-1", "names": {"job": ""}},
+        {"region": 42, "names": NAMES},
+        ["not", "a", "dict"],
+    ):
         run_id = new_run(serialized_dag, broken)
         task = serialized_dag.get_task("train")
         key = TaskInstanceKey(DAG_ID, "train", run_id, try_number=1)
@@ -234,9 +284,13 @@ def test_names_and_region_are_url_encoded(serialized_dag: Any) -> None:
 
     odd = {"job": "mlops job/1?x=y#z", "model": "mlops model&1", "endpoint": "mlops ep%1"}
     run_id = new_run(serialized_dag, config("eu-west-1&x", **odd))
-    expected = urls(quote("eu-west-1&x", safe=""), quote(odd["job"], safe=""), quote(odd["model"], safe=""),
-                    quote(odd["endpoint"], safe=""),
-                    cw_job="mlops$2520job$252F1$253Fx$253Dy$2523z")
+    expected = urls(
+        quote("eu-west-1&x", safe=""),
+        quote(odd["job"], safe=""),
+        quote(odd["model"], safe=""),
+        quote(odd["endpoint"], safe=""),
+        cw_job="mlops$2520job$252F1$253Fx$253Dy$2523z",
+    )
     for task_id, names in EXPECTED.items():
         task = serialized_dag.get_task(task_id)
         key = TaskInstanceKey(DAG_ID, task_id, run_id, try_number=1)
@@ -247,8 +301,11 @@ def test_names_and_region_are_url_encoded(serialized_dag: Any) -> None:
 def test_other_partitions_use_their_console_domain(serialized_dag: Any) -> None:
     from airflow.models.taskinstancekey import TaskInstanceKey
 
-    for region, domain in (("cn-north-1", "amazonaws.cn"), ("us-gov-west-1", "amazonaws-us-gov.com"),
-                           ("us-west-2", "aws.amazon.com")):
+    for region, domain in (
+        ("cn-north-1", "amazonaws.cn"),
+        ("us-gov-west-1", "amazonaws-us-gov.com"),
+        ("us-west-2", "aws.amazon.com"),
+    ):
         run_id = new_run(serialized_dag, config(region))
         key = TaskInstanceKey(DAG_ID, "create_endpoint", run_id, try_number=1)
         link = serialized_dag.get_task("create_endpoint").get_extra_links(_TI(key), ENDPOINT)

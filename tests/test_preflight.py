@@ -20,8 +20,12 @@ class FakeQuotas:
         class Pages:
             def paginate(self, ServiceCode: str):
                 assert ServiceCode == "sagemaker"
-                yield {"Quotas": [{"QuotaName": n, "QuotaCode": f"L-{i:08d}", "Value": v}
-                                  for i, (n, v) in enumerate(table.items())]}
+                yield {
+                    "Quotas": [
+                        {"QuotaName": n, "QuotaCode": f"L-{i:08d}", "Value": v}
+                        for i, (n, v) in enumerate(table.items())
+                    ]
+                }
 
         return Pages()
 

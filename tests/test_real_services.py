@@ -85,13 +85,17 @@ def test_pipeline1_triggered_through_the_api_runs_on_the_real_services_with_defe
     assert not dags[PIPELINE1]["is_paused"]
     assert af.api("PATCH", "/api/v2/dags/mnist_incremental_spot", {"is_paused": True})["is_paused"] is True
     health = af.health()
-    assert {part: health[part]["status"] for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")} \
-        == dict.fromkeys(("metadatabase", "scheduler", "triggerer", "dag_processor"), "healthy")
+    assert {
+        part: health[part]["status"] for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+    } == dict.fromkeys(("metadatabase", "scheduler", "triggerer", "dag_processor"), "healthy")
 
     # 2. trigger as the UI's form does: the form's values (defaults) with the dataset fields filled in
     details = af.api("GET", f"/api/v2/dags/{PIPELINE1}/details")
-    conf = {**form_defaults(details), "dataset_url": f"{local.dataset_url}/r/batch1.zip",
-            "dataset_sha256": local.dataset_sha256("batch1.zip")}
+    conf = {
+        **form_defaults(details),
+        "dataset_url": f"{local.dataset_url}/r/batch1.zip",
+        "dataset_sha256": local.dataset_sha256("batch1.zip"),
+    }
     started = time.monotonic()
     run = af.api("POST", f"/api/v2/dags/{PIPELINE1}/dagRuns", ui_trigger_body(conf))
     run_id = run["dag_run_id"]
@@ -101,8 +105,17 @@ def test_pipeline1_triggered_through_the_api_runs_on_the_real_services_with_defe
     print(f"[services] {PIPELINE1} run {run_id}: {run['state']} in {airflow_stack.timings['pipeline1_run_s']} s")
     assert run["state"] == "success", (states, f"logs: {af.logs}, {af.home / 'logs'}")
     assert states["train"] == "success" and states["reattach_training"] == "skipped"
-    assert {states[t] for t in ("create_endpoint", "smoke_test", "publish_model", "delete_endpoint",
-                                "delete_endpoint_config", "delete_model")} == {"success"}
+    assert {
+        states[t]
+        for t in (
+            "create_endpoint",
+            "smoke_test",
+            "publish_model",
+            "delete_endpoint",
+            "delete_endpoint_config",
+            "delete_model",
+        )
+    } == {"success"}
     sm = local.client("sagemaker")
     assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
 
@@ -111,8 +124,11 @@ def test_pipeline1_triggered_through_the_api_runs_on_the_real_services_with_defe
     assert triggerers, "no live triggerer job"
     triggerer_ids = {job["id"] for job in triggerers}
     for task_id in DEFERRED_TASKS:
-        events = af.api("GET", "/api/v2/eventLogs", params={
-            "dag_id": PIPELINE1, "run_id": run_id, "task_id": task_id, "order_by": "id", "limit": 100})["event_logs"]
+        events = af.api(
+            "GET",
+            "/api/v2/eventLogs",
+            params={"dag_id": PIPELINE1, "run_id": run_id, "task_id": task_id, "order_by": "id", "limit": 100},
+        )["event_logs"]
         history = [(e["event"], e["try_number"]) for e in events]
         print(f"[services]   audit log of {task_id}: {history}")
         assert history == [("running", 1), ("deferred", 1), ("running", 1), ("success", 1)], history
@@ -121,15 +137,19 @@ def test_pipeline1_triggered_through_the_api_runs_on_the_real_services_with_defe
         texts = [str(e.get("event", "")) for e in log]
         trigger_files = [t for t in texts if ".log.trigger." in t]
         assert any(t.startswith("Pausing task as DEFERRED") for t in texts), texts[-30:]
-        assert any(t.startswith("trigger ") and f"/{task_id}/-1/1 (ID " in t and t.endswith("starting")
-                   for t in texts), texts[-30:]
+        assert any(
+            t.startswith("trigger ") and f"/{task_id}/-1/1 (ID " in t and t.endswith("starting") for t in texts
+        ), texts[-30:]
         fired = [e for e in log if e.get("event") == "Trigger fired event"]
         assert fired and "'status': 'success'" in str(fired[0].get("result")), fired
         # the trigger's log file is named after the triggerer job that ran it: the live one
-        assert trigger_files and {int(t.rsplit(".trigger.", 1)[1].split(".")[0]) for t in trigger_files} \
-            <= triggerer_ids, (trigger_files, triggerer_ids)
-        print(f"[services]   {task_id}: 'Pausing task as DEFERRED', trigger run by triggerer job "
-              f"{sorted(triggerer_ids)}, fired {fired[0].get('result')}")
+        assert (
+            trigger_files and {int(t.rsplit(".trigger.", 1)[1].split(".")[0]) for t in trigger_files} <= triggerer_ids
+        ), (trigger_files, triggerer_ids)
+        print(
+            f"[services]   {task_id}: 'Pausing task as DEFERRED', trigger run by triggerer job "
+            f"{sorted(triggerer_ids)}, fired {fired[0].get('result')}"
+        )
 
     # invalid conf is refused before any run is created (the server validates against the Params' schema)
     before = af.api("GET", f"/api/v2/dags/{PIPELINE1}/dagRuns")["total_entries"]

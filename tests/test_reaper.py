@@ -68,25 +68,40 @@ def test_only_expired_package_tagged_deployments_are_deleted() -> None:
     ]
     decided = _decided(reaper.plan(resources, NOW, lambda d, r: None))
     deleted = {name for name, (action, _) in decided.items() if action == "delete"}
-    assert deleted == {"mlops-ep-old", "mlops-ep-kept-on-purpose", "mlops-ep-failed", "mlops-epc-old",
-                       "mlops-model-old"}
+    assert deleted == {
+        "mlops-ep-old",
+        "mlops-ep-kept-on-purpose",
+        "mlops-ep-failed",
+        "mlops-epc-old",
+        "mlops-model-old",
+    }
     assert "retry next run" in decided["mlops-ep-creating"][1] and "Updating" in decided["mlops-ep-updating"][1]
     assert "already Deleting" in decided["mlops-ep-deleting"][1]
-    assert "never touched" in decided["mlops-model-foreign"][1] and "never touched" in decided["mlops-model-untagged"][1]
+    assert (
+        "never touched" in decided["mlops-model-foreign"][1] and "never touched" in decided["mlops-model-untagged"][1]
+    )
     assert "no valid mlops:expires-at" in decided["mlops-model-bad-expiry"][1]
     assert decided["mlops-ep-new"] == ("keep", "expires at 2026-06-01T13:00:00Z")
 
 
 def test_removals_come_first_endpoints_before_configs_before_models() -> None:
-    resources = [_r("model", "mlops-model-a", _tags(PAST)), _r("endpoint_config", "mlops-epc-a", _tags(PAST)),
-                 _r("model", "mlops-model-keep", _tags(FUTURE)), _r("endpoint", "mlops-ep-a", _tags(PAST), "InService")]
+    resources = [
+        _r("model", "mlops-model-a", _tags(PAST)),
+        _r("endpoint_config", "mlops-epc-a", _tags(PAST)),
+        _r("model", "mlops-model-keep", _tags(FUTURE)),
+        _r("endpoint", "mlops-ep-a", _tags(PAST), "InService"),
+    ]
     order = [(d.resource.kind, d.action) for d in reaper.plan(resources, NOW, lambda d, r: None)]
     assert order == [("endpoint", "delete"), ("endpoint_config", "delete"), ("model", "delete"), ("model", "keep")]
 
 
 def test_running_jobs_are_stopped_only_when_their_dag_run_is_over() -> None:
-    runs = {"manual__running": "running", "manual__queued": "queued", "manual__failed": "failed",
-            "manual__success": "success"}
+    runs = {
+        "manual__running": "running",
+        "manual__queued": "queued",
+        "manual__failed": "failed",
+        "manual__success": "success",
+    }
 
     def state(dag_id: str, run_id: str) -> str | None:
         return runs.get(run_id) if dag_id == OWNER_DAG else None
@@ -100,10 +115,18 @@ def test_running_jobs_are_stopped_only_when_their_dag_run_is_over() -> None:
         _r("training_job", "mlops-train-unknown-old", _tags(PAST, "manual__elsewhere"), "InProgress"),
         _r("training_job", "mlops-train-done", _tags(PAST, "manual__failed"), "Completed"),
         _r("training_job", "mlops-train-stopping", _tags(PAST, "manual__failed"), "Stopping"),
-        _r("training_job", "mlops-train-cut-id", {**_tags(FUTURE, "manual__failed"), "mlops:run-token": "0" * 10},
-           "InProgress"),
-        _r("training_job", "mlops-train-foreign", {**_tags(PAST, "manual__failed"), "mlops:created-by": "x"},
-           "InProgress"),
+        _r(
+            "training_job",
+            "mlops-train-cut-id",
+            {**_tags(FUTURE, "manual__failed"), "mlops:run-token": "0" * 10},
+            "InProgress",
+        ),
+        _r(
+            "training_job",
+            "mlops-train-foreign",
+            {**_tags(PAST, "manual__failed"), "mlops:created-by": "x"},
+            "InProgress",
+        ),
     ]
     decided = _decided(reaper.plan(jobs, NOW, state))
     stopped = {name for name, (action, _) in decided.items() if action == "stop"}
@@ -123,8 +146,15 @@ def test_dry_run_is_the_default_of_manual_triggers_only() -> None:
 
 
 def test_the_report_says_what_was_removed_kept_and_why() -> None:
-    decisions = reaper.plan([_r("model", "mlops-model-old", _tags(PAST)), _r("model", "mlops-model-bad", _tags(PAST)),
-                             _r("model", "mlops-model-new", _tags(FUTURE))], NOW, lambda d, r: None)
+    decisions = reaper.plan(
+        [
+            _r("model", "mlops-model-old", _tags(PAST)),
+            _r("model", "mlops-model-bad", _tags(PAST)),
+            _r("model", "mlops-model-new", _tags(FUTURE)),
+        ],
+        NOW,
+        lambda d, r: None,
+    )
     done = {decisions[0].resource.arn: "error: AccessDenied", decisions[1].resource.arn: "deleted"}
     result = reaper.report(decisions, now=NOW, region="us-east-1", dry_run=False, done=done)
     assert (result["found"], result["to_remove"], result["failed"]) == (3, 2, 1)
@@ -145,8 +175,9 @@ def _dag_run(dag_id: str, run_id: str, state: str) -> None:
 
     with create_session() as session:
         session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).delete()
-        session.add(DagRun(dag_id=dag_id, run_id=run_id, run_type=DagRunType.MANUAL, state=state,
-                           run_after=datetime.now(UTC)))
+        session.add(
+            DagRun(dag_id=dag_id, run_id=run_id, run_type=DagRunType.MANUAL, state=state, run_after=datetime.now(UTC))
+        )
 
 
 @pytest.fixture()
@@ -165,23 +196,33 @@ def estate(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path) -> Itera
         return [{"Key": k, "Value": v} for k, v in tags.items()]
 
     def model(name: str, tags: dict[str, str]) -> None:
-        sm.create_model(ModelName=name, ExecutionRoleArn=ROLE_ARN, Tags=as_list(tags) if tags else [],
-                        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": "s3://mlops-test-bucket/m.tar.gz"})
+        sm.create_model(
+            ModelName=name,
+            ExecutionRoleArn=ROLE_ARN,
+            Tags=as_list(tags) if tags else [],
+            PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": "s3://mlops-test-bucket/m.tar.gz"},
+        )
 
     # A real, served model: an expired endpoint in service, as keep_endpoint leaves it.
-    sm.create_training_job(**training_request("mlops-train-done", "mlops-test-bucket", "ch06", samples,
-                                              Tags=as_list(_tags(past, "manual__done"))))
+    sm.create_training_job(
+        **training_request(
+            "mlops-train-done", "mlops-test-bucket", "ch06", samples, Tags=as_list(_tags(past, "manual__done"))
+        )
+    )
     artifact = wait_training(sm, "mlops-train-done")["ModelArtifacts"]["S3ModelArtifacts"]
     deploy(sm, artifact, "mlops-old")
-    for arn in (sm.describe_model(ModelName="mlops-old")["ModelArn"],
-                sm.describe_endpoint_config(EndpointConfigName="mlops-old")["EndpointConfigArn"],
-                sm.describe_endpoint(EndpointName="mlops-old")["EndpointArn"]):
+    for arn in (
+        sm.describe_model(ModelName="mlops-old")["ModelArn"],
+        sm.describe_endpoint_config(EndpointConfigName="mlops-old")["EndpointConfigArn"],
+        sm.describe_endpoint(EndpointName="mlops-old")["EndpointArn"],
+    ):
         sm.add_tags(ResourceArn=arn, Tags=as_list(_tags(past, "manual__old")))
     wait_endpoint(sm, "mlops-old")
     # Expired but still Creating: AWS cannot delete it yet.
     airflow_aws.settings(endpoint_create_seconds=120)
-    sm.create_endpoint(EndpointName="mlops-creating", EndpointConfigName="mlops-old",
-                       Tags=as_list(_tags(past, "manual__old")))
+    sm.create_endpoint(
+        EndpointName="mlops-creating", EndpointConfigName="mlops-old", Tags=as_list(_tags(past, "manual__old"))
+    )
     airflow_aws.settings(endpoint_create_seconds=0.2)
     model("mlops-model-fresh", _tags(future))
     model("mlops-model-foreign", {**_tags(past), "mlops:created-by": "another-team"})
@@ -190,23 +231,28 @@ def estate(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path) -> Itera
     # Jobs still training: one whose DAG run failed, one whose DAG run is still running.
     airflow_aws.settings(starting_seconds=300)
     for name, run_id in (("mlops-train-orphan", "manual__orphan"), ("mlops-train-live", "manual__live")):
-        sm.create_training_job(**training_request(name, "mlops-test-bucket", "ch06", samples,
-                                                  Tags=as_list(_tags(future, run_id))))
+        sm.create_training_job(
+            **training_request(name, "mlops-test-bucket", "ch06", samples, Tags=as_list(_tags(future, run_id)))
+        )
     _dag_run(OWNER_DAG, "manual__orphan", "failed")
     _dag_run(OWNER_DAG, "manual__live", "running")
     airflow_aws.clear_requests()
     yield {"sm": sm, "s3": aws("s3")}
     with create_session() as session:
-        session.execute(delete(DagRun).where(DagRun.dag_id == OWNER_DAG,
-                                             DagRun.run_id.in_(["manual__orphan", "manual__live"])))
+        session.execute(
+            delete(DagRun).where(DagRun.dag_id == OWNER_DAG, DagRun.run_id.in_(["manual__orphan", "manual__live"]))
+        )
 
 
 def _names(sm: Any) -> dict[str, set[str]]:
-    return {"endpoints": {e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]},
-            "configs": {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]},
-            "models": {m["ModelName"] for m in sm.list_models()["Models"]},
-            "running": {j["TrainingJobName"] for j in
-                        sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]}}
+    return {
+        "endpoints": {e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]},
+        "configs": {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]},
+        "models": {m["ModelName"] for m in sm.list_models()["Models"]},
+        "running": {
+            j["TrainingJobName"] for j in sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]
+        },
+    }
 
 
 @pytest.mark.e2e
@@ -219,8 +265,11 @@ def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[s
     assert not {a for a in airflow_aws.actions("sagemaker") if a.startswith(("Delete", "Stop"))}
     dry = xcom(run, "reap")
     assert {(e["kind"], e["name"]) for e in dry["would_remove"]} == {
-        ("endpoint", "mlops-old"), ("endpoint_config", "mlops-old"), ("model", "mlops-old"),
-        ("training_job", "mlops-train-orphan")}
+        ("endpoint", "mlops-old"),
+        ("endpoint_config", "mlops-old"),
+        ("model", "mlops-old"),
+        ("training_job", "mlops-train-orphan"),
+    }
 
     run, states = run_dag(DAG_ID, {"dry_run": False})
     assert str(run.state) == "success", states
@@ -229,13 +278,19 @@ def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[s
     assert after["configs"] == set()
     assert after["models"] == {"mlops-model-fresh", "mlops-model-foreign", "mlops-model-untagged", "prod-model"}
     assert after["running"] == {"mlops-train-live"}
-    assert sm.describe_training_job(TrainingJobName="mlops-train-orphan")["TrainingJobStatus"] in ("Stopping",
-                                                                                                   "Stopped")
+    assert sm.describe_training_job(TrainingJobName="mlops-train-orphan")["TrainingJobStatus"] in (
+        "Stopping",
+        "Stopped",
+    )
     assert sm.describe_training_job(TrainingJobName="mlops-train-done")["TrainingJobStatus"] == "Completed"
     result = xcom(run, "reap")
     removed = {(e["kind"], e["name"], e["outcome"]) for e in result["removed"]}
-    assert removed == {("endpoint", "mlops-old", "deleted"), ("endpoint_config", "mlops-old", "deleted"),
-                       ("model", "mlops-old", "deleted"), ("training_job", "mlops-train-orphan", "stopped")}
+    assert removed == {
+        ("endpoint", "mlops-old", "deleted"),
+        ("endpoint_config", "mlops-old", "deleted"),
+        ("model", "mlops-old", "deleted"),
+        ("training_job", "mlops-train-orphan", "stopped"),
+    }
     kept = {e["name"]: e["reason"] for e in result["kept"]}
     assert "retry next run" in kept["mlops-creating"] and "is running" in kept["mlops-train-live"]
     assert "never touched" in kept["mlops-model-foreign"] and "never touched" in kept["mlops-model-untagged"]
@@ -261,8 +316,9 @@ def test_one_failed_removal_does_not_stop_the_others_and_is_reported() -> None:
                 raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DeleteModel")
             self.deleted.append(ModelName)
 
-    decisions = reaper.plan([_r("model", "mlops-model-a", _tags(PAST)), _r("model", "mlops-model-b", _tags(PAST))],
-                            NOW, lambda d, r: None)
+    decisions = reaper.plan(
+        [_r("model", "mlops-model-a", _tags(PAST)), _r("model", "mlops-model-b", _tags(PAST))], NOW, lambda d, r: None
+    )
     client = Denying()
     outcomes = sweep.carry_out(client, decisions)
     assert client.deleted == ["mlops-model-b"]

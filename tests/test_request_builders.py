@@ -560,8 +560,11 @@ class TestDeployRequests:
 
 class TestTags:
     def test_resource_tags_keys_and_iso_utc(self) -> None:
-        tags = resource_tags("part01", "manual__2026-11-24T08:00:00+00:00", datetime(2026, 11, 24, 15, 30, 5, 999,
-                             tzinfo=timezone(timedelta(hours=1, minutes=30))))
+        tags = resource_tags(
+            "part01",
+            "manual__2026-11-24T08:00:00+00:00",
+            datetime(2026, 11, 24, 15, 30, 5, 999, tzinfo=timezone(timedelta(hours=1, minutes=30))),
+        )
         assert tags == {
             "mlops:created-by": "airflow-sagemaker-mlops",
             "mlops:dag-id": "part01",
@@ -576,8 +579,9 @@ class TestTags:
         for key, value in tags.items():
             assert _matches("TagKey", key), key
             assert _matches("TagValue", value), value
-        assert_api_valid("AddTags", {"ResourceArn": "arn:aws:sagemaker:us-west-2:123456789012:model/m",
-                                     "Tags": as_tag_list(tags)})
+        assert_api_valid(
+            "AddTags", {"ResourceArn": "arn:aws:sagemaker:us-west-2:123456789012:model/m", "Tags": as_tag_list(tags)}
+        )
 
     def test_sanitize_keeps_allowed_unicode_and_truncates(self) -> None:
         assert sanitize_tag_value("München run~1#2") == "München run_1_2"
@@ -655,8 +659,21 @@ class TestNaming:
 
     @pytest.mark.parametrize(
         ("name", "valid"),
-        [("a", True), ("a-b", True), ("a--b", True), ("A1", True), ("a" * 63, True), ("a" * 64, False),
-         ("-a", False), ("a-", False), ("a_b", False), ("", False), ("a.b", False), (None, False), ("ä", False)],
+        [
+            ("a", True),
+            ("a-b", True),
+            ("a--b", True),
+            ("A1", True),
+            ("a" * 63, True),
+            ("a" * 64, False),
+            ("-a", False),
+            ("a-", False),
+            ("a_b", False),
+            ("", False),
+            ("a.b", False),
+            (None, False),
+            ("ä", False),
+        ],
     )
     def test_is_valid_sagemaker_name(self, name: Any, valid: bool) -> None:
         assert is_valid_sagemaker_name(name) is valid
@@ -759,8 +776,9 @@ SDK_ONLY_KEYS = ("DebugHookConfig", "ProfilerConfig")
 
 
 class TestMatchesSdk:
-    @pytest.mark.parametrize(("fixture", "spec_factory"), [("training_part01.json", part01_spec),
-                                                            ("training_part02.json", part02_spec)])
+    @pytest.mark.parametrize(
+        ("fixture", "spec_factory"), [("training_part01.json", part01_spec), ("training_part02.json", part02_spec)]
+    )
     def test_training_request_equals_sdk_fit(self, fixture: str, spec_factory: Any) -> None:
         sdk = copy.deepcopy(_unwrap(_load_fixture(fixture), "create_training_job", "TrainingJobName"))
         dropped = {key: sdk.pop(key) for key in SDK_ONLY_KEYS if key in sdk}

@@ -15,11 +15,22 @@ def test_deletes_are_idempotent_against_the_emulator(aws):
     sm = aws("sagemaker")
     aws("s3").create_bucket(Bucket="td-bucket")
     aws("s3").put_object(Bucket="td-bucket", Key="model.tar.gz", Body=b"artifact")  # CreateModel checks it exists
-    sm.create_model(ModelName="td-model", ExecutionRoleArn=ROLE_ARN,
-                    PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": "s3://td-bucket/model.tar.gz"})
-    sm.create_endpoint_config(EndpointConfigName="td-config", ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": "td-model", "InitialInstanceCount": 1,
-        "InstanceType": "ml.m5.xlarge"}])
+    sm.create_model(
+        ModelName="td-model",
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": "s3://td-bucket/model.tar.gz"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="td-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "td-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.xlarge",
+            }
+        ],
+    )
     assert teardown.delete_endpoint(sm, "td-endpoint") is False  # never created
     assert teardown.delete_endpoint_config(sm, "td-config") is True
     assert teardown.delete_endpoint_config(sm, "td-config") is False

@@ -17,10 +17,17 @@ def _slow_endpoint(aws, name: str) -> None:
     aws("s3").create_bucket(Bucket="tdw-bucket")
     aws("s3").put_object(Bucket="tdw-bucket", Key="model.tar.gz", Body=b"not a model")
     sm = aws("sagemaker")
-    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE_ARN,
-                    PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": "s3://tdw-bucket/model.tar.gz"})
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.xlarge"}])
+    sm.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": "s3://tdw-bucket/model.tar.gz"},
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.xlarge"}
+        ],
+    )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
 
 
@@ -76,8 +83,7 @@ def test_the_teardown_task_reschedules_instead_of_holding_its_worker(airflow_aws
     _slow_endpoint(aws, "tdw-task")
     monkeypatch.setattr(teardown, "BUSY_WAIT_SECONDS", 0.3)
     monkeypatch.setattr(tasks.RunConfig, "from_dict", classmethod(lambda cls, data: SimpleNamespace(**data)))
-    config = {"keep_endpoint": False, "names": {"endpoint": "tdw-task"}, "aws_conn_id": "aws_default",
-              "region": REGION}
+    config = {"keep_endpoint": False, "names": {"endpoint": "tdw-task"}, "aws_conn_id": "aws_default", "region": REGION}
     with pytest.raises(AirflowRescheduleException) as excinfo:
         tasks.delete_endpoint.function(config)
     assert excinfo.value.reschedule_date > datetime.now(UTC)

@@ -41,13 +41,25 @@ pytestmark = pytest.mark.e2e
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / ".local" / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # Airflow's form opens the section of the Params without one; the named sections start collapsed.
 DEFAULT_SECTION = "Run Parameters"
 # Key fields, each checked for its label and the description shown under it.
-KEY_TITLES = ("Dataset URL", "Dataset SHA-256", "Training instance type", "Smoke-test sample size",
-              "Minimum smoke-test accuracy")
+KEY_TITLES = (
+    "Dataset URL",
+    "Dataset SHA-256",
+    "Training instance type",
+    "Smoke-test sample size",
+    "Minimum smoke-test accuracy",
+)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +102,8 @@ def _open_section(dialog: Any, params: dict[str, Any], section: str) -> None:
 
 def _field_root(dialog: Any, name: str) -> Any:
     return dialog.locator("[data-scope='field'][data-part='root']").filter(
-        has=dialog.page.locator(f"[name='element_{name}']"))  # "has" is matched inside each field root
+        has=dialog.page.locator(f"[name='element_{name}']")
+    )  # "has" is matched inside each field root
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)
@@ -122,8 +135,12 @@ def test_trigger_form_shows_params_and_rejects_invalid_values(browser, airflow_s
         for section in sections:
             _open_section(dialog, params, section)
             text = dialog.inner_text()
-            missing += [(name, p["schema"].get("title")) for name, p in params.items() if _section_of(p) == section
-                        and (p["schema"].get("title", name) not in text or (p.get("description") or "") not in text)]
+            missing += [
+                (name, p["schema"].get("title"))
+                for name, p in params.items()
+                if _section_of(p) == section
+                and (p["schema"].get("title", name) not in text or (p.get("description") or "") not in text)
+            ]
             for title in KEY_TITLES:
                 name = next(n for n, p in params.items() if p["schema"].get("title") == title)
                 if _section_of(params[name]) != section:
@@ -153,8 +170,9 @@ def test_trigger_form_shows_params_and_rejects_invalid_values(browser, airflow_s
         if unpause.count() and unpause.first.is_checked():  # a paused DAG's form: leave the DAG as it is
             dialog.locator("[data-scope='checkbox'][data-part='root']", has_text="Unpause").first.click()
             assert not unpause.first.is_checked()
-        with page.expect_response(lambda r: r.request.method == "POST"
-                                  and r.url.endswith(f"/api/v2/dags/{dag_id}/dagRuns")) as answer:
+        with page.expect_response(
+            lambda r: r.request.method == "POST" and r.url.endswith(f"/api/v2/dags/{dag_id}/dagRuns")
+        ) as answer:
             dialog.get_by_test_id("trigger-dag-submit").click()
         response = answer.value
         sent = json.loads(response.request.post_data or "{}")
@@ -193,10 +211,12 @@ def test_invalid_conf_is_rejected_server_side(airflow_stack, dag_id):
     af = airflow_stack.airflow
     defaults = form_defaults(af.api("GET", f"/api/v2/dags/{dag_id}/details"))
     runs_before = af.api("GET", f"/api/v2/dags/{dag_id}/dagRuns")["total_entries"]
-    for change, words in (({"smoke_sample_size": -5}, "less than the minimum"),
-                          ({"dataset_sha256": "not-a-sha256"}, "does not match"),
-                          ({"min_accuracy": 1.5}, "greater than the maximum"),
-                          ({"training_instance_type": "ml.t3.medium"}, "is not one of")):
+    for change, words in (
+        ({"smoke_sample_size": -5}, "less than the minimum"),
+        ({"dataset_sha256": "not-a-sha256"}, "does not match"),
+        ({"min_accuracy": 1.5}, "greater than the maximum"),
+        ({"training_instance_type": "ml.t3.medium"}, "is not one of"),
+    ):
         with pytest.raises(ApiError) as err:
             af.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", ui_trigger_body({**defaults, **change}))
         assert err.value.status in (400, 422), err.value

@@ -56,11 +56,7 @@ def batch1(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DatasetSumma
 
 def expected_keys(root: Path, prefix: str) -> dict[str, Path]:
     """key -> local file for every file of the five channels."""
-    return {
-        f"{prefix}/{path.relative_to(root).as_posix()}": path
-        for path in root.rglob("*")
-        if path.is_file()
-    }
+    return {f"{prefix}/{path.relative_to(root).as_posix()}": path for path in root.rglob("*") if path.is_file()}
 
 
 def list_objects(s3: Any, bucket: str, prefix: str = "") -> dict[str, dict]:
@@ -110,8 +106,9 @@ def test_a_second_run_sends_nothing(aws_conn: Any, client: Any, aws: Any, batch1
     assert "PutObject" not in aws_conn.actions("s3")
 
 
-def test_only_new_or_changed_files_are_sent_again(aws_conn: Any, client: Any, aws: Any, batch1: tuple,
-                                                  tmp_path: Path) -> None:
+def test_only_new_or_changed_files_are_sent_again(
+    aws_conn: Any, client: Any, aws: Any, batch1: tuple, tmp_path: Path
+) -> None:
     root = tmp_path / "tree"
     shutil.copytree(batch1[0], root)
     aws("s3").create_bucket(Bucket=BUCKET)
@@ -177,8 +174,12 @@ def test_ensure_bucket_creates_a_locked_down_bucket(aws_conn: Any, client: Any, 
     assert ensure_bucket(client, "new-mlops-bucket", "us-east-1", create=True) is True
 
     block = s3.get_public_access_block(Bucket="new-mlops-bucket")["PublicAccessBlockConfiguration"]
-    assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-                     "RestrictPublicBuckets": True}
+    assert block == {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
     rules = s3.get_bucket_encryption(Bucket="new-mlops-bucket")["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     # An existing bucket is left alone.

@@ -25,20 +25,27 @@ def served(tmp_path: Path) -> Any:
 
     folder = tmp_path / "served"
     folder.mkdir()
-    build_dataset(folder / "batch1.zip", "batch1", train_per_class=2, validation_per_class=1,
-                  test_count=3)  # small: fast
+    build_dataset(
+        folder / "batch1.zip", "batch1", train_per_class=2, validation_per_class=1, test_count=3
+    )  # small: fast
     with DatasetServer(folder) as server:
         yield server.url
 
 
 def test_upload_on_another_worker_uses_its_own_copy_not_the_download_workers_path(
-        airflow_aws: Any, aws: Any, served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    params = {name: p.value for name, p in run_config.common_params(dataset_url=f"{served}/batch1.zip",
-                                                                    prefix="ch06").items()}
-    cfg = run_config.resolve(params, dag_id="mnist_train_deploy", run_id="manual__disks", aws_conn_id="aws_default",
-                             variable={"sagemaker_mlops_bucket": "mlops-disks",
-                                       "sagemaker_mlops_role_arn": ROLE_ARN}.get,
-                             connection_region=lambda: "us-east-1")
+    airflow_aws: Any, aws: Any, served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = {
+        name: p.value for name, p in run_config.common_params(dataset_url=f"{served}/batch1.zip", prefix="ch06").items()
+    }
+    cfg = run_config.resolve(
+        params,
+        dag_id="mnist_train_deploy",
+        run_id="manual__disks",
+        aws_conn_id="aws_default",
+        variable={"sagemaker_mlops_bucket": "mlops-disks", "sagemaker_mlops_role_arn": ROLE_ARN}.get,
+        connection_region=lambda: "us-east-1",
+    )
     worker_a, worker_b = tmp_path / "worker-a", tmp_path / "worker-b"
     for folder in (worker_a, worker_b):
         folder.mkdir()

@@ -218,7 +218,8 @@ def download(
                 ) from None
             except requests.exceptions.RequestException as error:
                 raise DatasetError(
-                    "dataset_url", f"downloading {url} failed ({type(error).__name__}: {_short(error)})",
+                    "dataset_url",
+                    f"downloading {url} failed ({type(error).__name__}: {_short(error)})",
                     "check the URL and retry",
                 ) from None
         actual = digest.hexdigest()
@@ -391,8 +392,13 @@ def safe_extract(
                     problem = f"is compressed {ratio:.0f}:1, more than the {max_ratio:g}:1 allowed (a zip bomb?)"
             if problem is not None:
                 if len(errors) < MAX_PROBLEMS:
-                    errors.append(DatasetError(info.filename, problem, "rebuild the zip with regular files only, "
-                                                                        "stored under relative paths"))
+                    errors.append(
+                        DatasetError(
+                            info.filename,
+                            problem,
+                            "rebuild the zip with regular files only, stored under relative paths",
+                        )
+                    )
                 else:
                     more += 1
                 continue
@@ -672,7 +678,10 @@ def validate_layout(root: Path, *, num_classes: int, image_shape: str = "1,28,28
     )
     log.info(
         "Dataset OK: %d train / %d validation entries, %d test images, files per channel %s",
-        summary.num_training_samples, summary.num_validation_samples, summary.test_count, counts,
+        summary.num_training_samples,
+        summary.num_validation_samples,
+        summary.test_count,
+        counts,
     )
     return summary
 

@@ -236,8 +236,13 @@ def build_endpoint_config_request(
     for variant, shadow_model in (shadow_variants or {}).items():
         errors += _name_errors(shadow_model, f"shadow_variants[{variant}]")
         if variant == VARIANT_NAME or not re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", str(variant)):
-            errors.append(ParamError("shadow_variants", f"{variant!r} is not a usable variant name",
-                                     f"use a name like 'BaseModel' (not {VARIANT_NAME!r})"))
+            errors.append(
+                ParamError(
+                    "shadow_variants",
+                    f"{variant!r} is not a usable variant name",
+                    f"use a name like 'BaseModel' (not {VARIANT_NAME!r})",
+                )
+            )
     _raise_if(errors)
     request: dict[str, object] = {
         "EndpointConfigName": config_name,
@@ -249,9 +254,16 @@ def build_endpoint_config_request(
                 "InstanceType": instance_type,
                 "InitialVariantWeight": 1.0,
             },
-            *({"VariantName": variant, "ModelName": shadow_model, "InitialInstanceCount": instance_count,
-               "InstanceType": instance_type, "InitialVariantWeight": 0.0}
-              for variant, shadow_model in (shadow_variants or {}).items()),
+            *(
+                {
+                    "VariantName": variant,
+                    "ModelName": shadow_model,
+                    "InitialInstanceCount": instance_count,
+                    "InstanceType": instance_type,
+                    "InitialVariantWeight": 0.0,
+                }
+                for variant, shadow_model in (shadow_variants or {}).items()
+            ),
         ],
     }
     if tags:

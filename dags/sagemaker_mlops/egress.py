@@ -44,9 +44,14 @@ def _unwrap(ip: Address) -> Address:
 def address_class(address: str | Address) -> str | None:
     """Why ``address`` is not a public one ("link-local", "loopback", "private", ...), or None when it is."""
     ip = _unwrap(ipaddress.ip_address(address) if isinstance(address, str) else address)
-    for name, test in (("unspecified", ip.is_unspecified), ("loopback", ip.is_loopback),
-                       ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-                       ("reserved", ip.is_reserved), ("private", ip.is_private)):
+    for name, test in (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
+    ):
         if test:
             return name
     if not ip.is_global:  # e.g. 100.64.0.0/10 (carrier-grade NAT), which is_private leaves out
@@ -66,8 +71,10 @@ def _is_allowed(host: str, port: int, allowed: Iterable[str]) -> bool:
 
 
 def _fix(host: str, port: int) -> str:
-    return (f"use a public URL; to fetch from this host on purpose, add '{_host_entry(host)}:{port}' to the Variable "
-            f"{ALLOWED_HOSTS_VARIABLE} (comma-separated host[:port])")
+    return (
+        f"use a public URL; to fetch from this host on purpose, add '{_host_entry(host)}:{port}' to the Variable "
+        f"{ALLOWED_HOSTS_VARIABLE} (comma-separated host[:port])"
+    )
 
 
 def checked_session(allowed_hosts: Iterable[str] = (), *, field: str = "dataset_url") -> Any:
@@ -91,8 +98,12 @@ def checked_session(allowed_hosts: Iterable[str] = (), *, field: str = "dataset_
         kind = address_class(peer)
         if kind is not None:
             sock.close()
-            raise ParamError(field, f"{conn.host} resolved to {peer}, a {kind} address, when the worker connected "
-                                    "(after passing the check: DNS rebinding?)", _fix(conn.host, conn.port))
+            raise ParamError(
+                field,
+                f"{conn.host} resolved to {peer}, a {kind} address, when the worker connected "
+                "(after passing the check: DNS rebinding?)",
+                _fix(conn.host, conn.port),
+            )
 
     class CheckedHTTPConnection(HTTPConnection):
         def _new_conn(self) -> socket.socket:
@@ -131,8 +142,9 @@ def _host_entry(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def check_url(url: str, allowed_hosts: Iterable[str] = (), *, field: str = "dataset_url",
-              resolve: Resolver = _system_resolver) -> None:
+def check_url(
+    url: str, allowed_hosts: Iterable[str] = (), *, field: str = "dataset_url", resolve: Resolver = _system_resolver
+) -> None:
     """Raises ParamError (naming ``field``, the address class and the Variable) when ``url``'s host resolves to an
     address that is not public and ``host[:port]`` is not allowed. Makes no request (it only resolves the name)."""
     parts = urlsplit(url)
@@ -147,10 +159,15 @@ def check_url(url: str, allowed_hosts: Iterable[str] = (), *, field: str = "data
         try:
             addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolve(host, port)]
         except (OSError, UnicodeError) as error:
-            raise ParamError(field, f"{url}: host {host!r} does not resolve ({error})",
-                             "check the host name and the workers' DNS") from None
+            raise ParamError(
+                field, f"{url}: host {host!r} does not resolve ({error})", "check the host name and the workers' DNS"
+            ) from None
     for ip in addresses:
         kind = address_class(ip)
         if kind is not None:
-            raise ParamError(field, f"{url} points at {ip}, a {kind} address: the workers do not fetch from inside "
-                                    "the network (instance metadata, VPC hosts)", fix)
+            raise ParamError(
+                field,
+                f"{url} points at {ip}, a {kind} address: the workers do not fetch from inside "
+                "the network (instance metadata, VPC hosts)",
+                fix,
+            )

@@ -43,12 +43,19 @@ class BaseModel:
 def from_job(job: Mapping[str, Any], source: str) -> BaseModel:
     """A base model read from DescribeTrainingJob, the way the SDK's ``Estimator.attach`` reads a job."""
     if job["TrainingJobStatus"] != "Completed":
-        raise ParamError("base_training_job", f"job {job['TrainingJobName']} is {job['TrainingJobStatus']}, not "
-                         "Completed, so it has no model", "name a completed image-classification training job")
+        raise ParamError(
+            "base_training_job",
+            f"job {job['TrainingJobName']} is {job['TrainingJobStatus']}, not Completed, so it has no model",
+            "name a completed image-classification training job",
+        )
     metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
-    return BaseModel(model_uri=job["ModelArtifacts"]["S3ModelArtifacts"], source=source,
-                     training_job_name=job["TrainingJobName"], hyperparameters=dict(job.get("HyperParameters", {})),
-                     validation_accuracy=metrics.get("validation:accuracy"))
+    return BaseModel(
+        model_uri=job["ModelArtifacts"]["S3ModelArtifacts"],
+        source=source,
+        training_job_name=job["TrainingJobName"],
+        hyperparameters=dict(job.get("HyperParameters", {})),
+        validation_accuracy=metrics.get("validation:accuracy"),
+    )
 
 
 def latest_event_extra(events: list[tuple[datetime, Mapping[str, Any]]]) -> Mapping[str, Any] | None:
@@ -57,8 +64,9 @@ def latest_event_extra(events: list[tuple[datetime, Mapping[str, Any]]]) -> Mapp
     return max(usable, key=lambda item: item[0])[1] if usable else None
 
 
-def compatibility_errors(base_hyperparameters: Mapping[str, str], run_hyperparameters: Mapping[str, Any],
-                         base_name: str) -> list[ParamError]:
+def compatibility_errors(
+    base_hyperparameters: Mapping[str, str], run_hyperparameters: Mapping[str, Any], base_name: str
+) -> list[ParamError]:
     """num_classes, image_shape and num_layers must equal the base job's (incremental-training rule)."""
     errors = []
     for name in MUST_MATCH:
@@ -66,9 +74,14 @@ def compatibility_errors(base_hyperparameters: Mapping[str, str], run_hyperparam
         if base is None:
             continue  # the base job relied on the algorithm's default; SageMaker itself will judge
         if str(base).replace(" ", "") != str(ours).replace(" ", ""):
-            errors.append(ParamError(name, f"base model {base_name} was trained with {name}={base}, this run asks "
-                                           f"for {ours}; incremental training needs them equal",
-                                     f"set {name} to {base}, or train from scratch with pipeline 1"))
+            errors.append(
+                ParamError(
+                    name,
+                    f"base model {base_name} was trained with {name}={base}, this run asks "
+                    f"for {ours}; incremental training needs them equal",
+                    f"set {name} to {base}, or train from scratch with pipeline 1",
+                )
+            )
     return errors
 
 
@@ -83,7 +96,12 @@ def protection_errors(bucket: str, prefix: str, base_uri: str) -> list[ParamErro
     """This run writes under s3://bucket/prefix/: it must not be where the base model lives (never overwrite it)."""
     base_bucket, _, base_key = base_uri[5:].partition("/")
     if base_bucket == bucket and (base_key == prefix or base_key.startswith(prefix.rstrip("/") + "/")):
-        return [ParamError("s3_prefix", f"s3://{bucket}/{prefix}/ holds the base model {base_uri}; uploading this "
-                                        "run's data there could overwrite what the base model came from",
-                           "use another bucket (the book uses a second one) or another prefix")]
+        return [
+            ParamError(
+                "s3_prefix",
+                f"s3://{bucket}/{prefix}/ holds the base model {base_uri}; uploading this "
+                "run's data there could overwrite what the base model came from",
+                "use another bucket (the book uses a second one) or another prefix",
+            )
+        ]
     return []

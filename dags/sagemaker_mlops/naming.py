@@ -79,9 +79,7 @@ def _readable_run_part(run_id: str) -> str:
     return _slug(run_id)
 
 
-def resource_name(
-    prefix: str, kind: str, dag_id: str, run_id: str, *, max_length: int = DEFAULT_NAME_LENGTH
-) -> str:
+def resource_name(prefix: str, kind: str, dag_id: str, run_id: str, *, max_length: int = DEFAULT_NAME_LENGTH) -> str:
     """``<prefix>-<kind>-<readable run hint>-<token>``, e.g. ``mlops-train-manual-20261124t080000-3f2a9c01b7``.
 
     Always a valid SageMaker name of at most ``max_length`` (default 52, see :data:`DEFAULT_NAME_LENGTH`)

@@ -37,8 +37,9 @@ def sagemaker_quotas(client: Any) -> dict[str, dict[str, Any]]:
     return quotas
 
 
-def quota_problems(quotas: Mapping[str, Mapping[str, Any]], needs: Iterable[tuple[str, str, int]],
-                   region: str) -> list[ParamError]:
+def quota_problems(
+    quotas: Mapping[str, Mapping[str, Any]], needs: Iterable[tuple[str, str, int]], region: str
+) -> list[ParamError]:
     """needs: (form field, quota name, instances needed). One ParamError per quota that is missing or too low."""
     problems = []
     for field, name, needed in needs:
@@ -47,17 +48,29 @@ def quota_problems(quotas: Mapping[str, Mapping[str, Any]], needs: Iterable[tupl
         if value >= needed:
             continue
         kind = name.split(" for ", 1)[1]
-        alternatives = [f"{sub} (quota {quotas[alt]['Value']:g})" for sub in SUBSTITUTES
-                        if (alt := name.replace(name.split(" ", 1)[0], sub, 1)) in quotas
-                        and float(quotas[alt]["Value"]) >= needed and sub != name.split(" ", 1)[0]]
-        how = (f"raise it in the Service Quotas console (Amazon SageMaker → '{name}' → Request increase at "
-               f"account level) or `aws service-quotas request-service-quota-increase --service-code sagemaker "
-               f"--quota-code {quota['QuotaCode'] if quota else '<code>'} --desired-value {needed} --region {region}`")
-        substitute = (f"; or choose a supported substitute with quota: {', '.join(alternatives)}" if alternatives
-                      else f"; or choose {' / '.join(SUBSTITUTES)}, which the algorithm supports")
+        alternatives = [
+            f"{sub} (quota {quotas[alt]['Value']:g})"
+            for sub in SUBSTITUTES
+            if (alt := name.replace(name.split(" ", 1)[0], sub, 1)) in quotas
+            and float(quotas[alt]["Value"]) >= needed
+            and sub != name.split(" ", 1)[0]
+        ]
+        how = (
+            f"raise it in the Service Quotas console (Amazon SageMaker → '{name}' → Request increase at "
+            f"account level) or `aws service-quotas request-service-quota-increase --service-code sagemaker "
+            f"--quota-code {quota['QuotaCode'] if quota else '<code>'} --desired-value {needed} --region {region}`"
+        )
+        substitute = (
+            f"; or choose a supported substitute with quota: {', '.join(alternatives)}"
+            if alternatives
+            else f"; or choose {' / '.join(SUBSTITUTES)}, which the algorithm supports"
+        )
         state = f"is {value:g}" if quota else "does not exist in this account/region"
-        problems.append(ParamError(field, f"Service Quota '{name}' {state}, but {needed} {kind} instance(s) are needed",
-                                   how + substitute))
+        problems.append(
+            ParamError(
+                field, f"Service Quota '{name}' {state}, but {needed} {kind} instance(s) are needed", how + substitute
+            )
+        )
     return problems
 
 
@@ -69,8 +82,11 @@ def check_quotas(client: Any, needs: Iterable[tuple[str, str, int]], region: str
         quotas = sagemaker_quotas(client)
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") in ("AccessDeniedException", "NoSuchResourceException"):
-            log.warning("Cannot read SageMaker Service Quotas (%s); skipping the quota preflight. Grant "
-                        "servicequotas:ListServiceQuotas to check quotas before training.", err)
+            log.warning(
+                "Cannot read SageMaker Service Quotas (%s); skipping the quota preflight. Grant "
+                "servicequotas:ListServiceQuotas to check quotas before training.",
+                err,
+            )
             return
         raise
     problems = quota_problems(quotas, list(needs), region)

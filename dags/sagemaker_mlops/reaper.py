@@ -89,8 +89,12 @@ def _decide_job(job: Resource, now: datetime, run_state: RunState) -> Decision:
     if job.status == "Stopping":
         return Decision(job, "keep", "already Stopping")
     if job.status not in RUNNING_JOB:
-        return Decision(job, "keep", f"{job.status}: an ended job no longer bills and is a published model's "
-                                     "lineage; training jobs are never deleted")
+        return Decision(
+            job,
+            "keep",
+            f"{job.status}: an ended job no longer bills and is a published model's "
+            "lineage; training jobs are never deleted",
+        )
     dag_id, run_id = job.tags.get(TAG_DAG_ID, ""), job.tags.get(TAG_DAG_RUN_ID, "")
     expires = _expiry(job.tags)
     state = run_state(dag_id, run_id) if dag_id and run_id else None
@@ -100,24 +104,38 @@ def _decide_job(job: Resource, now: datetime, run_state: RunState) -> Decision:
     if state is not None and verified:
         return Decision(job, "stop", f"still {job.status} but its DAG run {dag_id} / {run_id} is {state}")
     if expires is not None and expires <= now:
-        return Decision(job, "stop", f"still {job.status}, its DAG run {dag_id or '?'} / {run_id or '?'} is unknown "
-                                     f"to this Airflow, and it expired at {expires:%Y-%m-%dT%H:%M:%SZ}")
-    return Decision(job, "keep", f"its DAG run {dag_id or '?'} / {run_id or '?'} is unknown to this Airflow (another "
-                                 "environment?) and it has not expired: stopped once it expires")
+        return Decision(
+            job,
+            "stop",
+            f"still {job.status}, its DAG run {dag_id or '?'} / {run_id or '?'} is unknown "
+            f"to this Airflow, and it expired at {expires:%Y-%m-%dT%H:%M:%SZ}",
+        )
+    return Decision(
+        job,
+        "keep",
+        f"its DAG run {dag_id or '?'} / {run_id or '?'} is unknown to this Airflow (another "
+        "environment?) and it has not expired: stopped once it expires",
+    )
 
 
 def _decide_deployed(resource: Resource, now: datetime) -> Decision:
     expires = _expiry(resource.tags)
     if expires is None:
-        return Decision(resource, "keep", f"no valid {TAG_EXPIRES_AT} tag "
-                                          f"({resource.tags.get(TAG_EXPIRES_AT)!r}); delete it by hand if unused")
+        return Decision(
+            resource,
+            "keep",
+            f"no valid {TAG_EXPIRES_AT} tag ({resource.tags.get(TAG_EXPIRES_AT)!r}); delete it by hand if unused",
+        )
     if expires > now:
         return Decision(resource, "keep", f"expires at {expires:%Y-%m-%dT%H:%M:%SZ}")
     if resource.status in ALREADY_GOING:
         return Decision(resource, "keep", f"expired; already {resource.status}")
     if resource.status in ENDPOINT_IN_TRANSITION:
-        return Decision(resource, "keep", f"expired but {resource.status}: an endpoint in transition cannot be "
-                                          "deleted; retry next run")
+        return Decision(
+            resource,
+            "keep",
+            f"expired but {resource.status}: an endpoint in transition cannot be deleted; retry next run",
+        )
     return Decision(resource, "delete", f"expired at {expires:%Y-%m-%dT%H:%M:%SZ}")
 
 
@@ -126,8 +144,9 @@ def plan(resources: Iterable[Resource], now: datetime, run_state: RunState) -> l
     decisions = []
     for resource in resources:
         if resource.tags.get(TAG_CREATED_BY) != CREATED_BY:
-            decisions.append(Decision(resource, "keep", f"not the package's (no {TAG_CREATED_BY}={CREATED_BY} tag): "
-                                                        "never touched"))
+            decisions.append(
+                Decision(resource, "keep", f"not the package's (no {TAG_CREATED_BY}={CREATED_BY} tag): never touched")
+            )
         elif resource.kind == "training_job":
             decisions.append(_decide_job(resource, now, run_state))
         else:
@@ -136,8 +155,9 @@ def plan(resources: Iterable[Resource], now: datetime, run_state: RunState) -> l
     return sorted(decisions, key=lambda d: (d.action == "keep", order[d.resource.kind], d.resource.name))
 
 
-def report(decisions: Iterable[Decision], *, now: datetime, region: str, dry_run: bool,
-           done: Mapping[str, str] | None = None) -> dict[str, Any]:
+def report(
+    decisions: Iterable[Decision], *, now: datetime, region: str, dry_run: bool, done: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The run's JSON report: what was found, what was (or, in a dry run, would be) removed, kept, and why.
 
     ``done`` maps a resource ARN to its outcome ("deleted", "stopped", "gone", or an error); absent in a dry run.
@@ -145,18 +165,31 @@ def report(decisions: Iterable[Decision], *, now: datetime, region: str, dry_run
     done = done or {}
     entries = []
     for decision in decisions:
-        entry = {"kind": decision.resource.kind, "name": decision.resource.name, "arn": decision.resource.arn,
-                 "status": decision.resource.status, "action": decision.action, "reason": decision.reason}
+        entry = {
+            "kind": decision.resource.kind,
+            "name": decision.resource.name,
+            "arn": decision.resource.arn,
+            "status": decision.resource.status,
+            "action": decision.action,
+            "reason": decision.reason,
+        }
         if decision.action != "keep":
             entry["outcome"] = "dry run: not done" if dry_run else done.get(decision.resource.arn, "not attempted")
         entries.append(entry)
     acting = [e for e in entries if e["action"] != "keep"]
     failed = [e for e in acting if not dry_run and e["outcome"] not in ("deleted", "stopped", "gone")]
-    return {"generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region, "dry_run": dry_run,
-            "found": len(entries), "to_remove": len(acting), "failed": len(failed),
-            "removed": [e for e in acting if e not in failed and not dry_run],
-            "would_remove": acting if dry_run else [], "errors": failed,
-            "kept": [e for e in entries if e["action"] == "keep"]}
+    return {
+        "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "dry_run": dry_run,
+        "found": len(entries),
+        "to_remove": len(acting),
+        "failed": len(failed),
+        "removed": [e for e in acting if e not in failed and not dry_run],
+        "would_remove": acting if dry_run else [],
+        "errors": failed,
+        "kept": [e for e in entries if e["action"] == "keep"],
+    }
 
 
 DRY_RUN_VARIABLE = "sagemaker_mlops_reaper_dry_run"

@@ -21,8 +21,16 @@ def estimate_cost(kind: str, instance_type: str, instance_count: int, seconds: f
     hourly = table[kind].get(instance_type)
     usd = None if hourly is None else round(hourly * instance_count * seconds / 3600.0, 4)
     note = None if region == table["region"] else f"prices are {table['region']}'s; {region} differs"
-    return {"usd": usd, "hourly_usd": hourly, "instance_type": instance_type, "instance_count": instance_count,
-            "seconds": seconds, "price_region": table["region"], "price_as_of": table["as_of"], "note": note}
+    return {
+        "usd": usd,
+        "hourly_usd": hourly,
+        "instance_type": instance_type,
+        "instance_count": instance_count,
+        "seconds": seconds,
+        "price_region": table["region"],
+        "price_as_of": table["as_of"],
+        "note": note,
+    }
 
 
 def spot_savings_percent(training_seconds: int | None, billable_seconds: int | None) -> float | None:
@@ -75,9 +83,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{cost['hourly_usd']} USD/h, {cost['price_region']} prices as of {cost['price_as_of']})",
     ]
     if report["managed_spot"]:
-        lines += [f"- Managed spot savings: {report['spot_savings_percent']}% "
-                  f"(on-demand would cost {report['on_demand_cost']['usd']} USD); "
-                  f"interruptions: {report['spot_interruptions']}"]
+        lines += [
+            f"- Managed spot savings: {report['spot_savings_percent']}% "
+            f"(on-demand would cost {report['on_demand_cost']['usd']} USD); "
+            f"interruptions: {report['spot_interruptions']}"
+        ]
     if report.get("dataset"):
         lines += [f"- Dataset: {json.dumps(report['dataset'], sort_keys=True)}"]
     return "\n".join(lines) + "\n"

@@ -28,14 +28,32 @@ INFERENCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge
 MAX_WAIT_CAP = 2 * training_config.MAX_RUNTIME_LIMIT_SECONDS  # the form's maximum for a spot job's max wait
 # The trigger form's sections (Param ``section``). Airflow's form opens only its default section ("Run
 # Parameters": the Params without a section, the few a user changes) and collapses every named one.
-STORAGE, TRAINING, HYPERPARAMETERS, DEPLOYMENT = ("Storage and account", "Training", "Hyperparameters (the book's)",
-                                                  "Deployment and smoke test")
+STORAGE, TRAINING, HYPERPARAMETERS, DEPLOYMENT = (
+    "Storage and account",
+    "Training",
+    "Hyperparameters (the book's)",
+    "Deployment and smoke test",
+)
 # Form field for each TrainingSpec field whose name differs, so a builder's error names what the user types into.
-FORM_FIELDS = {"instance_type": "training_instance_type", "instance_count": "training_instance_count",
-               "prefix": "s3_prefix", "image_uri": "training_image", "model_uri": "base_model_uri",
-               "checkpoint_s3_uri": "resume_checkpoint_uri", "training_image_uri": "training_image"}
-HYPERPARAMETER_NAMES = ("num_layers", "image_shape", "num_classes", "mini_batch_size", "epochs", "learning_rate",
-                        "top_k", "precision_dtype")
+FORM_FIELDS = {
+    "instance_type": "training_instance_type",
+    "instance_count": "training_instance_count",
+    "prefix": "s3_prefix",
+    "image_uri": "training_image",
+    "model_uri": "base_model_uri",
+    "checkpoint_s3_uri": "resume_checkpoint_uri",
+    "training_image_uri": "training_image",
+}
+HYPERPARAMETER_NAMES = (
+    "num_layers",
+    "image_shape",
+    "num_classes",
+    "mini_batch_size",
+    "epochs",
+    "learning_rate",
+    "top_k",
+    "precision_dtype",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,18 +99,29 @@ class RunConfig:
     def hyperparameters_for(self, num_training_samples: int) -> training_config.Hyperparameters:
         return training_config.Hyperparameters(num_training_samples=num_training_samples, **self.hyperparameters)
 
-    def training_spec(self, num_training_samples: int,
-                      incremental: Mapping[str, Any] | None = None) -> training_config.TrainingSpec:
+    def training_spec(
+        self, num_training_samples: int, incremental: Mapping[str, Any] | None = None
+    ) -> training_config.TrainingSpec:
         """This run's training job; ``incremental`` (pipeline 2) adds the base model, spot and checkpoints."""
         incremental = incremental or {}
         return training_config.TrainingSpec(
-            job_name=self.names["job"], role_arn=self.role_arn, image_uri=self.image_uri, bucket=self.bucket,
-            prefix=self.prefix, hyperparameters=self.hyperparameters_for(num_training_samples),
-            instance_type=self.training_instance_type, instance_count=self.training_instance_count,
-            volume_size_gb=self.volume_size_gb, max_runtime_seconds=self.max_runtime_seconds,
-            network_isolation=self.network_isolation, tags=self.tags, model_uri=incremental.get("model_uri"),
-            use_spot=bool(incremental.get("use_spot")), max_wait_seconds=incremental.get("max_wait_seconds"),
-            checkpoint_s3_uri=incremental.get("checkpoint_s3_uri"))
+            job_name=self.names["job"],
+            role_arn=self.role_arn,
+            image_uri=self.image_uri,
+            bucket=self.bucket,
+            prefix=self.prefix,
+            hyperparameters=self.hyperparameters_for(num_training_samples),
+            instance_type=self.training_instance_type,
+            instance_count=self.training_instance_count,
+            volume_size_gb=self.volume_size_gb,
+            max_runtime_seconds=self.max_runtime_seconds,
+            network_isolation=self.network_isolation,
+            tags=self.tags,
+            model_uri=incremental.get("model_uri"),
+            use_spot=bool(incremental.get("use_spot")),
+            max_wait_seconds=incremental.get("max_wait_seconds"),
+            checkpoint_s3_uri=incremental.get("checkpoint_s3_uri"),
+        )
 
 
 def as_form_fields(error: ParamError) -> list[ParamError]:
@@ -109,8 +138,7 @@ def check_training_spec(spec: training_config.TrainingSpec) -> None:
         raise ParamError.combine(as_form_fields(error)) from None
 
 
-def _param(default: Any, type_: Any, title: str, description: str, section: str | None = None,
-           **schema: Any) -> Any:
+def _param(default: Any, type_: Any, title: str, description: str, section: str | None = None, **schema: Any) -> Any:
     """A Param with its JSON-schema checks (ranges, enums, patterns: the form and the API enforce them)."""
     from airflow.sdk import Param
 
@@ -119,77 +147,185 @@ def _param(default: Any, type_: Any, title: str, description: str, section: str 
     return Param(default, type=type_, title=title, description=description, **schema)
 
 
-def common_params(*, dataset_url: str, prefix: str,
-                  bucket_variable: str = f"{VARIABLE_PREFIX}bucket") -> dict[str, Any]:
+def common_params(
+    *, dataset_url: str, prefix: str, bucket_variable: str = f"{VARIABLE_PREFIX}bucket"
+) -> dict[str, Any]:
     """The trigger form shared by both pipelines (the book's values as defaults): on top the fields a user changes,
     the rest in collapsed sections."""
     return {
-        "dataset_url": _param(dataset_url, "string", "Dataset URL",
-                              "Zip in the book's layout (train/, validation/, train_lst/, validation_lst/, test/). "
-                              "Streamed to disk, never held in memory.", minLength=8),
-        "dataset_sha256": _param(None, ["null", "string"], "Dataset SHA-256",
-                                 "Optional: the zip's SHA-256; the run stops before uploading when it differs.",
-                                 pattern="^[0-9a-fA-F]{64}$"),
-        "training_instance_type": _param("ml.p2.xlarge", "string", "Training instance type",
-                                         "GPU types only (the algorithm's P2, P3, G4dn, G5). ml.p2 is retired in many "
-                                         "accounts: ml.g4dn.xlarge or ml.g5.xlarge are supported substitutes.",
-                                         enum=list(training_config.GPU_TRAINING_TYPES)),
-        "bucket": _param(None, ["null", "string"], "S3 bucket",
-                         f"Bucket for inputs and outputs. Empty: Variable {bucket_variable}.", STORAGE),
-        "s3_prefix": _param(prefix, "string", "S3 prefix", "Key prefix for this run's channels and outputs.",
-                            STORAGE, minLength=1),
-        "create_bucket": _param(True, "boolean", "Create the bucket if missing",
-                                "Created with Block Public Access and default encryption. Never emptied or deleted.",
-                                STORAGE),
-        "role_arn": _param(None, ["null", "string"], "SageMaker execution role ARN",
-                           f"Role SageMaker assumes. Empty: Variable {VARIABLE_PREFIX}role_arn.", STORAGE),
-        "region": _param(None, ["null", "string"], "AWS region",
-                         f"Empty: Variable {VARIABLE_PREFIX}region, else the AWS connection's region.", STORAGE),
-        "training_image": _param(None, ["null", "string"], "Training image URI",
-                                 "Empty: the region's built-in image-classification:1 image.", STORAGE),
-        "training_instance_count": _param(2, "integer", "Training instance count",
-                                          "Distributed training across this many instances.", TRAINING,
-                                          minimum=1, maximum=20),
-        "volume_size_gb": _param(30, "integer", "Training volume (GB)", "EBS volume per instance.", TRAINING,
-                                 minimum=1, maximum=16384),
-        "max_runtime_seconds": _param(86400, "integer", "Max runtime (s)", "SageMaker stops the job after this long.",
-                                      TRAINING, minimum=60, maximum=training_config.MAX_RUNTIME_LIMIT_SECONDS),
-        "network_isolation": _param(True, "boolean", "Network isolation",
-                                    "Run the training and inference containers without network access.", TRAINING),
-        "num_layers": _param(18, "integer", "num_layers", "Network depth.", HYPERPARAMETERS,
-                             enum=list(training_config.NUM_LAYERS_CHOICES)),
-        "image_shape": _param("1,28,28", "string", "image_shape", "channels,height,width of the input.",
-                              HYPERPARAMETERS, pattern=r"^[13],\d+,\d+$"),
+        "dataset_url": _param(
+            dataset_url,
+            "string",
+            "Dataset URL",
+            "Zip in the book's layout (train/, validation/, train_lst/, validation_lst/, test/). "
+            "Streamed to disk, never held in memory.",
+            minLength=8,
+        ),
+        "dataset_sha256": _param(
+            None,
+            ["null", "string"],
+            "Dataset SHA-256",
+            "Optional: the zip's SHA-256; the run stops before uploading when it differs.",
+            pattern="^[0-9a-fA-F]{64}$",
+        ),
+        "training_instance_type": _param(
+            "ml.p2.xlarge",
+            "string",
+            "Training instance type",
+            "GPU types only (the algorithm's P2, P3, G4dn, G5). ml.p2 is retired in many "
+            "accounts: ml.g4dn.xlarge or ml.g5.xlarge are supported substitutes.",
+            enum=list(training_config.GPU_TRAINING_TYPES),
+        ),
+        "bucket": _param(
+            None,
+            ["null", "string"],
+            "S3 bucket",
+            f"Bucket for inputs and outputs. Empty: Variable {bucket_variable}.",
+            STORAGE,
+        ),
+        "s3_prefix": _param(
+            prefix, "string", "S3 prefix", "Key prefix for this run's channels and outputs.", STORAGE, minLength=1
+        ),
+        "create_bucket": _param(
+            True,
+            "boolean",
+            "Create the bucket if missing",
+            "Created with Block Public Access and default encryption. Never emptied or deleted.",
+            STORAGE,
+        ),
+        "role_arn": _param(
+            None,
+            ["null", "string"],
+            "SageMaker execution role ARN",
+            f"Role SageMaker assumes. Empty: Variable {VARIABLE_PREFIX}role_arn.",
+            STORAGE,
+        ),
+        "region": _param(
+            None,
+            ["null", "string"],
+            "AWS region",
+            f"Empty: Variable {VARIABLE_PREFIX}region, else the AWS connection's region.",
+            STORAGE,
+        ),
+        "training_image": _param(
+            None,
+            ["null", "string"],
+            "Training image URI",
+            "Empty: the region's built-in image-classification:1 image.",
+            STORAGE,
+        ),
+        "training_instance_count": _param(
+            2,
+            "integer",
+            "Training instance count",
+            "Distributed training across this many instances.",
+            TRAINING,
+            minimum=1,
+            maximum=20,
+        ),
+        "volume_size_gb": _param(
+            30, "integer", "Training volume (GB)", "EBS volume per instance.", TRAINING, minimum=1, maximum=16384
+        ),
+        "max_runtime_seconds": _param(
+            86400,
+            "integer",
+            "Max runtime (s)",
+            "SageMaker stops the job after this long.",
+            TRAINING,
+            minimum=60,
+            maximum=training_config.MAX_RUNTIME_LIMIT_SECONDS,
+        ),
+        "network_isolation": _param(
+            True,
+            "boolean",
+            "Network isolation",
+            "Run the training and inference containers without network access.",
+            TRAINING,
+        ),
+        "num_layers": _param(
+            18,
+            "integer",
+            "num_layers",
+            "Network depth.",
+            HYPERPARAMETERS,
+            enum=list(training_config.NUM_LAYERS_CHOICES),
+        ),
+        "image_shape": _param(
+            "1,28,28",
+            "string",
+            "image_shape",
+            "channels,height,width of the input.",
+            HYPERPARAMETERS,
+            pattern=r"^[13],\d+,\d+$",
+        ),
         "num_classes": _param(10, "integer", "num_classes", "Number of labels.", HYPERPARAMETERS, minimum=2),
         "mini_batch_size": _param(100, "integer", "mini_batch_size", "Batch size.", HYPERPARAMETERS, minimum=1),
-        "epochs": _param(3, "integer", "epochs", "Training passes over the data.", HYPERPARAMETERS,
-                         minimum=1, maximum=1000),
-        "learning_rate": _param(0.01, "number", "learning_rate", "SGD learning rate.", HYPERPARAMETERS,
-                                exclusiveMinimum=0, maximum=1),
+        "epochs": _param(
+            3, "integer", "epochs", "Training passes over the data.", HYPERPARAMETERS, minimum=1, maximum=1000
+        ),
+        "learning_rate": _param(
+            0.01, "number", "learning_rate", "SGD learning rate.", HYPERPARAMETERS, exclusiveMinimum=0, maximum=1
+        ),
         "top_k": _param(5, "integer", "top_k", "Report top-k accuracy.", HYPERPARAMETERS, minimum=2),
-        "precision_dtype": _param("float32", "string", "precision_dtype", "Training precision.", HYPERPARAMETERS,
-                                  enum=list(training_config.PRECISION_CHOICES)),
-        "inference_instance_type": _param("ml.m5.xlarge", "string", "Inference instance type",
-                                          "Instance type of the test endpoint.", DEPLOYMENT, enum=INFERENCE_TYPES),
-        "inference_instance_count": _param(1, "integer", "Inference instance count", "Endpoint instances.",
-                                           DEPLOYMENT, minimum=1, maximum=10),
-        "smoke_sample_size": _param(50, "integer", "Smoke-test sample size",
-                                    "Labeled validation images sent to the endpoint to measure accuracy.",
-                                    DEPLOYMENT, minimum=1, maximum=1000),
-        "min_accuracy": _param(0.7, "number", "Minimum smoke-test accuracy",
-                               "The run fails (and still tears everything down) below this.", DEPLOYMENT,
-                               minimum=0, maximum=1),
-        "keep_endpoint": _param(False, "boolean", "Keep the endpoint",
-                                "Skip the teardown of endpoint, endpoint config and model (they keep billing!).",
-                                DEPLOYMENT),
-        "endpoint_ttl_hours": _param(24, "integer", "Expiry tag (hours)",
-                                     "Resources are tagged mlops:expires-at = now + this, for janitors.", DEPLOYMENT,
-                                     minimum=1, maximum=24 * 30),
+        "precision_dtype": _param(
+            "float32",
+            "string",
+            "precision_dtype",
+            "Training precision.",
+            HYPERPARAMETERS,
+            enum=list(training_config.PRECISION_CHOICES),
+        ),
+        "inference_instance_type": _param(
+            "ml.m5.xlarge",
+            "string",
+            "Inference instance type",
+            "Instance type of the test endpoint.",
+            DEPLOYMENT,
+            enum=INFERENCE_TYPES,
+        ),
+        "inference_instance_count": _param(
+            1, "integer", "Inference instance count", "Endpoint instances.", DEPLOYMENT, minimum=1, maximum=10
+        ),
+        "smoke_sample_size": _param(
+            50,
+            "integer",
+            "Smoke-test sample size",
+            "Labeled validation images sent to the endpoint to measure accuracy.",
+            DEPLOYMENT,
+            minimum=1,
+            maximum=1000,
+        ),
+        "min_accuracy": _param(
+            0.7,
+            "number",
+            "Minimum smoke-test accuracy",
+            "The run fails (and still tears everything down) below this.",
+            DEPLOYMENT,
+            minimum=0,
+            maximum=1,
+        ),
+        "keep_endpoint": _param(
+            False,
+            "boolean",
+            "Keep the endpoint",
+            "Skip the teardown of endpoint, endpoint config and model (they keep billing!).",
+            DEPLOYMENT,
+        ),
+        "endpoint_ttl_hours": _param(
+            24,
+            "integer",
+            "Expiry tag (hours)",
+            "Resources are tagged mlops:expires-at = now + this, for janitors.",
+            DEPLOYMENT,
+            minimum=1,
+            maximum=24 * 30,
+        ),
     }
 
 
-def _pick(params: Mapping[str, Any], name: str, variable: Callable[[str], str | None],
-          variable_name: str | None = None) -> Any:
+def _pick(
+    params: Mapping[str, Any], name: str, variable: Callable[[str], str | None], variable_name: str | None = None
+) -> Any:
     value = params.get(name)
     if value in (None, ""):
         value = variable(variable_name or VARIABLE_PREFIX + name)
@@ -210,9 +346,17 @@ def mirrored_dataset_url(url: Any, mirror: str | None) -> Any:
     return f"{base.rstrip('/')}/{BOOK_DATASET_FILES[url]}"
 
 
-def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id: str,
-            variable: Callable[[str], str | None], connection_region: Callable[[], str | None],
-            now: datetime | None = None, bucket_variable: str | None = None) -> RunConfig:
+def resolve(
+    params: Mapping[str, Any],
+    *,
+    dag_id: str,
+    run_id: str,
+    aws_conn_id: str,
+    variable: Callable[[str], str | None],
+    connection_region: Callable[[], str | None],
+    now: datetime | None = None,
+    bucket_variable: str | None = None,
+) -> RunConfig:
     """Params + Variables → a validated RunConfig, or one ParamError listing every problem (nothing is created).
 
     Ranges and enums are the Params' schema (the form and the API refuse values outside them); this gathers what
@@ -224,9 +368,11 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
 
     def check_region() -> None:
         if not region:
-            raise ParamError("region", "no region in the form, the Variable or the AWS connection",
-                             f"set the region field, Variable {VARIABLE_PREFIX}region, or the connection's "
-                             "region_name extra")
+            raise ParamError(
+                "region",
+                "no region in the form, the Variable or the AWS connection",
+                f"set the region field, Variable {VARIABLE_PREFIX}region, or the connection's region_name extra",
+            )
         validation.validate_region(region)
         try:
             found["image"] = images.training_image_uri(region, params.get("training_image") or None)
@@ -234,8 +380,10 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
             raise ParamError.combine(as_form_fields(error)) from None
 
     try:  # the form's book defaults resolve to a local mirror when the Variable is set (no internet there)
-        dataset_url, mirror_error = mirrored_dataset_url(params.get("dataset_url"),
-                                                         variable(DATASET_MIRROR_VARIABLE)), None
+        dataset_url, mirror_error = (
+            mirrored_dataset_url(params.get("dataset_url"), variable(DATASET_MIRROR_VARIABLE)),
+            None,
+        )
     except ParamError as error:
         dataset_url, mirror_error = params.get("dataset_url"), error
 
@@ -249,20 +397,31 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
     kinds = {"job": "train", "model": "model", "base_model": "basemodel", "endpoint_config": "epc", "endpoint": "ep"}
     names = {key: naming.resource_name(naming.NAME_PREFIX, kind, dag_id, run_id) for key, kind in kinds.items()}
     cfg = RunConfig(
-        dag_id=dag_id, run_id=run_id, aws_conn_id=aws_conn_id, region=region,
-        bucket=_pick(params, "bucket", variable, bucket_variable), prefix=params.get("s3_prefix"),
-        create_bucket=bool(params.get("create_bucket")), role_arn=_pick(params, "role_arn", variable),
-        image_uri="", dataset_url=dataset_url, dataset_sha256=params.get("dataset_sha256"),
+        dag_id=dag_id,
+        run_id=run_id,
+        aws_conn_id=aws_conn_id,
+        region=region,
+        bucket=_pick(params, "bucket", variable, bucket_variable),
+        prefix=params.get("s3_prefix"),
+        create_bucket=bool(params.get("create_bucket")),
+        role_arn=_pick(params, "role_arn", variable),
+        image_uri="",
+        dataset_url=dataset_url,
+        dataset_sha256=params.get("dataset_sha256"),
         training_instance_type=params.get("training_instance_type"),
-        training_instance_count=params.get("training_instance_count"), volume_size_gb=params.get("volume_size_gb"),
+        training_instance_count=params.get("training_instance_count"),
+        volume_size_gb=params.get("volume_size_gb"),
         max_runtime_seconds=params.get("max_runtime_seconds"),
         network_isolation=bool(params.get("network_isolation")),
         hyperparameters={name: params.get(name) for name in HYPERPARAMETER_NAMES},
         inference_instance_type=params.get("inference_instance_type"),
         inference_instance_count=params.get("inference_instance_count"),
-        smoke_sample_size=params.get("smoke_sample_size"), min_accuracy=float(params.get("min_accuracy") or 0),
-        keep_endpoint=bool(params.get("keep_endpoint")), expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        names=names, tags=deploy_config.resource_tags(dag_id, run_id, expires),
+        smoke_sample_size=params.get("smoke_sample_size"),
+        min_accuracy=float(params.get("min_accuracy") or 0),
+        keep_endpoint=bool(params.get("keep_endpoint")),
+        expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        names=names,
+        tags=deploy_config.resource_tags(dag_id, run_id, expires),
     )
 
     def check_spec() -> None:
@@ -270,36 +429,74 @@ def resolve(params: Mapping[str, Any], *, dag_id: str, run_id: str, aws_conn_id:
         spec = cfg.training_spec(num_training_samples=1)
         check_training_spec(dataclasses.replace(spec, image_uri=found.get("image") or images.EXAMPLE_IMAGE_URI))
 
-    validation.collect_errors([
-        check_region,
-        check_dataset_url,
-        lambda: validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"),
-        check_spec,
-    ])
-    return dataclasses.replace(cfg, image_uri=found["image"],
-                               dataset_sha256=validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"))
+    validation.collect_errors(
+        [
+            check_region,
+            check_dataset_url,
+            lambda: validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"),
+            check_spec,
+        ]
+    )
+    return dataclasses.replace(
+        cfg, image_uri=found["image"], dataset_sha256=validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256")
+    )
 
 
 def incremental_params() -> dict[str, Any]:
     """Pipeline 2's extra form fields: the base model, managed spot and checkpoints (the book's part 2 values); the
     base model, spot and resume fields join the top of the form."""
     return {
-        "base_model_uri": _param(None, ["null", "string"], "Base model S3 URI",
-                                 "model.tar.gz to start from. Empty: base_training_job, else the latest model "
-                                 "Asset (pipeline 1's, or a promoted pipeline 2 model)."),
-        "base_training_job": _param(None, ["null", "string"], "Base training job",
-                                    "A completed training job whose model to start from (read like Estimator.attach)."),
-        "use_spot": _param(True, "boolean", "Managed spot training", "Train on spot capacity (cheaper, can be "
-                                                                     "interrupted; resumes from checkpoints)."),
-        "max_runtime_seconds": _param(1800, "integer", "Max runtime (s)", "SageMaker stops the job after this long.",
-                                      TRAINING, minimum=60, maximum=training_config.MAX_RUNTIME_LIMIT_SECONDS),
-        "max_wait_seconds": _param(3600, "integer", "Max wait (s)",
-                                   "Spot: runtime plus time waiting for capacity; must be >= max runtime.",
-                                   TRAINING, minimum=60, maximum=MAX_WAIT_CAP),
-        "resume_checkpoint_uri": _param(None, ["null", "string"], "Resume from checkpoints",
-                                        "Checkpoint S3 URI of an interrupted earlier run to continue from. Empty: "
-                                        "s3://<bucket>/<job name>/checkpoints."),
-        "min_improvement": _param(0.0, "number", "Minimum improvement to promote",
-                                  "Publish the new model only if its accuracy >= the base model's + this, on the "
-                                  "same labeled sample.", DEPLOYMENT, minimum=0, maximum=1),
+        "base_model_uri": _param(
+            None,
+            ["null", "string"],
+            "Base model S3 URI",
+            "model.tar.gz to start from. Empty: base_training_job, else the latest model "
+            "Asset (pipeline 1's, or a promoted pipeline 2 model).",
+        ),
+        "base_training_job": _param(
+            None,
+            ["null", "string"],
+            "Base training job",
+            "A completed training job whose model to start from (read like Estimator.attach).",
+        ),
+        "use_spot": _param(
+            True,
+            "boolean",
+            "Managed spot training",
+            "Train on spot capacity (cheaper, can be interrupted; resumes from checkpoints).",
+        ),
+        "max_runtime_seconds": _param(
+            1800,
+            "integer",
+            "Max runtime (s)",
+            "SageMaker stops the job after this long.",
+            TRAINING,
+            minimum=60,
+            maximum=training_config.MAX_RUNTIME_LIMIT_SECONDS,
+        ),
+        "max_wait_seconds": _param(
+            3600,
+            "integer",
+            "Max wait (s)",
+            "Spot: runtime plus time waiting for capacity; must be >= max runtime.",
+            TRAINING,
+            minimum=60,
+            maximum=MAX_WAIT_CAP,
+        ),
+        "resume_checkpoint_uri": _param(
+            None,
+            ["null", "string"],
+            "Resume from checkpoints",
+            "Checkpoint S3 URI of an interrupted earlier run to continue from. Empty: "
+            "s3://<bucket>/<job name>/checkpoints.",
+        ),
+        "min_improvement": _param(
+            0.0,
+            "number",
+            "Minimum improvement to promote",
+            "Publish the new model only if its accuracy >= the base model's + this, on the same labeled sample.",
+            DEPLOYMENT,
+            minimum=0,
+            maximum=1,
+        ),
     }

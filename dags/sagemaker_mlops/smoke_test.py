@@ -53,8 +53,16 @@ def sample_evenly(rows: list[Any], size: int) -> list[Any]:
 Invoke = Callable[..., list[float]]  # invoke(body, variant=None) -> class probabilities
 
 
-def run(invoke: Invoke, read: Callable[[str], bytes], list_keys: Callable[[str], list[str]],
-        *, prefix: str, sample_size: int, min_accuracy: float, other_variants: tuple[str, ...] = ()) -> dict[str, Any]:
+def run(
+    invoke: Invoke,
+    read: Callable[[str], bytes],
+    list_keys: Callable[[str], list[str]],
+    *,
+    prefix: str,
+    sample_size: int,
+    min_accuracy: float,
+    other_variants: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Invoke every test/ image and a labeled validation sample; returns predictions, accuracy and latency.
 
     ``other_variants`` are scored on the very same labeled sample (TargetVariant), e.g. a base model to compare.
@@ -89,8 +97,11 @@ def run(invoke: Invoke, read: Callable[[str], bytes], list_keys: Callable[[str],
         "accuracy": round(accuracy, 4),
         "min_accuracy": min_accuracy,
         "passed": bool(sample) and accuracy >= min_accuracy,
-        "latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2),
-                       "invocations": len(latencies)},
+        "latency_ms": {
+            "p50": round(percentile(latencies, 50), 2),
+            "p95": round(percentile(latencies, 95), 2),
+            "invocations": len(latencies),
+        },
     }
 
 

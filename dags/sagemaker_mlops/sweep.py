@@ -3,8 +3,8 @@
 Finding costs one List call per page and kind (``NameContains="mlops-"``: only the package's names, which the
 IAM policy scopes the Airflow role to; training jobs only ``InProgress``) and one ListTags per ``mlops-`` resource;
 nothing is read from, or done to, other names. Carrying out reuses the teardown's idempotent deletes (an endpoint
-is waited for until gone, so its instances have stopped billing) and the training teardown's stop. One failure does not stop the others: each
-outcome is recorded, and the caller fails the run when any failed.
+is waited for until gone, so its instances have stopped billing) and the training teardown's stop. One failure
+does not stop the others: each outcome is recorded, and the caller fails the run when any failed.
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ _LISTINGS = {
     "endpoint": ("list_endpoints", "Endpoints", "EndpointName", "EndpointArn", "EndpointStatus"),
     "endpoint_config": ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn", None),
     "model": ("list_models", "Models", "ModelName", "ModelArn", None),
-    "training_job": ("list_training_jobs", "TrainingJobSummaries", "TrainingJobName", "TrainingJobArn",
-                     "TrainingJobStatus"),
+    "training_job": (
+        "list_training_jobs",
+        "TrainingJobSummaries",
+        "TrainingJobName",
+        "TrainingJobArn",
+        "TrainingJobStatus",
+    ),
 }
 
 
@@ -47,9 +52,15 @@ def inventory(sagemaker: Any) -> list[Resource]:
             for item in page.get(key, []):
                 if not is_candidate(item[name_key]):  # NameContains matches anywhere in the name
                     continue
-                found.append(Resource(kind=kind, name=item[name_key], arn=item[arn_key],
-                                      status=item.get(status_key) if status_key else None,
-                                      tags=_tags(sagemaker, item[arn_key])))
+                found.append(
+                    Resource(
+                        kind=kind,
+                        name=item[name_key],
+                        arn=item[arn_key],
+                        status=item.get(status_key) if status_key else None,
+                        tags=_tags(sagemaker, item[arn_key]),
+                    )
+                )
     return found
 
 
@@ -57,8 +68,11 @@ def _carry_out(sagemaker: Any, decision: Decision) -> str:
     resource = decision.resource
     if decision.action == "stop":
         return "stopped" if training.stop_if_running(sagemaker, resource.name) else "gone"
-    delete = {"endpoint": teardown.delete_endpoint, "endpoint_config": teardown.delete_endpoint_config,
-              "model": teardown.delete_model}[resource.kind]
+    delete = {
+        "endpoint": teardown.delete_endpoint,
+        "endpoint_config": teardown.delete_endpoint_config,
+        "model": teardown.delete_model,
+    }[resource.kind]
     return "deleted" if delete(sagemaker, resource.name) else "gone"
 
 

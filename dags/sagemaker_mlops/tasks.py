@@ -83,8 +83,9 @@ def bad_input_fails_fast() -> Iterator[None]:
 
 # -- set-up: validate before anything is created or billed ---------------------------------------------------------
 @task(task_id=CONFIG_TASK, multiple_outputs=True)
-def validate_and_preflight(bucket_variable: str = "sagemaker_mlops_bucket", endpoint_variants: int = 1,
-                           **context: Any) -> dict[str, Any]:
+def validate_and_preflight(
+    bucket_variable: str = "sagemaker_mlops_bucket", endpoint_variants: int = 1, **context: Any
+) -> dict[str, Any]:
     """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend.
 
     ``endpoint_variants``: models served side by side on the test endpoint (pipeline 2 adds its base model), each
@@ -99,14 +100,28 @@ def validate_and_preflight(bucket_variable: str = "sagemaker_mlops_bucket", endp
         return AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="sts").conn_region_name
 
     with bad_input_fails_fast():
-        cfg = run_config.resolve(params, dag_id=dag_run.dag_id, run_id=dag_run.run_id, aws_conn_id=AWS_CONN_ID,
-                                 variable=lambda key: Variable.get(key, default=None),
-                                 connection_region=connection_region, bucket_variable=bucket_variable)
+        cfg = run_config.resolve(
+            params,
+            dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id,
+            aws_conn_id=AWS_CONN_ID,
+            variable=lambda key: Variable.get(key, default=None),
+            connection_region=connection_region,
+            bucket_variable=bucket_variable,
+        )
         spot = bool(params.get("use_spot", False))
-        needs = [("training_instance_type", preflight.training_quota_name(cfg.training_instance_type, spot=spot),
-                  cfg.training_instance_count),
-                 ("inference_instance_type", preflight.endpoint_quota_name(cfg.inference_instance_type),
-                  cfg.inference_instance_count * endpoint_variants)]
+        needs = [
+            (
+                "training_instance_type",
+                preflight.training_quota_name(cfg.training_instance_type, spot=spot),
+                cfg.training_instance_count,
+            ),
+            (
+                "inference_instance_type",
+                preflight.endpoint_quota_name(cfg.inference_instance_type),
+                cfg.inference_instance_count * endpoint_variants,
+            ),
+        ]
         preflight.check_quotas(_aws_client(cfg, "service-quotas"), needs, cfg.region)
     log.info("Run config: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
     return cfg.to_dict()
@@ -117,8 +132,9 @@ def download_dataset(config: dict[str, Any]) -> dict[str, Any]:
     """Stream the zip to disk, check it, extract it safely and validate the book's layout; count the samples."""
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        zip_path = dataset.ensure_dataset(cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads",
-                                          allowed_hosts=_allowed_dataset_hosts())
+        zip_path = dataset.ensure_dataset(
+            cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads", allowed_hosts=_allowed_dataset_hosts()
+        )
         summary = _extract_and_validate(cfg, zip_path)
     log.info("Dataset %s: %s", cfg.dataset_url, json.dumps(summary, sort_keys=True))
     return summary
@@ -141,8 +157,9 @@ def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
         dataset.safe_extract(zip_path, staging)
         root.parent.mkdir(parents=True, exist_ok=True)
         staging.rename(root)
-    summary = dataset.validate_layout(root, num_classes=cfg.hyperparameters["num_classes"],
-                                      image_shape=cfg.hyperparameters["image_shape"])
+    summary = dataset.validate_layout(
+        root, num_classes=cfg.hyperparameters["num_classes"], image_shape=cfg.hyperparameters["image_shape"]
+    )
     as_dict = summary.to_dict()
     as_dict.pop("files")  # hundreds of paths: the upload walks the validated folder instead of XCom
     return {**as_dict, "zip_sha256": digest, "local_root": str(root)}
@@ -157,8 +174,9 @@ def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str,
     root = DATA_DIR / "extracted" / summary["zip_sha256"]
     with bad_input_fails_fast():
         if not root.exists():  # another worker downloaded it: fetch (verified by SHA-256) and validate again here
-            zip_path = dataset.ensure_dataset(cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads",
-                                              allowed_hosts=_allowed_dataset_hosts())
+            zip_path = dataset.ensure_dataset(
+                cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads", allowed_hosts=_allowed_dataset_hosts()
+            )
             root = Path(_extract_and_validate(cfg, zip_path)["local_root"])
         client = upload.s3_client(cfg.aws_conn_id, max_pool_connections=upload.MAX_WORKERS, region_name=cfg.region)
         created = upload.ensure_bucket(client, cfg.bucket, cfg.region, create=cfg.create_bucket)
@@ -171,8 +189,9 @@ def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str,
 # -- body: training ------------------------------------------------------------------------------------------------
 @setup
 @task
-def training_request(config: dict[str, Any], summary: dict[str, Any], uploaded: dict[str, Any],
-                     incremental: dict[str, Any] | None = None) -> dict[str, Any]:
+def training_request(
+    config: dict[str, Any], summary: dict[str, Any], uploaded: dict[str, Any], incremental: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The CreateTrainingJob request the SDK's Estimator sends for the book's code (pure builder, validated)."""
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
@@ -187,8 +206,11 @@ def start_or_attach(config: dict[str, Any]) -> list[str]:
         step = training.next_step(training.describe_or_none(_sagemaker_client(cfg), cfg.names["job"]))
     log.info("Training job %s: %s", cfg.names["job"], step)
     # training_result is always followed (a branch skips every direct downstream it does not name).
-    return {training.CREATE: ["train", "training_result"], training.ATTACH: ["reattach_training", "training_result"],
-            training.DONE: ["training_result"]}[step]
+    return {
+        training.CREATE: ["train", "training_result"],
+        training.ATTACH: ["reattach_training", "training_result"],
+        training.DONE: ["training_result"],
+    }[step]
 
 
 @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
@@ -225,8 +247,9 @@ def stop_training_if_running(config: dict[str, Any]) -> bool:
 # -- body: deploy and smoke test ----------------------------------------------------------------------------------
 @setup
 @task(multiple_outputs=True)
-def deploy_requests(config: dict[str, Any], result: dict[str, Any],
-                    incremental: dict[str, Any] | None = None) -> dict[str, Any]:
+def deploy_requests(
+    config: dict[str, Any], result: dict[str, Any], incremental: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """CreateModel / CreateEndpointConfig / CreateEndpoint requests, from the job's real artifact (XCom).
 
     With a base model (pipeline 2) it is deployed beside the new one as a weight-0 variant, so both are scored
@@ -235,25 +258,37 @@ def deploy_requests(config: dict[str, Any], result: dict[str, Any],
     cfg = RunConfig.from_dict(config)
     names = cfg.names
     requests = {
-        "model": deploy_config.build_model_request(names["model"], cfg.image_uri, result["model_artifact"],
-                                                   cfg.role_arn, cfg.tags, cfg.network_isolation),
+        "model": deploy_config.build_model_request(
+            names["model"], cfg.image_uri, result["model_artifact"], cfg.role_arn, cfg.tags, cfg.network_isolation
+        ),
         "endpoint": deploy_config.build_endpoint_request(names["endpoint"], names["endpoint_config"], cfg.tags),
     }
     shadow = {}
     if incremental:
         requests["base_model"] = deploy_config.build_model_request(
-            names["base_model"], cfg.image_uri, incremental["base"]["model_uri"], cfg.role_arn, cfg.tags,
-            cfg.network_isolation)
+            names["base_model"],
+            cfg.image_uri,
+            incremental["base"]["model_uri"],
+            cfg.role_arn,
+            cfg.tags,
+            cfg.network_isolation,
+        )
         shadow = {BASE_VARIANT: names["base_model"]}
     requests["endpoint_config"] = deploy_config.build_endpoint_config_request(
-        names["endpoint_config"], names["model"], cfg.inference_instance_type, cfg.inference_instance_count,
-        cfg.tags, shadow_variants=shadow)
+        names["endpoint_config"],
+        names["model"],
+        cfg.inference_instance_type,
+        cfg.inference_instance_count,
+        cfg.tags,
+        shadow_variants=shadow,
+    )
     return requests
 
 
 @task
-def smoke_test(config: dict[str, Any], result: dict[str, Any],
-               incremental: dict[str, Any] | None = None) -> dict[str, Any]:
+def smoke_test(
+    config: dict[str, Any], result: dict[str, Any], incremental: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Predict every test/ image (ZERO…NINE, as the book prints) and score a labeled sample against min_accuracy."""
     cfg = RunConfig.from_dict(config)
     s3 = _s3_hook(cfg)
@@ -265,21 +300,33 @@ def smoke_test(config: dict[str, Any], result: dict[str, Any],
     def list_keys(prefix: str) -> list[str]:
         return s3.list_keys(bucket_name=cfg.bucket, prefix=prefix)
 
-    outcome = smoke.run(smoke.endpoint_invoker(_aws_client(cfg, "sagemaker-runtime"), cfg.names["endpoint"]), read,
-                        list_keys, prefix=cfg.prefix, sample_size=cfg.smoke_sample_size,
-                        min_accuracy=cfg.min_accuracy, other_variants=(BASE_VARIANT,) if incremental else ())
+    outcome = smoke.run(
+        smoke.endpoint_invoker(_aws_client(cfg, "sagemaker-runtime"), cfg.names["endpoint"]),
+        read,
+        list_keys,
+        prefix=cfg.prefix,
+        sample_size=cfg.smoke_sample_size,
+        min_accuracy=cfg.min_accuracy,
+        other_variants=(BASE_VARIANT,) if incremental else (),
+    )
     outcome["endpoint"] = cfg.names["endpoint"]
     for name, label in sorted(outcome["test_predictions"].items()):
         log.info("%s -> %s", name, label)
-    log.info("Smoke accuracy %.3f on %d labeled images (min %.2f); latency p50 %.1f ms, p95 %.1f ms",
-             outcome["accuracy"], outcome["sample_size"], cfg.min_accuracy, outcome["latency_ms"]["p50"],
-             outcome["latency_ms"]["p95"])
+    log.info(
+        "Smoke accuracy %.3f on %d labeled images (min %.2f); latency p50 %.1f ms, p95 %.1f ms",
+        outcome["accuracy"],
+        outcome["sample_size"],
+        cfg.min_accuracy,
+        outcome["latency_ms"]["p50"],
+        outcome["latency_ms"]["p95"],
+    )
     store_beside_model(s3, result, "smoke_test.json", outcome)
     if not outcome["passed"]:
         get_current_context()["ti"].xcom_push(key="return_value", value=outcome)
         raise AirflowFailException(
             f"min_accuracy: the endpoint scored {outcome['accuracy']:.3f} on {outcome['sample_size']} labeled images, "
-            f"below {cfg.min_accuracy}. Fix: retrain (more epochs/data) or lower min_accuracy deliberately.")
+            f"below {cfg.min_accuracy}. Fix: retrain (more epochs/data) or lower min_accuracy deliberately."
+        )
     return outcome
 
 
@@ -329,17 +376,30 @@ def delete_model(config: dict[str, Any], which: str = "model") -> bool:
 
 
 @task(outlets=[MODEL_ASSET])
-def publish_model(config: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any],
-                  decision: dict[str, Any] | None = None, **context: Any) -> dict:
+def publish_model(
+    config: dict[str, Any],
+    result: dict[str, Any],
+    smoke: dict[str, Any],
+    decision: dict[str, Any] | None = None,
+    **context: Any,
+) -> dict:
     """Announce the tested model as an Asset event (job, artifact, accuracy in its extra) for the next pipeline;
     skipped when a champion/challenger decision says not to promote."""
     cfg = RunConfig.from_dict(config)
     if decision is not None and not decision["promote"]:
         raise AirflowSkipException(f"Not promoted: {decision['reason']}")
-    extra = {"training_job_name": result["training_job_name"], "model_artifact": result["model_artifact"],
-             "validation_accuracy": result["validation_accuracy"], "smoke_accuracy": smoke["accuracy"],
-             "region": cfg.region, "bucket": cfg.bucket, "prefix": cfg.prefix, "dag_id": cfg.dag_id,
-             "run_id": cfg.run_id, "hyperparameters": cfg.hyperparameters}
+    extra = {
+        "training_job_name": result["training_job_name"],
+        "model_artifact": result["model_artifact"],
+        "validation_accuracy": result["validation_accuracy"],
+        "smoke_accuracy": smoke["accuracy"],
+        "region": cfg.region,
+        "bucket": cfg.bucket,
+        "prefix": cfg.prefix,
+        "dag_id": cfg.dag_id,
+        "run_id": cfg.run_id,
+        "hyperparameters": cfg.hyperparameters,
+    }
     for asset in context["task"].outlets:
         context["outlet_events"][asset].extra = extra
         log.info("Published %s: %s", asset.name, extra)
@@ -360,9 +420,18 @@ def train_operator(config: Any, request: Any) -> Any:
     from sagemaker_mlops.operators import ExplainedTrainingOperator
 
     return ExplainedTrainingOperator(
-        task_id="train", config=request, aws_conn_id=AWS_CONN_ID, region_name=config["region"],
-        deferrable=True, check_interval=POLL_SECONDS, max_attempts=_max_attempts(), print_log=True,
-        check_if_job_exists=True, action_if_job_exists="fail", retries=0)
+        task_id="train",
+        config=request,
+        aws_conn_id=AWS_CONN_ID,
+        region_name=config["region"],
+        deferrable=True,
+        check_interval=POLL_SECONDS,
+        max_attempts=_max_attempts(),
+        print_log=True,
+        check_if_job_exists=True,
+        action_if_job_exists="fail",
+        retries=0,
+    )
 
 
 def reattach_sensor(config: Any) -> Any:
@@ -370,17 +439,27 @@ def reattach_sensor(config: Any) -> Any:
     from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerTrainingSensor
 
     return SageMakerTrainingSensor(
-        task_id="reattach_training", job_name=config["training_job_name"], aws_conn_id=AWS_CONN_ID,
-        region_name=config["region"], mode="reschedule", poke_interval=POLL_SECONDS, print_log=False,
-        timeout=_max_attempts() * POLL_SECONDS)
+        task_id="reattach_training",
+        job_name=config["training_job_name"],
+        aws_conn_id=AWS_CONN_ID,
+        region_name=config["region"],
+        mode="reschedule",
+        poke_interval=POLL_SECONDS,
+        print_log=False,
+        timeout=_max_attempts() * POLL_SECONDS,
+    )
 
 
 def base_model_operator(config: Any, requests: Any) -> Any:
     """Pipeline 2: the base model, served beside the new one for the comparison."""
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerModelOperator
 
-    return SageMakerModelOperator(task_id="create_base_model", config=requests["base_model"],
-                                  aws_conn_id=AWS_CONN_ID, region_name=config["region"])
+    return SageMakerModelOperator(
+        task_id="create_base_model",
+        config=requests["base_model"],
+        aws_conn_id=AWS_CONN_ID,
+        region_name=config["region"],
+    )
 
 
 def deploy_operators(config: Any, requests: Any) -> tuple[Any, Any, Any]:
@@ -390,14 +469,24 @@ def deploy_operators(config: Any, requests: Any) -> tuple[Any, Any, Any]:
     from sagemaker_mlops.operators import RegionalEndpointOperator
 
     region = config["region"]
-    model = SageMakerModelOperator(task_id="create_model", config=requests["model"], aws_conn_id=AWS_CONN_ID,
-                                   region_name=region)
+    model = SageMakerModelOperator(
+        task_id="create_model", config=requests["model"], aws_conn_id=AWS_CONN_ID, region_name=region
+    )
     endpoint_config = SageMakerEndpointConfigOperator(
-        task_id="create_endpoint_config", config=requests["endpoint_config"], aws_conn_id=AWS_CONN_ID,
-        region_name=region)
+        task_id="create_endpoint_config",
+        config=requests["endpoint_config"],
+        aws_conn_id=AWS_CONN_ID,
+        region_name=region,
+    )
     endpoint = RegionalEndpointOperator(
-        task_id="create_endpoint", config=requests["endpoint"], aws_conn_id=AWS_CONN_ID, region_name=region,
-        deferrable=True, check_interval=POLL_SECONDS, max_ingestion_time=3600)
+        task_id="create_endpoint",
+        config=requests["endpoint"],
+        aws_conn_id=AWS_CONN_ID,
+        region_name=region,
+        deferrable=True,
+        check_interval=POLL_SECONDS,
+        max_ingestion_time=3600,
+    )
     return model, endpoint_config, endpoint
 
 
@@ -412,34 +501,50 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
         if params.get("base_model_uri"):
             uri = validate_s3_uri(params["base_model_uri"], "base_model_uri", require_key=True)
             base = incremental.BaseModel(model_uri=uri, source="base_model_uri")
-            log.warning("Base model given as a URI: its num_classes/image_shape/num_layers cannot be read before "
-                        "training; give base_training_job instead to have them checked first.")
+            log.warning(
+                "Base model given as a URI: its num_classes/image_shape/num_layers cannot be read before "
+                "training; give base_training_job instead to have them checked first."
+            )
         else:
             job_name, source = params.get("base_training_job"), "base_training_job"
             if not job_name:
-                events = [(event.timestamp, event.extra or {}) for asset in (MODEL_ASSET, CHAMPION_ASSET)
-                          for event in context["inlet_events"][asset][-1:]]
+                events = [
+                    (event.timestamp, event.extra or {})
+                    for asset in (MODEL_ASSET, CHAMPION_ASSET)
+                    for event in context["inlet_events"][asset][-1:]
+                ]
                 latest = incremental.latest_event_extra(events)
                 if latest is None:
                     _skip_if_automatic(context["dag_run"])
-                    raise ParamError("base_model_uri", "no base model given and no model Asset event exists yet",
-                                     incremental.NO_BASE_FIX)
+                    raise ParamError(
+                        "base_model_uri",
+                        "no base model given and no model Asset event exists yet",
+                        incremental.NO_BASE_FIX,
+                    )
                 job_name, source = latest["training_job_name"], "latest model Asset event"
             job = training.describe_or_none(_sagemaker_client(cfg), job_name)
             if job is None:
-                raise ParamError("base_training_job", f"training job {job_name!r} does not exist in {cfg.region}",
-                                 "name a completed training job of this account and region")
+                raise ParamError(
+                    "base_training_job",
+                    f"training job {job_name!r} does not exist in {cfg.region}",
+                    "name a completed training job of this account and region",
+                )
             base = incremental.from_job(job, source)
         bucket, _, key = base.model_uri[5:].partition("/")
         if not _s3_hook(cfg).check_for_key(key, bucket):
             raise ParamError("base_model_uri", f"{base.model_uri} does not exist", "point at an existing model.tar.gz")
-        errors = incremental.compatibility_errors(base.hyperparameters or {}, cfg.hyperparameters,
-                                                  base.training_job_name or base.model_uri)
+        errors = incremental.compatibility_errors(
+            base.hyperparameters or {}, cfg.hyperparameters, base.training_job_name or base.model_uri
+        )
         errors += incremental.protection_errors(cfg.bucket, cfg.prefix, base.model_uri)
-        settings = {"model_uri": base.model_uri, "use_spot": bool(params.get("use_spot")),
-                    "max_wait_seconds": params.get("max_wait_seconds") if params.get("use_spot") else None,
-                    "checkpoint_s3_uri": incremental.checkpoint_uri(cfg.bucket, cfg.names["job"],
-                                                                    params.get("resume_checkpoint_uri"))}
+        settings = {
+            "model_uri": base.model_uri,
+            "use_spot": bool(params.get("use_spot")),
+            "max_wait_seconds": params.get("max_wait_seconds") if params.get("use_spot") else None,
+            "checkpoint_s3_uri": incremental.checkpoint_uri(
+                cfg.bucket, cfg.names["job"], params.get("resume_checkpoint_uri")
+            ),
+        }
         try:  # the whole request, with a placeholder sample count: spot/max-wait/URI rules fail here, not later
             run_config.check_training_spec(cfg.training_spec(1, settings))
         except ParamError as err:
@@ -459,13 +564,16 @@ def _skip_if_automatic(dag_run: Any) -> None:
 
     run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
     if incremental.skips_without_base(run_type):
-        raise AirflowSkipException(f"No base model yet for this {run_type} run: nothing to train "
-                                   f"incrementally, so nothing is created. To start: {incremental.NO_BASE_FIX}.")
+        raise AirflowSkipException(
+            f"No base model yet for this {run_type} run: nothing to train "
+            f"incrementally, so nothing is created. To start: {incremental.NO_BASE_FIX}."
+        )
 
 
 @task
-def decide_promotion(config: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any],
-                     incremental: dict[str, Any], **context: Any) -> dict[str, Any]:
+def decide_promotion(
+    config: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any], incremental: dict[str, Any], **context: Any
+) -> dict[str, Any]:
     """Champion/challenger: promote only if the new model scores at least the base model's accuracy plus the
     margin, on the very same labeled sample. The decision and its reason are kept next to the model."""
     cfg = RunConfig.from_dict(config)
@@ -473,11 +581,19 @@ def decide_promotion(config: dict[str, Any], result: dict[str, Any], smoke: dict
     challenger = smoke["accuracy"]
     champion = smoke["other_variants"][BASE_VARIANT]["accuracy"]
     promote = challenger >= champion + margin
-    reason = (f"new model {challenger:.3f} vs base model {champion:.3f} on the same {smoke['sample_size']} labeled "
-              f"images; promotion needs >= base + {margin:g}: {'promoted' if promote else 'kept the base model'}")
-    decision = {"promote": promote, "challenger_accuracy": challenger, "base_accuracy": champion,
-                "min_improvement": margin, "reason": reason, "base": incremental["base"],
-                "challenger_job": result["training_job_name"]}
+    reason = (
+        f"new model {challenger:.3f} vs base model {champion:.3f} on the same {smoke['sample_size']} labeled "
+        f"images; promotion needs >= base + {margin:g}: {'promoted' if promote else 'kept the base model'}"
+    )
+    decision = {
+        "promote": promote,
+        "challenger_accuracy": challenger,
+        "base_accuracy": champion,
+        "min_improvement": margin,
+        "reason": reason,
+        "base": incremental["base"],
+        "challenger_job": result["training_job_name"],
+    }
     store_beside_model(_s3_hook(cfg), result, "promotion.json", decision)
     log.info("Champion/challenger: %s", reason)
     return decision

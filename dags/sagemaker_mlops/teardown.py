@@ -52,8 +52,7 @@ def _status(sagemaker: Any, name: str) -> str | None:
         raise
 
 
-def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float | None = None,
-                    poll_seconds: float = 5.0) -> bool:
+def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float | None = None, poll_seconds: float = 5.0) -> bool:
     """Deletes the endpoint and waits until it is gone (its instances stop billing only then).
 
     An endpoint still Creating/Updating cannot be deleted: wait up to ``wait_seconds`` for it to leave that
@@ -64,8 +63,10 @@ def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float | None = N
     status = _status(sagemaker, name)
     while status in IN_TRANSITION:
         if time.monotonic() >= deadline:
-            raise EndpointBusy(f"Endpoint {name} is still {status}; SageMaker deletes it only once it is InService "
-                               "or Failed. The teardown will try again.")
+            raise EndpointBusy(
+                f"Endpoint {name} is still {status}; SageMaker deletes it only once it is InService "
+                "or Failed. The teardown will try again."
+            )
         time.sleep(poll_seconds)
         status = _status(sagemaker, name)
     if status is None:
@@ -75,7 +76,8 @@ def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float | None = N
         return False
     delay = max(1, round(poll_seconds))
     sagemaker.get_waiter("endpoint_deleted").wait(
-        EndpointName=name, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(600 / delay))})
+        EndpointName=name, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(600 / delay))}
+    )
     log.info("Endpoint %s is gone.", name)
     return True
 

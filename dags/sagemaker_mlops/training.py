@@ -12,6 +12,8 @@ CREATE, ATTACH, DONE = "create", "attach", "done"
 
 class TrainingJobEnded(RuntimeError):
     """This run's job ended Failed or Stopped: retrying the task cannot change that."""
+
+
 RUNNING = {"InProgress", "Stopping"}
 
 
@@ -36,10 +38,12 @@ def next_step(job: dict[str, Any] | None) -> str:
     if status == "Completed":
         return DONE
     raise ParamError(
-        "training job", f"this run's job {job['TrainingJobName']} already ended {status} "
+        "training job",
+        f"this run's job {job['TrainingJobName']} already ended {status} "
         f"({job.get('SecondaryStatus')}): {job.get('FailureReason', 'no reason given')}",
         "trigger a new run (names are per run); to continue a spot job, pass its checkpoint URI as "
-        "resume_checkpoint_uri")
+        "resume_checkpoint_uri",
+    )
 
 
 def raise_for_status(job: dict[str, Any]) -> None:
@@ -51,9 +55,11 @@ def raise_for_status(job: dict[str, Any]) -> None:
     detail = job.get("FailureReason") or ""
     if secondary == "MaxWaitTimeExceeded":
         checkpoint = job.get("CheckpointConfig", {}).get("S3Uri")
-        detail = (f"managed spot capacity did not come back within MaxWaitTimeInSeconds="
-                  f"{job.get('StoppingCondition', {}).get('MaxWaitTimeInSeconds')}. The checkpoints are kept in "
-                  f"{checkpoint}: trigger a new run with resume_checkpoint_uri={checkpoint} to continue from them")
+        detail = (
+            f"managed spot capacity did not come back within MaxWaitTimeInSeconds="
+            f"{job.get('StoppingCondition', {}).get('MaxWaitTimeInSeconds')}. The checkpoints are kept in "
+            f"{checkpoint}: trigger a new run with resume_checkpoint_uri={checkpoint} to continue from them"
+        )
     raise TrainingJobEnded(f"Training job {job['TrainingJobName']} ended {status} ({secondary}). {detail}".strip())
 
 
@@ -65,14 +71,16 @@ def log_lines(logs: Any, job_name: str, limit: int = 500) -> list[str]:
 
     group = "/aws/sagemaker/TrainingJobs"
     try:
-        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{job_name}/",
-                                            orderBy="LogStreamName")["logStreams"]
+        streams = logs.describe_log_streams(
+            logGroupName=group, logStreamNamePrefix=f"{job_name}/", orderBy="LogStreamName"
+        )["logStreams"]
     except ClientError:
         return []
     lines: list[str] = []
     for stream in streams[:1]:
-        events = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True,
-                                     limit=limit)["events"]
+        events = logs.get_log_events(
+            logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True, limit=limit
+        )["events"]
         lines += [f"[{stream['logStreamName']}] {e['message']}" for e in events]
     return lines
 

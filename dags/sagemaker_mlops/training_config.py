@@ -58,8 +58,14 @@ IMAGE_CONTENT_TYPE = "application/x-image"
 MODEL_CONTENT_TYPE = "application/x-sagemaker-model"
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 
-GPU_TRAINING_TYPES = ("ml.p2.xlarge", "ml.p3.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g5.xlarge",
-                      "ml.g5.2xlarge")
+GPU_TRAINING_TYPES = (
+    "ml.p2.xlarge",
+    "ml.p3.2xlarge",
+    "ml.g4dn.xlarge",
+    "ml.g4dn.2xlarge",
+    "ml.g5.xlarge",
+    "ml.g5.2xlarge",
+)
 """The types the trigger form offers. Training is GPU-only for this algorithm (the AWS docs list P2, P3, G4dn, G5)."""
 GPU_TRAINING_FAMILIES = tuple(dict.fromkeys(name.rsplit(".", 1)[0] for name in GPU_TRAINING_TYPES))
 """The families of those types: any size of them passes :func:`validate_spec` (``ml.p3.16xlarge`` too)."""

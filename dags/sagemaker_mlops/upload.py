@@ -59,12 +59,15 @@ class UploadReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (XCom, logs)."""
-        return {"uploaded": self.uploaded, "skipped": self.skipped, "bytes_sent": self.bytes_sent,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "uploaded": self.uploaded,
+            "skipped": self.skipped,
+            "bytes_sent": self.bytes_sent,
+            "seconds": round(self.seconds, 3),
+        }
 
 
-def s3_client(aws_conn_id: str, *, max_pool_connections: int = MAX_WORKERS,
-              region_name: str | None = None) -> Any:
+def s3_client(aws_conn_id: str, *, max_pool_connections: int = MAX_WORKERS, region_name: str | None = None) -> Any:
     """A boto3 S3 client from :class:`S3Hook` with an HTTP pool of at least ``max_pool_connections``.
 
     botocore's default pool is 10 connections, so 64 upload threads would queue on it. The extra setting is
@@ -230,7 +233,12 @@ def upload_tree(
     )
     log.info(
         "s3://%s/%s: uploaded %d files (%d bytes), skipped %d unchanged, in %.1f s",
-        bucket, base, report.uploaded, report.bytes_sent, report.skipped, report.seconds,
+        bucket,
+        base,
+        report.uploaded,
+        report.bytes_sent,
+        report.skipped,
+        report.seconds,
     )
     return report
 

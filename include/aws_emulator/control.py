@@ -6,8 +6,9 @@ import json
 import urllib.request
 from typing import Any
 
-CAPACITY_ERROR = ("CapacityError: Unable to provision requested ML compute capacity. Please retry using a "
-                  "different ML instance type.")
+CAPACITY_ERROR = (
+    "CapacityError: Unable to provision requested ML compute capacity. Please retry using a different ML instance type."
+)
 
 
 class EmulatorControl:
@@ -16,8 +17,9 @@ class EmulatorControl:
 
     def _call(self, method: str, route: str, payload: dict[str, Any] | None = None) -> Any:
         data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(f"{self.url}/_emulator/{route}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/_emulator/{route}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
@@ -34,14 +36,16 @@ class EmulatorControl:
         self._call("POST", "faults/training", {"reason": reason} if reason else {})
 
     def interrupt_spot(self, interruptions: int = 1, capacity_wait_seconds: float = 0.0) -> None:
-        self._call("POST", "faults/spot", {"interruptions": interruptions,
-                                           "capacity_wait_seconds": capacity_wait_seconds})
+        self._call(
+            "POST", "faults/spot", {"interruptions": interruptions, "capacity_wait_seconds": capacity_wait_seconds}
+        )
 
     def fail_next_endpoint(self, reason: str | None = None) -> None:
         self._call("POST", "faults/endpoint", {"reason": reason} if reason else {})
 
-    def fail_api(self, operation: str, error: str = "ThrottlingException", *, count: int = 1,
-                 seconds: float | None = None) -> None:
+    def fail_api(
+        self, operation: str, error: str = "ThrottlingException", *, count: int = 1, seconds: float | None = None
+    ) -> None:
         """Answer the next ``count`` calls of ``operation`` (or every call for ``seconds``) with ``error``
         (ThrottlingException, HTTP 400, or InternalFailure, HTTP 500)."""
         payload: dict[str, Any] = {"operation": operation, "error": error, "count": count}

@@ -29,8 +29,7 @@ def install() -> None:
 
     replacements = [
         (moto.sagemaker, "sagemaker_backends", BackendDict(EmulatorSageMakerBackend, "sagemaker")),
-        (moto.sagemakerruntime, "sagemakerruntime_backends",
-         BackendDict(EmulatorRuntimeBackend, "sagemaker-runtime")),
+        (moto.sagemakerruntime, "sagemakerruntime_backends", BackendDict(EmulatorRuntimeBackend, "sagemaker-runtime")),
         (moto.servicequotas, "servicequotas_backends", BackendDict(EmulatorServiceQuotasBackend, "service-quotas")),
     ]
     for package, attribute, backends in replacements:

@@ -20,9 +20,16 @@ def service_and_region(environ: dict[str, Any]) -> tuple[str, str]:
 
 
 # Bucket sub-resources (?publicAccessBlock, ?encryption, ...) name the operation, as in S3's own API.
-_BUCKET_SUBRESOURCES = {"publicAccessBlock": "PublicAccessBlock", "encryption": "BucketEncryption",
-                        "versioning": "BucketVersioning", "tagging": "BucketTagging", "policy": "BucketPolicy",
-                        "location": "BucketLocation", "acl": "BucketAcl", "lifecycle": "BucketLifecycleConfiguration"}
+_BUCKET_SUBRESOURCES = {
+    "publicAccessBlock": "PublicAccessBlock",
+    "encryption": "BucketEncryption",
+    "versioning": "BucketVersioning",
+    "tagging": "BucketTagging",
+    "policy": "BucketPolicy",
+    "location": "BucketLocation",
+    "acl": "BucketAcl",
+    "lifecycle": "BucketLifecycleConfiguration",
+}
 
 
 def _s3_action(method: str, path: str, query: str) -> str:
@@ -34,8 +41,9 @@ def _s3_action(method: str, path: str, query: str) -> str:
                 return {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method, method) + name
         if method == "GET":
             return "ListObjectsV2" if "list-type=2" in query else ("ListBuckets" if not parts else "ListObjects")
-        return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket",
-                "POST": "DeleteObjects"}.get(method, method)
+        return {"PUT": "CreateBucket", "HEAD": "HeadBucket", "DELETE": "DeleteBucket", "POST": "DeleteObjects"}.get(
+            method, method
+        )
     if "uploadId" in query or "uploads" in query:
         return "MultipartUpload"
     return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(method, method)
@@ -68,8 +76,9 @@ class RequestLog:
 
     def add(self, service: str, action: str, region: str, status: int) -> None:
         with self._lock:
-            self._items.append({"time": time.time(), "service": service, "action": action, "region": region,
-                                "status": status})
+            self._items.append(
+                {"time": time.time(), "service": service, "action": action, "region": region, "status": status}
+            )
 
     def items(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 
 # What AWS answers: ThrottlingException is HTTP 400 ("Rate exceeded"), InternalFailure HTTP 500.
-API_FAULTS = {"ThrottlingException": (400, "Rate exceeded"),
-              "InternalFailure": (500, "An internal error occurred. Try again.")}
+API_FAULTS = {
+    "ThrottlingException": (400, "Rate exceeded"),
+    "InternalFailure": (500, "An internal error occurred. Try again."),
+}
 _XML_SERVICES = {"s3", "sts", "iam"}  # rest-xml / query protocols; the others speak JSON
 
 
@@ -38,9 +40,12 @@ def fault_response(service: str, code: str) -> tuple[int, list[tuple[str, str]],
     status, message = API_FAULTS[code]
     if service in _XML_SERVICES:
         error = f"<Code>{code}</Code><Message>{message}</Message>"
-        body = (f"<Error>{error}<RequestId>emulator</RequestId></Error>" if service == "s3" else
-                f"<ErrorResponse><Error><Type>Sender</Type>{error}</Error><RequestId>emulator</RequestId>"
-                "</ErrorResponse>")
+        body = (
+            f"<Error>{error}<RequestId>emulator</RequestId></Error>"
+            if service == "s3"
+            else f"<ErrorResponse><Error><Type>Sender</Type>{error}</Error><RequestId>emulator</RequestId>"
+            "</ErrorResponse>"
+        )
         return status, [("Content-Type", "text/xml")], body.encode()
     body = json.dumps({"__type": code, "message": message}).encode()
     return status, [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)], body
@@ -56,7 +61,7 @@ class EmulatorApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_emulator/"):
-            return self._control(environ, start_response, path[len("/_emulator/"):].strip("/"))
+            return self._control(environ, start_response, path[len("/_emulator/") :].strip("/"))
         service, region = service_and_region(environ)
         action = action_of(environ, service) if service else ""
         if service == "s3":
@@ -92,8 +97,10 @@ class EmulatorApp:
         except (ValueError, TypeError, KeyError) as err:
             status, body = 400, {"error": str(err)}
         data = json.dumps(body, default=str).encode()
-        start_response(f"{status} {HTTPStatus(status).phrase}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+        )
         return [data]
 
     def _route(self, method: str, route: str, payload: dict[str, Any]) -> tuple[int, Any]:
@@ -106,13 +113,19 @@ class EmulatorApp:
             reason = payload.get("reason") or "AlgorithmError: injected failure (emulator fault injection)"
             return 200, SETTINGS.update({"fail_next_training_jobs": current + [reason]})
         if route == "faults/spot" and method == "POST":
-            return 200, SETTINGS.update({
-                "spot_interruptions": int(payload.get("interruptions", 1)),
-                "spot_capacity_wait_seconds": float(payload.get("capacity_wait_seconds", 0.0))})
+            return 200, SETTINGS.update(
+                {
+                    "spot_interruptions": int(payload.get("interruptions", 1)),
+                    "spot_capacity_wait_seconds": float(payload.get("capacity_wait_seconds", 0.0)),
+                }
+            )
         if route == "faults/endpoint" and method == "POST":
             current = SETTINGS.snapshot().fail_next_endpoints
-            reason = payload.get("reason") or "The primary container for production variant AllTraffic did not " \
-                                              "pass the ping health check (emulator fault injection)."
+            reason = (
+                payload.get("reason")
+                or "The primary container for production variant AllTraffic did not "
+                "pass the ping health check (emulator fault injection)."
+            )
             return 200, SETTINGS.update({"fail_next_endpoints": current + [reason]})
         if route == "faults/api" and method == "POST":
             error = payload.get("error", "ThrottlingException")

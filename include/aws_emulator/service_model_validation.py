@@ -66,8 +66,11 @@ def _scalar_problems(shape: Any, value: Any) -> list[str]:
             compiled = _compiled(pattern)
             if compiled is not None and compiled.fullmatch(value) is None:
                 problems.append(f"Member must satisfy regular expression pattern: {pattern}")
-    elif shape.type_name in ("integer", "long", "float", "double") and isinstance(value, (int, float)) \
-            and not isinstance(value, bool):
+    elif (
+        shape.type_name in ("integer", "long", "float", "double")
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+    ):
         if "max" in meta and value > meta["max"]:
             problems.append(f"Member must have value less than or equal to {meta['max']}")
         if "min" in meta and value < meta["min"]:
@@ -82,8 +85,9 @@ def _walk(shape: Any, value: Any, path: str, errors: list[str]) -> None:
     if shape.type_name == "structure" and isinstance(value, dict):
         for name in shape.required_members:
             if value.get(name) is None:
-                errors.append(f"Value null at '{_path(path, name)}' failed to satisfy constraint: "
-                              "Member must not be null")
+                errors.append(
+                    f"Value null at '{_path(path, name)}' failed to satisfy constraint: Member must not be null"
+                )
         for name, member_value in value.items():
             if name in shape.members and member_value is not None:
                 _walk(shape.members[name], member_value, _path(path, name), errors)
@@ -128,8 +132,12 @@ MAX_RUNTIME_SECONDS = 28 * 24 * 3600
 def _max_runtime(request: dict[str, Any]) -> list[str]:
     value = (request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
     if isinstance(value, int) and value > MAX_RUNTIME_SECONDS:
-        return [(f"Value '{value}' at 'stoppingCondition.maxRuntimeInSeconds' failed to satisfy constraint: "
-                 f"Member must have value less than or equal to {MAX_RUNTIME_SECONDS}")]
+        return [
+            (
+                f"Value '{value}' at 'stoppingCondition.maxRuntimeInSeconds' failed to satisfy constraint: "
+                f"Member must have value less than or equal to {MAX_RUNTIME_SECONDS}"
+            )
+        ]
     return []
 
 

@@ -57,8 +57,9 @@ class SettingsStore:
 
     def snapshot(self) -> Settings:
         with self._lock:
-            return Settings(**{k: (v.copy() if isinstance(v, (list, dict)) else v)
-                               for k, v in asdict(self._settings).items()})
+            return Settings(
+                **{k: (v.copy() if isinstance(v, (list, dict)) else v) for k, v in asdict(self._settings).items()}
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self.snapshot())

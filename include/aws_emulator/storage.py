@@ -43,7 +43,7 @@ class S3Store:
         bucket, prefix = split_s3_uri(uri)
         out: dict[str, bytes] = {}
         for key in self.keys_under(uri):
-            rel = key[len(prefix):].lstrip("/") or key.rsplit("/", 1)[-1]
+            rel = key[len(prefix) :].lstrip("/") or key.rsplit("/", 1)[-1]
             out[rel] = self.read(f"s3://{bucket}/{key}")
         return out
 

@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if stop.is_set():
                 return 0
-            print(f"""
+            print(
+                f"""
   Airflow UI:  {airflow.url}   (up in {time.monotonic() - started:.0f} s)
   Log in:      user {USER}, password {airflow.password()}   (kept in {airflow.password_file})
 
@@ -78,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
   emulator ({local.emulator_url}). A successful run publishes the model Asset, which starts
   mnist_incremental_spot.
 
-  Logs: {airflow.logs} (services), {airflow.home / 'logs'} (tasks), {work / 'logs'} (emulator, datasets).
+  Logs: {airflow.logs} (services), {airflow.home / "logs"} (tasks), {work / "logs"} (emulator, datasets).
   A restart keeps Airflow's DB, logs and password; the emulator starts empty.
-  Ctrl-C stops everything.""", flush=True)
+  Ctrl-C stops everything.""",
+                flush=True,
+            )
             while not stop.wait(2):
                 airflow._check_running()
         except RuntimeError as error:  # a service died

@@ -48,7 +48,9 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(row: list[str]) -> str:
-        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+        return "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
 
     rule = "  ".join("-" * width for width in widths)
     return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
@@ -102,20 +104,27 @@ def _child_env(url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         PYTHONPATH=os.pathsep.join(str(REPO / part) for part in ("dags", "plugins", "include")),
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true",
-        AIRFLOW_CONN_AWS_DEFAULT=json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"region_name": "us-east-1", "endpoint_url": url},
-        }),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+        AIRFLOW_CONN_AWS_DEFAULT=json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"region_name": "us-east-1", "endpoint_url": url},
+            }
+        ),
     )
     return env
 
 
 def _start(stack: contextlib.ExitStack, command: list[str], url_of: str) -> tuple[str, int]:
     """Start a server process; ``url_of`` is 'health:<port>' (emulator) or 'stdout' (the sink prints its URL)."""
-    proc = subprocess.Popen(command, env=_child_env(""), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+    proc = subprocess.Popen(command, env=_child_env(""), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     stack.callback(proc.wait, 10)
     stack.callback(proc.terminate)
     if url_of == "stdout":
@@ -160,28 +169,50 @@ def _self(*args: str) -> list[str]:
 
 def measure_package(root: Path, prefix: str, url: str, pid: int, workers: int) -> Measure:
     _, _, _, server_cpu, out = run_client(
-        _self("--child", "package", "--root", str(root), "--prefix", prefix, "--workers", str(workers)), url, pid)
+        _self("--child", "package", "--root", str(root), "--prefix", prefix, "--workers", str(workers)), url, pid
+    )
     report = json.loads(out.strip().splitlines()[-1])
     first = report["first"]  # the upload alone: not the interpreter's start nor the Airflow import
-    return Measure(files=first["uploaded"], seconds=first["seconds"], cpu=report["cpu"],
-                   peak_rss_mib=report["peak_rss_mib"], server_cpu=server_cpu, extra=report)
+    return Measure(
+        files=first["uploaded"],
+        seconds=first["seconds"],
+        cpu=report["cpu"],
+        peak_rss_mib=report["peak_rss_mib"],
+        server_cpu=server_cpu,
+        extra=report,
+    )
 
 
 def measure_cli(root: Path, prefix: str, url: str, pid: int, files: int) -> Measure:
-    command = [str(AWS_CLI), "s3", "cp", f"{root}/", f"s3://{BUCKET}/{prefix}/", "--recursive",
-               "--endpoint-url", url, "--only-show-errors"]
+    command = [
+        str(AWS_CLI),
+        "s3",
+        "cp",
+        f"{root}/",
+        f"s3://{BUCKET}/{prefix}/",
+        "--recursive",
+        "--endpoint-url",
+        url,
+        "--only-show-errors",
+    ]
     seconds, cpu, rss, server_cpu, _ = run_client(command, url, pid)
     return Measure(files=files, seconds=seconds, cpu=cpu, peak_rss_mib=rss, server_cpu=server_cpu)
 
 
 def measure_sequential(list_file: Path, prefix: str, url: str, pid: int, files: int, timed: int) -> Measure:
     _, _, _, server_cpu, out = run_client(
-        _self("--child", "sequential", "--files-from", str(list_file), "--prefix", prefix), url, pid)
+        _self("--child", "sequential", "--files-from", str(list_file), "--prefix", prefix), url, pid
+    )
     report = json.loads(out.strip().splitlines()[-1])
     scale = files / timed
-    return Measure(files=files, seconds=report["seconds"] * scale, cpu=report["cpu"] * scale,
-                   peak_rss_mib=report["peak_rss_mib"], server_cpu=server_cpu * scale,
-                   extrapolated_from=timed if timed < files else 0)
+    return Measure(
+        files=files,
+        seconds=report["seconds"] * scale,
+        cpu=report["cpu"] * scale,
+        peak_rss_mib=report["peak_rss_mib"],
+        server_cpu=server_cpu * scale,
+        extrapolated_from=timed if timed < files else 0,
+    )
 
 
 # -- children (run in their own process) -------------------------------------------------------------------------
@@ -204,8 +235,17 @@ def child_package(args: argparse.Namespace) -> int:
     cpu = time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     again = upload_tree(client, Path(args.root), BUCKET, args.prefix, max_workers=args.workers)
-    print(json.dumps({"first": first.to_dict(), "rerun": again.to_dict(), "rss_before_mib": round(before, 1),
-                      "peak_rss_mib": round(peak, 1), "cpu": cpu}))
+    print(
+        json.dumps(
+            {
+                "first": first.to_dict(),
+                "rerun": again.to_dict(),
+                "rss_before_mib": round(before, 1),
+                "peak_rss_mib": round(peak, 1),
+                "cpu": cpu,
+            }
+        )
+    )
     return 0
 
 
@@ -217,8 +257,16 @@ def child_sequential(args: argparse.Namespace) -> int:
     started, cpu = time.monotonic(), time.process_time()
     for path, key in plan:
         client.put_object(Bucket=BUCKET, Key=f"{args.prefix}/{key}", Body=Path(path).read_bytes())
-    print(json.dumps({"seconds": time.monotonic() - started, "cpu": time.process_time() - cpu,
-                      "files": len(plan), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.monotonic() - started,
+                "cpu": time.process_time() - cpu,
+                "files": len(plan),
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
     return 0
 
 
@@ -230,14 +278,33 @@ def _rows(label: str, measures: dict[str, Measure]) -> list[list[object]]:
     rows = []
     for name, m in measures.items():
         note = f" (timed {m.extrapolated_from})" if m.extrapolated_from else ""
-        rows.append([f"{label}  {name}{note}", m.files, f"{m.seconds:.1f}", f"{m.rate:.1f}",
-                     ratio(m.rate, cli.rate) if cli else "-", ratio(m.rate, seq.rate) if seq else "-",
-                     f"{m.cpu:.1f}", f"{m.server_cpu:.1f}", f"{m.peak_rss_mib:.0f}"])
+        rows.append(
+            [
+                f"{label}  {name}{note}",
+                m.files,
+                f"{m.seconds:.1f}",
+                f"{m.rate:.1f}",
+                ratio(m.rate, cli.rate) if cli else "-",
+                ratio(m.rate, seq.rate) if seq else "-",
+                f"{m.cpu:.1f}",
+                f"{m.server_cpu:.1f}",
+                f"{m.peak_rss_mib:.0f}",
+            ]
+        )
     return rows
 
 
-HEADERS = ["server / latency / client", "files", "wall s", "files/s", "vs CLI", "vs loop", "client CPU s",
-           "server CPU s", "peak RSS MiB"]
+HEADERS = [
+    "server / latency / client",
+    "files",
+    "wall s",
+    "files/s",
+    "vs CLI",
+    "vs loop",
+    "client CPU s",
+    "server CPU s",
+    "peak RSS MiB",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,14 +313,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=0, help="upload_tree max_workers (default: the task's)")
     parser.add_argument("--size", default="book", choices=("book", "small"), help="dataset size (default book)")
     parser.add_argument("--batch", default="batch1")
-    parser.add_argument("--sequential-files", type=int, default=300,
-                        help="time the sequential loop on N files spread over the dataset, extrapolate (0 = all)")
+    parser.add_argument(
+        "--sequential-files",
+        type=int,
+        default=300,
+        help="time the sequential loop on N files spread over the dataset, extrapolate (0 = all)",
+    )
     parser.add_argument("--no-sink", action="store_true", help="skip the runs against the loopback sink")
-    parser.add_argument("--sink-workers", default="32,128",
-                        help="also run upload_tree with these max_workers against the sink (comma-separated)")
+    parser.add_argument(
+        "--sink-workers",
+        default="32,128",
+        help="also run upload_tree with these max_workers against the sink (comma-separated)",
+    )
     parser.add_argument("--quick", action="store_true", help="small dataset, 100 ms only, 60 sequential files")
-    parser.add_argument("--strict", action="store_true",
-                        help=f"exit 1 when the upload is below {TARGET_VS_CLI:g}x the CLI against the emulator")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help=f"exit 1 when the upload is below {TARGET_VS_CLI:g}x the CLI against the emulator",
+    )
     parser.add_argument("--child", choices=("package", "sequential"), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
@@ -288,25 +365,35 @@ def main(argv: list[str] | None = None) -> int:
         list_file = work / "sequential.json"
         list_file.write_text(json.dumps(subset))
         files = len(plan)
-        print(f"dataset: {args.batch} ({args.size}): {files} files, {sum(Path(p).stat().st_size for p, _ in plan)} "
-              f"bytes (train {summary.num_training_samples}, validation {summary.num_validation_samples}, test "
-              f"{summary.test_count}; built and validated in {time.monotonic() - built:.0f} s)", flush=True)
-        print(f"machine: {os.cpu_count()} cores; clients: upload_tree(max_workers={args.workers}), "
-              f"{AWS_CLI.relative_to(REPO)} s3 cp --recursive (default settings: 10 concurrent requests), "
-              "a one-at-a-time put_object loop; each in its own process", flush=True)
+        print(
+            f"dataset: {args.batch} ({args.size}): {files} files, {sum(Path(p).stat().st_size for p, _ in plan)} "
+            f"bytes (train {summary.num_training_samples}, validation {summary.num_validation_samples}, test "
+            f"{summary.test_count}; built and validated in {time.monotonic() - built:.0f} s)",
+            flush=True,
+        )
+        print(
+            f"machine: {os.cpu_count()} cores; clients: upload_tree(max_workers={args.workers}), "
+            f"{AWS_CLI.relative_to(REPO)} s3 cp --recursive (default settings: 10 concurrent requests), "
+            "a one-at-a-time put_object loop; each in its own process",
+            flush=True,
+        )
 
         emulator_port = _free_port()
-        url, pid = _start(stack, [sys.executable, "-m", "aws_emulator", "--port", str(emulator_port)],
-                          f"health:{emulator_port}")
+        url, pid = _start(
+            stack, [sys.executable, "-m", "aws_emulator", "--port", str(emulator_port)], f"health:{emulator_port}"
+        )
         from aws_emulator.control import EmulatorControl
 
         control = EmulatorControl(url)
         control.reset()
         with urllib.request.urlopen(f"{url}/_emulator/health", timeout=5) as answer:
             keep_alive = answer.headers.get("Connection", "").lower() != "close"
-        print(f"emulator: {url}, {'keeps connections alive' if keep_alive else 'answers Connection: close'} "
-              f"({'' if keep_alive else 'werkzeug: every request pays a new TCP connection and server thread; '}"
-              "S3 keeps them alive)", flush=True)
+        print(
+            f"emulator: {url}, {'keeps connections alive' if keep_alive else 'answers Connection: close'} "
+            f"({'' if keep_alive else 'werkzeug: every request pays a new TCP connection and server thread; '}"
+            "S3 keeps them alive)",
+            flush=True,
+        )
         subprocess.run(_self_create_bucket(), env=_child_env(url), check=True, stderr=subprocess.DEVNULL)
 
         rows: list[list[object]] = []
@@ -321,16 +408,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label}: aws s3 cp ...", flush=True)
             measures["aws s3 cp"] = measure_cli(root, f"{run}/{latency:g}/cli", url, pid, files)
             print(f"{label}: sequential loop ({len(subset)} files) ...", flush=True)
-            measures["sequential"] = measure_sequential(list_file, f"{run}/{latency:g}/seq", url, pid, files,
-                                                        len(subset))
+            measures["sequential"] = measure_sequential(
+                list_file, f"{run}/{latency:g}/seq", url, pid, files, len(subset)
+            )
             results[("emulator", latency)] = measures
             rows.extend(_rows(label, measures))
 
         if not args.no_sink:
             for latency in latencies:
                 sink_url, sink_pid = _start(
-                    stack, [sys.executable, str(REPO / "include/dev/s3_sink.py"), "--latency-ms", str(latency)],
-                    "stdout")
+                    stack,
+                    [sys.executable, str(REPO / "include/dev/s3_sink.py"), "--latency-ms", str(latency)],
+                    "stdout",
+                )
                 label = f"sink {latency:g} ms"
                 measures = {}
                 print(f"{label}: package upload, aws s3 cp ...", flush=True)
@@ -338,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
                 measures["aws s3 cp"] = measure_cli(root, f"{run}/cli", sink_url, sink_pid, files)
                 for workers in sink_workers:  # is the uploader's concurrency its limit?
                     measures[f"upload_tree, {workers} workers"] = measure_package(
-                        root, f"{run}/package-{workers}", sink_url, sink_pid, workers)
+                        root, f"{run}/package-{workers}", sink_url, sink_pid, workers
+                    )
                 results[("sink", latency)] = measures
                 rows.extend(_rows(label, measures))
 
@@ -353,17 +444,21 @@ def main(argv: list[str] | None = None) -> int:
         vs_cli = package.rate / measures["aws s3 cp"].rate
         if server == "emulator":
             met = met and vs_cli >= TARGET_VS_CLI
-        print(f"{server} {latency:g} ms: upload_tree {vs_cli:.1f}x the CLI "
-              f"({'meets' if vs_cli >= TARGET_VS_CLI else 'BELOW'} the {TARGET_VS_CLI:g}x target); peak RSS "
-              f"{report.get('peak_rss_mib')} MiB ({report.get('rss_before_mib')} MiB before the upload); "
-              f"re-run: uploaded {rerun.get('uploaded')}, skipped {rerun.get('skipped')}, "
-              f"{rerun.get('bytes_sent')} bytes sent, {rerun.get('seconds')} s")
+        print(
+            f"{server} {latency:g} ms: upload_tree {vs_cli:.1f}x the CLI "
+            f"({'meets' if vs_cli >= TARGET_VS_CLI else 'BELOW'} the {TARGET_VS_CLI:g}x target); peak RSS "
+            f"{report.get('peak_rss_mib')} MiB ({report.get('rss_before_mib')} MiB before the upload); "
+            f"re-run: uploaded {rerun.get('uploaded')}, skipped {rerun.get('skipped')}, "
+            f"{rerun.get('bytes_sent')} bytes sent, {rerun.get('seconds')} s"
+        )
     return 1 if args.strict and not met else 0
 
 
 def _self_create_bucket() -> list[str]:
-    code = ("from sagemaker_mlops.upload import ensure_bucket, s3_client; "
-            f"ensure_bucket(s3_client('aws_default'), {BUCKET!r}, 'us-east-1', create=True)")
+    code = (
+        "from sagemaker_mlops.upload import ensure_bucket, s3_client; "
+        f"ensure_bucket(s3_client('aws_default'), {BUCKET!r}, 'us-east-1', create=True)"
+    )
     return [sys.executable, "-c", code]
 
 

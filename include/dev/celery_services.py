@@ -30,8 +30,15 @@ class CeleryAirflowServices(AirflowServices):
     """``AirflowServices`` with ``CeleryExecutor``: a Redis started first, then ``workers`` Celery workers, each
     with its own data directory (``<home>/<worker>-data``), ``--celery-hostname`` and task-instance hostname."""
 
-    def __init__(self, airflow_home: Path, env: dict[str, str], *, workers: tuple[str, ...] = ("worker-a", "worker-b"),
-                 concurrency: int = 2, **kwargs: object) -> None:
+    def __init__(
+        self,
+        airflow_home: Path,
+        env: dict[str, str],
+        *,
+        workers: tuple[str, ...] = ("worker-a", "worker-b"),
+        concurrency: int = 2,
+        **kwargs: object,
+    ) -> None:
         super().__init__(airflow_home, env, **kwargs)  # type: ignore[arg-type]
         self.workers = workers
         self.concurrency = concurrency
@@ -54,8 +61,22 @@ class CeleryAirflowServices(AirflowServices):
         redis = shutil.which("redis-server")
         if not redis:
             raise RuntimeError("redis-server not found: run `bash include/dev/redis_setup.sh` (Debian's package)")
-        self.spawn("redis", [redis, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(self.home)])
+        self.spawn(
+            "redis",
+            [
+                redis,
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.home),
+            ],
+        )
         deadline = time.monotonic() + 30
         while True:
             self._check_running()
@@ -73,9 +94,22 @@ class CeleryAirflowServices(AirflowServices):
             env = dict(self.env, SAGEMAKER_MLOPS_DATA_DIR=str(data), **{HOSTNAME_ENV: worker})
             # --skip-serve-logs: both would bind the same log-server port; the api-server reads the shared
             # log folder directly. --pid: one pid file each (the default is per AIRFLOW_HOME).
-            self.spawn(worker, [AIRFLOW, "celery", "worker", "--celery-hostname", f"{worker}@%h",
-                                "--concurrency", str(self.concurrency), "--skip-serve-logs",
-                                "--pid", str(self.home / f"{worker}.pid")], env=env)
+            self.spawn(
+                worker,
+                [
+                    AIRFLOW,
+                    "celery",
+                    "worker",
+                    "--celery-hostname",
+                    f"{worker}@%h",
+                    "--concurrency",
+                    str(self.concurrency),
+                    "--skip-serve-logs",
+                    "--pid",
+                    str(self.home / f"{worker}.pid"),
+                ],
+                env=env,
+            )
         deadline = time.monotonic() + self.start_timeout
         for worker in self.workers:  # Celery logs "<name>@<host> ready." once it consumes from the broker
             while " ready." not in (self.logs / f"{worker}.log").read_text(errors="replace"):
@@ -83,4 +117,3 @@ class CeleryAirflowServices(AirflowServices):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"Celery worker {worker} not ready within {self.start_timeout}s")
                 time.sleep(0.5)
-

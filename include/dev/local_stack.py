@@ -52,14 +52,33 @@ class LocalStack:
         log_dir = self.work_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        self.procs.append(subprocess.Popen([sys.executable, "-m", "aws_emulator", "--port", str(port)], env=env,
-                                           stdout=open(log_dir / "emulator.log", "w"), stderr=subprocess.STDOUT))
+        self.procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "aws_emulator", "--port", str(port)],
+                env=env,
+                stdout=open(log_dir / "emulator.log", "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
         self.emulator_url = f"http://127.0.0.1:{port}"
         data_port = free_port()
-        self.procs.append(subprocess.Popen(
-            [sys.executable, "-m", "local_datasets", "serve", "--dir", str(self.work_dir / "datasets"),
-             "--port", str(data_port)], env=env, stdout=open(log_dir / "datasets.log", "w"),
-            stderr=subprocess.STDOUT))
+        self.procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "local_datasets",
+                    "serve",
+                    "--dir",
+                    str(self.work_dir / "datasets"),
+                    "--port",
+                    str(data_port),
+                ],
+                env=env,
+                stdout=open(log_dir / "datasets.log", "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
         self.dataset_url = f"http://127.0.0.1:{data_port}"
         try:
             _wait_http(f"{self.emulator_url}/_emulator/health")
@@ -81,8 +100,12 @@ class LocalStack:
 
     def airflow_env(self, airflow_home: Path, poll_seconds: int = 2) -> dict[str, str]:
         """What points an unchanged Airflow at the emulator: a connection, Variables and a poll interval."""
-        connection = {"conn_type": "aws", "login": "testing", "password": "testing",
-                      "extra": {"region_name": REGION, "endpoint_url": self.emulator_url}}
+        connection = {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"region_name": REGION, "endpoint_url": self.emulator_url},
+        }
         return dict(
             os.environ,
             AIRFLOW_HOME=str(airflow_home),
@@ -99,15 +122,22 @@ class LocalStack:
             SAGEMAKER_MLOPS_POLL_SECONDS=str(poll_seconds),
             SAGEMAKER_MLOPS_DATA_DIR=str(self.work_dir / "worker-data"),
             PYTHONPATH=os.pathsep.join([str(REPO / "dags"), str(REPO / "plugins"), str(REPO / "include")]),
-            AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=REGION,
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION=REGION,
         )
 
     def client(self, service: str) -> Any:
         """A boto3 client on the emulator, for reading results back (the DAGs themselves use the hooks)."""
         import boto3
 
-        return boto3.client(service, region_name=REGION, endpoint_url=self.emulator_url,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.emulator_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
     def dataset_sha256(self, name: str) -> str:
         import hashlib
@@ -119,12 +149,21 @@ def migrate_db(env: dict[str, str]) -> None:
     """Airflow's metadata DB (SQLite in AIRFLOW_HOME), created once."""
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def dags_test(dag_id: str, conf: dict[str, Any], env: dict[str, str], log_file: Path) -> int:
     """``airflow dags test`` (scheduler-less, in one process, triggers run inline) with a trigger conf."""
     with open(log_file, "w") as out:
-        return subprocess.run([str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "-c",
-                               json.dumps(conf)], env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "airflow"), "dags", "test", dag_id, "-c", json.dumps(conf)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        ).returncode

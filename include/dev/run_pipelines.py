@@ -26,8 +26,11 @@ def _read_json(s3: Any, uri: str) -> dict[str, Any]:
 
 
 def _job_names(sm: Any) -> set[str]:
-    return {j["TrainingJobName"] for page in sm.get_paginator("list_training_jobs").paginate()
-            for j in page["TrainingJobSummaries"]}
+    return {
+        j["TrainingJobName"]
+        for page in sm.get_paginator("list_training_jobs").paginate()
+        for j in page["TrainingJobSummaries"]
+    }
 
 
 def _leftovers(sm: Any) -> dict[str, list[str]]:
@@ -35,8 +38,11 @@ def _leftovers(sm: Any) -> dict[str, list[str]]:
         "endpoints": [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]],
         "endpoint configs": [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]],
         "models": [m["ModelName"] for m in sm.list_models()["Models"]],
-        "running training jobs": [j["TrainingJobName"] for status in ("InProgress", "Stopping") for j in
-                                  sm.list_training_jobs(StatusEquals=status)["TrainingJobSummaries"]],
+        "running training jobs": [
+            j["TrainingJobName"]
+            for status in ("InProgress", "Stopping")
+            for j in sm.list_training_jobs(StatusEquals=status)["TrainingJobSummaries"]
+        ],
     }
 
 
@@ -53,28 +59,33 @@ def summarize(stack: LocalStack, new_jobs: set[str], test_labels: dict[str, int]
     print(f"  dataset: {report['dataset']}")
     print(f"  training job: {job['TrainingJobName']} -> {job['TrainingJobStatus']}")
     print(f"    states: {' -> '.join(report['secondary_status_transitions'])}")
-    print(f"    instances: {job['ResourceConfig']['InstanceCount']} x {job['ResourceConfig']['InstanceType']}; "
-          f"training {report['training_seconds']} s, billable {report['billable_seconds']} s, "
-          f"est. {report['estimated_cost']['usd']} USD")
+    print(
+        f"    instances: {job['ResourceConfig']['InstanceCount']} x {job['ResourceConfig']['InstanceType']}; "
+        f"training {report['training_seconds']} s, billable {report['billable_seconds']} s, "
+        f"est. {report['estimated_cost']['usd']} USD"
+    )
     accuracy = report["validation_accuracy"]
     shown_accuracy = "n/a" if accuracy is None else f"{accuracy:.3f}"
     print(f"    validation accuracy: {shown_accuracy}  (stand-in model, not the SageMaker algorithm)")
     print(f"    model: {report['model_artifact']}")
     if report["managed_spot"]:
-        print(f"    managed spot: savings {report['spot_savings_percent']}% (1 - billable/training), "
-              f"on-demand would be {report['on_demand_cost']['usd']} USD; interruptions: "
-              f"{report['spot_interruptions']} (resumed from {job.get('CheckpointConfig', {}).get('S3Uri')})")
+        print(
+            f"    managed spot: savings {report['spot_savings_percent']}% (1 - billable/training), "
+            f"on-demand would be {report['on_demand_cost']['usd']} USD; interruptions: "
+            f"{report['spot_interruptions']} (resumed from {job.get('CheckpointConfig', {}).get('S3Uri')})"
+        )
     base = next((c for c in job["InputDataConfig"] if c["ChannelName"] == "model"), None)
     if base:
         print(f"    incremental from: {base['DataSource']['S3DataSource']['S3Uri']}")
     predictions = smoke["test_predictions"]
-    right = sum(CLASS_NAMES[test_labels[name]] == label for name, label in predictions.items()
-                if name in test_labels)
+    right = sum(CLASS_NAMES[test_labels[name]] == label for name, label in predictions.items() if name in test_labels)
     shown = ", ".join(f"{name}={label}" for name, label in list(sorted(predictions.items()))[:6])
     print(f"  test-image predictions ({len(predictions)}, {right} match the true digits): {shown}, ...")
-    print(f"  smoke test on {smoke['endpoint']}: accuracy {smoke['accuracy']:.3f} on {smoke['sample_size']} labeled "
-          f"images (min {smoke['min_accuracy']}), latency p50 {smoke['latency_ms']['p50']} ms, "
-          f"p95 {smoke['latency_ms']['p95']} ms")
+    print(
+        f"  smoke test on {smoke['endpoint']}: accuracy {smoke['accuracy']:.3f} on {smoke['sample_size']} labeled "
+        f"images (min {smoke['min_accuracy']}), latency p50 {smoke['latency_ms']['p50']} ms, "
+        f"p95 {smoke['latency_ms']['p95']} ms"
+    )
     if base:
         decision = _read_json(s3, f"{folder}/promotion.json")
         print(f"  champion/challenger: {decision['reason']}")
@@ -96,8 +107,10 @@ def main() -> int:
         print(f"emulator {stack.emulator_url} | datasets {stack.dataset_url} | Airflow home {env['AIRFLOW_HOME']}")
         migrate_db(env)
         for dag_id, batch in (("mnist_train_deploy", "batch1"), ("mnist_incremental_spot", "batch2")):
-            conf = {"dataset_url": f"{stack.dataset_url}/r/{batch}.zip",
-                    "dataset_sha256": stack.dataset_sha256(f"{batch}.zip")}
+            conf = {
+                "dataset_url": f"{stack.dataset_url}/r/{batch}.zip",
+                "dataset_sha256": stack.dataset_sha256(f"{batch}.zip"),
+            }
             if dag_id == "mnist_incremental_spot":
                 # One spot reclaim, 10 minutes (emulated) without capacity: the job resumes from its checkpoints.
                 EmulatorControl(stack.emulator_url).interrupt_spot(interruptions=1, capacity_wait_seconds=600)

@@ -89,8 +89,7 @@ class S3Sink:
                 status, extra, payload = self._answer(method, target, body)
                 await asyncio.sleep(self.latency)
                 self.requests += 1
-                head = [f"HTTP/1.1 {status}", f"Content-Length: {len(payload)}", "x-amz-request-id: sink",
-                        *extra]
+                head = [f"HTTP/1.1 {status}", f"Content-Length: {len(payload)}", "x-amz-request-id: sink", *extra]
                 if payload:
                     head.append("Content-Type: application/xml")
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + (b"" if method == "HEAD" else payload))

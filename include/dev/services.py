@@ -58,9 +58,17 @@ class AirflowServices:
     the folder with one log file per service.
     """
 
-    def __init__(self, airflow_home: Path, env: dict[str, str], *, dag_ids: tuple[str, ...] = (),
-                 port: int | None = None, start_timeout: float = 180.0, stop_timeout: float = 20.0,
-                 login_user: str | None = None) -> None:
+    def __init__(
+        self,
+        airflow_home: Path,
+        env: dict[str, str],
+        *,
+        dag_ids: tuple[str, ...] = (),
+        port: int | None = None,
+        start_timeout: float = 180.0,
+        stop_timeout: float = 20.0,
+        login_user: str | None = None,
+    ) -> None:
         self.home = Path(airflow_home)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -79,7 +87,7 @@ class AirflowServices:
             AIRFLOW__CORE__PARALLELISM="4",
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
             AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager."
-                                       "SimpleAuthManager",
+            "SimpleAuthManager",
             AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
@@ -99,9 +107,11 @@ class AirflowServices:
         )
         self.login_user = login_user
         if login_user:  # a real login (make airflow): one admin whose password is kept in AIRFLOW_HOME
-            self.env.update(AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
-                            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{login_user}:admin",
-                            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(self.password_file))
+            self.env.update(
+                AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="False",
+                AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{login_user}:admin",
+                AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(self.password_file),
+            )
 
     @property
     def password_file(self) -> Path:
@@ -127,8 +137,11 @@ class AirflowServices:
             migrate_db(self.env)
             self.start_before_services()
             for name in SERVICES:
-                self.spawn(name, [AIRFLOW, name] + (["--port", str(self.port), "--host", "127.0.0.1"]
-                                                    if name == "api-server" else []))
+                self.spawn(
+                    name,
+                    [AIRFLOW, name]
+                    + (["--port", str(self.port), "--host", "127.0.0.1"] if name == "api-server" else []),
+                )
             self.start_after_services()
             self.wait_healthy()
             for dag_id in self.dag_ids:
@@ -144,8 +157,14 @@ class AirflowServices:
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         """A child in its own process group (so ``stop`` can signal all of it), logging to ``logs/<name>.log``."""
         with open(self.logs / f"{name}.log", "w") as log:  # the child keeps its own copy
-            self.procs[name] = subprocess.Popen(args, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
-                                                stdin=subprocess.DEVNULL, start_new_session=True)
+            self.procs[name] = subprocess.Popen(
+                args,
+                env=env or self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         return self.procs[name]
 
     def start_before_services(self) -> None:
@@ -254,8 +273,10 @@ class AirflowServices:
             self._check_running()
             try:
                 last = self.health()
-                if all(last.get(part, {}).get("status") == "healthy"
-                       for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")):
+                if all(
+                    last.get(part, {}).get("status") == "healthy"
+                    for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                ):
                     return last
             except (OSError, ValueError) as err:
                 last = err
@@ -282,9 +303,12 @@ class AirflowServices:
         if self._token is None:
             request: Any = self.url + "/auth/token"
             if self.login_user:  # POST the credentials, as the UI's login form does
-                request = urllib.request.Request(request, method="POST", headers={"Content-Type": "application/json"},
-                                                 data=json.dumps({"username": self.login_user,
-                                                                  "password": self.password()}).encode())
+                request = urllib.request.Request(
+                    request,
+                    method="POST",
+                    headers={"Content-Type": "application/json"},
+                    data=json.dumps({"username": self.login_user, "password": self.password()}).encode(),
+                )
             with urllib.request.urlopen(request, timeout=10) as resp:
                 self._token = json.loads(resp.read())["access_token"]
         return self._token
@@ -295,9 +319,16 @@ class AirflowServices:
 
         url = self.url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token()}", "Content-Type": "application/json",
-            "Accept": "application/json"})
+        req = urllib.request.Request(
+            url,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token()}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+        )
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 raw = resp.read()
@@ -314,8 +345,13 @@ def ui_trigger_body(conf: dict[str, Any], logical_date: str | None = None) -> di
 
     if logical_date is None:
         logical_date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    return {"conf": conf, "data_interval_end": None, "data_interval_start": None, "logical_date": logical_date,
-            "partition_key": None}
+    return {
+        "conf": conf,
+        "data_interval_end": None,
+        "data_interval_start": None,
+        "logical_date": logical_date,
+        "partition_key": None,
+    }
 
 
 def form_defaults(dag_details: dict[str, Any]) -> dict[str, Any]:

@@ -43,8 +43,14 @@ class Augmentation:
 
     def to_dict(self) -> dict[str, float | int]:
         """JSON-ready form (the provenance sidecar)."""
-        return {"dx": round(self.dx, 4), "dy": round(self.dy, 4), "angle_deg": round(self.angle_deg, 4),
-                "elastic_alpha": ELASTIC_ALPHA, "elastic_sigma": ELASTIC_SIGMA, "field_seed": self.field_seed}
+        return {
+            "dx": round(self.dx, 4),
+            "dy": round(self.dy, 4),
+            "angle_deg": round(self.angle_deg, 4),
+            "elastic_alpha": ELASTIC_ALPHA,
+            "elastic_sigma": ELASTIC_SIGMA,
+            "field_seed": self.field_seed,
+        }
 
 
 def draw(key: str) -> Augmentation:
@@ -62,8 +68,9 @@ def draw(key: str) -> Augmentation:
 
 
 def _kernel() -> list[float]:
-    weights = [math.exp(-(offset * offset) / (2.0 * ELASTIC_SIGMA * ELASTIC_SIGMA)) for offset in
-               range(-_RADIUS, _RADIUS + 1)]
+    weights = [
+        math.exp(-(offset * offset) / (2.0 * ELASTIC_SIGMA * ELASTIC_SIGMA)) for offset in range(-_RADIUS, _RADIUS + 1)
+    ]
     total = math.fsum(weights)
     return [weight / total for weight in weights]
 
@@ -89,10 +96,12 @@ def _fields(augmentations: Sequence[Augmentation], side: int) -> np.ndarray:
     import numpy as np
 
     width = side + 2 * _RADIUS
-    noise = np.stack([
-        np.random.Generator(np.random.PCG64(aug.field_seed)).random((2, width, width)) * 2.0 - 1.0
-        for aug in augmentations
-    ])
+    noise = np.stack(
+        [
+            np.random.Generator(np.random.PCG64(aug.field_seed)).random((2, width, width)) * 2.0 - 1.0
+            for aug in augmentations
+        ]
+    )
     return _smooth(noise, side) * ELASTIC_ALPHA
 
 
@@ -106,8 +115,7 @@ def _derive_chunk(pixels: Sequence[bytes], augmentations: Sequence[Augmentation]
     sin = np.array([math.sin(math.radians(aug.angle_deg)) for aug in augmentations]).reshape(n, 1, 1)
     shift_x = np.array([aug.dx for aug in augmentations]).reshape(n, 1, 1)
     shift_y = np.array([aug.dy for aug in augmentations]).reshape(n, 1, 1)
-    grid_y, grid_x = np.meshgrid(np.arange(side, dtype=np.float64), np.arange(side, dtype=np.float64),
-                                 indexing="ij")
+    grid_y, grid_x = np.meshgrid(np.arange(side, dtype=np.float64), np.arange(side, dtype=np.float64), indexing="ij")
     # Inverse mapping: output pixel -> source position (undo the shift, rotate back), then the elastic offset.
     out_x = grid_x - centre - shift_x
     out_y = grid_y - centre - shift_y
@@ -128,8 +136,9 @@ def _derive_chunk(pixels: Sequence[bytes], augmentations: Sequence[Augmentation]
         xi = np.clip(x, -1, side).astype(np.int64) + 1
         return padded[index, yi, xi]
 
-    value = ((1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
-             + fy * ((1.0 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)))
+    value = (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)) + fy * (
+        (1.0 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)
+    )
     result = np.clip(np.floor(value + 0.5), 0, 255).astype(np.uint8)
     return [result[i].tobytes() for i in range(n)]
 

@@ -73,10 +73,12 @@ NAME_LENGTH = 12
 SIZES = ("small", "book")
 # The chapter's counts (PART01: `len(glob("tmp/train/*/*.png"))` is 4000; PART02: 7200). Validation and test keep
 # images.zip's proportions to train (120/480 and 100/480).
-BOOK_SIZES: Mapping[str, Mapping[str, int]] = MappingProxyType({
-    "batch1": MappingProxyType({"train": 4000, "validation": 1000, "test": 833}),
-    "batch2": MappingProxyType({"train": 7200, "validation": 1800, "test": 1500}),
-})
+BOOK_SIZES: Mapping[str, Mapping[str, int]] = MappingProxyType(
+    {
+        "batch1": MappingProxyType({"train": 4000, "validation": 1000, "test": 833}),
+        "batch2": MappingProxyType({"train": 7200, "validation": 1800, "test": 1500}),
+    }
+)
 _BATCH_RE = re.compile(r"batch([1-9][0-9]*)")
 
 
@@ -255,8 +257,11 @@ def lst_text(samples: list[Sample]) -> str:
 def render_entries(samples: list[Sample], *, side: int = SIDE) -> list[Entry]:
     """Zip members for ``samples``: one RGBA PNG per image plus the train and validation .lst files."""
     derived_samples = [sample for sample in samples if sample.augmentation is not None]
-    derived_pixels = derive([sample.digit.pixels for sample in derived_samples],
-                            [sample.augmentation for sample in derived_samples if sample.augmentation], side=SIDE)
+    derived_pixels = derive(
+        [sample.digit.pixels for sample in derived_samples],
+        [sample.augmentation for sample in derived_samples if sample.augmentation],
+        side=SIDE,
+    )
     made = dict(zip((sample.member for sample in derived_samples), derived_pixels, strict=True))
     entries = []
     for sample in samples:

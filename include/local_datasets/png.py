@@ -34,12 +34,7 @@ def encode_grey_as_rgba(pixels: bytes, width: int, height: int) -> bytes:
     # Filter type 0 (None) on every scanline keeps the encoding a pure function of the pixels.
     raw = b"".join(b"\x00" + bytes(rgba[y * stride : (y + 1) * stride]) for y in range(height))
     header = struct.pack(">IIBBBBB", width, height, _BIT_DEPTH, _COLOR_TYPE_RGBA, 0, 0, 0)
-    return (
-        PNG_SIGNATURE
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(raw, 9))
-        + _chunk(b"IEND", b"")
-    )
+    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 9)) + _chunk(b"IEND", b"")
 
 
 def resize_nearest(pixels: bytes, side: int, new_side: int) -> bytes:

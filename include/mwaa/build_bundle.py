@@ -41,16 +41,30 @@ DEFAULT_OUT = REPO / "build" / "mwaa"
 
 AIRFLOW_VERSION = "3.3.1"
 PYTHON_VERSION = "3.12"
-CONSTRAINT_URL = (f"https://raw.githubusercontent.com/apache/airflow/constraints-{AIRFLOW_VERSION}/"
-                  f"constraints-{PYTHON_VERSION}.txt")
+CONSTRAINT_URL = (
+    f"https://raw.githubusercontent.com/apache/airflow/constraints-{AIRFLOW_VERSION}/constraints-{PYTHON_VERSION}.txt"
+)
 CONSTRAINT_LINE = f'--constraint "{CONSTRAINT_URL}"'
 
 # Top-level modules that exist only in this repo's dev/test set-up (include/, requirements-dev.txt): never on MWAA.
-LOCAL_ONLY_MODULES = frozenset({"include", "aws_emulator", "local_datasets", "sdk_oracle", "moto", "mlxtend",
-                                "pytest", "tests", "conftest"})
+LOCAL_ONLY_MODULES = frozenset(
+    {"include", "aws_emulator", "local_datasets", "sdk_oracle", "moto", "mlxtend", "pytest", "tests", "conftest"}
+)
 # Never shipped, wherever they appear under dags/ or plugins/.
-EXCLUDED_DIRS = frozenset({"__pycache__", "tests", "test", ".pytest_cache", ".ruff_cache", ".mypy_cache",
-                           ".ipynb_checkpoints", ".git", ".idea", ".vscode"})
+EXCLUDED_DIRS = frozenset(
+    {
+        "__pycache__",
+        "tests",
+        "test",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".mypy_cache",
+        ".ipynb_checkpoints",
+        ".git",
+        ".idea",
+        ".vscode",
+    }
+)
 # (No test_*.py / *_test.py patterns: sagemaker_mlops/smoke_test.py is product code. A test module that imports
 # pytest fails the local-only import check instead of being dropped silently.)
 EXCLUDED_FILES = ("*.pyc", "*.pyo", "conftest.py", ".DS_Store", "*.swp", "*~")
@@ -62,9 +76,11 @@ ZIP_FILE_MODE = 0o100644
 ZIP_DIR_MODE = 0o040755
 ZIP_UNIX = 3
 
-NO_STARTUP_SCRIPT = ("startup script: none (not needed: every requirement is a PyPI wheel installed under MWAA's "
-                     "constraints, the amazon provider is pre-installed, and the DAGs need no OS packages or "
-                     "environment variables)")
+NO_STARTUP_SCRIPT = (
+    "startup script: none (not needed: every requirement is a PyPI wheel installed under MWAA's "
+    "constraints, the amazon provider is pre-installed, and the DAGs need no OS packages or "
+    "environment variables)"
+)
 
 
 class BundleError(Exception):
@@ -158,14 +174,17 @@ def check_requirements(path: Path) -> bytes:
     if len(tokens) != 2 or tokens[0] not in ("--constraint", "-c") or tokens[1] != CONSTRAINT_URL:
         raise BundleError(
             f"{path}: the first line must be MWAA's Airflow {AIRFLOW_VERSION} / Python {PYTHON_VERSION} constraint "
-            f"line\n    expected: {CONSTRAINT_LINE}\n    found:    {first or '(empty file)'}")
+            f"line\n    expected: {CONSTRAINT_LINE}\n    found:    {first or '(empty file)'}"
+        )
     for number, raw in enumerate(lines[1:], start=2):
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith(("-r", "--requirement", "-e", "--editable", "-c", "--constraint", ".", "/", "file:")):
-            raise BundleError(f"{path}:{number}: {line!r} refers to a local file or a second constraint; only "
-                              "requirements.txt and plugins.zip reach MWAA's installer")
+            raise BundleError(
+                f"{path}:{number}: {line!r} refers to a local file or a second constraint; only "
+                "requirements.txt and plugins.zip reach MWAA's installer"
+            )
     return data
 
 
@@ -186,8 +205,9 @@ def deterministic_zip(source: Path, target: Path) -> list[str]:
                 info.external_attr = ZIP_FILE_MODE << 16
                 info.create_system = ZIP_UNIX
                 info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, (source / name).read_bytes(), compress_type=zipfile.ZIP_DEFLATED,
-                                 compresslevel=9)
+                archive.writestr(
+                    info, (source / name).read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9
+                )
     return [n + "/" if n in dirs else n for n in names]
 
 
@@ -208,8 +228,10 @@ def _prepare_out(out: Path, repo: Path) -> None:
             raise BundleError(f"--out {out} exists and is not a directory")
         unknown = sorted(p.name for p in out.iterdir() if p.name not in BUNDLE_ENTRIES)
         if unknown:
-            raise BundleError(f"refusing to replace {out}: it holds {', '.join(unknown)}, which a bundle never "
-                              "does; pick an empty or new --out directory")
+            raise BundleError(
+                f"refusing to replace {out}: it holds {', '.join(unknown)}, which a bundle never "
+                "does; pick an empty or new --out directory"
+            )
 
 
 # -- build ------------------------------------------------------------------------------------------------------
@@ -221,8 +243,10 @@ def build(out: Path = DEFAULT_OUT, repo: Path = REPO) -> Manifest:
     if not dags_src.is_dir():
         raise BundleError(f"{dags_src} not found")
     if not (dags_src / ".airflowignore").is_file():
-        raise BundleError(f"{dags_src / '.airflowignore'} not found: without it MWAA's DAG processor parses the "
-                          "shared package as DAG files")
+        raise BundleError(
+            f"{dags_src / '.airflowignore'} not found: without it MWAA's DAG processor parses the "
+            "shared package as DAG files"
+        )
     _prepare_out(out, repo)
 
     dag_files = shippable_files(dags_src)
@@ -234,8 +258,10 @@ def build(out: Path = DEFAULT_OUT, repo: Path = REPO) -> Manifest:
                 path = root / rel
                 problems += local_only_imports(path.relative_to(repo), path.read_bytes())
     if problems:
-        raise BundleError("these shipped files import modules that exist only locally (include/ or dev "
-                          "requirements), so they would not parse on MWAA:\n    " + "\n    ".join(problems))
+        raise BundleError(
+            "these shipped files import modules that exist only locally (include/ or dev "
+            "requirements), so they would not parse on MWAA:\n    " + "\n    ".join(problems)
+        )
     requirements = check_requirements(repo / "requirements.txt")
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -271,10 +297,11 @@ def build(out: Path = DEFAULT_OUT, repo: Path = REPO) -> Manifest:
 
 
 def format_manifest(manifest: Manifest) -> str:
-    lines = [f"MWAA bundle in {manifest.out}/ (Airflow {AIRFLOW_VERSION}, Python {PYTHON_VERSION})",
-             (f"  dags/  -> s3://<bucket>/dags/  ({len(manifest.dags)} files, "
-              f"{sum(f.size for f in manifest.dags)} bytes)")]
-    lines += [f"    {f.size:>8}  {f.path[len('dags/'):]}" for f in manifest.dags]
+    lines = [
+        f"MWAA bundle in {manifest.out}/ (Airflow {AIRFLOW_VERSION}, Python {PYTHON_VERSION})",
+        (f"  dags/  -> s3://<bucket>/dags/  ({len(manifest.dags)} files, {sum(f.size for f in manifest.dags)} bytes)"),
+    ]
+    lines += [f"    {f.size:>8}  {f.path[len('dags/') :]}" for f in manifest.dags]
     for entry in (manifest.plugins_zip, manifest.requirements):
         assert entry is not None
         lines.append(f"  {entry.path:<17} {entry.size:>8} bytes  sha256 {entry.sha256}")

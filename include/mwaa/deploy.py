@@ -56,6 +56,7 @@ class LocalFile:
 @dataclass
 class RootObject:
     """plugins.zip or requirements.txt: the local file, whether S3 has it already, and its latest version."""
+
     local: LocalFile
     changed: bool
     version: str | None  # the latest S3 version (the new one after upload)
@@ -71,9 +72,9 @@ class RootObject:
 class Plan:
     environment: str
     bucket: str
-    uploads: list[LocalFile] = field(default_factory=list)      # under dags/
-    unchanged: list[str] = field(default_factory=list)          # under dags/
-    deletes: list[str] = field(default_factory=list)            # under dags/
+    uploads: list[LocalFile] = field(default_factory=list)  # under dags/
+    unchanged: list[str] = field(default_factory=list)  # under dags/
+    deletes: list[str] = field(default_factory=list)  # under dags/
     plugins: RootObject | None = None
     requirements: RootObject | None = None
 
@@ -125,7 +126,8 @@ def check_versioning(s3: Any, bucket: str) -> None:
         raise DeployError(
             f"versioning on s3://{bucket} {state}: MWAA installs plugins.zip and requirements.txt by S3 object "
             f"version, so the bucket must have versioning Enabled. Enable it with\n    aws s3api "
-            f"put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled")
+            f"put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled"
+        )
 
 
 def read_environment(mwaa: Any, name: str, bucket: str) -> dict[str, Any]:
@@ -137,12 +139,15 @@ def read_environment(mwaa: Any, name: str, bucket: str) -> dict[str, Any]:
         raise DeployError(f"cannot read MWAA environment {name!r}: {err}") from err
     source = env.get("SourceBucketArn")
     if source and source != f"arn:aws:s3:::{bucket}":
-        raise DeployError(f"environment {name!r} reads from {source}, not s3://{bucket}: pass --bucket "
-                          f"{source.rsplit(':', 1)[-1]}")
+        raise DeployError(
+            f"environment {name!r} reads from {source}, not s3://{bucket}: pass --bucket {source.rsplit(':', 1)[-1]}"
+        )
     dag_path = (env.get("DagS3Path") or "dags").strip("/")
     if dag_path + "/" != DAGS_PREFIX:
-        raise DeployError(f"environment {name!r} reads DAGs from s3://{bucket}/{dag_path}/, but the bundle "
-                          f"deploys to {DAGS_PREFIX}; set its DagS3Path to 'dags'")
+        raise DeployError(
+            f"environment {name!r} reads DAGs from s3://{bucket}/{dag_path}/, but the bundle "
+            f"deploys to {DAGS_PREFIX}; set its DagS3Path to 'dags'"
+        )
     return env
 
 
@@ -164,8 +169,7 @@ def _same(s3: Any, bucket: str, local: LocalFile, etag: str | None, head: dict[s
     return head.get("Metadata", {}).get("sha256") == local.sha256
 
 
-def _root_object(s3: Any, bucket: str, local: LocalFile, env_path: str | None,
-                 env_version: str | None) -> RootObject:
+def _root_object(s3: Any, bucket: str, local: LocalFile, env_path: str | None, env_version: str | None) -> RootObject:
     try:
         head = s3.head_object(Bucket=bucket, Key=local.key)
     except Exception as err:
@@ -192,11 +196,14 @@ def make_plan(s3: Any, mwaa: Any, bundle: Path, bucket: str, environment: str) -
             plan.uploads.append(local)
     plan.deletes = sorted(k for k in remote if k not in files and not k.endswith("/"))
     plan.plugins = _root_object(s3, bucket, plugins, env.get("PluginsS3Path"), env.get("PluginsS3ObjectVersion"))
-    plan.requirements = _root_object(s3, bucket, requirements, env.get("RequirementsS3Path"),
-                                     env.get("RequirementsS3ObjectVersion"))
+    plan.requirements = _root_object(
+        s3, bucket, requirements, env.get("RequirementsS3Path"), env.get("RequirementsS3ObjectVersion")
+    )
     if plan.needs_update and env.get("Status") not in UPDATABLE_STATES:
-        raise DeployError(f"environment {environment!r} is {env.get('Status')}: it accepts an update only when "
-                          f"{' or '.join(sorted(UPDATABLE_STATES))}; nothing was changed, re-run once it is")
+        raise DeployError(
+            f"environment {environment!r} is {env.get('Status')}: it accepts an update only when "
+            f"{' or '.join(sorted(UPDATABLE_STATES))}; nothing was changed, re-run once it is"
+        )
     return plan
 
 
@@ -205,8 +212,13 @@ def _put(s3: Any, bucket: str, local: LocalFile) -> str | None:
     content_type = mimetypes.guess_type(local.key)[0] or "application/octet-stream"
     if local.key.endswith((".py", ".txt", ".airflowignore")):
         content_type = "text/plain"
-    response = s3.put_object(Bucket=bucket, Key=local.key, Body=local.path.read_bytes(), ContentType=content_type,
-                             Metadata={"sha256": local.sha256})
+    response = s3.put_object(
+        Bucket=bucket,
+        Key=local.key,
+        Body=local.path.read_bytes(),
+        ContentType=content_type,
+        Metadata={"sha256": local.sha256},
+    )
     return response.get("VersionId")
 
 
@@ -223,13 +235,14 @@ def execute(s3: Any, mwaa: Any, plan: Plan, *, dry_run: bool, say: Callable[[str
     for root in (plan.plugins, plan.requirements):
         key = root.local.key
         if root.changed:
-            act(f"upload {key} ({root.local.size} bytes, sha256 {root.local.sha256[:12]}) "
-                f"to s3://{plan.bucket}/{key}")
+            act(f"upload {key} ({root.local.size} bytes, sha256 {root.local.sha256[:12]}) to s3://{plan.bucket}/{key}")
             if not dry_run:
                 version = _put(s3, plan.bucket, root.local)
                 if not version or version == "null":
-                    raise DeployError(f"S3 returned no version for s3://{plan.bucket}/{key}: is versioning still "
-                                      "Enabled on the bucket?")
+                    raise DeployError(
+                        f"S3 returned no version for s3://{plan.bucket}/{key}: is versioning still "
+                        "Enabled on the bucket?"
+                    )
                 root.version = version
         else:
             say(f"{key}: unchanged in S3 (version {root.version})")
@@ -237,20 +250,26 @@ def execute(s3: Any, mwaa: Any, plan: Plan, *, dry_run: bool, say: Callable[[str
 
     if plan.needs_update:
         shown = {k: v or "<new version>" for k, v in versions.items()}
-        act(f"update MWAA environment {plan.environment}: PluginsS3Path={PLUGINS_KEY} "
+        act(
+            f"update MWAA environment {plan.environment}: PluginsS3Path={PLUGINS_KEY} "
             f"PluginsS3ObjectVersion={shown[PLUGINS_KEY]} RequirementsS3Path={REQUIREMENTS_KEY} "
-            f"RequirementsS3ObjectVersion={shown[REQUIREMENTS_KEY]}")
+            f"RequirementsS3ObjectVersion={shown[REQUIREMENTS_KEY]}"
+        )
         if not dry_run:
-            mwaa.update_environment(Name=plan.environment,
-                                    PluginsS3Path=PLUGINS_KEY, PluginsS3ObjectVersion=versions[PLUGINS_KEY],
-                                    RequirementsS3Path=REQUIREMENTS_KEY,
-                                    RequirementsS3ObjectVersion=versions[REQUIREMENTS_KEY])
+            mwaa.update_environment(
+                Name=plan.environment,
+                PluginsS3Path=PLUGINS_KEY,
+                PluginsS3ObjectVersion=versions[PLUGINS_KEY],
+                RequirementsS3Path=REQUIREMENTS_KEY,
+                RequirementsS3ObjectVersion=versions[REQUIREMENTS_KEY],
+            )
             result.updated = True
-            say(f"environment {plan.environment} is UPDATING (about 20-30 min); follow it with: aws mwaa "
-                f"get-environment --name {plan.environment} --query Environment.Status")
+            say(
+                f"environment {plan.environment} is UPDATING (about 20-30 min); follow it with: aws mwaa "
+                f"get-environment --name {plan.environment} --query Environment.Status"
+            )
     else:
-        say(f"environment {plan.environment} already runs these plugins.zip and requirements.txt versions: "
-            "no update")
+        say(f"environment {plan.environment} already runs these plugins.zip and requirements.txt versions: no update")
     result.plugins_version, result.requirements_version = versions[PLUGINS_KEY], versions[REQUIREMENTS_KEY]
 
     for local in plan.uploads:
@@ -261,18 +280,29 @@ def execute(s3: Any, mwaa: Any, plan: Plan, *, dry_run: bool, say: Callable[[str
         act(f"delete s3://{plan.bucket}/{key}")
     if plan.deletes and not dry_run:
         for start in range(0, len(plan.deletes), DELETE_BATCH):
-            batch = plan.deletes[start:start + DELETE_BATCH]
-            response = s3.delete_objects(Bucket=plan.bucket,
-                                         Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            batch = plan.deletes[start : start + DELETE_BATCH]
+            response = s3.delete_objects(
+                Bucket=plan.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+            )
             if response.get("Errors"):
                 raise DeployError(f"S3 refused some deletes: {response['Errors']}")
-    say(f"dags/: {len(plan.uploads)} to upload, {len(plan.deletes)} to delete, {len(plan.unchanged)} unchanged"
-        + (" (dry run: nothing was written)" if dry_run else ""))
+    say(
+        f"dags/: {len(plan.uploads)} to upload, {len(plan.deletes)} to delete, {len(plan.unchanged)} unchanged"
+        + (" (dry run: nothing was written)" if dry_run else "")
+    )
     return result
 
 
-def deploy(s3: Any, mwaa: Any, *, bundle: Path, bucket: str, environment: str, dry_run: bool = False,
-           say: Callable[[str], None] = print) -> Result:
+def deploy(
+    s3: Any,
+    mwaa: Any,
+    *,
+    bundle: Path,
+    bucket: str,
+    environment: str,
+    dry_run: bool = False,
+    say: Callable[[str], None] = print,
+) -> Result:
     return execute(s3, mwaa, make_plan(s3, mwaa, bundle, bucket, environment), dry_run=dry_run, say=say)
 
 
@@ -283,8 +313,10 @@ def make_clients(region: str | None, profile: str | None, endpoint_url: str | No
     session = boto3.Session(profile_name=profile, region_name=region)
     # MWAA's API host is "api.<endpoint>": a local endpoint URL must be used as given.
     mwaa_config = Config(inject_host_prefix=False) if endpoint_url else None
-    return (session.client("s3", endpoint_url=endpoint_url),
-            session.client("mwaa", endpoint_url=endpoint_url, config=mwaa_config))
+    return (
+        session.client("s3", endpoint_url=endpoint_url),
+        session.client("mwaa", endpoint_url=endpoint_url, config=mwaa_config),
+    )
 
 
 def main(argv: list[str] | None = None, clients: tuple[Any, Any] | None = None) -> int:

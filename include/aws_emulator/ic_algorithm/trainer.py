@@ -337,9 +337,7 @@ def _latest_checkpoint(checkpoints: Mapping[str, bytes], config: JobConfig, log:
     by_name: dict[str, str] = {}
     for key in checkpoints:
         by_name.setdefault(key.replace("\\", "/").rsplit("/", 1)[-1], key)
-    epochs = sorted(
-        (int(m.group(1)) for name in by_name if (m := _CHECKPOINT_JSON_RE.match(name))), reverse=True
-    )
+    epochs = sorted((int(m.group(1)) for name in by_name if (m := _CHECKPOINT_JSON_RE.match(name))), reverse=True)
     for epoch in epochs:
         try:
             restored = _restore(checkpoints, epoch, by_name, config)
@@ -422,9 +420,7 @@ def _train(
     datasets = {}
     for channel in ("train", "validation"):
         lst_channel = LST_CHANNELS[channel]
-        entries = parse_lst_channel(
-            lst_channel, channels[lst_channel], channel, channels[channel], config.num_classes
-        )
+        entries = parse_lst_channel(lst_channel, channels[lst_channel], channel, channels[channel], config.num_classes)
         out(f"Read {len(entries)} entries from the .lst file(s) in /opt/ml/input/data/{lst_channel}.")
         if channel == "train" and len(entries) < config.mini_batch_size:
             raise client_error(
@@ -508,9 +504,7 @@ def _train(
         out(f"Epoch[{e0}] Validation-accuracy={val_accuracy:.6f}")
         if val_top is not None:
             out(f"Epoch[{e0}] Validation-top_k_accuracy_{config.top_k}={val_top:.6f}")
-        progress.history.append(
-            {"epoch": epoch, "train_accuracy": train_accuracy, "validation_accuracy": val_accuracy}
-        )
+        progress.history.append({"epoch": epoch, "train_accuracy": train_accuracy, "validation_accuracy": val_accuracy})
         if config.checkpoint_frequency and epoch % config.checkpoint_frequency == 0:
             progress.snapshots[epoch] = weights.copy()
             out(f'Saved checkpoint to "{_LOCAL_MODEL_DIR}/{params_name(epoch)}"')

@@ -37,8 +37,10 @@ PUBLISHED_CODES = {"ml.m5.xlarge for training job usage": "L-CCE2AFA6"}
 @functools.cache
 def _instance_types() -> tuple[tuple[str, ...], tuple[str, ...]]:
     model = botocore.session.get_session().get_service_model("sagemaker")
-    return (tuple(model.shape_for("TrainingInstanceType").enum),
-            tuple(model.shape_for("ProductionVariantInstanceType").enum))
+    return (
+        tuple(model.shape_for("TrainingInstanceType").enum),
+        tuple(model.shape_for("ProductionVariantInstanceType").enum),
+    )
 
 
 def training_quota_name(instance_type: str, *, spot: bool = False) -> str:
@@ -103,8 +105,11 @@ class EmulatorServiceQuotasBackend(ServiceQuotasBackend):
     def list_service_quotas(self, service_code: str) -> list[dict[str, Any]]:
         if service_code == SAGEMAKER:
             settings = SETTINGS.snapshot()
-            return [self._quota(n, settings.quotas[n]) for n in quota_names()
-                    if n in settings.quotas and float(settings.quotas[n]) != default_value(n, settings)]
+            return [
+                self._quota(n, settings.quotas[n])
+                for n in quota_names()
+                if n in settings.quotas and float(settings.quotas[n]) != default_value(n, settings)
+            ]
         return self.list_aws_default_service_quotas(service_code)
 
     def list_aws_default_service_quotas(self, service_code: str) -> list[dict[str, Any]]:

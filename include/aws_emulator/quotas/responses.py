@@ -30,7 +30,7 @@ class EmulatorServiceQuotasResponse(ServiceQuotasResponse):
 def _page(quotas: list[dict], params: dict) -> dict:
     start = int(params.get("NextToken") or 0)
     size = int(params.get("MaxResults") or 100)
-    page: dict = {"Quotas": quotas[start:start + size]}
+    page: dict = {"Quotas": quotas[start : start + size]}
     if start + size < len(quotas):
         page["NextToken"] = str(start + size)
     return page

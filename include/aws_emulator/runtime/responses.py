@@ -24,16 +24,20 @@ class ModelError(JsonRESTError):
     code = 424
 
     def __init__(self, original_status: int, message: str, endpoint: str, account_id: str, region: str) -> None:
-        full = f'Received client error ({original_status}) from primary with message "{message}". See ' \
-               f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:" \
-               f"group=/aws/sagemaker/Endpoints/{endpoint} in account {account_id} for more information."
+        full = (
+            f'Received client error ({original_status}) from primary with message "{message}". See '
+            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
+            f"group=/aws/sagemaker/Endpoints/{endpoint} in account {account_id} for more information."
+        )
         super().__init__("ModelError", full)
         body = json.loads(self.description)
-        body.update({
-            "OriginalStatusCode": original_status,
-            "OriginalMessage": message,
-            "LogStreamArn": f"arn:aws:logs:{region}:{account_id}:log-group:/aws/sagemaker/Endpoints/{endpoint}",
-        })
+        body.update(
+            {
+                "OriginalStatusCode": original_status,
+                "OriginalMessage": message,
+                "LogStreamArn": f"arn:aws:logs:{region}:{account_id}:log-group:/aws/sagemaker/Endpoints/{endpoint}",
+            }
+        )
         self.description = json.dumps(body)
 
 
@@ -61,14 +65,24 @@ class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
             raise ValidationError(str(err)) from None
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type not in IMAGE_CONTENT_TYPES:
-            raise ModelError(415, f"Content type {content_type or '(none)'} is not supported by this algorithm; "
-                                  f"use application/x-image, image/png or image/jpeg.",
-                             endpoint_name, self.current_account, self.region)
+            raise ModelError(
+                415,
+                f"Content type {content_type or '(none)'} is not supported by this algorithm; "
+                f"use application/x-image, image/png or image/jpeg.",
+                endpoint_name,
+                self.current_account,
+                self.region,
+            )
         body = self.body if isinstance(self.body, (bytes, bytearray)) else str(self.body or "").encode()
         try:
             probabilities = model.predict(bytes(body))
         except ic_algorithm.InvalidModelInput as err:
-            raise ModelError(400, f"Unable to decode the request body as an image: {err}",
-                             endpoint_name, self.current_account, self.region) from None
+            raise ModelError(
+                400,
+                f"Unable to decode the request body as an image: {err}",
+                endpoint_name,
+                self.current_account,
+                self.region,
+            ) from None
         headers = {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": variant}
         return 200, headers, json.dumps(probabilities)

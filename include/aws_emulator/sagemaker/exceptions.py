@@ -20,4 +20,5 @@ def quota_exceeded(quota_name: str, limit: float, in_use: int, delta: int) -> Re
     return ResourceLimitExceeded(
         f"The account-level service limit '{quota_name}' is {limit:g} Instances, with current utilization of "
         f"{in_use} Instances and a request delta of {delta} Instances. Please use AWS Service Quotas to request "
-        "an increase for this quota.")
+        "an increase for this quota."
+    )

@@ -105,8 +105,14 @@ def _complete_training_description(job: dict[str, Any]) -> dict[str, Any]:
             source.setdefault("S3DataDistributionType", "FullyReplicated")
     job.setdefault("ResourceConfig", {}).setdefault("VolumeSizeInGB", 30)
     job.setdefault("AlgorithmSpecification", {}).setdefault("EnableSageMakerMetricsTimeSeries", False)
-    for key in ("VpcConfig", "DebugHookConfig", "DebugRuleConfigurations", "TensorBoardOutputConfig",
-                "ExperimentConfig", "CheckpointConfig"):
+    for key in (
+        "VpcConfig",
+        "DebugHookConfig",
+        "DebugRuleConfigurations",
+        "TensorBoardOutputConfig",
+        "ExperimentConfig",
+        "CheckpointConfig",
+    ):
         if job.get(key) in ({}, [], None):
             job.pop(key, None)
     if job.get("FailureReason") is not None:
@@ -151,7 +157,8 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         arn = FakeTrainingJob.arn_formatter(name, self.account_id, self.region_name)
         return ResourceInUseException(
             message="Training job names must be unique within an AWS account and region, and a training job with "
-                    f"this name already exists ({arn})")
+            f"this name already exists ({arn})"
+        )
 
     def describe_training_job(self, training_job_name: str) -> dict[str, Any]:
         return _complete_training_description(super().describe_training_job(training_job_name))
@@ -208,15 +215,19 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         max_wait = stopping.get("MaxWaitTimeInSeconds")
         spot = bool(req.get("enable_managed_spot_training"))
         if spot and max_wait is None:
-            raise ValidationError(message="Invalid MaxWaitTimeInSeconds. It is required for managed spot training "
-                                          "(EnableManagedSpotTraining=true).")
+            raise ValidationError(
+                message="Invalid MaxWaitTimeInSeconds. It is required for managed spot training "
+                "(EnableManagedSpotTraining=true)."
+            )
         if max_wait is not None and not spot:
-            raise ValidationError(message="Invalid MaxWaitTimeInSeconds. It can be set only when "
-                                          "EnableManagedSpotTraining is true.")
+            raise ValidationError(
+                message="Invalid MaxWaitTimeInSeconds. It can be set only when EnableManagedSpotTraining is true."
+            )
         if max_wait is not None and max_runtime is not None and int(max_wait) < int(max_runtime):
             raise ValidationError(
                 message=f"Invalid MaxWaitTimeInSeconds ({max_wait}). It must be present and be greater than or equal "
-                        f"to MaxRuntimeInSeconds ({max_runtime}).")
+                f"to MaxRuntimeInSeconds ({max_runtime})."
+            )
         image = (req.get("algorithm_specification") or {}).get("TrainingImage", "")
         instance_type = (req.get("resource_config") or {}).get("InstanceType", "")
         self._require_region_image(image)
@@ -224,16 +235,19 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             # AWS cannot pull an image that is not the region's published one; the job never starts.
             raise ValidationError(
                 message=f"Requested image {image} not found or not accessible: the built-in {IC_REPOSITORY} "
-                        f"algorithm's image in {self.region_name} is {expected_ic_image(self.region_name)}.")
+                f"algorithm's image in {self.region_name} is {expected_ic_image(self.region_name)}."
+            )
         if is_image_classification(image) and not is_ic_training_instance(instance_type):
             raise ValidationError(
                 message=f"Instance type {instance_type} is not supported by algorithm {IC_REPOSITORY}; only GPU "
-                        "instances are supported (ml.p2, ml.p3, ml.g4dn, ml.g5).")
+                "instances are supported (ml.p2, ml.p3, ml.g4dn, ml.g5)."
+            )
         checkpoint = (req.get("checkpoint_config") or {}).get("S3Uri")
         if checkpoint is not None:
             self._require_s3_uri(checkpoint, "CheckpointConfig.S3Uri")
-        self._require_s3_uri((req.get("output_data_config") or {}).get("S3OutputPath", ""),
-                             "OutputDataConfig.S3OutputPath")
+        self._require_s3_uri(
+            (req.get("output_data_config") or {}).get("S3OutputPath", ""), "OutputDataConfig.S3OutputPath"
+        )
         s3 = S3Store(self.account_id, self.region_name)
         for channel in req.get("input_data_config") or []:
             uri = channel.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri", "")
@@ -242,9 +256,10 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             if not s3.keys_under(uri):
                 raise ValidationError(
                     message=f'No S3 objects found under S3 URL "{uri}" given in input data source. Please ensure that '
-                            f"the bucket exists in the selected region ({self.region_name}), that objects exist under "
-                            f"that S3 prefix, and that the role {req.get('role_arn')} has \"s3:ListBucket\" "
-                            f'permissions on bucket "{bucket}".')
+                    f"the bucket exists in the selected region ({self.region_name}), that objects exist under "
+                    f'that S3 prefix, and that the role {req.get("role_arn")} has "s3:ListBucket" '
+                    f'permissions on bucket "{bucket}".'
+                )
 
     def _require_region_image(self, image: str) -> None:
         """SageMaker pulls images from the request's region only (aws/sagemaker-pytorch-inference-toolkit#7)."""
@@ -252,8 +267,9 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         if region is not None and region != self.region_name:
             raise ValidationError(
                 message=f"Image {image} is in region {region}, but this request is in {self.region_name}: "
-                        "cross region ECR image pulls are not allowed. Use the image from "
-                        f"{self.region_name}'s registry.")
+                "cross region ECR image pulls are not allowed. Use the image from "
+                f"{self.region_name}'s registry."
+            )
 
     @staticmethod
     def _require_s3_uri(uri: str, field: str) -> None:
@@ -270,7 +286,8 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         if job.training_job_status in TERMINAL_TRAINING:
             raise ValidationError(
                 message=f"The training job {training_job_name} is in status {job.training_job_status} and cannot be "
-                        "stopped.")
+                "stopped."
+            )
         job.training_job_status = "Stopping"
         self.training_runs[training_job_name].request_stop()
 
@@ -298,23 +315,31 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         variants = kwargs["production_variants"]
         self.validate_production_variants(variants)
         config = EmulatorEndpointConfig(
-            account_id=self.account_id, region_name=self.region_name, endpoint_config_name=endpoint_config_name,
-            production_variants=variants, async_inference_config=kwargs.get("async_inference_config"),
-            data_capture_config=kwargs.get("data_capture_config"), tags=kwargs.get("tags"),
-            kms_key_id=kwargs.get("kms_key_id"))
+            account_id=self.account_id,
+            region_name=self.region_name,
+            endpoint_config_name=endpoint_config_name,
+            production_variants=variants,
+            async_inference_config=kwargs.get("async_inference_config"),
+            data_capture_config=kwargs.get("data_capture_config"),
+            tags=kwargs.get("tags"),
+            kms_key_id=kwargs.get("kms_key_id"),
+        )
         self.endpoint_configs[endpoint_config_name] = config
         return config
 
     # -- endpoints -----------------------------------------------------------------------------------------
-    def create_endpoint(self, endpoint_name: str, endpoint_config_name: str,
-                        tags: list[dict[str, str]]) -> FakeEndpoint:
+    def create_endpoint(
+        self, endpoint_name: str, endpoint_config_name: str, tags: list[dict[str, str]]
+    ) -> FakeEndpoint:
         if endpoint_name in self.endpoints:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
             raise ValidationError(message=f'Cannot create already existing endpoint "{arn}".')
         if endpoint_config_name in self.endpoint_configs:
             self._check_endpoint_quota(self._config_instances(endpoint_config_name))
         endpoint = super().create_endpoint(endpoint_name, endpoint_config_name, tags)
-        endpoint.production_variants = endpoint_variants(self.endpoint_configs[endpoint_config_name].production_variants)
+        endpoint.production_variants = endpoint_variants(
+            self.endpoint_configs[endpoint_config_name].production_variants
+        )
         self._endpoint_instances[endpoint_name] = self._config_instances(endpoint_config_name)
         endpoint.endpoint_status = "Creating"
         self._start_endpoint_change(endpoint, endpoint_config_name, SETTINGS.snapshot().endpoint_create_seconds)
@@ -331,7 +356,8 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         self.describe_endpoint_config(endpoint_config_name)  # raises when unknown
         if endpoint.endpoint_status != "InService":
             raise ValidationError(
-                message=f"Cannot update in-progress endpoint \"{endpoint.arn}\" (status {endpoint.endpoint_status}).")
+                message=f'Cannot update in-progress endpoint "{endpoint.arn}" (status {endpoint.endpoint_status}).'
+            )
         # The new fleet comes up beside the old one before traffic shifts: both count while Updating.
         requested = self._config_instances(endpoint_config_name)
         self._check_endpoint_quota(requested)
@@ -349,8 +375,9 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             return super().delete_endpoint(endpoint_name)  # moto's "Could not find endpoint"
         if endpoint.endpoint_status in IN_TRANSITION:
             raise ValidationError(
-                message=f"Cannot delete endpoint \"{endpoint.arn}\" while its status is {endpoint.endpoint_status}; "
-                        "wait until it is InService or Failed.")
+                message=f'Cannot delete endpoint "{endpoint.arn}" while its status is {endpoint.endpoint_status}; '
+                "wait until it is InService or Failed."
+            )
         self.served_models.pop(endpoint_name, None)
         generation = self._endpoint_generation.get(endpoint_name, 0) + 1
         self._endpoint_generation[endpoint_name] = generation
@@ -360,7 +387,10 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
 
         def remove() -> None:
             threading.Event().wait(delay)
-            if self.endpoints.get(endpoint_name) is endpoint and self._endpoint_generation.get(endpoint_name) == generation:
+            if (
+                self.endpoints.get(endpoint_name) is endpoint
+                and self._endpoint_generation.get(endpoint_name) == generation
+            ):
                 del self.endpoints[endpoint_name]
                 self._endpoint_instances.pop(endpoint_name, None)
 
@@ -429,7 +459,8 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         if not is_image_classification(image):
             raise ic_algorithm.AlgorithmError(
                 f"The primary container for production variant {variant.get('VariantName')} did not pass the ping "
-                f"health check: the local emulator serves only the image-classification stand-in, not {image!r}.")
+                f"health check: the local emulator serves only the image-classification stand-in, not {image!r}."
+            )
         data_url = container.get("ModelDataUrl")
         if not data_url:
             raise ic_algorithm.AlgorithmError("Model has no ModelDataUrl: nothing to serve.")
@@ -437,11 +468,13 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             artifact = S3Store(self.account_id, self.region_name).read(data_url)
         except KeyError:
             raise ic_algorithm.AlgorithmError(
-                f"Failed to download model data from {data_url}: the object does not exist.") from None
+                f"Failed to download model data from {data_url}: the object does not exist."
+            ) from None
         return ic_algorithm.load_model(artifact)
 
-    def served_model(self, endpoint_name: str,
-                     target_variant: str | None = None) -> tuple[str, ic_algorithm.StandInModel]:
+    def served_model(
+        self, endpoint_name: str, target_variant: str | None = None
+    ) -> tuple[str, ic_algorithm.StandInModel]:
         """(variant, model) answering a request: TargetVariant when given, else the heaviest-weighted variant."""
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None or endpoint.endpoint_status == "Deleting":
@@ -450,15 +483,20 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         if endpoint.endpoint_status not in ("InService", "Updating") or not models:
             raise RuntimeValidationError(
                 f"Endpoint {endpoint_name} of account {self.account_id} is not in service "
-                f"(status {endpoint.endpoint_status}).")
+                f"(status {endpoint.endpoint_status})."
+            )
         if target_variant:
             if target_variant not in models:
-                raise RuntimeValidationError(f"The variant {target_variant} does not exist for endpoint "
-                                             f"{endpoint_name}; variants: {sorted(models)}.")
+                raise RuntimeValidationError(
+                    f"The variant {target_variant} does not exist for endpoint "
+                    f"{endpoint_name}; variants: {sorted(models)}."
+                )
             return target_variant, models[target_variant]
         config = self.endpoint_configs.get(endpoint.endpoint_config_name)
-        weights = {v["VariantName"]: float(v.get("InitialVariantWeight", 1.0))
-                   for v in (config.production_variants if config else [])}  # moto drops 0.0 weights
+        weights = {
+            v["VariantName"]: float(v.get("InitialVariantWeight", 1.0))
+            for v in (config.production_variants if config else [])
+        }  # moto drops 0.0 weights
         chosen = max(models, key=lambda variant: weights.get(variant, 1.0))
         return chosen, models[chosen]
 

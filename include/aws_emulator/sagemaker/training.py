@@ -174,9 +174,10 @@ class TrainingRun:
         self._transition("Starting", "Insufficient capacity error from EC2 while launching instances, retrying!")
         self._log("Spot capacity is not available; waiting for capacity.")
         self._sleep(max_wait / max(self.settings.time_scale, 1e-9))
-        raise _Stop("MaxWaitTimeExceeded",
-                    f"Training job exceeded MaxWaitTimeInSeconds={int(max_wait)} waiting for spot capacity; it "
-                    "never started.")
+        raise _Stop(
+            "MaxWaitTimeExceeded",
+            f"Training job exceeded MaxWaitTimeInSeconds={int(max_wait)} waiting for spot capacity; it never started.",
+        )
 
     def _download(self) -> dict[str, dict[str, bytes]]:
         s3 = S3Store(self.account_id, self.region)
@@ -187,7 +188,8 @@ class TrainingRun:
             if not files:
                 raise ic_algorithm.AlgorithmError(
                     f'ClientError: Data download failed: No S3 objects found under S3 URL "{uri}" given in input '
-                    f'data source "{channel["ChannelName"]}".')
+                    f'data source "{channel["ChannelName"]}".'
+                )
             channels[channel["ChannelName"]] = files
         return channels
 
@@ -202,7 +204,8 @@ class TrainingRun:
             raise ic_algorithm.AlgorithmError(
                 f"AlgorithmError: the local emulator runs only the built-in image-classification algorithm "
                 f"(a stand-in of it); it cannot run the container image {image!r}. Use real SageMaker for other "
-                "images.")
+                "images."
+            )
         while True:
             channels = self._download()
             injected = SETTINGS.take_training_failure()
@@ -211,8 +214,12 @@ class TrainingRun:
                 raise ic_algorithm.AlgorithmError(injected)
             try:
                 return ic_algorithm.train(
-                    channels, job.hyper_parameters or {},
-                    checkpoints=self._checkpoints(), on_epoch=self._on_epoch, log=self._log)
+                    channels,
+                    job.hyper_parameters or {},
+                    checkpoints=self._checkpoints(),
+                    on_epoch=self._on_epoch,
+                    log=self._log,
+                )
             except _SpotInterruption as interruption:
                 self._interrupted(interruption.capacity_wait)
 
@@ -235,16 +242,19 @@ class TrainingRun:
         self.interruptions += 1
         self._run_seconds = self._clock_run()
         self._transition("Interrupted", "The training job was interrupted by a spot capacity reclaim.")
-        self._log(f"Spot capacity reclaimed (interruption {self.interruptions}); "
-                  f"waiting {capacity_wait:.0f}s for capacity.")
+        self._log(
+            f"Spot capacity reclaimed (interruption {self.interruptions}); waiting {capacity_wait:.0f}s for capacity."
+        )
         self._waited_seconds += capacity_wait
         stopping = self.job.stopping_condition or {}
         max_wait = float(stopping.get("MaxWaitTimeInSeconds") or math.inf)
         if self._run_seconds + self._waited_seconds > max_wait:
-            raise _Stop("MaxWaitTimeExceeded",
-                        f"Training job exceeded MaxWaitTimeInSeconds={stopping.get('MaxWaitTimeInSeconds')} "
-                        f"waiting for spot capacity; checkpoints are kept in "
-                        f"{(self.job.checkpoint_config or {}).get('S3Uri', '(no CheckpointConfig)')}.")
+            raise _Stop(
+                "MaxWaitTimeExceeded",
+                f"Training job exceeded MaxWaitTimeInSeconds={stopping.get('MaxWaitTimeInSeconds')} "
+                f"waiting for spot capacity; checkpoints are kept in "
+                f"{(self.job.checkpoint_config or {}).get('S3Uri', '(no CheckpointConfig)')}.",
+            )
         self._segment_start = time.monotonic()
         self._launch()
 
@@ -254,7 +264,8 @@ class TrainingRun:
         bucket = artifact.split("/", 3)[2]
         if not s3.bucket_exists(bucket):
             raise ic_algorithm.AlgorithmError(
-                f"ClientError: Failed to upload model artifacts to {artifact}: bucket {bucket!r} does not exist.")
+                f"ClientError: Failed to upload model artifacts to {artifact}: bucket {bucket!r} does not exist."
+            )
         s3.write(artifact, result.model_tar_gz)
         now = utcnow()
         self.job.final_metric_data_list = [
