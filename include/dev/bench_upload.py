@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         if server == "emulator":
             met = met and vs_cli >= TARGET_VS_CLI
         print(
-            f"{server} {latency:g} ms: upload_tree {vs_cli:.1f}x the CLI "
+            f"{server} {latency:g} ms: upload_tree {vs_cli:.2f}x the CLI "
             f"({'meets' if vs_cli >= TARGET_VS_CLI else 'BELOW'} the {TARGET_VS_CLI:g}x target); peak RSS "
             f"{report.get('peak_rss_mib')} MiB ({report.get('rss_before_mib')} MiB before the upload); "
             f"re-run: uploaded {rerun.get('uploaded')}, skipped {rerun.get('skipped')}, "
