@@ -386,19 +386,19 @@ def _xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
-def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any]) -> None:
-    """The run's model again, as a killed run would leave it: same name and tags, expired an hour ago."""
+def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any], model_data_url: str | None) -> None:
+    """The run's model again, as a killed run would leave it: same name, artifact and tags, expired an hour ago."""
     from datetime import UTC, datetime, timedelta
 
     from sagemaker_mlops.deploy_config import resource_tags
 
-    if not config:
+    if not config or not model_data_url:
         return
     tags = resource_tags(config["dag_id"], config["run_id"], datetime.now(UTC) - timedelta(hours=1))
     sagemaker.create_model(
         ModelName=config["names"]["model"],
         ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": config["image_uri"], "ModelDataUrl": "s3://x/model.tar.gz"},
+        PrimaryContainer={"Image": config["image_uri"], "ModelDataUrl": model_data_url},
         Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
     )
 
@@ -442,7 +442,8 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
         }
         # Then the reaper, acting (not dry), on an expired model the package left behind: its List, ListTags and
         # Delete calls and its S3 report are the Airflow role's too.
-        _expired_model_left_behind(clients["sagemaker"], config)
+        artifact = (_xcom(run, "training_result") or {}).get("model_artifact")
+        _expired_model_left_behind(clients["sagemaker"], config, artifact)
         control.clear_requests()
         reaper_run, reaper_states = run_dag(REAPER_DAG_ID, {"dry_run": False})
         assert str(reaper_run.state) == "success", reaper_states
