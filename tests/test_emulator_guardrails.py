@@ -1,9 +1,12 @@
 """Deployment guardrails on the emulator, over real HTTP with boto3: a blue/green canary update goes through its
 phases and ends on the new config; an alarm during the bake rolls it back silently (InService, old config, a
-FailureReason), as SageMaker does; data capture shows in DescribeEndpoint; bad guardrail requests are refused."""
+FailureReason), as SageMaker does; data capture shows in DescribeEndpoint and writes
+sampled requests to S3; bad guardrail requests are refused."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from constants import ROLE_ARN
-from emulator_helpers import IC_IMAGE, dataset_zip, training_request, upload_zip, wait_endpoint, wait_training
+from emulator_helpers import (
+    IC_IMAGE,
+    dataset_zip,
+    first_png,
+    training_request,
+    upload_zip,
+    wait_endpoint,
+    wait_training,
+)
 
 BUCKET = "mlops-test-bucket"
 
@@ -40,7 +51,7 @@ def _config(sm: Any, name: str, artifact: str, capture: bool = False) -> None:
     if capture:
         extra["DataCaptureConfig"] = {
             "EnableCapture": True,
-            "InitialSamplingPercentage": 20,
+            "InitialSamplingPercentage": 100,
             "DestinationS3Uri": f"s3://{BUCKET}/capture",
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
         }
@@ -77,7 +88,8 @@ def _canary(bake: int = 600, alarms: tuple[str, ...] = ("prod-5xx",)) -> dict[st
 def live(emulator: Any, aws: Any, tmp_path: Path) -> dict[str, Any]:
     """An InService endpoint on config "v1" (data capture on) and a second config "v2" ready to roll out."""
     sm = aws("sagemaker")
-    samples = upload_zip(aws("s3"), dataset_zip(tmp_path), BUCKET, "ch06")
+    zip_path = dataset_zip(tmp_path)
+    samples = upload_zip(aws("s3"), zip_path, BUCKET, "ch06")
     sm.create_training_job(**training_request("mlops-train-g", BUCKET, "ch06", samples))
     artifact = wait_training(sm, "mlops-train-g")["ModelArtifacts"]["S3ModelArtifacts"]
     _config(sm, "v1", artifact, capture=True)
@@ -87,7 +99,7 @@ def live(emulator: Any, aws: Any, tmp_path: Path) -> dict[str, Any]:
     _alarm(aws("cloudwatch"), "prod-5xx", "prod")
     # 600 emulated seconds of bake = 1 real second
     emulator.settings(time_scale=600.0)
-    return {"sm": sm, "cw": aws("cloudwatch")}
+    return {"sm": sm, "cw": aws("cloudwatch"), "s3": aws("s3"), "runtime": aws("sagemaker-runtime"), "zip": zip_path}
 
 
 def _phases(sm: Any, timeout: float = 20.0) -> tuple[list[tuple[str, float | None]], dict[str, Any]]:
@@ -112,9 +124,16 @@ def test_a_canary_update_goes_through_its_phases_and_ends_on_the_new_config(live
     assert described["DataCaptureConfig"] == {
         "EnableCapture": True,
         "CaptureStatus": "Started",
-        "CurrentSamplingPercentage": 20,
+        "CurrentSamplingPercentage": 100,
         "DestinationS3Uri": f"s3://{BUCKET}/capture",
     }
+    png, _ = first_png(live["zip"])
+    answer = live["runtime"].invoke_endpoint(EndpointName="prod", ContentType="image/png", Body=png)["Body"].read()
+    [key] = [o["Key"] for o in live["s3"].list_objects_v2(Bucket=BUCKET, Prefix="capture/")["Contents"]]
+    assert key.startswith("capture/prod/AllTraffic/") and key.endswith(".jsonl")
+    record = json.loads(live["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    assert base64.b64decode(record["captureData"]["endpointInput"]["data"]) == png
+    assert record["captureData"]["endpointOutput"]["data"] == answer.decode()
     sm.update_endpoint(EndpointName="prod", EndpointConfigName="v2", DeploymentConfig=_canary())
     seen, endpoint = _phases(sm)
     assert ("Updating", pytest.approx(0.1)) in seen and ("Updating", 1.0) in seen, seen

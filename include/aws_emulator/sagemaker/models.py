@@ -8,13 +8,17 @@ loaded model behind each InService endpoint for invoke_endpoint.
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 import random
 import threading
+import uuid
 from collections import Counter
 from typing import Any
 
 from moto.core.utils import utcnow
+from moto.s3.exceptions import MissingBucket
 from moto.sagemaker.models import (
     FakeEndpoint,
     FakeEndpointConfig,
@@ -561,6 +565,7 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                 config = self.endpoint_configs[config_name]
                 endpoint.endpoint_config_name = config_name
                 endpoint.production_variants = endpoint_variants(config.production_variants)
+                endpoint.data_capture_config = config.data_capture_config
                 self._endpoint_instances[name] = self._config_instances(config_name)
                 endpoint.failure_reason = None
                 self.served_models[name] = models
@@ -593,6 +598,47 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                 f"Failed to download model data from {data_url}: the object does not exist."
             ) from None
         return ic_algorithm.load_model(artifact)
+
+    def capture(self, endpoint_name: str, variant: str, content_type: str, body: bytes, output: str) -> str | None:
+        """Data capture: a sampled request and its answer as one JSON line, in SageMaker's capture format, under
+        ``<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/`` (AWS batches lines per file; one per request
+        here). Returns the object's URI, or None when capture is off or this request was not sampled."""
+        endpoint = self.endpoints.get(endpoint_name)
+        capture = (endpoint.data_capture_config if endpoint else None) or {}
+        if not capture.get("EnableCapture") or random.random() * 100 >= float(
+            capture.get("InitialSamplingPercentage", 0)
+        ):
+            return None
+        modes = {o.get("CaptureMode") for o in capture.get("CaptureOptions") or []} or {"Input", "Output"}
+        now = utcnow()
+        event_id = uuid.uuid4().hex
+        data: dict[str, Any] = {}
+        if "Input" in modes:
+            data["endpointInput"] = {
+                "observedContentType": content_type,
+                "mode": "INPUT",
+                "data": base64.b64encode(body).decode(),
+                "encoding": "BASE64",
+            }
+        if "Output" in modes:
+            data["endpointOutput"] = {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "data": output,
+                "encoding": "JSON",
+            }
+        record = {
+            "captureData": data,
+            "eventMetadata": {"eventId": event_id, "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "eventVersion": "0",
+        }
+        base = capture["DestinationS3Uri"].rstrip("/")
+        uri = f"{base}/{endpoint_name}/{variant}/{now:%Y/%m/%d/%H}/{now:%M-%S-%f}-{event_id}.jsonl"
+        try:
+            S3Store(self.account_id, self.region_name).write(uri, (json.dumps(record) + "\n").encode())
+        except (KeyError, ValueError, MissingBucket):
+            return None  # no such bucket: AWS drops the capture too (the invocation still answers)
+        return uri
 
     def served_model(
         self, endpoint_name: str, target_variant: str | None = None
