@@ -110,6 +110,8 @@ def plan_deployment(**context: Any) -> dict[str, Any]:
         "endpoint": endpoint,
         "package_arn": package["ModelPackageArn"],
         "bucket": bucket,
+        # one history for the endpoint, whichever pipeline's bucket the package's model lives in
+        "history_bucket": Variable.get("sagemaker_mlops_bucket", default=None) or bucket,
         "tags": tags,
         "instance_type": params["instance_type"],
         "instance_count": params["instance_count"],
@@ -220,7 +222,8 @@ def clean_previous(plan: dict[str, Any], result: dict[str, Any]) -> list[str]:
 
 @task
 def report(plan: dict[str, Any], result: dict[str, Any], removed: list[str], **context: Any) -> dict[str, Any]:
-    """Cost per day of what now serves and the endpoint's history (appended to s3://<bucket>/production/...)."""
+    """Cost per day of what now serves and the endpoint's history, appended to
+    ``s3://<Variable sagemaker_mlops_bucket, else the package's bucket>/production/<endpoint>/history.json``."""
     _, _, s3, region = _clients(plan["region"])
     day = cost.estimate_cost("inference", plan["instance_type"], plan["instance_count"], 86400, region)
     entry = {
@@ -233,9 +236,17 @@ def report(plan: dict[str, Any], result: dict[str, Any], removed: list[str], **c
         "cost_per_day_usd": day.get("usd"),
     }
     key = f"production/{plan['endpoint']}/history.json"
-    history = json.loads(s3.read_key(key, plan["bucket"])) if s3.check_for_key(key, plan["bucket"]) else []
+    bucket = plan["history_bucket"]
+    history = json.loads(s3.read_key(key, bucket)) if s3.check_for_key(key, bucket) else []
     history.append(entry)
-    s3.load_string(json.dumps(history, indent=2), key, bucket_name=plan["bucket"], replace=True)
-    summary = {**entry, "endpoint": plan["endpoint"], "cost": day, "history": history, "data": result}
+    s3.load_string(json.dumps(history, indent=2), key, bucket_name=bucket, replace=True)
+    summary = {
+        **entry,
+        "endpoint": plan["endpoint"],
+        "cost": day,
+        "history": history,
+        "history_uri": f"s3://{bucket}/{key}",
+        "data": result,
+    }
     log.info("Production endpoint %s: %s", plan["endpoint"], json.dumps(summary, indent=2, default=str))
     return summary
