@@ -28,7 +28,9 @@ ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mnist-image-classi
 PACKAGE = {
     "ModelPackageArn": ARN,
     "ModelApprovalStatus": "Approved",
-    "InferenceSpecification": {"Containers": [{"Image": IC_IMAGE, "ModelDataUrl": "s3://mlops-bucket/out/model.tar.gz"}]},
+    "InferenceSpecification": {
+        "Containers": [{"Image": IC_IMAGE, "ModelDataUrl": "s3://mlops-bucket/out/model.tar.gz"}]
+    },
 }
 TAGS = pc.production_tags(DAG_ID, "manual__x", ARN)
 
@@ -195,3 +197,17 @@ def test_create_then_canary_update_then_a_rollback_fails_and_rejects(
     assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
     kept = {e["name"]: e["reason"] for e in xcom(run, "reap")["kept"]}
     assert "production" in kept[updated["EndpointConfigName"]]
+
+
+def test_the_package_comes_from_the_param_else_the_newest_champion_event() -> None:
+    from types import SimpleNamespace
+
+    from sagemaker_mlops.production_tasks import _package_arn
+    from sagemaker_mlops.tasks import CHAMPION_ASSET
+
+    events = {CHAMPION_ASSET: [SimpleNamespace(extra={"model_package_arn": "old"}), SimpleNamespace(extra={})]}
+    assert _package_arn({"model_package_arn": "given"}, {"triggering_asset_events": events}) == "given"
+    assert _package_arn({}, {"triggering_asset_events": events}) == "old"
+    events[CHAMPION_ASSET].append(SimpleNamespace(extra={"model_package_arn": "new"}))
+    assert _package_arn({}, {"triggering_asset_events": events}) == "new"
+    assert _package_arn({}, {"triggering_asset_events": {CHAMPION_ASSET: [SimpleNamespace(extra=None)]}}) is None

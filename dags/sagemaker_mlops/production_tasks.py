@@ -155,6 +155,10 @@ def deploy(plan: dict[str, Any]) -> dict[str, Any]:
     before = _serving(sagemaker, name)
     if before is not None and before["status"] in td.IN_TRANSITION:
         before = {**before, "status": _settle(sagemaker, name)["EndpointStatus"]}
+    if before is not None and before["status"] == "Failed":  # a failed first creation cannot be updated: recreate
+        log.warning("Endpoint %s is Failed (serves nothing): deleting it to create it afresh.", name)
+        td.delete_endpoint(sagemaker, name, poll_seconds=POLL_SECONDS)
+        before = None
     for alarm in requests["alarms"]:
         cloudwatch.put_metric_alarm(**alarm)
     if before is not None and before["endpoint_config"] == requests["endpoint_config"]["EndpointConfigName"]:
