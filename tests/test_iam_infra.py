@@ -78,6 +78,11 @@ ALLOWED_UNCALLED = {
     "sagemaker:StopTrainingJob",
     # SageMakerEndpointOperator: a retry of create_endpoint that finds the endpoint already exists updates it.
     "sagemaker:UpdateEndpoint",
+    # mnist_deploy_production (tests/test_production_endpoint.py), which the replayed pipeline-1 run does not call.
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:UpdateModelPackage",
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:TagResource",
 }
 # The reaper's listings: SageMaker's List* actions support no resource-level permission, so they are granted on "*"
 # (they reveal names and statuses, nothing else); every other SageMaker action stays on mlops-* names.
@@ -714,6 +719,9 @@ def test_passrole_is_conditioned_and_sagemaker_is_scoped_to_mlops_names() -> Non
     arn_pattern = re.compile(
         r"arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(training-job|model|endpoint-config|endpoint)"
         r"/mlops-\*"
+        # the production endpoint by its one name, and the registry's packages it deploys (mnist_deploy_production)
+        r"|arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(endpoint/mnist-production"
+        r"|model-package/mnist-image-classifier/\*)"
     )
     passrole = [s for s in raw["Statement"] if "iam:PassRole" in _as_list(s.get("Action", []))]
     assert len(passrole) == 1

@@ -7,6 +7,7 @@ job was deferred, or ``keep_endpoint`` leave resources billing. Every resource t
 The rules, in order (the first that applies decides):
 
 * a resource without ``mlops:created-by = airflow-sagemaker-mlops`` is never touched (kept, "not the package's");
+* one tagged ``mlops:environment = production`` (mnist_deploy_production) is kept, whatever its expiry says;
 * a training job ``InProgress`` whose DAG run is no longer running is stopped; while its run runs it
   is kept (the run's own teardown stops it). A run this Airflow does not know (another environment in the same
   account, or a cut run id) is treated as gone only once the job's ``mlops:expires-at`` has passed;
@@ -35,6 +36,8 @@ from sagemaker_mlops.deploy_config import (
     TAG_RUN_TOKEN,
 )
 from sagemaker_mlops.naming import NAME_PREFIX, run_token
+
+TAG_ENVIRONMENT = "mlops:environment"  # production_config sets it on the production endpoint's resources
 
 __all__ = ["KINDS", "Decision", "Resource", "plan", "report"]
 
@@ -147,6 +150,8 @@ def plan(resources: Iterable[Resource], now: datetime, run_state: RunState) -> l
             decisions.append(
                 Decision(resource, "keep", f"not the package's (no {TAG_CREATED_BY}={CREATED_BY} tag): never touched")
             )
+        elif resource.tags.get(TAG_ENVIRONMENT) == "production":
+            decisions.append(Decision(resource, "keep", "production (mlops:environment): never reaped"))
         elif resource.kind == "training_job":
             decisions.append(_decide_job(resource, now, run_state))
         else:

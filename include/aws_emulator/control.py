@@ -43,6 +43,11 @@ class EmulatorControl:
     def fail_next_endpoint(self, reason: str | None = None) -> None:
         self._call("POST", "faults/endpoint", {"reason": reason} if reason else {})
 
+    def alarm_during_next_bake(self, alarm_name: str | None = None) -> None:
+        """The next blue/green UpdateEndpoint's rollback alarm (``alarm_name``, else its first) goes into ALARM
+        during the bake: the update rolls back, as a bad model's 5XX errors or latency would make it."""
+        self._call("POST", "faults/alarm", {"alarm_name": alarm_name} if alarm_name else {})
+
     def fail_api(
         self, operation: str, error: str = "ThrottlingException", *, count: int = 1, seconds: float | None = None
     ) -> None:

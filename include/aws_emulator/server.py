@@ -5,8 +5,10 @@ quota values, spot discount, ...); ``POST faults/training`` ``{"reason"}`` fails
 ``POST faults/spot`` ``{"interruptions", "capacity_wait_seconds"}`` interrupts the next spot job(s);
 ``POST faults/endpoint`` ``{"reason"}`` fails the next endpoint creation; ``POST faults/api`` ``{"operation",
 "error": "ThrottlingException"|"InternalFailure", "count"| "seconds"}`` answers the next N calls of an operation
-(or all calls for a time window) with that error, as AWS does under throttling or an outage; ``GET|DELETE
-requests`` (the log of AWS calls answered); ``POST reset`` (all AWS state, settings and the request log).
+(or all calls for a time window) with that error, as AWS does under throttling or an outage; ``POST faults/alarm``
+``{"alarm_name"}`` makes the next blue/green endpoint update's rollback alarm (that one, or its first) go into
+ALARM during the bake, so the update rolls back; ``GET|DELETE requests`` (the log of AWS calls answered);
+``POST reset`` (all AWS state, settings and the request log).
 """
 
 from __future__ import annotations
@@ -127,6 +129,9 @@ class EmulatorApp:
                 "pass the ping health check (emulator fault injection)."
             )
             return 200, SETTINGS.update({"fail_next_endpoints": current + [reason]})
+        if route == "faults/alarm" and method == "POST":
+            current = SETTINGS.snapshot().alarm_during_next_bakes
+            return 200, SETTINGS.update({"alarm_during_next_bakes": current + [str(payload.get("alarm_name") or "")]})
         if route == "faults/api" and method == "POST":
             error = payload.get("error", "ThrottlingException")
             if error not in API_FAULTS:

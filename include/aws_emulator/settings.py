@@ -42,6 +42,9 @@ class Settings:
     spot_no_capacity: int = 0
     # API faults: {"<Operation>": {"error": "ThrottlingException"|"InternalFailure", "count": N, "until": epoch}}
     api_faults: dict[str, dict] = field(default_factory=dict)
+    # Deployment guardrails: the next blue/green updates' rollback alarm (a name, or "" for the update's first
+    # alarm) goes into ALARM during the bake, so the update rolls back.
+    alarm_during_next_bakes: list[str] = field(default_factory=list)
 
 
 _TUNABLE = {f.name for f in fields(Settings)}
@@ -97,6 +100,11 @@ class SettingsStore:
     def take_endpoint_failure(self) -> str | None:
         with self._lock:
             return self._settings.fail_next_endpoints.pop(0) if self._settings.fail_next_endpoints else None
+
+    def take_alarm_during_bake(self) -> str | None:
+        with self._lock:
+            queue = self._settings.alarm_during_next_bakes
+            return queue.pop(0) if queue else None
 
     def take_spot_no_capacity(self) -> bool:
         with self._lock:

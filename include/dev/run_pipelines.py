@@ -15,7 +15,8 @@ from typing import Any
 from aws_emulator.control import EmulatorControl
 from sagemaker_mlops.smoke_test import CLASS_NAMES
 
-from local_stack import REPO, LocalStack, dags_test, migrate_db
+import run_production
+from local_stack import BUCKET, REPO, LocalStack, dags_test, migrate_db
 
 WORK = REPO / ".local" / "run"
 
@@ -33,8 +34,9 @@ def _job_names(sm: Any) -> set[str]:
     }
 
 
-def _leftovers(sm: Any) -> dict[str, list[str]]:
-    return {
+def _leftovers(sm: Any, keep: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """What is left billing, less ``keep`` (the production endpoint, deleted only at the end)."""
+    left = {
         "endpoints": [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]],
         "endpoint configs": [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]],
         "models": [m["ModelName"] for m in sm.list_models()["Models"]],
@@ -44,6 +46,7 @@ def _leftovers(sm: Any) -> dict[str, list[str]]:
             for j in sm.list_training_jobs(StatusEquals=status)["TrainingJobSummaries"]
         ],
     }
+    return {kind: [n for n in names if n not in keep] for kind, names in left.items()}
 
 
 def summarize(stack: LocalStack, new_jobs: set[str], test_labels: dict[str, int]) -> bool:
@@ -89,10 +92,39 @@ def summarize(stack: LocalStack, new_jobs: set[str], test_labels: dict[str, int]
     if base:
         decision = _read_json(s3, f"{folder}/promotion.json")
         print(f"  champion/challenger: {decision['reason']}")
-    left = _leftovers(sm)
+    production = frozenset(run_production.production_names(sm))
+    left = _leftovers(sm, production)
+    if production:
+        print(f"  production (kept until the end of make run): {sorted(production)}")
     for kind, names in left.items():
         print(f"  {kind} left: {names if names else 'none (deleted)'}")
     return smoke["passed"] and not any(left.values())
+
+
+def _production(stack: LocalStack, env: dict[str, str], new_jobs: set[str], dag_id: str) -> bool:
+    """Pipeline 1's model is the first champion; pipeline 2's replaces it only if it was promoted."""
+    sm = stack.client("sagemaker")
+    if len(new_jobs) != 1:
+        return False
+    job = sm.describe_training_job(TrainingJobName=next(iter(new_jobs)))
+    if dag_id == "mnist_incremental_spot":
+        folder = job["ModelArtifacts"]["S3ModelArtifacts"].rsplit("/", 1)[0]
+        decision = _read_json(stack.client("s3"), f"{folder}/promotion.json")
+        if not decision["promote"]:
+            print(f"\n== mnist_deploy_production: skipped, pipeline 2 was not promoted ({decision['reason']})")
+            return True
+    label = "champion, first deployment" if dag_id == "mnist_train_deploy" else "pipeline 2, canary update"
+    return run_production.deploy(sm, run_production.register_if_missing(sm, job), env, WORK, label)
+
+
+def _production_end(stack: LocalStack) -> bool:
+    sm = stack.client("sagemaker")
+    run_production.print_history(stack.client("s3"), BUCKET)
+    run_production.delete_production(sm, stack.client("cloudwatch"))
+    left = _leftovers(sm)
+    for kind, names in left.items():
+        print(f"  {kind} left at the end: {names if names else 'none'}")
+    return not any(left.values())
 
 
 def main() -> int:
@@ -102,6 +134,8 @@ def main() -> int:
     with LocalStack(WORK) as stack:
         env = stack.airflow_env(WORK / "airflow")
         env["AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET"] = "mlops-ch06-incremental-demo"
+        # The demo turns the production endpoint on (off by default: it bills around the clock); deleted at the end.
+        env["AIRFLOW_VAR_SAGEMAKER_MLOPS_PRODUCTION_ENABLED"] = "true"
         # Report emulated time at 30x (a 3 s local job reads as 1.5 minutes), so seconds and costs look like AWS's.
         EmulatorControl(stack.emulator_url).settings(time_scale=30.0)
         print(f"emulator {stack.emulator_url} | datasets {stack.dataset_url} | Airflow home {env['AIRFLOW_HOME']}")
@@ -124,6 +158,8 @@ def main() -> int:
             labels = json.loads((WORK / "datasets" / f"{batch}.test-labels.json").read_text())
             new_jobs = _job_names(stack.client("sagemaker")) - before
             ok = summarize(stack, new_jobs, labels) and code == 0 and ok
+            ok = _production(stack, env, new_jobs, dag_id) and ok
+        ok = _production_end(stack) and ok
     print(f"\n{'OK' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
     return 0 if ok else 1
 

@@ -85,4 +85,6 @@ class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
                 self.region,
             ) from None
         headers = {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": variant}
-        return 200, headers, json.dumps(probabilities)
+        answer = json.dumps(probabilities)
+        backend.capture(endpoint_name, variant, content_type, bytes(body), answer)
+        return 200, headers, answer

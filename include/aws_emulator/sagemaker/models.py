@@ -8,12 +8,17 @@ loaded model behind each InService endpoint for invoke_endpoint.
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
+import random
 import threading
+import uuid
 from collections import Counter
 from typing import Any
 
 from moto.core.utils import utcnow
+from moto.s3.exceptions import MissingBucket
 from moto.sagemaker.models import (
     FakeEndpoint,
     FakeEndpointConfig,
@@ -29,6 +34,7 @@ from aws_emulator.quotas.models import (
     quota_value,
     training_quota_name,
 )
+from aws_emulator.sagemaker import deployment
 from aws_emulator.sagemaker.contract import (
     IC_REPOSITORY,
     expected_ic_image,
@@ -131,6 +137,9 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         self._endpoint_generation: dict[str, int] = {}
         # endpoint -> instances it holds per type (what counts against "<type> for endpoint usage")
         self._endpoint_instances: dict[str, Counter] = {}
+        # endpoint -> (share of traffic on the new fleet, its models) while a blue/green update shifts traffic
+        self._canary: dict[str, tuple[float, dict[str, ic_algorithm.StandInModel], str]] = {}
+        self._deployments: dict[str, dict[str, Any]] = {}  # endpoint -> LastDeploymentConfig / pending summary
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -346,9 +355,30 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         return endpoint
 
     def describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
-        return without_empty(super().describe_endpoint(endpoint_name), "DataCaptureConfig")
+        """As AWS: DataCaptureConfig as its summary (status, current percentage), LastDeploymentConfig after a
+        guarded update, PendingDeploymentSummary while one runs."""
+        response = without_empty(super().describe_endpoint(endpoint_name), "DataCaptureConfig")
+        capture = response.pop("DataCaptureConfig", None)
+        if capture:
+            summary = {
+                "EnableCapture": bool(capture.get("EnableCapture", False)),
+                "CaptureStatus": "Started" if capture.get("EnableCapture") else "Stopped",
+                "CurrentSamplingPercentage": int(capture.get("InitialSamplingPercentage", 0)),
+                "DestinationS3Uri": capture.get("DestinationS3Uri", ""),
+            }
+            if capture.get("KmsKeyId"):
+                summary["KmsKeyId"] = capture["KmsKeyId"]
+            response["DataCaptureConfig"] = summary
+        state = self._deployments.get(endpoint_name) or {}
+        if state.get("last"):
+            response["LastDeploymentConfig"] = copy.deepcopy(state["last"])
+        if state.get("pending"):
+            response["PendingDeploymentSummary"] = copy.deepcopy(state["pending"])
+        return response
 
-    def update_endpoint(self, endpoint_name: str, endpoint_config_name: str) -> FakeEndpoint:
+    def update_endpoint(
+        self, endpoint_name: str, endpoint_config_name: str, deployment_config: dict[str, Any] | None = None
+    ) -> FakeEndpoint:
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
             arn = FakeEndpoint.arn_formatter(endpoint_name, self.account_id, self.region_name)
@@ -360,12 +390,106 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             )
         # The new fleet comes up beside the old one before traffic shifts: both count while Updating.
         requested = self._config_instances(endpoint_config_name)
+        plan = None
+        if deployment_config and deployment_config.get("RollingUpdatePolicy"):
+            raise ValidationError(message="The emulator supports BlueGreenUpdatePolicy only, not RollingUpdatePolicy.")
+        if deployment_config and deployment_config.get("BlueGreenUpdatePolicy"):
+            plan = deployment.traffic_plan(deployment_config, sum(requested.values()))
+            deployment.require_alarms(self.account_id, self.region_name, plan.alarms)
         self._check_endpoint_quota(requested)
         self._endpoint_instances[endpoint_name] = self._endpoint_instances.get(endpoint_name, Counter()) + requested
         endpoint.endpoint_status = "Updating"
         endpoint.last_modified_time = utcnow()
-        self._start_endpoint_change(endpoint, endpoint_config_name, SETTINGS.snapshot().endpoint_update_seconds)
+        if plan is None:
+            self._start_endpoint_change(endpoint, endpoint_config_name, SETTINGS.snapshot().endpoint_update_seconds)
+        else:
+            self._deployments[endpoint_name] = {
+                "last": copy.deepcopy(deployment_config),
+                "pending": self._pending_summary(endpoint_config_name, 0.0, "Creating"),
+            }
+            self._start_blue_green(endpoint, endpoint_config_name, plan)
         return endpoint
+
+    def _pending_summary(self, config_name: str, share: float, status: str) -> dict[str, Any]:
+        variants = []
+        for variant in self.endpoint_configs[config_name].production_variants:
+            count = int(variant.get("InitialInstanceCount", 1))
+            variants.append(
+                {
+                    "VariantName": variant["VariantName"],
+                    "CurrentInstanceCount": count,
+                    "DesiredInstanceCount": count,
+                    "InstanceType": variant.get("InstanceType"),
+                    "CurrentWeight": float(variant.get("InitialVariantWeight", 1.0)) * share,
+                    "DesiredWeight": float(variant.get("InitialVariantWeight", 1.0)),
+                    "VariantStatus": [{"Status": status, "StartTime": utcnow()}],
+                }
+            )
+        return {"EndpointConfigName": config_name, "ProductionVariants": variants, "StartTime": utcnow()}
+
+    def _start_blue_green(self, endpoint: FakeEndpoint, config_name: str, plan: deployment.TrafficPlan) -> None:
+        """Provision the new fleet, shift traffic step by step with bakes, watch the alarms, finish or roll back."""
+        name = endpoint.endpoint_name
+        generation = self._endpoint_generation.get(name, 0) + 1
+        self._endpoint_generation[name] = generation
+        old_config = endpoint.endpoint_config_name
+
+        def cancelled() -> bool:
+            return self._endpoint_generation.get(name) != generation or self.endpoints.get(name) is not endpoint
+
+        def watch() -> list[str]:
+            return deployment.alarms_in_alarm(self.account_id, self.region_name, plan.alarms)
+
+        def roll_back(reason: str) -> None:
+            self._canary.pop(name, None)
+            if old_config in self.endpoint_configs:
+                self._endpoint_instances[name] = self._config_instances(old_config)
+            endpoint.failure_reason = reason[:1024]
+            self._deployments[name]["pending"] = None
+            endpoint.endpoint_status = "InService"
+            endpoint.last_modified_time = utcnow()
+
+        def run() -> None:
+            threading.Event().wait(SETTINGS.snapshot().endpoint_update_seconds)
+            if cancelled():
+                return
+            try:
+                injected = SETTINGS.take_endpoint_failure()
+                if injected is not None:
+                    raise ic_algorithm.AlgorithmError(injected)
+                models = self._load_models_for(config_name)
+            except (ic_algorithm.AlgorithmError, ValidationError, KeyError, ValueError) as err:
+                roll_back(str(getattr(err, "message", None) or err))
+                return
+            deployment.trip_injected_alarm(self.account_id, self.region_name, plan.alarms)
+            waits = [(share, seconds, "Baking") for share, seconds in zip(plan.shares, plan.bakes, strict=True)]
+            waits.append((1.0, plan.termination_wait, "Baking"))
+            for share, seconds, status in waits:
+                self._canary[name] = (share, models, config_name)
+                self._deployments[name]["pending"] = self._pending_summary(config_name, share, status)
+                fired = deployment.bake(seconds, watch, cancelled)
+                if cancelled():
+                    return
+                if fired:
+                    roll_back(
+                        f"Deployment of endpoint config {config_name} was rolled back: CloudWatch alarm(s) "
+                        f"{', '.join(fired)} went into ALARM during the deployment (at {share:.0%} of traffic on "
+                        f"the new fleet); the endpoint serves its previous config {old_config}."
+                    )
+                    return
+            config = self.endpoint_configs[config_name]
+            self._canary.pop(name, None)
+            endpoint.endpoint_config_name = config_name
+            endpoint.production_variants = endpoint_variants(config.production_variants)
+            endpoint.data_capture_config = config.data_capture_config
+            self._endpoint_instances[name] = self._config_instances(config_name)
+            endpoint.failure_reason = None
+            self.served_models[name] = models
+            self._deployments[name]["pending"] = None
+            endpoint.endpoint_status = "InService"
+            endpoint.last_modified_time = utcnow()
+
+        threading.Thread(target=run, name=f"endpoint-deploy-{name}", daemon=True).start()
 
     def delete_endpoint(self, endpoint_name: str) -> None:
         """Refused while the endpoint is in transition (aws/amazon-sagemaker-examples#3432: one stuck in Creating
@@ -379,6 +503,8 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                 "wait until it is InService or Failed."
             )
         self.served_models.pop(endpoint_name, None)
+        self._canary.pop(endpoint_name, None)
+        self._deployments.pop(endpoint_name, None)
         generation = self._endpoint_generation.get(endpoint_name, 0) + 1
         self._endpoint_generation[endpoint_name] = generation
         endpoint.endpoint_status = "Deleting"
@@ -439,6 +565,7 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                 config = self.endpoint_configs[config_name]
                 endpoint.endpoint_config_name = config_name
                 endpoint.production_variants = endpoint_variants(config.production_variants)
+                endpoint.data_capture_config = config.data_capture_config
                 self._endpoint_instances[name] = self._config_instances(config_name)
                 endpoint.failure_reason = None
                 self.served_models[name] = models
@@ -472,6 +599,47 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             ) from None
         return ic_algorithm.load_model(artifact)
 
+    def capture(self, endpoint_name: str, variant: str, content_type: str, body: bytes, output: str) -> str | None:
+        """Data capture: a sampled request and its answer as one JSON line, in SageMaker's capture format, under
+        ``<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/`` (AWS batches lines per file; one per request
+        here). Returns the object's URI, or None when capture is off or this request was not sampled."""
+        endpoint = self.endpoints.get(endpoint_name)
+        capture = (endpoint.data_capture_config if endpoint else None) or {}
+        if not capture.get("EnableCapture") or random.random() * 100 >= float(
+            capture.get("InitialSamplingPercentage", 0)
+        ):
+            return None
+        modes = {o.get("CaptureMode") for o in capture.get("CaptureOptions") or []} or {"Input", "Output"}
+        now = utcnow()
+        event_id = uuid.uuid4().hex
+        data: dict[str, Any] = {}
+        if "Input" in modes:
+            data["endpointInput"] = {
+                "observedContentType": content_type,
+                "mode": "INPUT",
+                "data": base64.b64encode(body).decode(),
+                "encoding": "BASE64",
+            }
+        if "Output" in modes:
+            data["endpointOutput"] = {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "data": output,
+                "encoding": "JSON",
+            }
+        record = {
+            "captureData": data,
+            "eventMetadata": {"eventId": event_id, "inferenceTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            "eventVersion": "0",
+        }
+        base = capture["DestinationS3Uri"].rstrip("/")
+        uri = f"{base}/{endpoint_name}/{variant}/{now:%Y/%m/%d/%H}/{now:%M-%S-%f}-{event_id}.jsonl"
+        try:
+            S3Store(self.account_id, self.region_name).write(uri, (json.dumps(record) + "\n").encode())
+        except (KeyError, ValueError, MissingBucket):
+            return None  # no such bucket: AWS drops the capture too (the invocation still answers)
+        return uri
+
     def served_model(
         self, endpoint_name: str, target_variant: str | None = None
     ) -> tuple[str, ic_algorithm.StandInModel]:
@@ -492,7 +660,12 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
                     f"{endpoint_name}; variants: {sorted(models)}."
                 )
             return target_variant, models[target_variant]
-        config = self.endpoint_configs.get(endpoint.endpoint_config_name)
+        canary = self._canary.get(endpoint_name)
+        if canary is not None and canary[1] and random.random() < canary[0]:
+            models = canary[1]  # this request lands on the new fleet's share of traffic
+            config = self.endpoint_configs.get(canary[2])
+        else:
+            config = self.endpoint_configs.get(endpoint.endpoint_config_name)
         weights = {
             v["VariantName"]: float(v.get("InitialVariantWeight", 1.0))
             for v in (config.production_variants if config else [])

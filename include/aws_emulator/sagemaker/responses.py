@@ -64,5 +64,6 @@ class EmulatorSageMakerResponse(SageMakerResponse):
         endpoint = self.sagemaker_backend.update_endpoint(
             endpoint_name=self._get_param("EndpointName"),
             endpoint_config_name=self._get_param("EndpointConfigName"),
+            deployment_config=self._get_param("DeploymentConfig"),
         )
         return ActionResult({"EndpointArn": endpoint.arn})

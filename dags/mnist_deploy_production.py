@@ -1,0 +1,79 @@
+"""
+### The production endpoint (opt-in) — it bills around the clock
+
+**Off unless the Variable `sagemaker_mlops_production_enabled` is `true`**; otherwise each run skips, saying so.
+Once on, the endpoint (`mnist-production` by default) runs until a person deletes it: an `ml.m5.xlarge` costs
+about 5.5 USD a day (us-east-1 list price), and each run's report shows the cost per day of what it left serving.
+
+Runs when a model is promoted (the champion Asset, whose event carries the approved `model_package_arn`) or by hand
+with a package ARN. The package must be **Approved** in the Model Registry.
+
+* First deployment: model (the package's image and artifact), endpoint config with **data capture** on (requests
+  and answers, *Capture sampling %*, into `s3://<package's bucket>/production/<endpoint>/data-capture`), endpoint.
+* Later deployments: **blue/green with deployment guardrails** — `UpdateEndpoint` with a CANARY step (*Canary %* of
+  the new fleet's capacity), a bake time, then the rest, and `AutoRollbackConfiguration` on the two CloudWatch
+  alarms this DAG creates for the endpoint (`Invocation5XXErrors`, `ModelLatency`): a bad model rolls back on its own.
+* Then it confirms what actually serves: SageMaker rolls back **silently** (the endpoint is InService on the old
+  config, only `FailureReason` tells). A rollback fails the run saying so and sets the package **Rejected** with
+  the reason; the new model and config are removed, the live ones stay. After a successful update the previous
+  model and config are deleted.
+* The endpoint is tagged `mlops:environment=production` with no `mlops:expires-at`: the reaper never deletes it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, Param
+
+from sagemaker_mlops import production_config, production_tasks
+from sagemaker_mlops.tasks import CHAMPION_ASSET
+
+with DAG(
+    dag_id="mnist_deploy_production",
+    description="Deploys the approved champion to the production endpoint behind a canary and alarms (opt-in)",
+    doc_md=__doc__,
+    schedule=CHAMPION_ASSET,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "model_package_arn": Param(
+            None,
+            type=["null", "string"],
+            title="Model package ARN",
+            description="An Approved package to deploy. Empty: the champion Asset event's model_package_arn.",
+        ),
+        "endpoint_name": Param(
+            production_config.DEFAULT_ENDPOINT_NAME,
+            type="string",
+            pattern="^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+            title="Endpoint name",
+        ),
+        "instance_type": Param("ml.m5.xlarge", type="string", title="Instance type"),
+        "instance_count": Param(1, type="integer", minimum=1, maximum=10, title="Instance count"),
+        "capture_percent": Param(
+            20, type="integer", minimum=0, maximum=100, title="Capture sampling %", description="Data capture."
+        ),
+        "canary_percent": Param(
+            10, type="integer", minimum=1, maximum=50, title="Canary %", description="Of the new fleet's capacity."
+        ),
+        "bake_seconds": Param(
+            300, type="integer", minimum=0, maximum=3600, title="Bake time (s)", description="After the canary."
+        ),
+        "termination_wait_seconds": Param(
+            60, type="integer", minimum=0, maximum=3600, title="Old fleet kept (s)", description="After full shift."
+        ),
+        "latency_alarm_ms": Param(500, type="integer", minimum=1, title="ModelLatency alarm (ms)"),
+        "region": Param(None, type=["null", "string"], title="AWS region", description="Empty: Variable/connection."),
+        "role_arn": Param(None, type=["null", "string"], title="Role ARN", description="Empty: Variable."),
+    },
+    # A retry finds this run's model/config by name and an update already serving them; a rollback or bad input
+    # (AirflowFailException) is never retried.
+    default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    tags=["sagemaker", "production", "bills-continuously"],
+) as dag:
+    plan = production_tasks.plan_deployment()
+    result = production_tasks.deploy(plan)
+    removed = production_tasks.clean_previous(plan, result)
+    production_tasks.report(plan, result, removed)
