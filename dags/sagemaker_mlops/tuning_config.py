@@ -15,9 +15,9 @@ the first training jobs failed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from sagemaker_mlops import naming
 from sagemaker_mlops.deploy_config import as_tag_list
@@ -102,13 +102,16 @@ class CategoricalRange:
         return {"Name": self.name, "Values": list(self.values)}
 
 
+Range = NumericRange | CategoricalRange
+
+
 @dataclass(frozen=True, kw_only=True)
 class TuningSpec:
     """One tuning job: the training definition (``training.job_name`` is ignored) plus ranges and limits."""
 
     job_name: str
     training: TrainingSpec
-    ranges: Sequence[NumericRange | CategoricalRange] = field(default_factory=tuple)
+    ranges: Sequence[Range] = field(default_factory=tuple)
     max_jobs: int = 20
     max_parallel_jobs: int = 3
     strategy: str = "Bayesian"
@@ -284,3 +287,50 @@ def build_tuning_request(spec: TuningSpec) -> dict[str, object]:
     if spec.training.tags:
         request["Tags"] = as_tag_list(spec.training.tags)
     return request
+
+
+OPTIMIZER_RANGE_NAMES = ("momentum", "weight_decay", "beta_1", "beta_2", "eps", "gamma")
+"""Tuned only when given (``tune_optimizer_ranges``): each applies to some optimizers only (the guide: beta_1 and
+beta_2 with adam, momentum with sgd/nag, ...)."""
+
+
+def ranges_from_form(params: Mapping[str, Any], num_training_samples: int | None = None) -> list[Range]:
+    """The trigger form's ranges; ``num_training_samples`` caps mini_batch_size's max at the training set size.
+
+    Learning rate and mini-batch size are tuned when both bounds are given, the optimizer when at least one is
+    chosen; ``tune_optimizer_ranges`` maps more names (:data:`OPTIMIZER_RANGE_NAMES`) to ``[min, max]``.
+    """
+    ranges: list[Range] = []
+    if params.get("tune_learning_rate_min") is not None and params.get("tune_learning_rate_max") is not None:
+        scaling = params.get("learning_rate_scaling") or "Logarithmic"
+        ranges.append(
+            NumericRange("learning_rate", params["tune_learning_rate_min"], params["tune_learning_rate_max"], scaling)
+        )
+    low, high = params.get("tune_mini_batch_size_min"), params.get("tune_mini_batch_size_max")
+    if low is not None and high is not None:
+        if num_training_samples is not None and _is_number(high) and high > num_training_samples:
+            high = max(num_training_samples, low) if _is_number(low) else num_training_samples
+        ranges.append(NumericRange("mini_batch_size", low, high))
+    if params.get("tune_optimizer"):
+        ranges.append(CategoricalRange("optimizer", tuple(params["tune_optimizer"])))
+    for name, bounds in sorted((params.get("tune_optimizer_ranges") or {}).items()):
+        if isinstance(bounds, Sequence) and len(bounds) == 2:
+            ranges.append(NumericRange(name, bounds[0], bounds[1], "Linear" if bounds[0] == 0 else "Auto"))
+        else:
+            ranges.append(NumericRange(name, float("nan"), float("nan")))  # reported as not two numbers
+    return ranges
+
+
+def spec_from_form(
+    params: Mapping[str, Any], job_name: str, training: TrainingSpec, num_training_samples: int | None = None
+) -> TuningSpec:
+    """The run's TuningSpec from the trigger form (``num_training_samples`` as in :func:`ranges_from_form`)."""
+    return TuningSpec(
+        job_name=job_name,
+        training=training,
+        ranges=tuple(ranges_from_form(params, num_training_samples)),
+        max_jobs=params.get("max_number_of_training_jobs", 20),
+        max_parallel_jobs=params.get("max_parallel_training_jobs", 3),
+        strategy=params.get("tuning_strategy", "Bayesian"),
+        early_stopping=params.get("early_stopping", "Auto"),
+    )
