@@ -121,3 +121,94 @@ def test_the_request_is_not_shared_state() -> None:
     again = copy.deepcopy(first)
     first["TrainingJobDefinition"]["StaticHyperParameters"]["epochs"] = "99"
     assert build_tuning_request(book_spec()) == again
+
+
+# -- the trigger form's ranges, the report and the job's end: pure, no DAG run ------------------------------------
+FORM = {
+    "tune_learning_rate_min": 0.001,
+    "tune_learning_rate_max": 0.1,
+    "learning_rate_scaling": "Logarithmic",
+    "tune_mini_batch_size_min": 16,
+    "tune_mini_batch_size_max": 512,
+    "tune_optimizer": ["sgd", "adam"],
+    "tune_optimizer_ranges": {"momentum": [0.0, 0.9]},
+}
+
+
+def test_form_ranges_cap_mini_batch_size_at_the_samples() -> None:
+    from sagemaker_mlops.tuning_config import ranges_from_form
+
+    ranges = {one.name: one for one in ranges_from_form(FORM, num_training_samples=480)}
+    assert ranges["mini_batch_size"].max_value == 480 and ranges["learning_rate"].scaling == "Logarithmic"
+    assert ranges["optimizer"].values == ("sgd", "adam") and ranges["momentum"].scaling == "Linear"
+    untuned = ranges_from_form({**FORM, "tune_learning_rate_min": None, "tune_optimizer": []})
+    assert {one.name for one in untuned} == {"mini_batch_size", "momentum"}
+
+
+def test_form_with_a_minimum_above_the_samples_is_refused() -> None:
+    from sagemaker_mlops.tuning_config import spec_from_form
+
+    spec = spec_from_form({**FORM, "tune_mini_batch_size_min": 200}, "book-tuning-job", part01_spec(100), 100)
+    with pytest.raises(TuningSpecError, match="exceeds the 100 training samples"):
+        build_tuning_request(spec)
+
+
+def test_report_sorts_trials_by_objective_and_sums_the_cost() -> None:
+    from sagemaker_mlops import tuning_report
+
+    summaries = [
+        {"TrainingJobName": "t-001", "TrainingJobStatus": "Failed", "TunedHyperParameters": {"optimizer": "adam"}},
+        {
+            "TrainingJobName": "t-002",
+            "TrainingJobStatus": "Completed",
+            "TunedHyperParameters": {"optimizer": "sgd"},
+            "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": "validation:accuracy", "Value": 0.8},
+        },
+        {
+            "TrainingJobName": "t-003",
+            "TrainingJobStatus": "Completed",
+            "TunedHyperParameters": {"optimizer": "nag"},
+            "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": "validation:accuracy", "Value": 0.9},
+        },
+    ]
+    resources = {"InstanceType": "ml.p2.xlarge", "InstanceCount": 2}
+    jobs = {
+        "t-001": {"ResourceConfig": resources},
+        "t-002": {"ResourceConfig": resources, "BillableTimeInSeconds": 3600},
+        "t-003": {"ResourceConfig": resources, "BillableTimeInSeconds": 1800},
+    }
+    rows = tuning_report.trial_rows(summaries, jobs, "us-east-1")
+    assert [r["training_job_name"] for r in rows] == ["t-003", "t-002", "t-001"]
+    hourly = tuning_report.estimate_cost("training", "ml.p2.xlarge", 1, 3600, "us-east-1")["hourly_usd"]
+    assert rows[1]["cost_usd"] == pytest.approx(2 * hourly) and rows[2]["cost_usd"] == 0
+    job = {
+        "HyperParameterTuningJobName": "t",
+        "HyperParameterTuningJobStatus": "Completed",
+        "HyperParameterTuningJobConfig": {"Strategy": "Bayesian", "HyperParameterTuningJobObjective": {}},
+        "BestTrainingJob": summaries[2],
+    }
+    summary = tuning_report.tuning_summary(job, rows)
+    assert summary["best_training_job"] == "t-003" and summary["best_objective"] == 0.9
+    assert summary["total_cost_usd"] == pytest.approx(3 * hourly, abs=1e-3)
+    assert "| t-003 | Completed | 0.9 |" in tuning_report.render_markdown(summary)
+
+
+def test_a_tuning_job_that_did_not_complete_fails_the_run_naming_why() -> None:
+    from sagemaker_mlops import tuning_job
+    from sagemaker_mlops.training import TrainingJobEnded
+    from sagemaker_mlops.validation import ParamError
+
+    failed = {
+        "HyperParameterTuningJobName": "t",
+        "HyperParameterTuningJobStatus": "Failed",
+        "FailureReason": "All training jobs failed.",
+        "TrainingJobStatusCounters": {"NonRetryableError": 2},
+    }
+    with pytest.raises(TrainingJobEnded, match=r"ended Failed .*NonRetryableError 2.*All training jobs failed"):
+        tuning_job.raise_for_status(failed)
+    with pytest.raises(TrainingJobEnded, match="no training job reported the objective"):
+        tuning_job.raise_for_status({**failed, "HyperParameterTuningJobStatus": "Completed", "FailureReason": None})
+    assert tuning_job.next_step(None) == "create"
+    assert tuning_job.next_step({**failed, "HyperParameterTuningJobStatus": "InProgress"}) == "attach"
+    with pytest.raises(ParamError, match="already ended Failed"):
+        tuning_job.next_step(failed)
