@@ -116,12 +116,8 @@ def validate_tuning(config: dict[str, Any], **context: Any) -> dict[str, Any]:
     params = dict(context["params"])
     with bad_input_fails_fast():
         tuning_config.validate_spec(_spec(cfg, params, PLACEHOLDER_SAMPLES, cap=False))
-    keys = [
-        k
-        for k in params
-        if k.startswith(("tune_", "max_number", "max_parallel", "tuning_", "early_", "learning_rate_s"))
-    ]
-    settings = {"job_name": cfg.names["tuning_job"], "form": {k: params[k] for k in sorted(keys)}}
+    form = {name: params.get(name) for name in sorted(tuning_params())}  # only the tuning fields travel on
+    settings = {"job_name": cfg.names["tuning_job"], "form": form}
     log.info("Tuning: %s", json.dumps(settings, sort_keys=True))
     return settings
 
