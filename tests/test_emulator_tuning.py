@@ -98,6 +98,8 @@ def test_runs_every_trial_for_real_at_most_parallel_at_a_time(aws: Any, samples:
         "Stopped": 0,
     }
     assert job["ObjectiveStatusCounters"] == {"Succeeded": 4, "Pending": 0, "Failed": 0}
+    (listed,) = sm.list_hyper_parameter_tuning_jobs(NameContains="hpo-test-1")["HyperParameterTuningJobSummaries"]
+    assert listed["HyperParameterTuningJobStatus"] == "Completed" and listed["Strategy"] == "Bayesian"
 
     trials = all_trials(sm, name, SortBy="FinalObjectiveMetricValue", SortOrder="Descending", MaxResults=3)
     assert len(trials) == 4  # two pages of at most 3

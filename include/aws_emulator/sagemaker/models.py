@@ -321,6 +321,39 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             page["NextToken"] = str(start + size)
         return page
 
+    def list_tuning_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ListHyperParameterTuningJobs over the emulator's tuning jobs (StatusEquals, NameContains; newest first;
+        paged, default 10)."""
+        summaries = []
+        for run in sorted(self.tuning_runs.values(), key=lambda r: r.job.creation_time, reverse=True):
+            full = self.describe_tuning_job(run.job.name)
+            if params.get("StatusEquals") and full["HyperParameterTuningJobStatus"] != params["StatusEquals"]:
+                continue
+            if params.get("NameContains") and params["NameContains"] not in run.job.name:
+                continue
+            summary = {
+                key: full[key]
+                for key in (
+                    "HyperParameterTuningJobName",
+                    "HyperParameterTuningJobArn",
+                    "HyperParameterTuningJobStatus",
+                    "CreationTime",
+                    "HyperParameterTuningEndTime",
+                    "LastModifiedTime",
+                    "TrainingJobStatusCounters",
+                    "ObjectiveStatusCounters",
+                )
+                if key in full
+            }
+            summary["Strategy"] = run.job.config["Strategy"]
+            summary["ResourceLimits"] = run.job.config["ResourceLimits"]
+            summaries.append(summary)
+        start, size = int(params.get("NextToken") or 0), int(params.get("MaxResults") or 10)
+        page: dict[str, Any] = {"HyperParameterTuningJobSummaries": summaries[start : start + size]}
+        if start + size < len(summaries):
+            page["NextToken"] = str(start + size)
+        return page
+
     def stop_tuning_job(self, name: str) -> None:
         tuning = self._tuning_job(name)
         if tuning.status != "InProgress":

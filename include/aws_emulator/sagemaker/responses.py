@@ -74,6 +74,9 @@ class EmulatorSageMakerResponse(SageMakerResponse):
             self.sagemaker_backend.list_training_jobs_for_tuning_job(params["HyperParameterTuningJobName"], params)
         )
 
+    def list_hyper_parameter_tuning_jobs(self) -> ActionResult:
+        return ActionResult(self.sagemaker_backend.list_tuning_jobs(json.loads(self.body) if self.body else {}))
+
     def stop_hyper_parameter_tuning_job(self) -> ActionResult:
         self.sagemaker_backend.stop_tuning_job(self._get_param("HyperParameterTuningJobName"))
         return EmptyResult()
