@@ -1,4 +1,5 @@
-"""Console links on the pipeline's tasks: the run's SageMaker training job, its CloudWatch logs, model and endpoint.
+"""Console links on the pipeline's tasks: the run's SageMaker training job, its CloudWatch logs, tuning job (pipeline
+3), model and endpoint.
 
 How Airflow 3.3 shows them: the API server loads the DAG from its serialized form and attaches each plugin link in
 ``operator_extra_links`` to every task whose ``task_type`` (class name) and ``_task_module`` equal one of the link's
@@ -27,6 +28,11 @@ TRAINING = (
     "airflow.providers.amazon.aws.operators.sagemaker.SageMakerTrainingOperator",
     "sagemaker_mlops.operators.ExplainedTrainingOperator",
     "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTrainingSensor",
+)
+TUNING = (
+    "airflow.providers.amazon.aws.operators.sagemaker.SageMakerTuningOperator",
+    "sagemaker_mlops.operators.ExplainedTuningOperator",
+    "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTuningSensor",
 )
 MODEL = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerModelOperator",)
 ENDPOINT = (
@@ -129,6 +135,12 @@ class TrainingLogsLink(_RunConfigLink):
         )
 
 
+class TuningJobLink(_SageMakerLink):
+    name = "SageMaker tuning job"
+    resource, page = "tuning_job", "hyper-tuning-jobs"
+    operators, decorated_task_ids = _operators(*TUNING), frozenset({"tuning_result"})
+
+
 class ModelLink(_SageMakerLink):
     name = "SageMaker model"
     resource, page = "model", "models"
@@ -143,4 +155,10 @@ class EndpointLink(_SageMakerLink):
 
 class SageMakerConsoleLinksPlugin(AirflowPlugin):
     name = "sagemaker_console_links"
-    operator_extra_links: ClassVar[list] = [TrainingJobLink(), TrainingLogsLink(), ModelLink(), EndpointLink()]
+    operator_extra_links: ClassVar[list] = [
+        TrainingJobLink(),
+        TrainingLogsLink(),
+        TuningJobLink(),
+        ModelLink(),
+        EndpointLink(),
+    ]

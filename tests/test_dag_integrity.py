@@ -62,7 +62,7 @@ BOTO3_FACTORIES = frozenset({"client", "resource", "Session"})
 
 DEFAULT_OWNER = "airflow"
 # Task ids allowed to run without retries; each needs a documented reason (see check_retries).
-ZERO_RETRY_TASKS = frozenset({"train"})
+ZERO_RETRY_TASKS = frozenset({"train", "tune"})  # a re-run re-attaches to the job instead (start_or_attach*)
 UNSET_MAX_ACTIVE_RUNS = 7919  # a prime nobody sets on purpose: seeing it means max_active_runs was not set
 PARSE_ENV = {
     "AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG": str(UNSET_MAX_ACTIVE_RUNS),

@@ -83,6 +83,11 @@ ALLOWED_UNCALLED = {
     "sagemaker:UpdateModelPackage",
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:TagResource",
+    # pipeline 3 (mnist_tuning); the recorded run these tests replay is pipeline 1's, which tunes nothing.
+    "sagemaker:CreateHyperParameterTuningJob",
+    "sagemaker:DescribeHyperParameterTuningJob",
+    "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+    "sagemaker:StopHyperParameterTuningJob",
 }
 # The reaper's listings: SageMaker's List* actions support no resource-level permission, so they are granted on "*"
 # (they reveal names and statuses, nothing else); every other SageMaker action stays on mlops-* names.
@@ -717,8 +722,8 @@ def test_the_airflow_role_cannot_delete_or_open_the_data(action: str) -> None:
 def test_passrole_is_conditioned_and_sagemaker_is_scoped_to_mlops_names() -> None:
     raw = json.loads((IAM_DIR / "airflow-execution-role-policy.json").read_text())
     arn_pattern = re.compile(
-        r"arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(training-job|model|endpoint-config|endpoint)"
-        r"/mlops-\*"
+        r"arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(training-job|model|endpoint-config|endpoint"
+        r"|hyper-parameter-tuning-job)/mlops-\*"
         # the production endpoint by its one name, and the registry's packages it deploys (mnist_deploy_production)
         r"|arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(endpoint/mnist-production"
         r"|model-package/mnist-image-classifier/\*)"
@@ -843,3 +848,17 @@ def _all_actions(documents: Iterable[dict[str, Any]]) -> set[str]:
 def test_no_policy_grants_admin_wildcards() -> None:
     actions = _all_actions([airflow_policy(), sagemaker_policy()])
     assert not {a for a in actions if a == "*" or a.endswith(":*")}, actions
+
+
+def test_the_airflow_role_may_run_this_package_s_tuning_jobs_only() -> None:
+    """Pipeline 3: the tuning actions on mlops-* tuning jobs (tags on create too), and on nothing else."""
+    policy = airflow_policy()
+    ours, other = (
+        _arn("sagemaker", "hyper-parameter-tuning-job/mlops-hpo-x"),
+        _arn("sagemaker", "hyper-parameter-tuning-job/x"),
+    )
+    for action in sorted(ALLOWED_UNCALLED):
+        if "HyperParameterTuningJob" in action:
+            assert allowed(policy, action, ours), action
+            assert not allowed(policy, action, other), action
+    assert allowed(policy, "sagemaker:AddTags", ours, {"aws:TagKeys": ["mlops:dag-id"]})

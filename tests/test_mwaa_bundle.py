@@ -33,7 +33,7 @@ MWAA_DIR = REPO / "include" / "mwaa"
 AIRFLOW_CONSTRAINTS = MWAA_DIR / "constraints" / "airflow-3.3.1-python3.12.txt"
 ESSENTIAL_CONSTRAINTS = MWAA_DIR / "constraints" / "mwaa-essential-3.3.1.txt"
 VENV_BIN = Path(sys.executable).parent
-EXPECTED_DAG_IDS = {"mnist_train_deploy", "mnist_incremental_spot", "sagemaker_mlops_reaper"}
+EXPECTED_DAG_IDS = {"mnist_train_deploy", "mnist_incremental_spot", "mnist_tuning", "sagemaker_mlops_reaper"}
 LOCAL_ONLY = {"include", "aws_emulator", "local_datasets", "sdk_oracle", "moto", "mlxtend"}
 
 

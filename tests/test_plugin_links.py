@@ -25,7 +25,8 @@ JOB, LOGS, MODEL, ENDPOINT = (
     "SageMaker model",
     "SageMaker endpoint",
 )
-LINKS = {JOB, LOGS, MODEL, ENDPOINT}
+TUNING = "SageMaker tuning job"  # pipeline 3's; pipeline 1, tested here, has no task that shows it
+LINKS = {JOB, LOGS, TUNING, MODEL, ENDPOINT}
 # Which links each task shows (a task not listed shows none).
 EXPECTED = {
     "train": {JOB, LOGS},
@@ -88,7 +89,7 @@ def test_plugin_registers_operator_links(plugin: Any) -> None:
     assert {link.name for link in plugin.operator_extra_links} == LINKS
     assert not plugin.global_operator_extra_links  # nothing added to every task of every DAG
     info = {p["name"]: p for p in plugins_manager.get_plugin_info()}["sagemaker_console_links"]
-    assert len(info["operator_extra_links"]) == 4
+    assert len(info["operator_extra_links"]) == 5
 
 
 def test_link_targets_name_the_real_operator_classes(plugin: Any) -> None:
@@ -116,6 +117,12 @@ def test_link_targets_name_the_real_operator_classes(plugin: Any) -> None:
     assert targets == {
         JOB: training,
         LOGS: training,
+        TUNING: {
+            "airflow.providers.amazon.aws.operators.sagemaker.SageMakerTuningOperator",
+            "sagemaker_mlops.operators.ExplainedTuningOperator",
+            "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTuningSensor",
+            decorated,
+        },
         MODEL: {"airflow.providers.amazon.aws.operators.sagemaker.SageMakerModelOperator", decorated},
         ENDPOINT: {
             "airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",
@@ -123,6 +130,14 @@ def test_link_targets_name_the_real_operator_classes(plugin: Any) -> None:
             decorated,
         },
     }
+
+
+def test_tuning_link_points_at_the_run_s_tuning_job(plugin: Any) -> None:
+    (link,) = [link for link in plugin.operator_extra_links if link.name == TUNING]
+    assert link.url("eu-west-1", "mlops-hpo-manual-2-3f9a1c2b7d") == (
+        "https://console.aws.amazon.com/sagemaker/home?region=eu-west-1#/hyper-tuning-jobs/mlops-hpo-manual-2-3f9a1c2b7d"
+    )
+    assert link.resource == "tuning_job" and link.decorated_task_ids == {"tuning_result"}
 
 
 def test_plugin_imports_neither_boto3_nor_the_dags() -> None:

@@ -23,7 +23,7 @@ SDK_PYTHON = SDK_VENV / "bin" / "python"
 ORACLE = REPO / "include" / "sdk_oracle"
 IMAGES_FILE = REPO / "dags" / "sagemaker_mlops" / "data" / "algorithm_images.json"
 FIXTURES = REPO / "tests" / "fixtures" / "sdk_requests"
-FIXTURE_FILES = ("training_part01.json", "training_part02.json", "deploy_part01.json")
+FIXTURE_FILES = ("training_part01.json", "training_part02.json", "deploy_part01.json", "tuning_book.json")
 BOOTSTRAP_HINT = "run `bash include/sdk_oracle/bootstrap.sh` (the Makefile's test target runs it first)"
 
 
@@ -123,6 +123,12 @@ def test_fixtures_agree_with_the_image_map(images):
     assert part01["AlgorithmSpecification"]["TrainingImage"] == image
     assert part02["AlgorithmSpecification"]["TrainingImage"] == image
     assert deploy["create_model"]["PrimaryContainer"]["Image"] == image
+    tuning = _load(FIXTURES / "tuning_book.json")
+    assert tuning["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] == image
+    assert tuning["HyperParameterTuningJobConfig"]["ResourceLimits"] == {
+        "MaxNumberOfTrainingJobs": 20,
+        "MaxParallelTrainingJobs": 3,
+    }
     assert set(deploy) == {"create_model", "create_endpoint_config", "create_endpoint"}
     # Job 2 trains incrementally from job 1's artefact, which is where deploy points its model too.
     model_channel = part02["InputDataConfig"][-1]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sagemaker_mlops import deploy_config, images, naming, training_config, validation
+from sagemaker_mlops import deploy_config, images, naming, training_config, tuning_config, validation
 from sagemaker_mlops.validation import ParamError
 
 VARIABLE_PREFIX = "sagemaker_mlops_"
@@ -396,6 +396,7 @@ def resolve(
     expires = now + timedelta(hours=int(params.get("endpoint_ttl_hours") or 24))
     kinds = {"job": "train", "model": "model", "base_model": "basemodel", "endpoint_config": "epc", "endpoint": "ep"}
     names = {key: naming.resource_name(naming.NAME_PREFIX, kind, dag_id, run_id) for key, kind in kinds.items()}
+    names["tuning_job"] = tuning_config.tuning_job_name(dag_id, run_id)  # 32 characters at most (pipeline 3)
     cfg = RunConfig(
         dag_id=dag_id,
         run_id=run_id,

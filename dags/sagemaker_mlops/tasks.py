@@ -84,12 +84,16 @@ def bad_input_fails_fast() -> Iterator[None]:
 # -- set-up: validate before anything is created or billed ---------------------------------------------------------
 @task(task_id=CONFIG_TASK, multiple_outputs=True)
 def validate_and_preflight(
-    bucket_variable: str = "sagemaker_mlops_bucket", endpoint_variants: int = 1, **context: Any
+    bucket_variable: str = "sagemaker_mlops_bucket",
+    endpoint_variants: int = 1,
+    parallel_jobs_param: str | None = None,
+    **context: Any,
 ) -> dict[str, Any]:
     """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend.
 
     ``endpoint_variants``: models served side by side on the test endpoint (pipeline 2 adds its base model), each
-    on its own instances, so the endpoint quota must cover all of them.
+    on its own instances, so the endpoint quota must cover all of them. ``parallel_jobs_param``: the Param saying
+    how many training jobs run at once (pipeline 3's tuning), each on ``training_instance_count`` instances.
     """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -114,7 +118,7 @@ def validate_and_preflight(
             (
                 "training_instance_type",
                 preflight.training_quota_name(cfg.training_instance_type, spot=spot),
-                cfg.training_instance_count,
+                cfg.training_instance_count * (int(params.get(parallel_jobs_param) or 1) if parallel_jobs_param else 1),
             ),
             (
                 "inference_instance_type",
@@ -398,7 +402,7 @@ def publish_model(
         "prefix": cfg.prefix,
         "dag_id": cfg.dag_id,
         "run_id": cfg.run_id,
-        "hyperparameters": cfg.hyperparameters,
+        "hyperparameters": result.get("hyperparameters", cfg.hyperparameters),  # a tuned model's own
     }
     for asset in context["task"].outlets:
         context["outlet_events"][asset].extra = extra

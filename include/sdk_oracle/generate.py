@@ -86,6 +86,20 @@ DEPLOY = {
     "endpoint_name": "book-endpoint",
     "model_name": "book-model",
 }
+# The book's HyperparameterTuner cell (chapter 6's overview): max_jobs=20, max_parallel_jobs=3 on the objective
+# the algorithm documents; the book leaves the ranges as "{...}", so these are the project's defaults for the three
+# hyperparameters the AWS guide ("Tune an image classification model") names as the most important, and early
+# stopping "Auto" (the SDK's default is "Off"; the issue asks for Auto).
+TUNING = {
+    "job_name": "book-tuning-job",
+    "objective_metric_name": "validation:accuracy",
+    "max_jobs": 20,
+    "max_parallel_jobs": 3,
+    "early_stopping_type": "Auto",
+    "learning_rate": (0.001, 0.1, "Logarithmic"),
+    "mini_batch_size": (16, 128),
+    "optimizer": ["sgd", "adam", "rmsprop", "nag"],
+}
 # SDK defaults config whose only setting is the telemetry opt-out. It is passed to Session explicitly and is also the
 # file SAGEMAKER_{ADMIN,USER}_CONFIG_OVERRIDE point at (see _pin_sdk_defaults), so neither the SDK's import-time load
 # nor any Session reads /etc/xdg/sagemaker/config.yaml or ~/.config/sagemaker/config.yaml, whose defaults (tags, VPC,
@@ -135,6 +149,7 @@ def _import_sdk():
     import sagemaker.estimator
     import sagemaker.image_uris
     import sagemaker.inputs
+    import sagemaker.tuner
     import sagemaker.utils
 
     if sagemaker.__version__ != SDK_VERSION:
@@ -307,6 +322,26 @@ def build_requests() -> dict[str, str]:
     )
     estimator.fit(inputs=_channels(sagemaker, PART02["bucket"]), wait=False, logs=False, job_name=PART02["job_name"])
     out[str(rel / "training_part02.json")] = _dump(_only_call(client, "create_training_job", "part02"))
+
+    # Tuning: HyperparameterTuner(estimator, objective, ranges, max_jobs=20, max_parallel_jobs=3).fit(channels).
+    session, client = _session(sagemaker, PART01["bucket"])
+    estimator = _estimator(sagemaker, session, PART01["bucket"])
+    tuner_module = sagemaker.tuner
+    low, high, scaling = TUNING["learning_rate"]
+    tuner = tuner_module.HyperparameterTuner(
+        estimator,
+        TUNING["objective_metric_name"],
+        {
+            "learning_rate": tuner_module.ContinuousParameter(low, high, scaling_type=scaling),
+            "mini_batch_size": tuner_module.IntegerParameter(*TUNING["mini_batch_size"]),
+            "optimizer": tuner_module.CategoricalParameter(TUNING["optimizer"]),
+        },
+        max_jobs=TUNING["max_jobs"],
+        max_parallel_jobs=TUNING["max_parallel_jobs"],
+        early_stopping_type=TUNING["early_stopping_type"],
+    )
+    tuner.fit(inputs=_channels(sagemaker, PART01["bucket"]), job_name=TUNING["job_name"], wait=False)
+    out[str(rel / "tuning_book.json")] = _dump(_only_call(client, "create_hyper_parameter_tuning_job", "tuning"))
     return out
 
 

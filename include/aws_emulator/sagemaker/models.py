@@ -45,6 +45,7 @@ from aws_emulator.sagemaker.contract import (
 )
 from aws_emulator.sagemaker.exceptions import ResourceInUseException, ValidationError, quota_exceeded
 from aws_emulator.sagemaker.training import TrainingRun, prepare_job
+from aws_emulator.sagemaker.tuning import TuningJob, TuningRun, validate_ranges
 from aws_emulator.settings import SETTINGS
 from aws_emulator.storage import S3Store, split_s3_uri
 
@@ -132,6 +133,7 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
     def __init__(self, region_name: str, account_id: str) -> None:
         super().__init__(region_name, account_id)
         self.training_runs: dict[str, TrainingRun] = {}
+        self.tuning_runs: dict[str, TuningRun] = {}
         # endpoint -> {variant name: the model it serves}
         self.served_models: dict[str, dict[str, ic_algorithm.StandInModel]] = {}
         self._endpoint_generation: dict[str, int] = {}
@@ -143,12 +145,13 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         self._lock = threading.Lock()
 
     def reset(self) -> None:
-        for run in getattr(self, "training_runs", {}).values():
+        for run in [*getattr(self, "tuning_runs", {}).values(), *getattr(self, "training_runs", {}).values()]:
             run.cancel()
         super().reset()
 
     # -- training jobs -------------------------------------------------------------------------------------
     def create_training_job(self, training_job_name: str, **kwargs: Any) -> FakeTrainingJob:  # type: ignore[override]
+        tuning_job_arn = kwargs.pop("tuning_job_arn", None)  # set when a tuning job launches it
         self._validate_training_request(training_job_name, kwargs)
         with self._lock:
             if training_job_name in self.training_jobs:
@@ -157,6 +160,7 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             request = {"AlgorithmSpecification": dict(kwargs["algorithm_specification"] or {})}
             job = super().create_training_job(training_job_name=training_job_name, **kwargs)
             prepare_job(job, request)
+            job.tuning_job_arn = tuning_job_arn
             run = TrainingRun(job, self.account_id, self.region_name)
             self.training_runs[training_job_name] = run
         run.start()
@@ -170,7 +174,203 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
         )
 
     def describe_training_job(self, training_job_name: str) -> dict[str, Any]:
-        return _complete_training_description(super().describe_training_job(training_job_name))
+        description = _complete_training_description(super().describe_training_job(training_job_name))
+        tuning_job_arn = getattr(self.training_jobs[training_job_name], "tuning_job_arn", None)
+        if tuning_job_arn:
+            description["TuningJobArn"] = tuning_job_arn
+        return description
+
+    # -- hyperparameter tuning jobs (aws_emulator/sagemaker/tuning.py runs them) ------------------------------
+    def create_tuning_job(self, request: dict[str, Any]) -> TuningJob:
+        """Checked like SageMaker at create time: one definition, valid ranges, the trials' training request, and
+        MaxParallelTrainingJobs x InstanceCount within the training quota."""
+        name = request["HyperParameterTuningJobName"]
+        definition = request.get("TrainingJobDefinition")
+        if not definition or request.get("TrainingJobDefinitions"):
+            raise ValidationError(
+                message="The emulator runs tuning jobs with exactly one TrainingJobDefinition (no "
+                "TrainingJobDefinitions)."
+            )
+        config = request["HyperParameterTuningJobConfig"]
+        if request.get("WarmStartConfig") or request.get("Autotune"):
+            raise ValidationError(message="The emulator does not run warm-start or Autotune tuning jobs.")
+        validate_ranges(config.get("ParameterRanges") or {}, definition.get("StaticHyperParameters") or {})
+        resources = definition.get("HyperParameterTuningResourceConfig") or definition.get("ResourceConfig")
+        if not resources or not resources.get("InstanceType"):
+            raise ValidationError(
+                message="TrainingJobDefinition needs ResourceConfig or HyperParameterTuningResourceConfig."
+            )
+        trial_request = {
+            "stopping_condition": definition.get("StoppingCondition"),
+            "enable_managed_spot_training": definition.get("EnableManagedSpotTraining"),
+            "algorithm_specification": definition.get("AlgorithmSpecification"),
+            "resource_config": resources,
+            "checkpoint_config": definition.get("CheckpointConfig"),
+            "output_data_config": definition.get("OutputDataConfig"),
+            "input_data_config": definition.get("InputDataConfig"),
+            "role_arn": definition.get("RoleArn"),
+        }
+        self._validate_training_request(name, trial_request)
+        parallel = int(config["ResourceLimits"]["MaxParallelTrainingJobs"])
+        count = int(resources.get("InstanceCount", 1))
+        settings = SETTINGS.snapshot()
+        spot = bool(definition.get("EnableManagedSpotTraining"))
+        for quota in (training_quota_name(resources["InstanceType"], spot=spot), ALL_TRAINING_INSTANCES):
+            limit = quota_value(quota, settings)
+            if parallel * count > limit:
+                raise quota_exceeded(quota, limit, 0, parallel * count)
+        with self._lock:
+            if name in self.tuning_runs:
+                raise ResourceInUseException(
+                    message=f"Resource Already Exists: Hyper Parameter Tuning Job with name {name} already exists. "
+                    "Choose a different name."
+                )
+            job = TuningJob(name, request, self.account_id, self.region_name)
+            run = TuningRun(self, job)
+            self.tuning_runs[name] = run
+        run.start()
+        return job
+
+    def _tuning_job(self, name: str) -> TuningJob:
+        run = self.tuning_runs.get(name)
+        if run is None:
+            raise ValidationError(message=f"Amazon SageMaker can't find a tuning job with name {name}")
+        return run.job
+
+    def _trial_summary(self, tuning: TuningJob, name: str, tuned: dict[str, str]) -> dict[str, Any]:
+        job = self.training_jobs[name]
+        objective = tuning.config.get("HyperParameterTuningJobObjective") or {}
+        metric = next(
+            (m for m in job.final_metric_data_list or [] if m["MetricName"] == objective.get("MetricName")), None
+        )
+        status = job.training_job_status
+        summary: dict[str, Any] = {
+            "TrainingJobName": name,
+            "TrainingJobArn": job.arn,
+            "TuningJobName": tuning.name,
+            "CreationTime": job.creation_time,
+            "TrainingJobStatus": status,
+            "TunedHyperParameters": dict(tuned),
+            "ObjectiveStatus": "Pending"
+            if status in ("InProgress", "Stopping")
+            else "Succeeded"
+            if metric
+            else "Failed",
+        }
+        if job.training_start_time is not None:
+            summary["TrainingStartTime"] = job.training_start_time
+        if job.training_end_time is not None:
+            summary["TrainingEndTime"] = job.training_end_time
+        if job.failure_reason:
+            summary["FailureReason"] = job.failure_reason
+        if metric is not None:
+            summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
+                "Type": objective.get("Type", "Maximize"),
+                "MetricName": metric["MetricName"],
+                "Value": float(metric["Value"]),
+            }
+        return summary
+
+    def _trial_summaries(self, tuning: TuningJob) -> list[dict[str, Any]]:
+        return [self._trial_summary(tuning, name, tuned) for name, tuned in list(tuning.trials)]
+
+    def describe_tuning_job(self, name: str) -> dict[str, Any]:
+        tuning = self._tuning_job(name)
+        summaries = self._trial_summaries(tuning)
+        statuses = Counter(s["TrainingJobStatus"] for s in summaries)
+        objectives = Counter(s["ObjectiveStatus"] for s in summaries)
+        response: dict[str, Any] = {
+            "HyperParameterTuningJobName": tuning.name,
+            "HyperParameterTuningJobArn": tuning.arn,
+            "HyperParameterTuningJobConfig": tuning.config,
+            "TrainingJobDefinition": tuning.definition,
+            "HyperParameterTuningJobStatus": tuning.status,
+            "CreationTime": tuning.creation_time,
+            "LastModifiedTime": tuning.last_modified_time,
+            "TrainingJobStatusCounters": {
+                "Completed": statuses["Completed"],
+                "InProgress": statuses["InProgress"] + statuses["Stopping"],
+                "RetryableError": 0,
+                "NonRetryableError": statuses["Failed"],
+                "Stopped": statuses["Stopped"],
+            },
+            "ObjectiveStatusCounters": {key: objectives[key] for key in ("Succeeded", "Pending", "Failed")},
+        }
+        scored = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
+        if scored:
+            maximize = (tuning.config.get("HyperParameterTuningJobObjective") or {}).get("Type") != "Minimize"
+            value = lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]  # noqa: E731
+            best = max(scored, key=value) if maximize else min(scored, key=value)
+            response["BestTrainingJob"] = best
+        if tuning.end_time is not None:
+            response["HyperParameterTuningEndTime"] = tuning.end_time
+        if tuning.failure_reason:
+            response["FailureReason"] = tuning.failure_reason
+        return response
+
+    def list_training_jobs_for_tuning_job(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Sorted (Name, CreationTime, Status, FinalObjectiveMetricValue), filtered, paged (default 10 a page)."""
+        summaries = self._trial_summaries(self._tuning_job(name))
+        if params.get("StatusEquals"):
+            summaries = [s for s in summaries if s["TrainingJobStatus"] == params["StatusEquals"]]
+        sort_by = params.get("SortBy") or "Name"
+        descending = params.get("SortOrder") == "Descending"
+        if sort_by == "FinalObjectiveMetricValue":
+            scored = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
+            rest = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" not in s]
+            scored.sort(key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=descending)
+            summaries = scored + rest  # jobs without an objective value come last, either way
+        else:
+            key = {"Name": "TrainingJobName", "CreationTime": "CreationTime", "Status": "TrainingJobStatus"}[sort_by]
+            summaries.sort(key=lambda s: s[key], reverse=descending)
+        start = int(params.get("NextToken") or 0)
+        size = int(params.get("MaxResults") or 10)
+        page: dict[str, Any] = {"TrainingJobSummaries": summaries[start : start + size]}
+        if start + size < len(summaries):
+            page["NextToken"] = str(start + size)
+        return page
+
+    def list_tuning_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        """ListHyperParameterTuningJobs over the emulator's tuning jobs (StatusEquals, NameContains; newest first;
+        paged, default 10)."""
+        summaries = []
+        for run in sorted(self.tuning_runs.values(), key=lambda r: r.job.creation_time, reverse=True):
+            full = self.describe_tuning_job(run.job.name)
+            if params.get("StatusEquals") and full["HyperParameterTuningJobStatus"] != params["StatusEquals"]:
+                continue
+            if params.get("NameContains") and params["NameContains"] not in run.job.name:
+                continue
+            summary = {
+                key: full[key]
+                for key in (
+                    "HyperParameterTuningJobName",
+                    "HyperParameterTuningJobArn",
+                    "HyperParameterTuningJobStatus",
+                    "CreationTime",
+                    "HyperParameterTuningEndTime",
+                    "LastModifiedTime",
+                    "TrainingJobStatusCounters",
+                    "ObjectiveStatusCounters",
+                )
+                if key in full
+            }
+            summary["Strategy"] = run.job.config["Strategy"]
+            summary["ResourceLimits"] = run.job.config["ResourceLimits"]
+            summaries.append(summary)
+        start, size = int(params.get("NextToken") or 0), int(params.get("MaxResults") or 10)
+        page: dict[str, Any] = {"HyperParameterTuningJobSummaries": summaries[start : start + size]}
+        if start + size < len(summaries):
+            page["NextToken"] = str(start + size)
+        return page
+
+    def stop_tuning_job(self, name: str) -> None:
+        tuning = self._tuning_job(name)
+        if tuning.status != "InProgress":
+            raise ValidationError(
+                message=f"The hyperparameter tuning job {name} is in status {tuning.status} and cannot be stopped."
+            )
+        tuning.status = "Stopping"
+        self.tuning_runs[name].request_stop()
 
     # -- quotas (ResourceLimitExceeded; in use = running training jobs and endpoints' instances) --------------
     def _training_in_use(self) -> tuple[Counter, Counter]:

@@ -60,6 +60,27 @@ class EmulatorSageMakerResponse(SageMakerResponse):
         self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
         return EmptyResult()
 
+    # -- hyperparameter tuning: the emulator's own jobs (moto's complete at once with a made-up best job) --------
+    def create_hyper_parameter_tuning_job(self) -> ActionResult:
+        job = self.sagemaker_backend.create_tuning_job(json.loads(self.body))
+        return ActionResult({"HyperParameterTuningJobArn": job.arn})
+
+    def describe_hyper_parameter_tuning_job(self) -> ActionResult:
+        return ActionResult(self.sagemaker_backend.describe_tuning_job(self._get_param("HyperParameterTuningJobName")))
+
+    def list_training_jobs_for_hyper_parameter_tuning_job(self) -> ActionResult:
+        params = json.loads(self.body) if self.body else {}
+        return ActionResult(
+            self.sagemaker_backend.list_training_jobs_for_tuning_job(params["HyperParameterTuningJobName"], params)
+        )
+
+    def list_hyper_parameter_tuning_jobs(self) -> ActionResult:
+        return ActionResult(self.sagemaker_backend.list_tuning_jobs(json.loads(self.body) if self.body else {}))
+
+    def stop_hyper_parameter_tuning_job(self) -> ActionResult:
+        self.sagemaker_backend.stop_tuning_job(self._get_param("HyperParameterTuningJobName"))
+        return EmptyResult()
+
     def update_endpoint(self) -> ActionResult:
         endpoint = self.sagemaker_backend.update_endpoint(
             endpoint_name=self._get_param("EndpointName"),

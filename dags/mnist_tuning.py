@@ -1,0 +1,62 @@
+"""
+### Chapter 6: automatic model tuning (the book's `HyperparameterTuner`)
+
+The book's tuner — `HyperparameterTuner(estimator, "validation:accuracy", ranges, max_jobs=20, max_parallel_jobs=3)`
+— as a pipeline: the same set-up as pipeline 1 (validate, download, upload), then a SageMaker **hyperparameter
+tuning job** over the algorithm's tunable ranges (learning_rate, mini_batch_size, optimizer; more on request),
+Bayesian search, early stopping Auto. The best training job is deployed, smoke-tested and torn down exactly like
+pipeline 1's model; the report lists every trial by objective with its cost, and the best model is published as the
+Asset `sagemaker_mlops.mnist_image_classifier`, so pipeline 2 can start from it.
+
+Max parallel jobs × training instance count must fit the account's training quota (checked first). A teardown stops
+the tuning job, and so its training jobs, if it still runs when the run ends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, chain
+
+from sagemaker_mlops import tasks, tuning_tasks
+from sagemaker_mlops.run_config import BOOK_BATCH1_URL, common_params
+
+with DAG(
+    dag_id="mnist_tuning",
+    description="MLE on AWS ch. 6: tune image-classification on MNIST (HyperparameterTuner), deploy the best",
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={**common_params(dataset_url=BOOK_BATCH1_URL, prefix="ch06-tuning"), **tuning_tasks.tuning_params()},
+    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    tags=["sagemaker", "mle-on-aws", "chapter-6", "tuning", "deployment"],
+) as dag:
+    # --- set-up: nothing is created or billed until params, ranges, quotas (parallel jobs) and the dataset passed
+    config = tasks.validate_and_preflight(parallel_jobs_param="max_parallel_training_jobs")
+    tuning = tuning_tasks.validate_tuning(config)
+    dataset = tasks.download_dataset(config)
+    uploaded = tasks.upload_dataset(config, dataset)
+
+    # --- body: tune (or re-attach to this run's tuning job), report, deploy the best, smoke-test, publish
+    request = tuning_tasks.tuning_request(config, dataset, uploaded, tuning)
+    decision = tuning_tasks.start_or_attach_tuning(config)
+    tune, reattach = tuning_tasks.tune_operator(config, request), tuning_tasks.reattach_sensor(config)
+    result = tuning_tasks.tuning_result(config, dataset)
+    requests = tasks.deploy_requests(config, result)
+    create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(config, requests)
+    smoke = tasks.smoke_test(config, result)
+    published = tasks.publish_model(config, result, smoke)
+
+    # --- teardown: runs after success, failure or upstream failure; skipped only with keep_endpoint
+    stop_tuning = tasks.teardown_of(tuning_tasks.stop_tuning_if_running(config), setups=request)
+    delete_endpoint = tasks.teardown_of(tasks.delete_endpoint(config), setups=requests)
+    delete_endpoint_config = tasks.teardown_of(tasks.delete_endpoint_config(config), setups=requests)
+    delete_model = tasks.teardown_of(tasks.delete_model(config), setups=requests)
+
+    chain(tuning, dataset)
+    chain(request, decision, [tune, reattach], result, stop_tuning)
+    decision >> result
+    chain(result, requests, create_model, create_endpoint_config, create_endpoint, smoke, published)
+    chain(smoke, delete_endpoint, delete_endpoint_config, delete_model)
