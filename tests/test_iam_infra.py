@@ -386,8 +386,9 @@ def _xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
-def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any]) -> None:
-    """The run's model again, as a killed run would leave it: same name and tags, expired an hour ago."""
+def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any], model_data_url: str) -> None:
+    """The run's model again, as a killed run would leave it: same name and tags, expired an hour ago (on the run's
+    real artifact: CreateModel refuses model data that does not exist)."""
     from datetime import UTC, datetime, timedelta
 
     from sagemaker_mlops.deploy_config import resource_tags
@@ -398,7 +399,7 @@ def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any]) -> None:
     sagemaker.create_model(
         ModelName=config["names"]["model"],
         ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": config["image_uri"], "ModelDataUrl": "s3://x/model.tar.gz"},
+        PrimaryContainer={"Image": config["image_uri"], "ModelDataUrl": model_data_url},
         Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
     )
 
@@ -442,7 +443,8 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
         }
         # Then the reaper, acting (not dry), on an expired model the package left behind: its List, ListTags and
         # Delete calls and its S3 report are the Airflow role's too.
-        _expired_model_left_behind(clients["sagemaker"], config)
+        result = _xcom(run, "training_result") or {}
+        _expired_model_left_behind(clients["sagemaker"], config, result.get("model_artifact", "s3://x/model.tar.gz"))
         control.clear_requests()
         reaper_run, reaper_states = run_dag(REAPER_DAG_ID, {"dry_run": False})
         assert str(reaper_run.state) == "success", reaper_states
@@ -554,6 +556,8 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
         return [Need(f"logs:{action}", arn, because) for arn in arns]
     if service == "servicequotas" and action in ("ListServiceQuotas", "ListAWSDefaultServiceQuotas", "GetServiceQuota"):
         return [Need(f"servicequotas:{action}", "*", because)]
+    if service == "monitoring" and action == "GetMetricData":  # the utilisation report; no resource-level IAM
+        return [Need("cloudwatch:GetMetricData", "*", because)]
     raise AssertionError(f"recorded call {because} has no IAM mapping in this test: add one to needs_of()")
 
 
