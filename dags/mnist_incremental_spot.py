@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, chain
 
-from sagemaker_mlops import tasks
+from sagemaker_mlops import tasks, utilisation_tasks
 from sagemaker_mlops.run_config import BOOK_BATCH2_URL, common_params, incremental_params
 
 RETRAIN_CRON = os.environ.get("SAGEMAKER_MLOPS_RETRAIN_CRON", "0 3 * * 1")
@@ -55,6 +55,7 @@ with DAG(
     decision = tasks.start_or_attach(config)
     train, reattach = tasks.train_operator(config, request), tasks.reattach_sensor(config)
     result = tasks.training_result(config, dataset)
+    utilisation_tasks.utilisation_report(config, result)  # right-sizing verdict, beside the deploy
     requests = tasks.deploy_requests(config, result, incremental)
     create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(config, requests)
     create_base_model = tasks.base_model_operator(config, requests)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, chain
 
-from sagemaker_mlops import tasks
+from sagemaker_mlops import tasks, utilisation_tasks
 from sagemaker_mlops.run_config import BOOK_BATCH1_URL, common_params
 
 with DAG(
@@ -42,6 +42,7 @@ with DAG(
     decision = tasks.start_or_attach(config)
     train, reattach = tasks.train_operator(config, request), tasks.reattach_sensor(config)
     result = tasks.training_result(config, dataset)
+    utilisation_tasks.utilisation_report(config, result)  # right-sizing verdict, beside the deploy
     requests = tasks.deploy_requests(config, result)
     create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(config, requests)
     smoke = tasks.smoke_test(config, result)

@@ -47,8 +47,9 @@ def _operator(path: str) -> type:
     return type(name, (), {"__module__": module})
 
 
-def _run_config(ti_key: Any) -> dict[str, Any]:
-    """The run's validate_and_preflight XCom, read from the metadata DB ({} when absent or unreadable)."""
+def _run_config(ti_key: Any, task_id: str = CONFIG_TASK) -> dict[str, Any]:
+    """The run's validate_and_preflight XCom (or ``task_id``'s), read from the metadata DB ({} when absent or
+    unreadable)."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -58,7 +59,7 @@ def _run_config(ti_key: Any) -> dict[str, Any]:
                 key="return_value",
                 run_id=ti_key.run_id,
                 dag_ids=ti_key.dag_id,
-                task_ids=CONFIG_TASK,
+                task_ids=task_id,
                 map_indexes=-1,
             ).with_only_columns(XComModel.value)
         )
@@ -153,6 +154,29 @@ class EndpointLink(_SageMakerLink):
     operators, decorated_task_ids = _operators(*ENDPOINT), frozenset({"smoke_test"})
 
 
+class UtilisationReportLink(BaseOperatorLink):
+    """The utilisation report's HTML (stored next to the model) in the S3 console, from that task's own XCom."""
+
+    name = "Utilisation report (S3)"
+    operators: ClassVar[list[type]] = [_operator(DECORATED)]
+    task_id: ClassVar[str] = "utilisation_report"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        if ti_key.task_id != self.task_id:
+            return ""
+        try:
+            uri, region = _run_config(ti_key, self.task_id).get("html_uri"), _run_config(ti_key).get("region")
+        except Exception:  # a link must never break the task view
+            return ""
+        if not (isinstance(uri, str) and uri.startswith("s3://") and isinstance(region, str) and region):
+            return ""
+        bucket, _, key = uri[5:].partition("/")
+        return (
+            f"{_console(region)}/s3/object/{quote(bucket, safe='')}?region={quote(region, safe='')}"
+            f"&prefix={quote(key, safe='')}"
+        )
+
+
 class SageMakerConsoleLinksPlugin(AirflowPlugin):
     name = "sagemaker_console_links"
     operator_extra_links: ClassVar[list] = [
@@ -161,4 +185,5 @@ class SageMakerConsoleLinksPlugin(AirflowPlugin):
         TuningJobLink(),
         ModelLink(),
         EndpointLink(),
+        UtilisationReportLink(),
     ]

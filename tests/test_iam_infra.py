@@ -565,6 +565,8 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
         return [Need(f"logs:{action}", arn, because) for arn in arns]
     if service == "servicequotas" and action in ("ListServiceQuotas", "ListAWSDefaultServiceQuotas", "GetServiceQuota"):
         return [Need(f"servicequotas:{action}", "*", because)]
+    if service == "monitoring" and action == "GetMetricData":  # the utilisation report; no resource-level IAM
+        return [Need("cloudwatch:GetMetricData", "*", because)]
     raise AssertionError(f"recorded call {because} has no IAM mapping in this test: add one to needs_of()")
 
 

@@ -38,6 +38,16 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert job["ResourceConfig"] == {"InstanceCount": 2, "InstanceType": "ml.p2.xlarge", "VolumeSizeInGB": 30}
     report = _read_json(aws, artifact.rsplit("/", 1)[0] + "/report.json")
     assert report["training_job_name"] == result["training_job_name"] and report["estimated_cost"]["usd"] > 0
+    costs = report["costs"]  # worst case (the budget guard's) beside the estimate; no spot, no savings
+    assert costs["worst_case_usd"] == 54.35 and costs["max_cost_usd"] == 200.0
+    assert 0 < costs["estimated_actual_usd"] < costs["worst_case_usd"] and costs["spot_savings_usd"] is None
+    utilisation = xcom(run, "utilisation_report")
+    assert utilisation["rating"] == "under-used" and "on 2 × ml.p2.xlarge: under-used" in utilisation["verdict"]
+    stored = _read_json(aws, utilisation["json_uri"])
+    assert set(stored["hosts"]) == {"algo-1", "algo-2"} and stored["verdict"]["text"] == utilisation["verdict"]
+    page_bucket, page_key = utilisation["html_uri"][5:].split("/", 1)
+    page = aws("s3").get_object(Bucket=page_bucket, Key=page_key)["Body"].read().decode()
+    assert "data:image/png;base64," in page and "https://" not in page
     smoke = _read_json(aws, artifact.rsplit("/", 1)[0] + "/smoke_test.json")
     assert smoke["passed"] and len(smoke["test_predictions"]) == 100
     assert set(smoke["test_predictions"].values()) <= {
@@ -81,10 +91,13 @@ def test_failed_training_deploys_nothing_and_leaks_nothing(airflow_db, airflow_a
 
 
 def test_a_bad_param_fails_before_anything_is_created(airflow_db, airflow_aws, datasets, capfd):
-    run, states = run_dag(DAG_ID, datasets.conf("batch1", role_arn="AmazonSageMaker-ExecutionRole"))
+    conf = datasets.conf("batch1", role_arn="AmazonSageMaker-ExecutionRole", max_cost_usd=5)
+    run, states = run_dag(DAG_ID, conf)
     assert str(run.state) == "failed" and states["validate_and_preflight"] == "failed"
     out = capfd.readouterr().out
     assert "role_arn: 'AmazonSageMaker-ExecutionRole' looks like a role name" in out and "Fix:" in out
+    # The budget guard, in the same preflight: 2 x ml.p2.xlarge x 24 h + the endpoint is over 5 USD.
+    assert "max_cost_usd: the worst case of this run is 54.35 USD, above the budget of 5 USD" in out
     assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())
 
 

@@ -19,15 +19,17 @@ from constants import REPO
 
 DAG_ID = "mnist_train_deploy"
 RUN_PREFIX = "manual__test-plugin-links-"
-JOB, LOGS, MODEL, ENDPOINT = (
+JOB, LOGS, MODEL, ENDPOINT, UTILISATION = (
     "SageMaker training job",
     "Training job logs (CloudWatch)",
     "SageMaker model",
     "SageMaker endpoint",
+    "Utilisation report (S3)",
 )
 TUNING = "SageMaker tuning job"  # pipeline 3's; pipeline 1, tested here, has no task that shows it
-LINKS = {JOB, LOGS, TUNING, MODEL, ENDPOINT}
-# Which links each task shows (a task not listed shows none).
+LINKS = {JOB, LOGS, TUNING, MODEL, ENDPOINT, UTILISATION}
+# Which links each task shows with only the run config in XCom (a task not listed shows none; the utilisation
+# report's link needs its own task's XCom, tested below).
 EXPECTED = {
     "train": {JOB, LOGS},
     "reattach_training": {JOB, LOGS},
@@ -129,6 +131,7 @@ def test_link_targets_name_the_real_operator_classes(plugin: Any) -> None:
             "sagemaker_mlops.operators.RegionalEndpointOperator",
             decorated,
         },
+        UTILISATION: {decorated},
     }
 
 
@@ -325,3 +328,23 @@ def test_other_partitions_use_their_console_domain(serialized_dag: Any) -> None:
         key = TaskInstanceKey(DAG_ID, "create_endpoint", run_id, try_number=1)
         link = serialized_dag.get_task("create_endpoint").get_extra_links(_TI(key), ENDPOINT)
         assert link == f"https://console.{domain}/sagemaker/home?region={region}#/endpoints/{NAMES['endpoint']}"
+
+
+def test_the_utilisation_report_link_opens_its_html_in_the_s3_console(serialized_dag: Any, api: Any) -> None:
+    from airflow.models.xcom import XComModel
+
+    run_id = new_run(serialized_dag, config("eu-west-1"))
+    assert not rendered(api, run_id, "utilisation_report")[UTILISATION]  # no report yet
+    uri = "s3://mlops-test-bucket/ch06/output/mlops-job/output/utilisation.html"
+    XComModel.set(
+        key="return_value",
+        value={"html_uri": uri, "rating": "under-used"},
+        dag_id=DAG_ID,
+        task_id="utilisation_report",
+        run_id=run_id,
+    )
+    assert rendered(api, run_id, "utilisation_report")[UTILISATION] == (
+        "https://console.aws.amazon.com/s3/object/mlops-test-bucket?region=eu-west-1"
+        "&prefix=ch06%2Foutput%2Fmlops-job%2Foutput%2Futilisation.html"
+    )
+    assert not rendered(api, run_id, "training_result")[UTILISATION]  # only on its own task

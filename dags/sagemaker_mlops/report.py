@@ -40,8 +40,25 @@ def spot_savings_percent(training_seconds: int | None, billable_seconds: int | N
     return round((1.0 - billable_seconds / training_seconds) * 100.0, 1)
 
 
-def training_report(job: dict[str, Any], *, region: str, dataset: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A JSON-friendly summary of a DescribeTrainingJob response."""
+def cost_lines(worst: dict[str, Any] | None, billed: dict[str, Any], on_demand: dict[str, Any], spot: bool) -> dict:
+    """Worst case (the budget guard's), estimated actual training cost and spot savings, side by side."""
+    actual, full = billed["usd"], on_demand["usd"]
+    return {
+        "worst_case_usd": None if worst is None else worst["usd"],
+        "max_cost_usd": None if worst is None else worst.get("max_cost_usd"),
+        "estimated_actual_usd": actual,
+        "spot_savings_usd": round(full - actual, 4) if spot and actual is not None and full is not None else None,
+    }
+
+
+def training_report(
+    job: dict[str, Any],
+    *,
+    region: str,
+    dataset: dict[str, Any] | None = None,
+    worst_case: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A JSON-friendly summary of a DescribeTrainingJob response; ``worst_case``: the budget guard's figures."""
     metrics = {m["MetricName"]: m["Value"] for m in job.get("FinalMetricDataList", [])}
     resource = job.get("ResourceConfig", {})
     count = int(resource.get("InstanceCount", 1))
@@ -66,6 +83,7 @@ def training_report(job: dict[str, Any], *, region: str, dataset: dict[str, Any]
         "spot_interruptions": transitions.count("Interrupted"),
         "estimated_cost": billed,
         "on_demand_cost": on_demand,
+        "costs": cost_lines(worst_case, billed, on_demand, spot),
         "dataset": dataset or {},
     }
 
@@ -82,6 +100,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- Estimated cost: {cost['usd']} USD ({cost['instance_count']} × {cost['instance_type']} at "
         f"{cost['hourly_usd']} USD/h, {cost['price_region']} prices as of {cost['price_as_of']})",
     ]
+    costs = report.get("costs") or {}
+    if costs.get("worst_case_usd") is not None:
+        lines += [
+            f"- Cost: worst case {costs['worst_case_usd']} USD (budget {costs['max_cost_usd']} USD) · estimated "
+            f"actual {costs['estimated_actual_usd']} USD (training) · spot savings {costs['spot_savings_usd']} USD"
+        ]
     if report["managed_spot"]:
         lines += [
             f"- Managed spot savings: {report['spot_savings_percent']}% "

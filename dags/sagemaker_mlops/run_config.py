@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sagemaker_mlops import deploy_config, images, naming, training_config, tuning_config, validation
+from sagemaker_mlops import budget, deploy_config, images, naming, training_config, tuning_config, validation
 from sagemaker_mlops.validation import ParamError
 
 VARIABLE_PREFIX = "sagemaker_mlops_"
@@ -207,6 +207,15 @@ def common_params(
             f"Empty: Variable {VARIABLE_PREFIX}region, else the AWS connection's region.",
             STORAGE,
         ),
+        "max_cost_usd": _param(
+            None,
+            ["null", "number"],
+            "Budget (USD)",
+            "The run fails before anything is created when its worst case (every job to its limit, plus the test "
+            f"endpoint) costs more. Empty: Variable {VARIABLE_PREFIX}max_cost_usd, else 200.",
+            STORAGE,
+            exclusiveMinimum=0,
+        ),
         "training_image": _param(
             None,
             ["null", "string"],
@@ -356,12 +365,14 @@ def resolve(
     connection_region: Callable[[], str | None],
     now: datetime | None = None,
     bucket_variable: str | None = None,
+    endpoint_variants: int = 1,
 ) -> RunConfig:
     """Params + Variables → a validated RunConfig, or one ParamError listing every problem (nothing is created).
 
     Ranges and enums are the Params' schema (the form and the API refuse values outside them); this gathers what
     only the run can know — Variables, the region, the region's image — and the request builder's own rules
-    (:func:`check_training_spec`), all through one :func:`validation.collect_errors`.
+    (:func:`check_training_spec`) and the budget guard (:func:`check_budget`; ``endpoint_variants``: models served
+    side by side on the test endpoint), all through one :func:`validation.collect_errors`.
     """
     region = _pick(params, "region", variable) or connection_region()
     found: dict[str, Any] = {}
@@ -436,11 +447,49 @@ def resolve(
             check_dataset_url,
             lambda: validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"),
             check_spec,
+            lambda: found.update(budget=check_budget(cfg, params, variable, endpoint_variants)),
         ]
     )
     return dataclasses.replace(
-        cfg, image_uri=found["image"], dataset_sha256=validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256")
+        cfg,
+        image_uri=found["image"],
+        dataset_sha256=validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"),
+        extra={**cfg.extra, "budget": found["budget"]},
     )
+
+
+def check_budget(
+    cfg: RunConfig, params: Mapping[str, Any], variable: Callable[[str], str | None], endpoint_variants: int = 1
+) -> dict[str, Any]:
+    """The run's worst case (:mod:`.budget`) against max_cost_usd (form, else Variable, else the default); raises
+    a ParamError when over, before anything is created. Spot (pipeline 2) is bounded by max wait."""
+    spot = bool(params.get("use_spot"))
+    family = str(cfg.training_instance_type).rsplit(".", 1)[0]
+    numbers = (cfg.training_instance_count, cfg.max_runtime_seconds, cfg.inference_instance_count)
+    if (
+        family not in training_config.GPU_TRAINING_FAMILIES
+        or cfg.inference_instance_type not in INFERENCE_TYPES
+        or not all(isinstance(n, int) for n in numbers)
+    ):
+        return {}  # bad types or counts: their own checks name them; nothing is priced until they pass
+    trials = params.get("max_number_of_training_jobs")  # the tuning pipeline's: every trial may run its max
+    jobs = trials if isinstance(trials, int) and not isinstance(trials, bool) and trials >= 1 else 1
+    limit, source = budget.budget_from(params.get(budget.PARAM), variable(budget.VARIABLE))
+    worst = budget.worst_case(
+        training=budget.TrainingLimits(
+            cfg.training_instance_type,
+            int(cfg.training_instance_count),
+            int(cfg.max_runtime_seconds),
+            use_spot=spot,
+            max_wait_seconds=params.get("max_wait_seconds") if spot else None,
+            jobs=jobs,
+        ),
+        endpoint=budget.EndpointLimits(
+            cfg.inference_instance_type, int(cfg.inference_instance_count), variants=endpoint_variants
+        ),
+    )
+    budget.check(worst, limit, source)
+    return {**worst, "max_cost_usd": limit, "source": source}
 
 
 def incremental_params() -> dict[str, Any]:

@@ -112,7 +112,8 @@ def validate_and_preflight(
             variable=lambda key: Variable.get(key, default=None),
             connection_region=connection_region,
             bucket_variable=bucket_variable,
-        )
+            endpoint_variants=endpoint_variants,
+        )  # includes the budget guard (max_cost_usd), before any Create call
         spot = bool(params.get("use_spot", False))
         needs = [
             (
@@ -127,6 +128,14 @@ def validate_and_preflight(
             ),
         ]
         preflight.check_quotas(_aws_client(cfg, "service-quotas"), needs, cfg.region)
+    worst = cfg.extra["budget"]
+    log.info(
+        "Worst case %.2f USD within the budget of %g USD (%s): %s",
+        worst["usd"],
+        worst["max_cost_usd"],
+        worst["source"],
+        "; ".join(worst["how"]),
+    )
     log.info("Run config: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
     return cfg.to_dict()
 
@@ -229,7 +238,7 @@ def training_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str
     with bad_input_fails_fast():
         training.raise_for_status(job)
     counts = {k: summary[k] for k in ("num_training_samples", "num_validation_samples", "test_count") if k in summary}
-    result = report.training_report(job, region=cfg.region, dataset=counts)
+    result = report.training_report(job, region=cfg.region, dataset=counts, worst_case=cfg.extra.get("budget"))
     markdown = report.render_markdown(result)
     s3 = _s3_hook(cfg)
     store_beside_model(s3, result, "report.json", result)

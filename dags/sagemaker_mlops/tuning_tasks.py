@@ -12,8 +12,8 @@ from typing import Any
 
 from airflow.sdk import TriggerRule, task
 
-from sagemaker_mlops import report, training, tuning_config, tuning_job, tuning_report
-from sagemaker_mlops.run_config import RunConfig, _param
+from sagemaker_mlops import report, training, training_config, tuning_config, tuning_job, tuning_report
+from sagemaker_mlops.run_config import TRAINING, RunConfig, _param
 from sagemaker_mlops.tasks import (
     AWS_CONN_ID,
     POLL_SECONDS,
@@ -37,6 +37,17 @@ def tuning_params() -> dict[str, Any]:
     return {
         "max_number_of_training_jobs": _param(
             20, "integer", "Max training jobs", "Trials in total (the book's max_jobs).", minimum=1, maximum=500
+        ),
+        # Per trial: the budget guard prices max_number_of_training_jobs x this, so 24 h (pipeline 1's) would make
+        # the default worst case 20 x 2 x 24 instance-hours; a trial of the book's size takes minutes.
+        "max_runtime_seconds": _param(
+            3600,
+            "integer",
+            "Max runtime per trial (s)",
+            "SageMaker stops a trial after this long; the budget guard counts it for every trial.",
+            TRAINING,
+            minimum=60,
+            maximum=training_config.MAX_RUNTIME_LIMIT_SECONDS,
         ),
         "max_parallel_training_jobs": _param(
             3,

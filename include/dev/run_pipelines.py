@@ -105,6 +105,14 @@ def summarize(stack: LocalStack, new_jobs: set[str], test_labels: dict[str, int]
         f"training {report['training_seconds']} s, billable {report['billable_seconds']} s, "
         f"est. {report['estimated_cost']['usd']} USD"
     )
+    costs = report.get("costs") or {}
+    savings = "" if costs.get("spot_savings_usd") is None else f", spot savings {costs['spot_savings_usd']} USD"
+    print(
+        f"    cost: worst case {costs.get('worst_case_usd')} USD (budget {costs.get('max_cost_usd')} USD), "
+        f"estimated actual {costs.get('estimated_actual_usd')} USD{savings}"
+    )
+    utilisation = _read_json(s3, f"{folder}/utilisation.json")
+    print(f"    utilisation: {utilisation['verdict']['text']}  (report: {folder}/utilisation.html)")
     accuracy = report["validation_accuracy"]
     shown_accuracy = "n/a" if accuracy is None else f"{accuracy:.3f}"
     print(f"    validation accuracy: {shown_accuracy}  (stand-in model, not the SageMaker algorithm)")

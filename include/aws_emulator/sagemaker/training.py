@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from moto.core.utils import utcnow
 
 from aws_emulator import ic_algorithm
+from aws_emulator.sagemaker import metrics
 from aws_emulator.sagemaker.contract import is_image_classification
 from aws_emulator.settings import SETTINGS, Settings
 from aws_emulator.storage import LogWriter, S3Store
@@ -70,6 +71,7 @@ class TrainingRun:
         self._segment_start = 0.0
         self.interruptions = 0
         self.logs: LogWriter | None = None
+        self.meter = metrics.UsageMeter()  # the job thread's CPU, memory and disk, for CloudWatch's instance metrics
 
     # -- control -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -93,6 +95,7 @@ class TrainingRun:
         if transitions and "EndTime" not in transitions[-1]:
             transitions[-1]["EndTime"] = now
         transitions.append({"Status": secondary, "StartTime": now, "StatusMessage": message})
+        self.meter.mark(secondary)
         self.job.secondary_status = secondary
         if status:
             self.job.training_job_status = status
@@ -165,6 +168,7 @@ class TrainingRun:
         if job.training_start_time is None:  # billing starts once instances run (API doc: TrainingStartTime)
             job.training_start_time = utcnow()
             self._segment_start = time.monotonic()
+            self.meter = metrics.UsageMeter()  # instance metrics start with the instances
         self._transition("Downloading", "Downloading input data")
         self._sleep(self.settings.downloading_seconds)
 
@@ -191,6 +195,7 @@ class TrainingRun:
                     f'data source "{channel["ChannelName"]}".'
                 )
             channels[channel["ChannelName"]] = files
+        self.meter.disk_bytes = sum(len(data) for files in channels.values() for data in files.values())
         return channels
 
     def _checkpoints(self) -> dict[str, bytes]:
@@ -229,6 +234,8 @@ class TrainingRun:
             s3 = S3Store(self.account_id, self.region)
             for name, data in report.checkpoint_files.items():
                 s3.write(f"{uri.rstrip('/')}/{name}", data)
+                self.meter.disk_bytes += len(data)
+        self.meter.mark("Training")
         self._sleep(self.settings.epoch_seconds)
         self._check_limits()
         total_epochs = int((self.job.hyper_parameters or {}).get("epochs", "30"))
@@ -288,7 +295,27 @@ class TrainingRun:
             job.training_end_time = job.training_start_time + timedelta(seconds=training)
         self._transition(secondary, message)
         job.secondary_status_transitions[-1]["EndTime"] = utcnow()
+        if job.training_start_time is not None:
+            self._publish_metrics()
         job.training_job_status = status
+
+    def _publish_metrics(self) -> None:
+        """The instance metrics of the job's life, per host, before the job reads as ended (as on AWS, where
+        they are there by the time a report is made)."""
+        job = self.job
+        resource = job.resource_config or {}
+        points = metrics.datapoints(
+            self.meter,
+            origin=job.training_start_time,
+            time_scale=self.settings.time_scale,
+            instance_type=resource.get("InstanceType", ""),
+            volume_gb=float(resource.get("VolumeSizeInGB", 30)),
+            mini_batch_size=int((job.hyper_parameters or {}).get("mini_batch_size", "32")),
+        )
+        metrics.publish(
+            self.account_id, self.region, job.training_job_name, int(resource.get("InstanceCount", 1)), points
+        )
+        self._log(metrics.SYNTHETIC_NOTE)
 
     def _fail(self, reason: str) -> None:
         self.job.failure_reason = reason[:1024]  # AWS's FailureReason is at most 1,024 characters

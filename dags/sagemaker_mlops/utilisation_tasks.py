@@ -1,0 +1,78 @@
+"""The task that builds the utilisation report after a training job (both pipelines).
+
+It reads the job's CloudWatch instance metrics over the job's own time window through the connection-aware hook,
+builds the report (:mod:`.utilisation`), renders it (:mod:`.utilisation_html`) and stores ``utilisation.json`` and
+``utilisation.html`` next to the model; the task's extra link opens the HTML in the S3 console.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import task
+
+from sagemaker_mlops import training, utilisation
+from sagemaker_mlops.run_config import RunConfig
+
+log = logging.getLogger(__name__)
+
+TASK_ID = "utilisation_report"
+
+
+def _window(job: dict[str, Any]) -> tuple[Any, Any]:
+    """The job's instance time, one minute wider on each side (metrics are 1-minute buckets)."""
+    start = job.get("TrainingStartTime") or job["CreationTime"]
+    ends = [t for t in (job.get("TrainingEndTime"), job.get("LastModifiedTime")) if t is not None]
+    end = max(ends) if ends else start
+    return start.replace(second=0, microsecond=0) - timedelta(minutes=1), end + timedelta(minutes=2)
+
+
+def read_series(cloudwatch: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """GetMetricData (all pages) for every host and metric of the job."""
+    count = int(job.get("ResourceConfig", {}).get("InstanceCount", 1))
+    start, end = _window(job)
+    queries = utilisation.metric_queries(job["TrainingJobName"], count)
+    results: list[dict[str, Any]] = []
+    for first in range(0, len(queries), 500):  # GetMetricData takes at most 500 queries
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": queries[first : first + 500],
+            "StartTime": start,
+            "EndTime": end,
+            "ScanBy": "TimestampAscending",
+        }
+        while True:
+            page = cloudwatch.get_metric_data(**kwargs)
+            results += page.get("MetricDataResults", [])
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+    return utilisation.series_from_results(results)
+
+
+@task(task_id=TASK_ID)
+def utilisation_report(config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """Per host and metric min/mean/p95/max, phase times and a right-sizing verdict; JSON + HTML next to the model."""
+    from sagemaker_mlops import utilisation_html
+    from sagemaker_mlops.tasks import _aws_client, _s3_hook, _sagemaker_client, store_beside_model
+
+    cfg = RunConfig.from_dict(config)
+    job = training.describe_or_none(_sagemaker_client(cfg), result["training_job_name"])
+    if job is None:
+        raise RuntimeError(f"Training job {result['training_job_name']} not found in {cfg.region}.")
+    report = utilisation.build_report(job, read_series(_aws_client(cfg, "cloudwatch"), job))
+    s3 = _s3_hook(cfg)
+    json_uri = store_beside_model(s3, result, "utilisation.json", report)
+    html_uri = store_beside_model(s3, result, "utilisation.html", utilisation_html.render(report))
+    for finding in report["verdict"]["findings"]:
+        log.info("Utilisation: %s", finding)
+    log.info("Utilisation report: %s (JSON: %s)", html_uri, json_uri)
+    return {
+        "training_job_name": job["TrainingJobName"],
+        "rating": report["verdict"]["rating"],
+        "verdict": report["verdict"]["text"],
+        "findings": report["verdict"]["findings"],
+        "html_uri": html_uri,
+        "json_uri": json_uri,
+    }

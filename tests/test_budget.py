@@ -1,0 +1,110 @@
+"""The budget guard: the worst case from the price table, checked with the run config (the DAG run that proves it
+stops before any Create call is test_pipeline1's bad-param run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sagemaker_mlops import budget
+from sagemaker_mlops.validation import ParamError
+
+from constants import ROLE_ARN
+
+BOOK_ENDPOINT = budget.EndpointLimits("ml.m5.xlarge", instance_count=1)
+
+
+def test_pipeline_1_worst_case_is_every_instance_for_the_whole_max_runtime_plus_the_endpoint():
+    worst = budget.worst_case(
+        training=budget.TrainingLimits("ml.p2.xlarge", instance_count=2, max_runtime_seconds=86400),
+        endpoint=BOOK_ENDPOINT,
+    )
+    # 2 x 24 h x 1.125 USD/h = 54 USD; the endpoint 1 x (3600 + 1800) s x 0.23 USD/h = 0.345 USD.
+    assert worst["training_usd"] == 54.0 and worst["endpoint_usd"] == 0.35  # rounded up to the cent
+    assert worst["usd"] == 54.35 and worst["training_limit"] == "max_runtime_seconds"
+    assert worst["how"][0] == "training 2 x ml.p2.xlarge x 86400 s (max_runtime_seconds) x 1.125 USD/h = 54.00 USD"
+
+
+def test_spot_counts_max_wait_and_tuning_counts_every_job():
+    spot = budget.worst_case(
+        training=budget.TrainingLimits("ml.p2.xlarge", 2, 1800, use_spot=True, max_wait_seconds=3600),
+        endpoint=budget.EndpointLimits("ml.m5.xlarge", 1, variants=2),
+    )
+    assert spot["training_usd"] == 2.25 and spot["training_limit"] == "max_wait_seconds"
+    assert spot["endpoint_usd"] == pytest.approx(0.69, abs=0.01)  # both served models, each on its instances
+    tuning = budget.worst_case(training=budget.TrainingLimits("ml.g4dn.xlarge", 1, 3600, jobs=20))
+    assert tuning["usd"] == 14.72 and tuning["endpoint_usd"] == 0.0
+    assert "x 20 jobs" in tuning["how"][0]
+
+
+def test_over_budget_says_the_worst_case_how_and_which_param_lowers_it():
+    worst = budget.worst_case(training=budget.TrainingLimits("ml.p2.xlarge", 2, 86400), endpoint=BOOK_ENDPOINT)
+    budget.check(worst, 60.0)  # within
+    with pytest.raises(ParamError) as err:
+        budget.check(worst, 10.0, "Variable sagemaker_mlops_max_cost_usd")
+    message = str(err.value)
+    assert message.startswith("max_cost_usd: the worst case of this run is 54.35 USD, above the budget of 10 USD")
+    assert "(Variable sagemaker_mlops_max_cost_usd)" in message and "2 x ml.p2.xlarge x 86400 s" in message
+    assert "Fix: lower max_runtime_seconds or training_instance_count" in message
+
+
+def test_the_budget_comes_from_the_form_then_the_variable_then_the_default():
+    assert budget.budget_from(25, "50") == (25.0, "param max_cost_usd")
+    assert budget.budget_from(None, "50") == (50.0, "Variable sagemaker_mlops_max_cost_usd")
+    assert budget.budget_from("", None) == (budget.DEFAULT_MAX_COST_USD, "the package default")
+    with pytest.raises(ParamError, match="sagemaker_mlops_max_cost_usd is 'lots'"):
+        budget.budget_from(None, "lots")
+
+
+def test_an_unpriced_type_is_refused_not_guessed():
+    with pytest.raises(ParamError, match=r"training_instance_type: ml\.p4d\.24xlarge has no training price"):
+        budget.worst_case(training=budget.TrainingLimits("ml.p4d.24xlarge", 1, 3600))
+
+
+def _resolve(variables: dict[str, str] | None = None, pipeline_2: bool = False, **changes: Any):
+    from sagemaker_mlops import run_config
+
+    params = {
+        name: p.value
+        for name, p in run_config.common_params(dataset_url="https://example.com/batch1.zip", prefix="ch06").items()
+    }
+    if pipeline_2:
+        params.update({name: p.value for name, p in run_config.incremental_params().items()})
+    known = {"sagemaker_mlops_bucket": "mlops-test-bucket", "sagemaker_mlops_role_arn": ROLE_ARN, **(variables or {})}
+    return run_config.resolve(
+        {**params, **changes},
+        dag_id="mnist_train_deploy",
+        run_id="manual__2026-03-01T12:00:00+00:00",
+        aws_conn_id="aws_default",
+        variable=known.get,
+        connection_region=lambda: "us-east-1",
+        endpoint_variants=2 if pipeline_2 else 1,
+    )
+
+
+def test_the_run_config_carries_the_worst_case_for_the_report():
+    worst = _resolve().extra["budget"]
+    assert (worst["usd"], worst["max_cost_usd"], worst["source"]) == (54.35, 200.0, "the package default")
+    spot = _resolve({"sagemaker_mlops_max_cost_usd": "5"}, pipeline_2=True).extra["budget"]
+    # Pipeline 2's defaults: 2 x ml.p2.xlarge to the 3600 s max wait, the endpoint serving both models.
+    assert (spot["usd"], spot["source"]) == (2.94, "Variable sagemaker_mlops_max_cost_usd")
+
+
+def test_over_budget_is_reported_with_every_other_problem_at_once():
+    with pytest.raises(ParamError) as caught:
+        _resolve(max_cost_usd=5, role_arn="AmazonSageMaker-ExecutionRole")
+    assert {e.field for e in caught.value.errors} == {"role_arn", "max_cost_usd"}
+    with pytest.raises(ParamError, match="above the budget of 1 USD"):
+        _resolve({"sagemaker_mlops_max_cost_usd": "1"}, pipeline_2=True)
+
+
+def test_the_tuning_pipeline_prices_every_trial_at_its_max_runtime():
+    from sagemaker_mlops import tuning_tasks
+
+    tuning = {name: p.value for name, p in tuning_tasks.tuning_params().items()}
+    worst = _resolve(**tuning).extra["budget"]
+    # 20 trials x 2 x ml.p2.xlarge (1.125 USD/h) x the 3600 s per-trial default = 45 USD, + the endpoint's 0.35.
+    assert worst["usd"] == 45.35
+    with pytest.raises(ParamError, match="x 20 jobs"):
+        _resolve(**{**tuning, "max_runtime_seconds": 86400})  # 24 h per trial: 1,080 USD of training
