@@ -223,6 +223,8 @@ def test_train_worker_killed_with_sigkill_ends_failed_and_the_teardown_stops_the
         proc.send_signal(signal.SIGKILL)
     state, states = run.finish()
     _report("train's task process SIGKILLed", started, state, states)
+    log = run.af.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run.run_id}" / "task_id=train" / "attempt=1.log"
+    assert "Process terminated by signal" in log.read_text()  # the SIGKILL, not the throttled call's own error
     assert state == "failed", states
     assert states["train"] == "failed" and states["stop_training_if_running"] == "success"
     assert run.job_status_after_stop() == "Stopped"
