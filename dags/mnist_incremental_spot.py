@@ -86,3 +86,6 @@ with DAG(
         published,
     )
     chain(smoke, delete_endpoint, delete_endpoint_config, [delete_model, delete_base_model])
+
+    # --- outcome: last of all; fails the run if any task failed, also after a person marked the run failed
+    tasks.end_with_run_outcome(dag)

@@ -58,3 +58,6 @@ with DAG(
     decision >> result
     chain(result, requests, create_model, create_endpoint_config, create_endpoint, smoke, published)
     chain(smoke, delete_endpoint, delete_endpoint_config, delete_model)
+
+    # --- outcome: last of all; fails the run if any task failed, also after a person marked the run failed
+    tasks.end_with_run_outcome(dag)

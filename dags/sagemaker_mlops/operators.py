@@ -9,6 +9,10 @@ explains how a job ended.
 * The deferred training operator fails with ``Error while running job: {event}``; for a managed-spot job out of
   MaxWaitTimeInSeconds that says nothing of the kept checkpoints or how to resume. ExplainedTrainingOperator
   describes the job and fails with the reason and the fix; everything else is the provider's.
+* The provider's SageMaker operators have no ``on_kill``: a train task marked failed, or whose worker was told to
+  stop, while it was still running (creating the job, tailing its first logs) left the job billing.
+  ExplainedTrainingOperator stops this run's job then. A *deferred* task has no process to kill: the teardown
+  ``stop_training_if_running`` stops the job in that case (and after a SIGKILL, which no handler sees).
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ class PollsItsRegion:
 
 
 class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
+    def on_kill(self) -> None:
+        """Called when the task is stopped while it runs: never leave this run's job training."""
+        name = self.config.get("TrainingJobName") if isinstance(self.config, dict) else None
+        if name and training.stop_if_running(self.hook.conn, name):
+            self.log.warning("Stopped training job %s: the task was stopped while it ran.", name)
+
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, dict]:
         if event and event.get("status") != "success" and event.get("job_name"):
             training.raise_for_status(self.hook.describe_training_job(event["job_name"]))

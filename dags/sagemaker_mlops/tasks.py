@@ -350,6 +350,27 @@ def teardown_of(task_output: Any, setups: Any) -> Any:
     return task_output.as_teardown(setups=setups, on_failure_fail_dagrun=True)
 
 
+@task(task_id="run_outcome")
+def run_outcome(**context: Any) -> str:
+    """Fails the run if any of its tasks failed — also when a person marked the run failed (see outcome.py)."""
+    from sagemaker_mlops import outcome
+
+    ti, dag_run = context["ti"], context["dag_run"]
+    states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id, {})
+    failed = outcome.failed_tasks(states, ignore=ti.task_id)
+    if failed:
+        raise AirflowFailException(f"The run failed or was cancelled: failed tasks {', '.join(failed)}.")
+    return "success"
+
+
+def end_with_run_outcome(dag: Any) -> Any:
+    """The run's last task, downstream of every other task's end: its state is the run's (outcome.py)."""
+    leaves = [t for t in dag.tasks if not t.downstream_list]
+    watcher = run_outcome().as_teardown(on_failure_fail_dagrun=True)
+    leaves >> watcher
+    return watcher
+
+
 def _skip_if_kept(cfg: RunConfig, what: str) -> None:
     """keep_endpoint: the teardown task is skipped (shown as such in the UI) and the resource stays."""
     if cfg.keep_endpoint:

@@ -77,6 +77,7 @@ class AirflowServices:
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.procs: dict[str, subprocess.Popen] = {}
+        self.spawned: dict[str, tuple[list[str], dict[str, str] | None]] = {}
         self.pids_seen: set[int] = set()
         self._token: str | None = None
         self.env = dict(
@@ -102,6 +103,8 @@ class AirflowServices:
             AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
             AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
             AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC="2",
+            # A restarted triggerer takes over a dead one's triggers once that one missed its heartbeats this long.
+            AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD="10",
             AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(self.home / "logs"),
             PYTHONUNBUFFERED="1",
         )
@@ -155,8 +158,11 @@ class AirflowServices:
         self.stop()
 
     def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-        """A child in its own process group (so ``stop`` can signal all of it), logging to ``logs/<name>.log``."""
-        with open(self.logs / f"{name}.log", "w") as log:  # the child keeps its own copy
+        """A child in its own process group (so ``stop`` can signal all of it), logging to ``logs/<name>.log``
+        (appended to when the service is restarted)."""
+        mode = "a" if name in self.spawned else "w"
+        self.spawned[name] = (args, env)
+        with open(self.logs / f"{name}.log", mode) as log:  # the child keeps its own copy
             self.procs[name] = subprocess.Popen(
                 args,
                 env=env or self.env,
@@ -214,6 +220,60 @@ class AirflowServices:
                 pass
         psutil.wait_procs(alive, timeout=5)
         self.procs.clear()
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal one service and every process under it (SIGKILL: a crash, no handler runs; SIGTERM: a stop),
+        and wait until they are gone. ``restart`` brings it back."""
+        import psutil
+
+        proc = self.procs[name]
+        try:
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            tree = []
+        self.pids_seen |= {p.pid for p in tree}
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        for p in tree:  # descendants that left the group
+            try:
+                p.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(tree, timeout=self.stop_timeout)
+        for p in alive:
+            p.kill()
+        proc.wait()
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Start a service again as it was first started (after ``kill``), and wait until Airflow reports every
+        service healthy."""
+        args, env = self.spawned[name]
+        if self.procs[name].poll() is None:
+            self.kill(name, signal.SIGTERM)
+        proc = self.spawn(name, args, env)
+        self.wait_healthy()
+        return proc
+
+    def task_processes(self, ti_id: str) -> list[Any]:
+        """The processes running one task instance (titled ``airflow worker -- <ti id>`` by the Task SDK), among
+        the services' descendants (setproctitle overwrites a task's environment, so AIRFLOW_HOME cannot find it)."""
+        import psutil
+
+        found, tree = [], []
+        for service in self.procs.values():
+            try:
+                tree += psutil.Process(service.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                pass
+        for proc in tree:
+            try:
+                if f"airflow worker -- {ti_id}" in " ".join(proc.cmdline()):
+                    found.append(proc)
+            except Exception:  # psutil.NoSuchProcess / AccessDenied: it ended meanwhile
+                pass
+        return found
 
     def alive_pids(self) -> list[int]:
         """PIDs this object ever saw (services and their descendants) that still run; empty after ``stop``."""
