@@ -60,3 +60,4 @@ with DAG(
     decision >> result
     chain(result, requests, create_model, create_endpoint_config, create_endpoint, smoke, published)
     chain(smoke, delete_endpoint, delete_endpoint_config, delete_model)
+    tasks.end_with_run_outcome(dag)

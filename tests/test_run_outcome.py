@@ -17,7 +17,7 @@ from sagemaker_mlops import outcome
 
 from dag_runs import load_dag
 
-DAG_IDS = ("mnist_train_deploy", "mnist_incremental_spot")
+DAG_IDS = ("mnist_train_deploy", "mnist_incremental_spot", "mnist_tuning")
 
 
 def _effective_leaves(dag: Any) -> set[str]:
