@@ -47,6 +47,7 @@ PLACEHOLDERS = {
     "DataBucket": DATA_BUCKET,
     "IncrementalBucket": INCREMENTAL_BUCKET,
     "SageMakerExecutionRoleArn": ROLE_ARN,
+    "ModelPackageGroupName": "mnist-image-classifier",
 }
 TEMPLATE_NAME_OF = {
     "Partition": "AWS::Partition",
@@ -86,6 +87,7 @@ RESOURCELESS_LISTS = {
     "sagemaker:ListEndpointConfigs",
     "sagemaker:ListModels",
     "sagemaker:ListTrainingJobs",
+    "sagemaker:ListModelPackages",  # the registry's versions (a package's ARN is only known from the listing)
 }
 # Never granted to the Airflow role on the data buckets, whatever the DAGs do: deletes stay a human decision.
 NEVER_ON_DATA = [
@@ -386,7 +388,7 @@ def _xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
-def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any]) -> None:
+def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any], model_data_url: str) -> None:
     """The run's model again, as a killed run would leave it: same name and tags, expired an hour ago."""
     from datetime import UTC, datetime, timedelta
 
@@ -398,7 +400,7 @@ def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any]) -> None:
     sagemaker.create_model(
         ModelName=config["names"]["model"],
         ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": config["image_uri"], "ModelDataUrl": "s3://x/model.tar.gz"},
+        PrimaryContainer={"Image": config["image_uri"], "ModelDataUrl": model_data_url},  # must exist (strict)
         Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
     )
 
@@ -442,7 +444,9 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
         }
         # Then the reaper, acting (not dry), on an expired model the package left behind: its List, ListTags and
         # Delete calls and its S3 report are the Airflow role's too.
-        _expired_model_left_behind(clients["sagemaker"], config)
+        _expired_model_left_behind(
+            clients["sagemaker"], config, (_xcom(run, "training_result") or {}).get("model_artifact", "")
+        )
         control.clear_requests()
         reaper_run, reaper_states = run_dag(REAPER_DAG_ID, {"dry_run": False})
         assert str(reaper_run.state) == "success", reaper_states
@@ -509,6 +513,11 @@ SAGEMAKER_KINDS = [
     ("Endpoint", "endpoint", "endpoint"),
     ("Model", "model", "model"),
 ]
+# The Model Registry's actions -> (ARN resource type, the run's group or its first version).
+REGISTRY_KINDS = [
+    ("ModelPackageGroup", "model-package-group", "{group}"),
+    ("ModelPackage", "model-package", "{group}/1"),
+]
 # Calls that need no permission of the caller.
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
 
@@ -535,6 +544,9 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
         arn = f"arn:{PARTITION}:s3:::{bucket}" + (f"/{prefix}/train/0.png" if level == "object" else "")
         return [Need(iam_action, arn, because)]
     if service == "sagemaker":  # the runtime's InvokeEndpoint is signed as "sagemaker" too
+        registry = _registry_arn(action, run)
+        if registry:
+            return [Need(f"sagemaker:{action}", registry, because)]
         for suffix, kind, key in SAGEMAKER_KINDS:
             if action.endswith(suffix):
                 return [Need(f"sagemaker:{action}", _arn("sagemaker", f"{kind}/{names[key]}"), because)]
@@ -557,6 +569,14 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
     raise AssertionError(f"recorded call {because} has no IAM mapping in this test: add one to needs_of()")
 
 
+def _registry_arn(action: str, run: PipelineRun) -> str | None:
+    group = run.config.get("extra", {}).get("model_package_group")
+    for suffix, kind, name in REGISTRY_KINDS:
+        if action.endswith(suffix) and not action.startswith("List"):
+            return _arn("sagemaker", f"{kind}/{name.format(group=group)}")
+    return None
+
+
 def implied_needs(service: str, action: str, run: PipelineRun) -> list[Need]:
     """Permissions a call needs beyond its own action: passing the role, tagging on create."""
     names, config = run.config["names"], run.config
@@ -566,7 +586,11 @@ def implied_needs(service: str, action: str, run: PipelineRun) -> list[Need]:
         needs.append(
             Need("iam:PassRole", config["role_arn"], because, (("iam:PassedToService", "sagemaker.amazonaws.com"),))
         )
-    if service == "sagemaker" and action.startswith("Create") and config.get("tags"):
+    registry = _registry_arn(action, run) if service == "sagemaker" and action.startswith("Create") else None
+    if registry and config.get("tags"):  # the registry's tags: the run's, without the expiry
+        keys = tuple(k for k in config["tags"] if k != "mlops:expires-at")
+        needs.append(Need("sagemaker:AddTags", registry, because, (("aws:TagKeys", keys),)))
+    elif service == "sagemaker" and action.startswith("Create") and config.get("tags"):
         for suffix, kind, key in SAGEMAKER_KINDS:
             if action.endswith(suffix):  # tags in a Create request need sagemaker:AddTags on the new resource
                 needs.append(
@@ -620,6 +644,8 @@ def test_pipeline_run_succeeded_and_called_aws(pipeline_run: PipelineRun) -> Non
         "logs:GetLogEvents",
         "servicequotas:ListServiceQuotas",
         "iam:PassRole",
+        "sagemaker:CreateModelPackage",
+        "sagemaker:UpdateModelPackage",  # pipeline 1's model, the first champion of an empty group
     } <= actions
     print(
         f"\n{DAG_ID}: {len(pipeline_run.requests)} AWS requests in {pipeline_run.seconds:.1f} s; derived IAM "
@@ -649,6 +675,7 @@ def _foreign(resource: str) -> list[str]:
     out = [resource.replace(f":{ACCOUNT}:", ":999999999999:"), resource.replace(f":{REGION}:", ":eu-west-1:")]
     if ":sagemaker:" in resource:
         out.append(re.sub(r"/mlops-", "/prod-", resource))
+        out.append(resource.replace("/mnist-image-classifier", "/another-teams-group"))
     if ":logs:" in resource:
         out.append(resource.replace("/aws/sagemaker/", "/aws/lambda/"))
     out = [o for o in out if o != resource]
@@ -713,6 +740,8 @@ def test_passrole_is_conditioned_and_sagemaker_is_scoped_to_mlops_names() -> Non
     arn_pattern = re.compile(
         r"arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(training-job|model|endpoint-config|endpoint)"
         r"/mlops-\*"
+        r"|arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(model-package-group/\$\{ModelPackageGroupName\}"
+        r"|model-package/\$\{ModelPackageGroupName\}/\*)"
     )
     passrole = [s for s in raw["Statement"] if "iam:PassRole" in _as_list(s.get("Action", []))]
     assert len(passrole) == 1
