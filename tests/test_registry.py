@@ -161,3 +161,14 @@ def test_a_registered_job_is_found_again_so_a_retry_registers_no_second_version(
     found = registry_tasks.find_package(registry, rc.DEFAULT_GROUP, "job-a")
     assert found["ModelPackageArn"] == arn
     assert registry_tasks.find_package(registry, rc.DEFAULT_GROUP, "job-z") is None
+
+
+def test_the_summary_lists_versions_oldest_first_with_status_and_reason(registry):
+    register(registry, "job-a", rc.APPROVED)
+    register(registry, "job-b", rc.REJECTED)
+    rows = rc.summarize(registry_tasks.registry_packages(registry, rc.DEFAULT_GROUP))
+    assert [(r["version"], r["status"], r["training_job"]) for r in rows] == [
+        (1, rc.APPROVED, "job-a"),
+        (2, rc.REJECTED, "job-b"),
+    ]
+    assert rows[1]["reason"] == "Rejected in the test"
