@@ -111,12 +111,12 @@ def register_model(
     if existing is not None:
         log.info("Training job %s is already registered as %s", job, existing["ModelPackageArn"])
         return {"group": group, "model_package_arn": existing["ModelPackageArn"], "created": False}
-    key = store_beside_model(_s3_hook(cfg), result, "evaluation.json", rc.evaluation_record(result, smoke))
+    evaluation_uri = store_beside_model(_s3_hook(cfg), result, "evaluation.json", rc.evaluation_record(result, smoke))
     spec = rc.PackageSpec(
         group=group,
         image_uri=cfg.image_uri,
         model_data_url=result["model_artifact"],
-        evaluation_s3_uri=f"s3://{cfg.bucket}/{key}",
+        evaluation_s3_uri=evaluation_uri,  # store_beside_model returns the object's s3:// URI
         training_job=job,
         dataset_sha256=summary.get("zip_sha256") or "",
         dag_id=cfg.dag_id,
