@@ -4,7 +4,9 @@
 The book's PART02 notebook as a pipeline: start from the model pipeline 1 published (or a given model or job),
 train on the second batch of digits **incrementally** (a `model` channel) on **managed spot** capacity with
 **checkpoints**, report the spot savings, then deploy the new model beside the base model and promote it only if
-it scores at least as well on the same labeled sample. Everything deployed is deleted at the end.
+it scores at least as well on the same labeled sample. Everything deployed is deleted at the end. The new model is
+registered in the Model Registry and set Approved or Rejected by that comparison; by default the base model is the
+group's latest Approved package (read at run time, so a package a person rejected is never used).
 
 Runs when pipeline 1 publishes a model (Asset `sagemaker_mlops.mnist_image_classifier`) and on a schedule
 (`SAGEMAKER_MLOPS_RETRAIN_CRON`, default Mondays 03:00 UTC); one run at a time, no catch-up. A spot job that runs
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, chain
 
-from sagemaker_mlops import tasks, utilisation_tasks
+from sagemaker_mlops import registry_tasks, tasks, utilisation_tasks
 from sagemaker_mlops.run_config import BOOK_BATCH2_URL, common_params, incremental_params
 
 RETRAIN_CRON = os.environ.get("SAGEMAKER_MLOPS_RETRAIN_CRON", "0 3 * * 1")
@@ -61,7 +63,11 @@ with DAG(
     create_base_model = tasks.base_model_operator(config, requests)
     smoke = tasks.smoke_test(config, result, incremental)
     promotion = tasks.decide_promotion(config, result, smoke, incremental)
-    published = tasks.publish_model.override(outlets=[tasks.CHAMPION_ASSET])(config, result, smoke, promotion)
+    package = registry_tasks.register_model(config, dataset, result, smoke)
+    approval = registry_tasks.decide_approval(config, package, promotion)
+    published = tasks.publish_model.override(outlets=[tasks.CHAMPION_ASSET])(
+        config, result, smoke, promotion, package=approval
+    )
 
     # --- teardown: runs after success, failure or upstream failure; skipped only with keep_endpoint
     stop_training = tasks.teardown_of(tasks.stop_training_if_running(config), setups=request)

@@ -5,7 +5,8 @@ The book's PART01 notebook as a pipeline: download the MNIST PNG dataset, upload
 **image-classification** algorithm on 2 × ml.p2.xlarge, deploy it to an ml.m5.xlarge endpoint, predict the test
 images (ZERO…NINE), score a labeled sample, then delete the endpoint, its config and the model — always, even when
 a step fails. A model that passes is published as the Asset `sagemaker_mlops.mnist_image_classifier`, which
-starts pipeline 2 (incremental training on spot).
+starts pipeline 2 (incremental training on spot), and registered in the SageMaker Model Registry (group
+`mnist-image-classifier`): Pending, or Approved when it is the group's first champion.
 
 Runs unchanged on real AWS or the local emulator: only the `aws_default` connection differs. Leave *S3 bucket*
 and *role ARN* empty to use the Variables `sagemaker_mlops_bucket` / `sagemaker_mlops_role_arn`.
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, chain
 
-from sagemaker_mlops import tasks, utilisation_tasks
+from sagemaker_mlops import registry_tasks, tasks, utilisation_tasks
 from sagemaker_mlops.run_config import BOOK_BATCH1_URL, common_params
 
 with DAG(
@@ -46,7 +47,10 @@ with DAG(
     requests = tasks.deploy_requests(config, result)
     create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(config, requests)
     smoke = tasks.smoke_test(config, result)
-    published = tasks.publish_model(config, result, smoke)
+    # --- registry: a new PendingManualApproval version; the first model of an empty group is its first champion
+    package = registry_tasks.register_model(config, dataset, result, smoke)
+    approval = registry_tasks.decide_approval(config, package)
+    published = tasks.publish_model(config, result, smoke, package=approval)
 
     # --- teardown: runs after success, failure or upstream failure; skipped only with keep_endpoint
     stop_training = tasks.teardown_of(tasks.stop_training_if_running(config), setups=request)

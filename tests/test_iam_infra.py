@@ -47,6 +47,7 @@ PLACEHOLDERS = {
     "DataBucket": DATA_BUCKET,
     "IncrementalBucket": INCREMENTAL_BUCKET,
     "SageMakerExecutionRoleArn": ROLE_ARN,
+    "ModelPackageGroupName": "mnist-image-classifier",
 }
 TEMPLATE_NAME_OF = {
     "Partition": "AWS::Partition",
@@ -79,8 +80,6 @@ ALLOWED_UNCALLED = {
     # SageMakerEndpointOperator: a retry of create_endpoint that finds the endpoint already exists updates it.
     "sagemaker:UpdateEndpoint",
     # mnist_deploy_production (tests/test_production_endpoint.py), which the replayed pipeline-1 run does not call.
-    "sagemaker:DescribeModelPackage",
-    "sagemaker:UpdateModelPackage",
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:TagResource",
     # pipeline 3 (mnist_tuning); the recorded run these tests replay is pipeline 1's, which tunes nothing.
@@ -96,6 +95,7 @@ RESOURCELESS_LISTS = {
     "sagemaker:ListEndpointConfigs",
     "sagemaker:ListModels",
     "sagemaker:ListTrainingJobs",
+    "sagemaker:ListModelPackages",  # the registry's versions (a package's ARN is only known from the listing)
 }
 # Never granted to the Airflow role on the data buckets, whatever the DAGs do: deletes stay a human decision.
 NEVER_ON_DATA = [
@@ -520,6 +520,11 @@ SAGEMAKER_KINDS = [
     ("Endpoint", "endpoint", "endpoint"),
     ("Model", "model", "model"),
 ]
+# The Model Registry's actions -> (ARN resource type, the run's group or its first version).
+REGISTRY_KINDS = [
+    ("ModelPackageGroup", "model-package-group", "{group}"),
+    ("ModelPackage", "model-package", "{group}/1"),
+]
 # Calls that need no permission of the caller.
 NO_PERMISSION = {("sts", "GetCallerIdentity")}
 
@@ -546,6 +551,9 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
         arn = f"arn:{PARTITION}:s3:::{bucket}" + (f"/{prefix}/train/0.png" if level == "object" else "")
         return [Need(iam_action, arn, because)]
     if service == "sagemaker":  # the runtime's InvokeEndpoint is signed as "sagemaker" too
+        registry = _registry_arn(action, run)
+        if registry:
+            return [Need(f"sagemaker:{action}", registry, because)]
         for suffix, kind, key in SAGEMAKER_KINDS:
             if action.endswith(suffix):
                 return [Need(f"sagemaker:{action}", _arn("sagemaker", f"{kind}/{names[key]}"), because)]
@@ -570,6 +578,14 @@ def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
     raise AssertionError(f"recorded call {because} has no IAM mapping in this test: add one to needs_of()")
 
 
+def _registry_arn(action: str, run: PipelineRun) -> str | None:
+    group = run.config.get("extra", {}).get("model_package_group")
+    for suffix, kind, name in REGISTRY_KINDS:
+        if action.endswith(suffix) and not action.startswith("List"):
+            return _arn("sagemaker", f"{kind}/{name.format(group=group)}")
+    return None
+
+
 def implied_needs(service: str, action: str, run: PipelineRun) -> list[Need]:
     """Permissions a call needs beyond its own action: passing the role, tagging on create."""
     names, config = run.config["names"], run.config
@@ -579,7 +595,11 @@ def implied_needs(service: str, action: str, run: PipelineRun) -> list[Need]:
         needs.append(
             Need("iam:PassRole", config["role_arn"], because, (("iam:PassedToService", "sagemaker.amazonaws.com"),))
         )
-    if service == "sagemaker" and action.startswith("Create") and config.get("tags"):
+    registry = _registry_arn(action, run) if service == "sagemaker" and action.startswith("Create") else None
+    if registry and config.get("tags"):  # the registry's tags: the run's, without the expiry
+        keys = tuple(k for k in config["tags"] if k != "mlops:expires-at")
+        needs.append(Need("sagemaker:AddTags", registry, because, (("aws:TagKeys", keys),)))
+    elif service == "sagemaker" and action.startswith("Create") and config.get("tags"):
         for suffix, kind, key in SAGEMAKER_KINDS:
             if action.endswith(suffix):  # tags in a Create request need sagemaker:AddTags on the new resource
                 needs.append(
@@ -633,6 +653,8 @@ def test_pipeline_run_succeeded_and_called_aws(pipeline_run: PipelineRun) -> Non
         "logs:GetLogEvents",
         "servicequotas:ListServiceQuotas",
         "iam:PassRole",
+        "sagemaker:CreateModelPackage",
+        "sagemaker:UpdateModelPackage",  # pipeline 1's model, the first champion of an empty group
     } <= actions
     print(
         f"\n{DAG_ID}: {len(pipeline_run.requests)} AWS requests in {pipeline_run.seconds:.1f} s; derived IAM "
@@ -662,6 +684,7 @@ def _foreign(resource: str) -> list[str]:
     out = [resource.replace(f":{ACCOUNT}:", ":999999999999:"), resource.replace(f":{REGION}:", ":eu-west-1:")]
     if ":sagemaker:" in resource:
         out.append(re.sub(r"/mlops-", "/prod-", resource))
+        out.append(resource.replace("/mnist-image-classifier", "/another-teams-group"))
     if ":logs:" in resource:
         out.append(resource.replace("/aws/sagemaker/", "/aws/lambda/"))
     out = [o for o in out if o != resource]
@@ -726,9 +749,9 @@ def test_passrole_is_conditioned_and_sagemaker_is_scoped_to_mlops_names() -> Non
     arn_pattern = re.compile(
         r"arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(training-job|model|endpoint-config|endpoint"
         r"|hyper-parameter-tuning-job)/mlops-\*"
-        # the production endpoint by its one name, and the registry's packages it deploys (mnist_deploy_production)
+        # the production endpoint by its one name (mnist_deploy_production), and the registry's group and packages
         r"|arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(endpoint/mnist-production"
-        r"|model-package/mnist-image-classifier/\*)"
+        r"|model-package-group/\$\{ModelPackageGroupName\}|model-package/\$\{ModelPackageGroupName\}/\*)"
     )
     passrole = [s for s in raw["Statement"] if "iam:PassRole" in _as_list(s.get("Action", []))]
     assert len(passrole) == 1

@@ -66,9 +66,41 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     published = xcom(run, "publish_model")
     assert published["model_artifact"] == artifact
 
-    # A second run of the same dataset re-uploads nothing (unchanged objects are skipped).
+    # The registry: the first model of the empty group is registered Pending, then Approved as its first champion.
+    sm = aws("sagemaker")
+    first = sm.describe_model_package(ModelPackageName=published["model_package_arn"])
+    assert xcom(run, "register_model")["created"] is True
+    assert (first["ModelPackageGroupName"], first["ModelPackageVersion"]) == ("mnist-image-classifier", 1)
+    assert first["ModelApprovalStatus"] == "Approved" and "first champion" in first["ApprovalDescription"]
+    assert first["InferenceSpecification"]["SupportedContentTypes"] == [
+        "application/x-image",
+        "image/png",
+        "image/jpeg",
+    ]
+    assert first["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == artifact
+    metadata = first["CustomerMetadataProperties"]
+    assert metadata["training_job"] == result["training_job_name"] and len(metadata["dataset_sha256"]) == 64
+    evaluation = _read_json(aws, first["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+    assert evaluation["smoke_accuracy"] == smoke["accuracy"] and evaluation["sample_size"] == smoke["sample_size"]
+    assert {"mlops:created-by", "mlops:dag-run-id"} <= {
+        t["Key"] for t in sm.list_tags(ResourceArn=first["ModelPackageArn"])["Tags"]
+    }
+
+    # A second run of the same dataset re-uploads nothing (unchanged objects are skipped); its model waits for a
+    # person (the group has a champion already).
     run2, _ = run_dag(DAG_ID, datasets.conf("batch1", min_accuracy=0.0))
     assert xcom(run2, "upload_dataset")["uploaded"] == 0
+    second = xcom(run2, "decide_approval")
+    assert second["status"] == "PendingManualApproval" and second["model_package_arn"].endswith("/2")
+
+    # A cleared register_model (same training job) finds its version again: no third one.
+    from sagemaker_mlops import registry_tasks
+
+    config = xcom(run, "validate_and_preflight")
+    again = registry_tasks.register_model.function(config, xcom(run, "download_dataset"), result, smoke)
+    assert again == {**xcom(run, "register_model"), "created": False}
+    packages = sm.list_model_packages(ModelPackageGroupName="mnist-image-classifier")["ModelPackageSummaryList"]
+    assert len(packages) == 2
 
 
 def test_smoke_test_below_threshold_fails_the_run_and_still_deletes_everything(airflow_db, airflow_aws, aws, datasets):

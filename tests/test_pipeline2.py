@@ -40,6 +40,10 @@ def _objects(aws, bucket: str) -> dict[str, str]:
     return {o["Key"]: o["ETag"] for o in listed}
 
 
+def _package(aws, arn: str) -> dict[str, Any]:
+    return aws("sagemaker").describe_model_package(ModelPackageName=arn)
+
+
 def _log_text(aws, job_name: str) -> str:
     logs = aws("logs")
     streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job_name}/")[
@@ -83,6 +87,8 @@ def test_interrupted_spot_job_resumes_from_checkpoints_and_is_promoted(
     decision = xcom(run, "decide_promotion")
     assert decision["promote"] is True and decision["base"]["training_job_name"] == "mlops-base-job"
     assert states["publish_model"] == "success"
+    package = _package(aws, xcom(run, "publish_model")["model_package_arn"])  # the Asset event carries it
+    assert (package["ModelApprovalStatus"], package["ApprovalDescription"]) == ("Approved", decision["reason"])
     assert _objects(aws, BASE_BUCKET) == base_objects, "the base model's bucket must be untouched"
     assert leftovers(aws) == NOTHING_LEFT
 
@@ -140,6 +146,8 @@ def test_a_worse_challenger_is_not_promoted(airflow_aws, aws, datasets, base_job
     decision = xcom(run, "decide_promotion")
     assert decision["promote"] is False and "kept the base model" in decision["reason"]
     assert states["publish_model"] == "skipped"
+    package = _package(aws, xcom(run, "decide_approval")["model_package_arn"])
+    assert (package["ModelApprovalStatus"], package["ApprovalDescription"]) == ("Rejected", decision["reason"])
     result = xcom(run, "training_result")
     stored = (
         aws("s3")
@@ -151,3 +159,58 @@ def test_a_worse_challenger_is_not_promoted(airflow_aws, aws, datasets, base_job
     )
     assert json.loads(stored)["promote"] is False
     assert leftovers(aws) == NOTHING_LEFT
+
+
+# -- the registry as pipeline 2's default base model: read at run time, a rejected package is never used ------------
+def _register(aws, job: dict[str, Any], status: str) -> str:
+    from sagemaker_mlops import registry_config as rc
+    from sagemaker_mlops import registry_tasks
+
+    sm = aws("sagemaker")
+    registry_tasks.ensure_group(sm, rc.build_group_request(rc.DEFAULT_GROUP, {}))
+    spec = rc.PackageSpec(
+        group=rc.DEFAULT_GROUP,
+        image_uri=job["AlgorithmSpecification"]["TrainingImage"],
+        model_data_url=job["ModelArtifacts"]["S3ModelArtifacts"],
+        evaluation_s3_uri="s3://base-bucket/evaluation.json",
+        training_job=job["TrainingJobName"],
+        dataset_sha256="0" * 64,
+        dag_id="mnist_train_deploy",
+        dag_run="manual__test",
+        inference_instance_type="ml.m5.xlarge",
+        tags={},
+    )
+    arn = sm.create_model_package(**rc.build_package_request(spec))["ModelPackageArn"]
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
+    return arn
+
+
+def _resolve_only(datasets) -> tuple[Any, dict[str, str]]:
+    """Pipeline 2 up to its base-model choice only (nothing is trained): the registry read is what is tested."""
+    from dag_runs import load_dag
+
+    dag = load_dag(DAG_ID).partial_subset(task_ids=["resolve_base_model"], include_upstream=True)
+    run = dag.test(run_conf=datasets.conf("batch2"))
+    return run, {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def test_the_latest_approved_package_is_the_base_and_a_rejected_one_never_is(
+    airflow_aws, aws, datasets, base_job, airflow_db, capfd
+):
+    approved = _register(aws, base_job, "Approved")
+    # A newer package a person rejected (console/CLI): it names a job that would fail the run if it were used.
+    rejected = _register(aws, {**base_job, "TrainingJobName": "mlops-rejected-job"}, "Approved")
+    aws("sagemaker").update_model_package(ModelPackageArn=rejected, ModelApprovalStatus="Rejected")
+    run, states = _resolve_only(datasets)
+    assert states["resolve_base_model"] == "success", states
+    chosen = xcom(run, "resolve_base_model")
+    assert chosen["base_model_package_arn"] == approved and chosen["base"]["training_job_name"] == "mlops-base-job"
+    assert chosen["base"]["source"] == f"model registry {approved}"
+
+    # Rejected too: the group has versions but no Approved one, so there is no base (never the rejected model).
+    aws("sagemaker").update_model_package(ModelPackageArn=approved, ModelApprovalStatus="Rejected")
+    run, states = _resolve_only(datasets)
+    assert states["resolve_base_model"] == "failed", states
+    out = capfd.readouterr().out
+    assert "has no Approved package" in out and "update-model-package" in out
+    assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())

@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sagemaker_mlops import budget, deploy_config, images, naming, training_config, tuning_config, validation
+from sagemaker_mlops import (
+    budget,
+    deploy_config,
+    images,
+    naming,
+    registry_config,
+    training_config,
+    tuning_config,
+    validation,
+)
 from sagemaker_mlops.validation import ParamError
 
 VARIABLE_PREFIX = "sagemaker_mlops_"
@@ -329,6 +338,15 @@ def common_params(
             minimum=1,
             maximum=24 * 30,
         ),
+        "model_package_group": _param(
+            None,
+            ["null", "string"],
+            "Model package group",
+            "Model Registry group the tested model is registered in. "
+            f"Empty: Variable {VARIABLE_PREFIX}model_package_group, else mnist-image-classifier.",
+            DEPLOYMENT,
+            pattern="^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+        ),
     }
 
 
@@ -434,6 +452,7 @@ def resolve(
         expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
         names=names,
         tags=deploy_config.resource_tags(dag_id, run_id, expires),
+        extra={"model_package_group": _pick(params, "model_package_group", variable) or registry_config.DEFAULT_GROUP},
     )
 
     def check_spec() -> None:
@@ -448,6 +467,7 @@ def resolve(
             lambda: validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"),
             check_spec,
             lambda: found.update(budget=check_budget(cfg, params, variable, endpoint_variants)),
+            lambda: registry_config.validate_group_name(cfg.extra["model_package_group"]),
         ]
     )
     return dataclasses.replace(

@@ -21,7 +21,17 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 # The package's own modules are stdlib-only and cheap to import; the provider's hooks and operators (boto3) are
 # imported inside the functions that use them, so parsing a DAG file stays fast.
-from sagemaker_mlops import dataset, deploy_config, incremental, preflight, report, run_config, training, upload
+from sagemaker_mlops import (
+    dataset,
+    deploy_config,
+    incremental,
+    preflight,
+    registry_config,
+    report,
+    run_config,
+    training,
+    upload,
+)
 from sagemaker_mlops import smoke_test as smoke
 from sagemaker_mlops import teardown as td
 from sagemaker_mlops.incremental import BASE_VARIANT
@@ -415,10 +425,11 @@ def publish_model(
     result: dict[str, Any],
     smoke: dict[str, Any],
     decision: dict[str, Any] | None = None,
+    package: dict[str, Any] | None = None,
     **context: Any,
 ) -> dict:
-    """Announce the tested model as an Asset event (job, artifact, accuracy in its extra) for the next pipeline;
-    skipped when a champion/challenger decision says not to promote."""
+    """Announce the tested model as an Asset event (job, artifact, accuracy, registry package in its extra) for
+    the next pipeline; skipped when a champion/challenger decision says not to promote."""
     cfg = RunConfig.from_dict(config)
     if decision is not None and not decision["promote"]:
         raise AirflowSkipException(f"Not promoted: {decision['reason']}")
@@ -433,6 +444,7 @@ def publish_model(
         "dag_id": cfg.dag_id,
         "run_id": cfg.run_id,
         "hyperparameters": result.get("hyperparameters", cfg.hyperparameters),  # a tuned model's own
+        "model_package_arn": (package or {}).get("model_package_arn"),
     }
     for asset in context["task"].outlets:
         context["outlet_events"][asset].extra = extra
@@ -527,10 +539,12 @@ def deploy_operators(config: Any, requests: Any) -> tuple[Any, Any, Any]:
 # -- pipeline 2: the base model and the champion/challenger decision ------------------------------------------------
 @task(inlets=[MODEL_ASSET, CHAMPION_ASSET])
 def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]:
-    """Pick the base model (param URI, param job, or the latest model Asset), check it exists and is compatible,
-    and validate the spot settings — all before anything is created or billed."""
+    """Pick the base model (param URI, param job, the latest Approved package of the registry group, or — the
+    group being empty — the latest model Asset), check it exists and is compatible, and validate the spot
+    settings — all before anything is created or billed."""
     cfg = RunConfig.from_dict(config)
     params = context["params"]
+    package_arn = None
     with bad_input_fails_fast():
         if params.get("base_model_uri"):
             uri = validate_s3_uri(params["base_model_uri"], "base_model_uri", require_key=True)
@@ -541,6 +555,9 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
             )
         else:
             job_name, source = params.get("base_training_job"), "base_training_job"
+            if not job_name:
+                job_name, package_arn = _registry_base(cfg, context["dag_run"])
+                source = f"model registry {package_arn}" if package_arn else source
             if not job_name:
                 events = [
                     (event.timestamp, event.extra or {})
@@ -586,7 +603,35 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
         if errors:
             raise ParamError.combine(errors)
     log.info("Base model: %s", base.to_dict())
-    return {"base": base.to_dict(), **settings}
+    return {"base": base.to_dict(), "base_model_package_arn": package_arn, **settings}
+
+
+def _registry_base(cfg: RunConfig, dag_run: Any) -> tuple[str | None, str | None]:
+    """(training job, package ARN) of the group's latest Approved package, read now (a package a person rejected
+    is never used); (None, None) when the group is empty, so the Asset event decides. A group with versions but
+    none Approved has no base: the run skips (automatic) or fails (manual) rather than use a rejected model."""
+    from sagemaker_mlops import registry_tasks
+
+    client, group = _sagemaker_client(cfg), registry_tasks.group_of(cfg)
+    package = registry_tasks.latest_approved(client, group)
+    if package is None:
+        if registry_tasks.group_is_empty(client, group):
+            return None, None
+        _skip_if_automatic(dag_run)
+        raise ParamError(
+            "base_training_job",
+            f"model package group {group} has no Approved package (a person may have rejected them)",
+            "approve a package in the SageMaker console or with aws sagemaker update-model-package, "
+            "or name base_training_job",
+        )
+    base = registry_config.package_base(package)
+    if not base["training_job_name"]:
+        raise ParamError(
+            "base_training_job",
+            f"Approved package {base['model_package_arn']} names no training job in CustomerMetadataProperties",
+            "name base_training_job or base_model_uri",
+        )
+    return base["training_job_name"], base["model_package_arn"]
 
 
 def _skip_if_automatic(dag_run: Any) -> None:

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from aws_emulator.control import EmulatorControl
+from sagemaker_mlops import registry_config, registry_tasks
 from sagemaker_mlops.smoke_test import CLASS_NAMES
 
 import run_production
@@ -138,6 +139,7 @@ def summarize(stack: LocalStack, new_jobs: set[str], test_labels: dict[str, int]
     if base:
         decision = _read_json(s3, f"{folder}/promotion.json")
         print(f"  champion/challenger: {decision['reason']}")
+    _print_registry(sm, job["TrainingJobName"])
     production = frozenset(run_production.production_names(sm))
     left = _leftovers(sm, production)
     if production:
@@ -171,6 +173,17 @@ def _production_end(stack: LocalStack) -> bool:
     for kind, names in left.items():
         print(f"  {kind} left at the end: {names if names else 'none'}")
     return not any(left.values())
+
+
+def _print_registry(sm: Any, job_name: str) -> None:
+    """The Model Registry group: every version, its status and why; the run's own version marked."""
+    group = registry_config.DEFAULT_GROUP
+    rows = registry_config.summarize(registry_tasks.registry_packages(sm, group))
+    print(f"  model registry, group {group}: {len(rows)} version(s)")
+    for row in rows:
+        mark = "  <- this run" if row["training_job"] == job_name else ""
+        reason = f" ({row['reason']})" if row["reason"] else ""
+        print(f"    v{row['version']} {row['status']}: {row['training_job']}{reason}{mark}")
 
 
 def main() -> int:

@@ -722,8 +722,62 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
 
         threading.Thread(target=remove, name=f"endpoint-delete-{endpoint_name}", daemon=True).start()
 
+    # -- model registry: what moto leaves out ---------------------------------------------------------------
+    def create_model_package_group(self, model_package_group_name: str, **kwargs: Any) -> str:  # type: ignore[override]
+        """AWS refuses a second group of the same name (moto replaced the first, and its packages' group)."""
+        existing = self.model_package_groups.get(model_package_group_name)
+        if existing is not None:
+            raise ValidationError(message=f"Model Package Group already exists: {existing.arn}")
+        return super().create_model_package_group(model_package_group_name, **kwargs)
+
+    def create_model_package(self, **kwargs: Any) -> str:  # type: ignore[override]
+        """As SageMaker validates a package: the images in this region, every ModelDataUrl an existing object."""
+        s3 = S3Store(self.account_id, self.region_name)
+        for container in (kwargs.get("inference_specification") or {}).get("Containers", []):
+            self._require_region_image(container["Image"])
+            data_url = container.get("ModelDataUrl")
+            if data_url and not s3.object_exists(data_url):
+                raise ValidationError(message=f"Could not find model data at {data_url}.")
+        arn = super().create_model_package(**kwargs)
+        self.model_packages[arn].tags = self.model_packages[arn].tags or []  # ListTags of an untagged one: []
+        return arn
+
+    def update_model_package(  # type: ignore[override]
+        self,
+        model_package_arn: str,
+        model_approval_status: str | None,
+        approval_description: str | None,
+        customer_metadata_properties: dict[str, str] | None,
+        customer_metadata_properties_to_remove: list[str],
+        additional_inference_specifications_to_add: list[Any] | None,
+    ) -> str:
+        """AWS changes only what the request names; moto also erased the package's CustomerMetadataProperties
+        and ApprovalDescription whenever they were left out (an approval lost the package's provenance)."""
+        package = self.describe_model_package(model_package_arn)
+        kept_metadata = dict(package.customer_metadata_properties or {})
+        kept_description = package.approval_description
+        arn = super().update_model_package(
+            model_package_arn,
+            model_approval_status or package.model_approval_status,
+            approval_description,
+            customer_metadata_properties,
+            customer_metadata_properties_to_remove,
+            additional_inference_specifications_to_add,
+        )
+        merged = {**kept_metadata, **(customer_metadata_properties or {})}
+        for key in customer_metadata_properties_to_remove or []:
+            merged.pop(key, None)
+        package.customer_metadata_properties = merged or None
+        package.approval_description = approval_description if approval_description is not None else kept_description
+        return arn
+
     # -- tags ----------------------------------------------------------------------------------------------
     def _get_resource_from_arn(self, arn: str) -> Any:
+        if ":model-package/" in arn:  # name/version: moto's one-slash split cannot read it
+            package = self.model_packages.get(arn)
+            if package is None:
+                raise ValidationError(message=f"Could not find resource with ARN {arn!r}.")
+            return package
         try:
             resource = super()._get_resource_from_arn(arn)
         except (AttributeError, ValueError):
