@@ -191,6 +191,8 @@ def estate(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path) -> Itera
     past, future = now - timedelta(hours=2), now + timedelta(hours=2)
     sm = aws("sagemaker")
     samples = upload_zip(aws("s3"), dataset_zip(tmp_path), "mlops-test-bucket", "ch06")
+    # CreateModel refuses model data that does not exist (as SageMaker does): the planted models share one object.
+    aws("s3").put_object(Bucket="mlops-test-bucket", Key="m.tar.gz", Body=b"planted model")
 
     def as_list(tags: dict[str, str]) -> list[dict[str, str]]:
         return [{"Key": k, "Value": v} for k, v in tags.items()]
