@@ -16,6 +16,12 @@ JOB = "mlops-train-rewait"
 ERROR_EVENT = {"status": "error", "message": "Waiter error: max attempts reached", "job_name": JOB}
 
 
+@pytest.fixture(scope="module")
+def book_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The book's batch1 zip, built once for the module."""
+    return dataset_zip(tmp_path_factory.mktemp("zip"))
+
+
 def _operator() -> Any:
     from sagemaker_mlops.operators import ExplainedTrainingOperator
 
@@ -30,9 +36,9 @@ def _operator() -> Any:
 
 
 @pytest.fixture()
-def running_job(airflow_aws: Any, aws: Any, tmp_path: Path) -> str:
+def running_job(airflow_aws: Any, aws: Any, book_zip: Path) -> str:
     airflow_aws.settings(starting_seconds=300)
-    samples = upload_zip(aws("s3"), dataset_zip(tmp_path), DATA_BUCKET, "ch06")
+    samples = upload_zip(aws("s3"), book_zip, DATA_BUCKET, "ch06")
     aws("sagemaker").create_training_job(**training_request(JOB, DATA_BUCKET, "ch06", samples))
     return JOB
 
@@ -66,11 +72,11 @@ def test_a_describe_that_keeps_failing_defers_again(running_job: str, airflow_aw
         _operator().execute_complete({}, ERROR_EVENT)
 
 
-def test_a_job_that_ended_badly_still_fails_at_once(airflow_aws: Any, aws: Any, tmp_path: Path) -> None:
+def test_a_job_that_ended_badly_still_fails_at_once(airflow_aws: Any, aws: Any, book_zip: Path) -> None:
     from sagemaker_mlops.training import TrainingJobEnded
 
     airflow_aws.fail_next_training_job("AlgorithmError: bad input")
-    samples = upload_zip(aws("s3"), dataset_zip(tmp_path), DATA_BUCKET, "ch06")
+    samples = upload_zip(aws("s3"), book_zip, DATA_BUCKET, "ch06")
     aws("sagemaker").create_training_job(**training_request(JOB, DATA_BUCKET, "ch06", samples))
     for _ in range(120):
         if aws("sagemaker").describe_training_job(TrainingJobName=JOB)["TrainingJobStatus"] == "Failed":

@@ -13,17 +13,24 @@ explains how a job ended.
   waiter does not retry, expired credentials, ``max_attempts`` spent. Failing ``train`` then made its teardown stop
   a healthy job; ExplainedTrainingOperator waits again instead (at most :data:`MAX_REWAITS` times) and fails only
   when the job itself ended badly.
+* A job that fails for capacity (``CapacityError``), or a CreateTrainingJob refused with ``ResourceLimitExceeded``
+  while other jobs hold the instances, is tried again after a back-off as ``<name>-a<n>``, ``capacity_retries``
+  times at most; the log names the quota and the substitute instance types. Each attempt's name is pushed as XCom
+  ``training_job_name`` before it is waited for, so the downstream tasks find the job that actually trained.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator, SageMakerTrainingOperator
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
-from sagemaker_mlops import training
+from sagemaker_mlops import preflight, training
+from sagemaker_mlops.naming import attempt_name
 
 MAX_REWAITS = 10
 """How many times an errored wait on a still-running job is started again before ``train`` gives up."""
@@ -44,14 +51,90 @@ class PollsItsRegion:
         return super().defer(trigger=trigger, **kwargs)
 
 
+def capacity_backoff_seconds() -> float:
+    """Back-off before a capacity retry (the book: retry in about an hour; short in tests and local runs)."""
+    return float(os.environ.get("SAGEMAKER_MLOPS_CAPACITY_BACKOFF_SECONDS", "300"))
+
+
 class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
+    template_fields = (*SageMakerTrainingOperator.template_fields, "capacity_retries")
+
+    def __init__(self, *, capacity_retries: int | str = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.capacity_retries = capacity_retries
+
+    def execute(self, context: Any) -> dict:
+        return self.start_attempt(context)
+
+    def start_attempt(self, context: Any, event: Any = None, attempt: int = 1) -> dict:
+        """Creates attempt ``attempt`` of this run's job (the first is the run's name) and waits for it."""
+        from botocore.exceptions import ClientError
+
+        base = self.config["TrainingJobName"]
+        self.config["TrainingJobName"] = name = attempt_name(base, attempt)
+        if context.get("ti") is not None:
+            context["ti"].xcom_push(key="training_job_name", value=name)
+        try:
+            return super().execute(context)
+        except ClientError as err:
+            error = err.response.get("Error", {})
+            if error.get("Code") == "ResourceLimitExceeded" and training.others_hold_the_quota(
+                error.get("Message", "")
+            ):
+                self.config["TrainingJobName"] = base
+                self._retry_for_capacity(base, attempt, error.get("Message", ""))
+            raise
+
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, rewaits: int = 0) -> dict[str, dict]:
         if event and event.get("status") != "success" and event.get("job_name"):
             job = self._describe_unless_unreachable(event["job_name"])
             if job is None or job["TrainingJobStatus"] in training.RUNNING:
                 self._wait_again(event, job, rewaits)
+            if training.lacked_capacity(job):
+                base = self.config["TrainingJobName"]
+                self._retry_for_capacity(base, training.attempt_of(base, job["TrainingJobName"]), job["FailureReason"])
             training.raise_for_status(job)
         return super().execute_complete(context, event)
+
+    def _retry_for_capacity(self, base: str, attempt: int, reason: str) -> None:
+        """Defers for the back-off, then :meth:`start_attempt` of the next attempt; returns when none is left."""
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+        retries = int(self.capacity_retries or 0)
+        instance_type = self.config.get("ResourceConfig", {}).get("InstanceType", "?")
+        spot = bool(self.config.get("EnableManagedSpotTraining"))
+        advice = (
+            f"quota '{preflight.training_quota_name(instance_type, spot=spot)}' (Service Quotas); alternatives: "
+            f"{' / '.join(t for t in preflight.SUBSTITUTES if t != instance_type)} (training_instance_type), or "
+            "another region"
+        )
+        if attempt > retries:
+            self.log.error(
+                "Training job %s: no capacity for %s after %d attempt(s) (%s). Check %s.",
+                attempt_name(base, attempt),
+                instance_type,
+                attempt,
+                reason,
+                advice,
+            )
+            return
+        backoff = capacity_backoff_seconds()
+        self.log.warning(
+            "Training job %s: no capacity for %s (%s). Attempt %d of %d as %s in %.0f s. Check %s.",
+            attempt_name(base, attempt),
+            instance_type,
+            reason,
+            attempt + 1,
+            retries + 1,
+            attempt_name(base, attempt + 1),
+            backoff,
+            advice,
+        )
+        self.defer(
+            trigger=TimeDeltaTrigger(timedelta(seconds=backoff)),
+            method_name="start_attempt",
+            kwargs={"attempt": attempt + 1},
+        )
 
     def _describe_unless_unreachable(self, job_name: str) -> dict[str, Any] | None:
         """The job, or None when SageMaker cannot be asked right now (the job's state is unknown, not bad)."""
