@@ -68,6 +68,7 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
 
     def start_attempt(self, context: Any, event: Any = None, attempt: int = 1) -> dict:
         """Creates attempt ``attempt`` of this run's job (the first is the run's name) and waits for it."""
+        from airflow.sdk.exceptions import AirflowException
         from botocore.exceptions import ClientError
 
         base = self.config["TrainingJobName"]
@@ -76,6 +77,12 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
             context["ti"].xcom_push(key="training_job_name", value=name)
         try:
             return super().execute(context)
+        except AirflowException:  # the job failed before the wait was deferred
+            job = training.describe_or_none(self.hook.conn, name)
+            if job is not None and training.lacked_capacity(job):
+                self.config["TrainingJobName"] = base
+                self._retry_for_capacity(base, attempt, job["FailureReason"])
+            raise
         except ClientError as err:
             error = err.response.get("Error", {})
             if error.get("Code") == "ResourceLimitExceeded" and training.others_hold_the_quota(
