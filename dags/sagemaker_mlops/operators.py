@@ -66,19 +66,25 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
     def execute(self, context: Any) -> dict:
         return self.start_attempt(context)
 
-    def start_attempt(self, context: Any, event: Any = None, attempt: int = 1) -> dict:
-        """Creates attempt ``attempt`` of this run's job (the first is the run's name) and waits for it."""
+    def start_attempt(self, context: Any, event: Any = None, attempt: int | None = None) -> dict:
+        """Creates attempt ``attempt`` of this run's job (the first is the run's name) and waits for it; without
+        one, the attempt after the latest that found no capacity (read from AWS, so a resumed or retried task
+        never repeats a name)."""
         from airflow.sdk.exceptions import AirflowException
         from botocore.exceptions import ClientError
 
         base = self.config["TrainingJobName"]
+        if attempt is None:
+            latest = training.latest_attempt(self.hook.conn, base, int(self.capacity_retries or 0) + 1)
+            attempt = 1 if latest is None else training.attempt_of(base, latest["TrainingJobName"])
+            attempt += 1 if latest is not None and training.lacked_capacity(latest) else 0
         self.config["TrainingJobName"] = name = attempt_name(base, attempt)
         if context.get("ti") is not None:
             context["ti"].xcom_push(key="training_job_name", value=name)
         try:
             return super().execute(context)
-        except AirflowException:  # the job failed before the wait was deferred
-            job = training.describe_or_none(self.hook.conn, name)
+        except AirflowException as err:  # the job failed before the wait was deferred
+            job = None if "already exists" in str(err) else training.describe_or_none(self.hook.conn, name)
             if job is not None and training.lacked_capacity(job):
                 self.config["TrainingJobName"] = base
                 self._retry_for_capacity(base, attempt, job["FailureReason"])
