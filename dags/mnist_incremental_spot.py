@@ -54,7 +54,7 @@ with DAG(
 
     # --- body: incremental spot training (or re-attach), report, deploy new + base, compare, publish if better
     request = tasks.training_request(config, dataset, uploaded, incremental)
-    decision = tasks.start_or_attach(config)
+    decision = tasks.start_or_attach(config, request)
     train, reattach = tasks.train_operator(config, request), tasks.reattach_sensor(config)
     result = tasks.training_result(config, dataset)
     utilisation_tasks.utilisation_report(config, result)  # right-sizing verdict, beside the deploy

@@ -40,7 +40,7 @@ with DAG(
 
     # --- body: train (or re-attach to this run's job), report, deploy, smoke-test, publish
     request = tasks.training_request(config, dataset, uploaded)
-    decision = tasks.start_or_attach(config)
+    decision = tasks.start_or_attach(config, request)
     train, reattach = tasks.train_operator(config, request), tasks.reattach_sensor(config)
     result = tasks.training_result(config, dataset)
     utilisation_tasks.utilisation_report(config, result)  # right-sizing verdict, beside the deploy

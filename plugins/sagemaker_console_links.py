@@ -47,22 +47,36 @@ def _operator(path: str) -> type:
     return type(name, (), {"__module__": module})
 
 
-def _run_config(ti_key: Any, task_id: str = CONFIG_TASK) -> dict[str, Any]:
-    """The run's validate_and_preflight XCom (or ``task_id``'s), read from the metadata DB ({} when absent or
-    unreadable)."""
+def _xcom(ti_key: Any, task_id: str, key: str) -> Any:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        value = session.scalar(
+        return session.scalar(
             XComModel.get_many(
-                key="return_value",
-                run_id=ti_key.run_id,
-                dag_ids=ti_key.dag_id,
-                task_ids=task_id,
-                map_indexes=-1,
+                key=key, run_id=ti_key.run_id, dag_ids=ti_key.dag_id, task_ids=task_id, map_indexes=-1
             ).with_only_columns(XComModel.value)
         )
+
+
+def _trained_job(ti_key: Any) -> str | None:
+    """The job the run actually trained (a capacity retry's ``-a<n>`` attempt): XCom of train, else start_or_attach."""
+    for task_id in ("train", "start_or_attach"):
+        value = _xcom(ti_key, task_id, "training_job_name")
+        if isinstance(value, (str, bytes)):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _run_config(ti_key: Any, task_id: str = CONFIG_TASK) -> dict[str, Any]:
+    """The run's validate_and_preflight XCom (or ``task_id``'s), read from the metadata DB ({} when absent or
+    unreadable)."""
+    value = _xcom(ti_key, task_id, "return_value")
     if isinstance(value, (str, bytes)):  # stored by serialize_value as a JSON document; the Execution API stores JSON
         try:
             value = json.loads(value)
@@ -104,6 +118,8 @@ class _RunConfigLink(BaseOperatorLink):
         try:
             config = _run_config(ti_key)
             region, name = config.get("region"), (config.get("names") or {}).get(self.resource)
+            if self.resource == "job":
+                name = _trained_job(ti_key) or name
         except Exception:  # a link must never break the task view
             return ""
         if not (isinstance(region, str) and region and isinstance(name, str) and name):

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import time
+from pathlib import Path
 
 from constants import REPO
 from local_stack import LocalStack
@@ -20,7 +21,8 @@ DAG_IDS = ("mnist_train_deploy", "mnist_incremental_spot")
 class Stack:
     """The emulator, the dataset server and the Airflow services, shared by the tests of one session."""
 
-    def __init__(self) -> None:
+    def __init__(self, work: Path = WORK, extra_env: dict[str, str] | None = None) -> None:
+        self.work, self.extra_env = work, dict(extra_env or {})
         self.local: LocalStack | None = None
         self.airflow: AirflowServices | None = None
         self.timings: dict[str, float] = {}
@@ -29,14 +31,14 @@ class Stack:
         from aws_emulator.control import EmulatorControl
 
         started = time.monotonic()
-        shutil.rmtree(WORK / "airflow", ignore_errors=True)  # a fresh metadata DB each session
-        self.local = LocalStack(WORK).__enter__()
+        shutil.rmtree(self.work / "airflow", ignore_errors=True)  # a fresh metadata DB each session
+        self.local = LocalStack(self.work).__enter__()
         try:
             # Long enough that each wait is still in progress when the operator first looks (so it defers),
             # short enough for a quick run: training ~11 s, endpoint creation 6 s.
             EmulatorControl(self.local.emulator_url).settings(epoch_seconds=3.0, endpoint_create_seconds=6.0)
-            env = self.local.airflow_env(WORK / "airflow", poll_seconds=2)
-            self.airflow = AirflowServices(WORK / "airflow", env, dag_ids=DAG_IDS).__enter__()
+            env = {**self.local.airflow_env(self.work / "airflow", poll_seconds=2), **self.extra_env}
+            self.airflow = AirflowServices(self.work / "airflow", env, dag_ids=DAG_IDS).__enter__()
         except BaseException:
             self.local.__exit__()
             raise

@@ -39,7 +39,7 @@ def test_throttled_calls_are_retried_and_the_run_succeeds_without_leaks(airflow_
 
 def test_no_training_capacity_fails_the_run_as_aws_reports_it(airflow_db, airflow_aws, aws, datasets, capfd):
     airflow_aws.fail_next_training_job_for_capacity()
-    run, states = run_dag(DAG_ID, dict(datasets))
+    run, states = run_dag(DAG_ID, {**datasets, "capacity_retries": 0})  # retries: test_capacity_retry_run
     assert str(run.state) == "failed" and states["train"] == "failed"
     assert CAPACITY_ERROR in capfd.readouterr().out
     assert not {"CreateModel", "CreateEndpointConfig", "CreateEndpoint"} & set(airflow_aws.actions("sagemaker"))

@@ -64,6 +64,12 @@ def latest_event_extra(events: list[tuple[datetime, Mapping[str, Any]]]) -> Mapp
     return max(usable, key=lambda item: item[0])[1] if usable else None
 
 
+def already_published(extras: list[Mapping[str, Any]], training_job_name: str) -> bool:
+    """Whether an Asset event already announced this training job's model (a cleared run publishing it again
+    would start pipeline 2 a second time on the same model)."""
+    return any(extra.get("training_job_name") == training_job_name for extra in extras)
+
+
 def compatibility_errors(
     base_hyperparameters: Mapping[str, str], run_hyperparameters: Mapping[str, Any], base_name: str
 ) -> list[ParamError]:

@@ -20,6 +20,7 @@ __all__ = [
     "NAME_PREFIX",
     "PROVIDER_SUFFIX_LENGTH",
     "TOKEN_LENGTH",
+    "attempt_name",
     "is_valid_sagemaker_name",
     "resource_name",
     "run_token",
@@ -108,4 +109,14 @@ def resource_name(prefix: str, kind: str, dag_id: str, run_id: str, *, max_lengt
     readable = _readable_run_part(run_id)[: max(room - 1, 0)].strip("-")
     name = f"{fixed}{readable}-{token}" if readable else f"{fixed}{token}"
     assert is_valid_sagemaker_name(name) and len(name) <= max_length, name
+    return name
+
+
+def attempt_name(base: str, attempt: int) -> str:
+    """The training job of capacity-retry ``attempt``: the run's name for the first, ``<base>-a<n>`` after it
+    (deterministic, so a re-run finds the latest attempt; ≤ 52 + 3 characters, still a valid SageMaker name)."""
+    if attempt < 1:
+        raise ValueError(f"attempt: {attempt} is below 1. Fix: count attempts from 1")
+    name = base if attempt == 1 else f"{base}-a{attempt}"
+    assert is_valid_sagemaker_name(name), name
     return name

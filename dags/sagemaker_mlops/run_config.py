@@ -260,6 +260,16 @@ def common_params(
             "Run the training and inference containers without network access.",
             TRAINING,
         ),
+        "capacity_retries": _param(
+            2,
+            "integer",
+            "Capacity retries",
+            "How often a job that finds no capacity (CapacityError, or ResourceLimitExceeded while other jobs hold "
+            "the instances) is tried again, after a back-off, as <job>-a2, <job>-a3. Bad input is never retried.",
+            TRAINING,
+            minimum=0,
+            maximum=5,
+        ),
         "num_layers": _param(
             18,
             "integer",

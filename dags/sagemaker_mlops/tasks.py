@@ -24,7 +24,9 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from sagemaker_mlops import (
     dataset,
     deploy_config,
+    fingerprint,
     incremental,
+    naming,
     preflight,
     registry_config,
     report,
@@ -215,19 +217,43 @@ def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str,
 def training_request(
     config: dict[str, Any], summary: dict[str, Any], uploaded: dict[str, Any], incremental: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The CreateTrainingJob request the SDK's Estimator sends for the book's code (pure builder, validated)."""
+    """The CreateTrainingJob request the SDK's Estimator sends for the book's code (pure builder, validated), tagged
+    with its fingerprint (a re-run re-attaches only to a job of the same request)."""
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        return build_training_request(cfg.training_spec(summary["num_training_samples"], incremental))
+        request = build_training_request(cfg.training_spec(summary["num_training_samples"], incremental))
+    return fingerprint.tagged(request, summary["zip_sha256"])
+
+
+def _attempts(params: Any) -> int:
+    """How many deterministic job names a run may have: its own and one per capacity retry."""
+    return 1 + int(params.get("capacity_retries") or 0)
+
+
+def _job_name(cfg: RunConfig, ti: Any) -> str:
+    """The job this run actually trained: the attempt ``train`` last started (XCom), else what start_or_attach
+    found, else the run's name — never recomputed from the params."""
+    for task_id in ("train", "start_or_attach"):
+        name = ti.xcom_pull(task_ids=task_id, key="training_job_name")
+        if name:
+            return name
+    return cfg.names["job"]
 
 
 @task.branch
-def start_or_attach(config: dict[str, Any]) -> list[str]:
-    """A re-run finds this run's job by its deterministic name: re-attach to it instead of paying for a second."""
+def start_or_attach(config: dict[str, Any], request: dict[str, Any], **context: Any) -> list[str]:
+    """A re-run finds this run's job by its deterministic name: re-attach to it instead of paying for a second —
+    only if it was started from the same request (its fingerprint tag), else fail naming what changed."""
     cfg = RunConfig.from_dict(config)
+    sagemaker = _sagemaker_client(cfg)
     with bad_input_fails_fast():
-        step = training.next_step(training.describe_or_none(_sagemaker_client(cfg), cfg.names["job"]))
-    log.info("Training job %s: %s", cfg.names["job"], step)
+        job = training.latest_attempt(sagemaker, cfg.names["job"], _attempts(context["params"]))
+        if job is not None:
+            fingerprint.check_same_request(sagemaker, job, request)
+        step = training.next_step(job)
+    name = job["TrainingJobName"] if job else cfg.names["job"]
+    context["ti"].xcom_push(key="training_job_name", value=name)
+    log.info("Training job %s: %s", name, step)
     # training_result is always followed (a branch skips every direct downstream it does not name).
     return {
         training.CREATE: ["train", "training_result"],
@@ -237,12 +263,13 @@ def start_or_attach(config: dict[str, Any]) -> list[str]:
 
 
 @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
-def training_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+def training_result(config: dict[str, Any], summary: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Describe the finished job (created or re-attached): log its lines; store the report next to the model."""
     cfg = RunConfig.from_dict(config)
-    job = training.describe_or_none(_sagemaker_client(cfg), cfg.names["job"])
+    name = _job_name(cfg, context["ti"])
+    job = training.describe_or_none(_sagemaker_client(cfg), name)
     if job is None:
-        raise RuntimeError(f"Training job {cfg.names['job']} was never created: see the log of task 'train'.")
+        raise RuntimeError(f"Training job {name} was never created: see the log of task 'train'.")
     for line in training.log_lines(_aws_client(cfg, "logs"), job["TrainingJobName"]):
         log.info("%s", line)
     with bad_input_fails_fast():
@@ -258,12 +285,16 @@ def training_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str
 
 
 @task
-def stop_training_if_running(config: dict[str, Any]) -> bool:
-    """Guaranteed: a failed or killed run never leaves this run's training job billing."""
+def stop_training_if_running(config: dict[str, Any], **context: Any) -> bool:
+    """Guaranteed: a failed or killed run never leaves this run's training job (any capacity attempt) billing."""
     cfg = RunConfig.from_dict(config)
-    stopped = training.stop_if_running(_sagemaker_client(cfg), cfg.names["job"])
-    if stopped:
-        log.warning("Stopped training job %s, still running when the run ended.", cfg.names["job"])
+    sagemaker = _sagemaker_client(cfg)
+    stopped = False
+    for attempt in range(1, _attempts(context["params"]) + 1):
+        name = naming.attempt_name(cfg.names["job"], attempt)
+        if training.stop_if_running(sagemaker, name):
+            log.warning("Stopped training job %s, still running when the run ended.", name)
+            stopped = True
     return stopped
 
 
@@ -419,7 +450,11 @@ def delete_model(config: dict[str, Any], which: str = "model") -> bool:
     return td.delete_model(_sagemaker_client(cfg), cfg.names[which])
 
 
-@task(outlets=[MODEL_ASSET])
+# How many of an Asset's newest events publish_model reads to find an earlier announcement of the same model.
+PUBLISHED_LOOKBACK = 50
+
+
+@task(outlets=[MODEL_ASSET], inlets=[MODEL_ASSET, CHAMPION_ASSET])
 def publish_model(
     config: dict[str, Any],
     result: dict[str, Any],
@@ -433,6 +468,13 @@ def publish_model(
     cfg = RunConfig.from_dict(config)
     if decision is not None and not decision["promote"]:
         raise AirflowSkipException(f"Not promoted: {decision['reason']}")
+    for asset in context["task"].outlets:
+        events = context["inlet_events"][asset][-PUBLISHED_LOOKBACK:]
+        if incremental.already_published([event.extra or {} for event in events], result["training_job_name"]):
+            raise AirflowSkipException(
+                f"{asset.name} already has an event for training job {result['training_job_name']} (a cleared or "
+                "re-run run): not announcing the same model twice, so no second downstream run starts."
+            )
     extra = {
         "training_job_name": result["training_job_name"],
         "model_artifact": result["model_artifact"],
@@ -473,6 +515,7 @@ def train_operator(config: Any, request: Any) -> Any:
         deferrable=True,
         check_interval=POLL_SECONDS,
         max_attempts=_max_attempts(),
+        capacity_retries="{{ params.capacity_retries }}",
         print_log=True,
         check_if_job_exists=True,
         action_if_job_exists="fail",
@@ -486,7 +529,7 @@ def reattach_sensor(config: Any) -> Any:
 
     return SageMakerTrainingSensor(
         task_id="reattach_training",
-        job_name=config["training_job_name"],
+        job_name="{{ ti.xcom_pull(task_ids='start_or_attach', key='training_job_name') }}",
         aws_conn_id=AWS_CONN_ID,
         region_name=config["region"],
         mode="reschedule",

@@ -1,9 +1,13 @@
 """Idempotent deletes of what a run deployed. There is no delete-endpoint operator, and the provider's
-SageMakerDeleteModelOperator fails on a model that is already gone; a teardown must not."""
+SageMakerDeleteModelOperator fails on a model that is already gone; a teardown must not.
+
+Every call retries throttling and 5xx answers with back-off for :data:`OUTAGE_SECONDS` (botocore's own few retries
+last seconds, an outage minutes), then fails with :class:`DeleteFailed` naming what is left (the reaper removes it)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +19,48 @@ log = logging.getLogger(__name__)
 IN_TRANSITION = ("Creating", "Updating")
 # How long a teardown task holds its worker waiting for an endpoint in transition before it reschedules.
 BUSY_WAIT_SECONDS = 60.0
+# How long a deleted endpoint may stay Deleting before the teardown fails naming it.
+DELETING_SECONDS = 600.0
+
+
+# How long a delete keeps retrying throttling/5xx before it gives up (env: short in tests and local runs).
+OUTAGE_SECONDS = float(os.environ.get("SAGEMAKER_MLOPS_TEARDOWN_RETRY_SECONDS", "120"))
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 15.0
+_TRANSIENT_CODES = {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded"}
+
+
+class DeleteFailed(RuntimeError):
+    """A delete still failed after :data:`OUTAGE_SECONDS` of retries: the resource is left (and may bill)."""
+
+
+def _transient(err: Exception) -> bool:
+    response = getattr(err, "response", {}) or {}
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return response.get("Error", {}).get("Code") in _TRANSIENT_CODES or status >= 500
+
+
+def _with_retries(call: Callable[[], Any], what: str) -> Any:
+    """``call()``, retried with exponential back-off while AWS answers throttling or 5xx."""
+    from botocore.exceptions import ClientError
+
+    deadline = time.monotonic() + OUTAGE_SECONDS
+    delay = FIRST_BACKOFF_SECONDS
+    while True:
+        try:
+            return call()
+        except ClientError as err:
+            if not _transient(err):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise DeleteFailed(
+                    f"{what} is left: AWS kept answering {err.response['Error'].get('Code')} for "
+                    f"{OUTAGE_SECONDS:.0f} s ({err}). The reaper (DAG sagemaker_mlops_reaper) deletes it at its next "
+                    "run once it has expired; or delete it from the console."
+                ) from err
+            log.warning("%s: %s; retrying in %.1f s.", what, err, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
 
 class EndpointBusy(RuntimeError):
@@ -31,7 +77,7 @@ def _delete(call: Callable[[], Any], what: str) -> bool:
     from botocore.exceptions import ClientError
 
     try:
-        call()
+        _with_retries(call, what)
     except ClientError as err:
         if _gone(err):
             log.info("%s does not exist (already deleted or never created).", what)
@@ -45,7 +91,9 @@ def _status(sagemaker: Any, name: str) -> str | None:
     from botocore.exceptions import ClientError
 
     try:
-        return sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"]
+        return _with_retries(lambda: sagemaker.describe_endpoint(EndpointName=name), f"endpoint {name}")[
+            "EndpointStatus"
+        ]
     except ClientError as err:
         if _gone(err):
             return None
@@ -74,10 +122,11 @@ def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float | None = N
         return False
     if status != "Deleting" and not _delete(lambda: sagemaker.delete_endpoint(EndpointName=name), f"endpoint {name}"):
         return False
-    delay = max(1, round(poll_seconds))
-    sagemaker.get_waiter("endpoint_deleted").wait(
-        EndpointName=name, WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(600 / delay))}
-    )
+    gone_by = time.monotonic() + DELETING_SECONDS
+    while _status(sagemaker, name) is not None:  # Deleting (each Describe retried through an outage)
+        if time.monotonic() >= gone_by:
+            raise DeleteFailed(f"endpoint {name} is left: still Deleting after {DELETING_SECONDS:.0f} s.")
+        time.sleep(poll_seconds)
     log.info("Endpoint %s is gone.", name)
     return True
 

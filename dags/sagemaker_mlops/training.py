@@ -3,8 +3,10 @@ its CloudWatch log lines, and stop it when the run ends early."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from sagemaker_mlops.naming import attempt_name
 from sagemaker_mlops.validation import ParamError
 
 CREATE, ATTACH, DONE = "create", "attach", "done"
@@ -26,6 +28,37 @@ def describe_or_none(sagemaker: Any, job_name: str) -> dict[str, Any] | None:
         if err.response.get("Error", {}).get("Code") == "ValidationException":
             return None
         raise
+
+
+CAPACITY_PREFIX = "CapacityError"
+_UTILIZATION_RE = re.compile(r"current utilization of (\d+(?:\.\d+)?) Instances")
+
+
+def attempt_of(base: str, job_name: str) -> int:
+    """The capacity-retry attempt a job name belongs to (see :func:`naming.attempt_name`)."""
+    match = re.fullmatch(re.escape(base) + r"-a(\d+)", job_name)
+    return int(match[1]) if match else 1
+
+
+def latest_attempt(sagemaker: Any, base: str, attempts: int) -> dict[str, Any] | None:
+    """This run's newest training job among its ``attempts`` deterministic names, or None (never created)."""
+    for attempt in range(attempts, 0, -1):
+        job = describe_or_none(sagemaker, attempt_name(base, attempt))
+        if job is not None:
+            return job
+    return None
+
+
+def lacked_capacity(job: dict[str, Any]) -> bool:
+    """A job that failed because AWS had no instances for it (not the algorithm or the input)."""
+    return job["TrainingJobStatus"] == "Failed" and (job.get("FailureReason") or "").startswith(CAPACITY_PREFIX)
+
+
+def others_hold_the_quota(message: str) -> bool:
+    """A ResourceLimitExceeded whose quota is in use by other jobs (retrying can succeed once they end); with no
+    current utilization the request can never fit and retrying is pointless."""
+    match = _UTILIZATION_RE.search(message)
+    return bool(match) and float(match[1]) > 0
 
 
 def next_step(job: dict[str, Any] | None) -> str:
