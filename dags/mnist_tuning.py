@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, chain
 
-from sagemaker_mlops import tasks, tuning_tasks
+from sagemaker_mlops import tasks, tuning_tasks, utilisation_tasks
 from sagemaker_mlops.run_config import BOOK_BATCH1_URL, common_params
 
 with DAG(
@@ -44,6 +44,7 @@ with DAG(
     decision = tuning_tasks.start_or_attach_tuning(config)
     tune, reattach = tuning_tasks.tune_operator(config, request), tuning_tasks.reattach_sensor(config)
     result = tuning_tasks.tuning_result(config, dataset)
+    utilisation_tasks.utilisation_report(config, result)  # the best trial's right-sizing verdict, beside the deploy
     requests = tasks.deploy_requests(config, result)
     create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(config, requests)
     smoke = tasks.smoke_test(config, result)

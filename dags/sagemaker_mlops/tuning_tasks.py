@@ -223,7 +223,7 @@ def tuning_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, 
     for line in training.log_lines(_aws_client(cfg, "logs"), best["TrainingJobName"]):
         log.info("%s", line)
     counts = {k: summary[k] for k in ("num_training_samples", "num_validation_samples", "test_count") if k in summary}
-    result = report.training_report(best, region=cfg.region, dataset=counts)
+    result = report.training_report(best, region=cfg.region, dataset=counts, worst_case=cfg.extra.get("budget"))
     result["hyperparameters"] = dict(best.get("HyperParameters", {}))
     result["tuning"] = outcome
     s3 = _s3_hook(cfg)
