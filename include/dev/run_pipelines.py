@@ -219,7 +219,8 @@ def main() -> int:
             labels = json.loads((WORK / "datasets" / f"{batch}.test-labels.json").read_text())
             new_jobs = _job_names(stack.client("sagemaker")) - before
             ok = summarize(stack, new_jobs, labels, tuned=dag_id == "mnist_tuning") and code == 0 and ok
-            ok = _production(stack, env, new_jobs, dag_id) and ok
+            if dag_id != "mnist_tuning":  # the production endpoint follows pipelines 1 and 2 (the demo's champions)
+                ok = _production(stack, env, new_jobs, dag_id) and ok
         ok = _production_end(stack) and ok
     print(f"\n{'OK' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
     return 0 if ok else 1
