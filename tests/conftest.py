@@ -138,3 +138,11 @@ def airflow_stack() -> Iterator[Any]:
         yield stack
     finally:
         stack.stop_and_verify()
+
+
+@pytest.fixture(scope="session")
+def batch1(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small batch1 zip the emulator tests upload and train on, built once per session."""
+    from emulator_helpers import dataset_zip
+
+    return dataset_zip(tmp_path_factory.mktemp("emulator-data"), "batch1")

@@ -16,7 +16,6 @@ from aws_emulator.storage import S3Store
 from constants import ACCOUNT, REGION
 from emulator_helpers import (
     IC_IMAGE,
-    dataset_zip,
     deploy,
     first_png,
     training_request,
@@ -26,11 +25,6 @@ from emulator_helpers import (
 )
 
 BUCKET, PREFIX = "book-bucket", "ch06"
-
-
-@pytest.fixture(scope="module")
-def batch1(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return dataset_zip(tmp_path_factory.mktemp("data"), "batch1")
 
 
 @pytest.fixture()

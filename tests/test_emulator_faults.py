@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import boto3
 import pytest
@@ -16,14 +15,9 @@ from botocore.exceptions import ClientError
 from aws_emulator.control import CAPACITY_ERROR
 
 from constants import REGION
-from emulator_helpers import dataset_zip, training_request, upload_zip, wait_endpoint, wait_training
+from emulator_helpers import training_request, upload_zip, wait_endpoint, wait_training
 
 BUCKET, PREFIX = "faults-bucket", "ch06"
-
-
-@pytest.fixture(scope="module")
-def batch1(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return dataset_zip(tmp_path_factory.mktemp("data"), "batch1")
 
 
 @pytest.fixture()

@@ -18,7 +18,6 @@ from botocore.exceptions import ClientError
 from constants import ACCOUNT, REGION, ROLE_ARN
 from emulator_helpers import (
     IC_IMAGE,
-    dataset_zip,
     first_png,
     training_request,
     upload_zip,
@@ -29,11 +28,6 @@ from emulator_helpers import (
 REPO = Path(__file__).resolve().parents[1]
 BUCKET, PREFIX = "strict-bucket", "ch06"
 P2 = "ml.p2.xlarge for training job usage"
-
-
-@pytest.fixture(scope="module")
-def batch1(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return dataset_zip(tmp_path_factory.mktemp("data"), "batch1")
 
 
 @pytest.fixture()

@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 
-from emulator_helpers import dataset_zip, training_request, upload_zip
+from emulator_helpers import training_request, upload_zip
 
 BUCKET, PREFIX = "tuning-bucket", "ch06"
-
-
-@pytest.fixture(scope="module")
-def batch1(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return dataset_zip(tmp_path_factory.mktemp("data"), "batch1")
 
 
 @pytest.fixture()
