@@ -653,13 +653,9 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             threading.Event().wait(SETTINGS.snapshot().endpoint_update_seconds)
             if cancelled():
                 return
-            try:
-                injected = SETTINGS.take_endpoint_failure()
-                if injected is not None:
-                    raise ic_algorithm.AlgorithmError(injected)
-                models = self._load_models_for(config_name)
-            except (ic_algorithm.AlgorithmError, ValidationError, KeyError, ValueError) as err:
-                roll_back(str(getattr(err, "message", None) or err))
+            models, reason = self._serve_or_reason(config_name)
+            if models is None:
+                roll_back(reason)
                 return
             deployment.trip_injected_alarm(self.account_id, self.region_name, plan.alarms)
             waits = [(share, seconds, "Baking") for share, seconds in zip(plan.shares, plan.bakes, strict=True)]
@@ -803,13 +799,9 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             threading.Event().wait(delay)
             if self._endpoint_generation.get(name) != generation or self.endpoints.get(name) is not endpoint:
                 return  # deleted or superseded meanwhile
-            try:
-                injected = SETTINGS.take_endpoint_failure()
-                if injected is not None:
-                    raise ic_algorithm.AlgorithmError(injected)
-                models = self._load_models_for(config_name)
-            except (ic_algorithm.AlgorithmError, ValidationError, KeyError, ValueError) as err:
-                endpoint.failure_reason = str(getattr(err, "message", None) or err)[:1024]
+            models, reason = self._serve_or_reason(config_name)
+            if models is None:
+                endpoint.failure_reason = reason[:1024]
                 endpoint.endpoint_status = "Failed" if creating else "InService"
                 if creating:  # a failed endpoint holds no instances
                     self._endpoint_instances.pop(name, None)
@@ -827,6 +819,16 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             endpoint.last_modified_time = utcnow()
 
         threading.Thread(target=settle, name=f"endpoint-{name}", daemon=True).start()
+
+    def _serve_or_reason(self, config_name: str) -> tuple[Any, str]:
+        """The config's loaded models, or None and why they cannot serve (an injected failure, a bad artifact)."""
+        try:
+            injected = SETTINGS.take_endpoint_failure()
+            if injected is not None:
+                raise ic_algorithm.AlgorithmError(injected)
+            return self._load_models_for(config_name), ""
+        except (ic_algorithm.AlgorithmError, ValidationError, KeyError, ValueError) as err:
+            return None, str(getattr(err, "message", None) or err)
 
     def _load_models_for(self, config_name: str) -> dict[str, ic_algorithm.StandInModel]:
         """Every production variant's model, loaded as its container would at startup (bad artifact: Failed)."""
