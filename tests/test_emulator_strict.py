@@ -496,6 +496,7 @@ print(estimator.model_data, estimator.output_kms_key == "", estimator.instance_c
 """
 
 
+@pytest.mark.e2e  # a second interpreter that imports the SageMaker SDK (~10 s)
 def test_the_sdks_estimator_attach_reads_a_job_without_key_errors(aws, uploaded, emulator):
     """The book's PART02 code calls Estimator.attach(job_name); it read OutputDataConfig.KmsKeyId and raised."""
     if not SDK_PYTHON.exists():
