@@ -71,4 +71,4 @@ deploy-mwaa: bundle
 .PHONY: services-test
 services-test: venv browser redis
 	@$(PY) -m pytest tests/test_real_services.py tests/test_ui_browser.py tests/test_celery_services.py \
-		tests/test_make_airflow.py -q -s $(PYTEST_ARGS)
+		tests/test_make_airflow.py -q -s -n 0 $(PYTEST_ARGS)
