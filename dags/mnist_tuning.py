@@ -4,9 +4,19 @@
 The book's tuner — `HyperparameterTuner(estimator, "validation:accuracy", ranges, max_jobs=20, max_parallel_jobs=3)`
 — as a pipeline: the same set-up as pipeline 1 (validate, download, upload), then a SageMaker **hyperparameter
 tuning job** over the algorithm's tunable ranges (learning_rate, mini_batch_size, optimizer; more on request),
-Bayesian search, early stopping Auto. The best training job is deployed, smoke-tested and torn down exactly like
-pipeline 1's model; the report lists every trial by objective with its cost, and the best model is published as the
-Asset `sagemaker_mlops.mnist_image_classifier`, so pipeline 2 can start from it.
+Bayesian search, early stopping Auto. The best training job (the tuning job's `BestTrainingJob`) is deployed,
+smoke-tested and torn down exactly like pipeline 1's model; the report lists every trial by objective with its
+cost, and the best model is published as the Asset `sagemaker_mlops.mnist_image_classifier`, so pipeline 2 can
+start from it.
+
+**Model Registry**: the best model is registered as a new version of the group (`mnist-image-classifier`, Variable
+`sagemaker_mlops_model_package_group`), PendingManualApproval, with its evaluation JSON (the tuning objective
+validation:accuracy, smoke accuracy, latency). It is then compared with the **champion** — the group's latest
+Approved package, read at set-up — exactly as pipeline 2 compares with its base model: the champion is served
+beside it on the test endpoint (weight 0) and both are scored on the same labeled sample (*Minimum improvement*).
+Better: Approved, and published as the champion Asset `sagemaker_mlops.mnist_image_classifier_champion` (with
+its `model_package_arn`, which `mnist_deploy_production` follows); otherwise Rejected, with the reason as
+ApprovalDescription either way. With no champion yet it is the group's first champion, as in pipeline 1.
 
 Max parallel jobs × training instance count must fit the account's training quota (checked first). A teardown stops
 the tuning job, and so its training jobs, if it still runs when the run ends.
@@ -18,8 +28,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, chain
 
-from sagemaker_mlops import tasks, tuning_tasks, utilisation_tasks
-from sagemaker_mlops.run_config import BOOK_BATCH1_URL, common_params
+from sagemaker_mlops import registry_tasks, tasks, tuning_tasks, utilisation_tasks
+from sagemaker_mlops.run_config import BOOK_BATCH1_URL, champion_params, common_params
 
 with DAG(
     dag_id="mnist_tuning",
@@ -29,36 +39,62 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    params={**common_params(dataset_url=BOOK_BATCH1_URL, prefix="ch06-tuning"), **tuning_tasks.tuning_params()},
+    params={
+        **common_params(dataset_url=BOOK_BATCH1_URL, prefix="ch06-tuning"),
+        **tuning_tasks.tuning_params(),
+        **champion_params(),
+    },
     default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["sagemaker", "mle-on-aws", "chapter-6", "tuning", "deployment"],
 ) as dag:
-    # --- set-up: nothing is created or billed until params, ranges, quotas (parallel jobs) and the dataset passed
-    config = tasks.validate_and_preflight(parallel_jobs_param="max_parallel_training_jobs")
+    # --- set-up: nothing is created or billed until params, ranges, quotas (parallel jobs; the endpoint serves the
+    # best model and the champion), the champion and the dataset passed
+    config = tasks.validate_and_preflight(parallel_jobs_param="max_parallel_training_jobs", endpoint_variants=2)
     tuning = tuning_tasks.validate_tuning(config)
+    champion = tuning_tasks.resolve_champion(config)
     dataset = tasks.download_dataset(config)
     uploaded = tasks.upload_dataset(config, dataset)
 
-    # --- body: tune (or re-attach to this run's tuning job), report, deploy the best, smoke-test, publish
+    # --- body: tune (or re-attach to this run's tuning job), report, deploy the best beside the champion, smoke-test
     request = tuning_tasks.tuning_request(config, dataset, uploaded, tuning)
     decision = tuning_tasks.start_or_attach_tuning(config)
     tune, reattach = tuning_tasks.tune_operator(config, request), tuning_tasks.reattach_sensor(config)
     result = tuning_tasks.tuning_result(config, dataset)
     utilisation_tasks.utilisation_report(config, result)  # the best trial's right-sizing verdict, beside the deploy
-    requests = tasks.deploy_requests(config, result)
+    requests = tasks.deploy_requests(config, result, champion)
     create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(config, requests)
-    smoke = tasks.smoke_test(config, result)
-    published = tasks.publish_model(config, result, smoke)
+    create_champion = tuning_tasks.create_champion_model(config, requests)
+    smoke = tasks.smoke_test(config, result, champion)
+    # --- registry: a new Pending version, then Approved/Rejected against the champion (or the first champion)
+    promotion = tasks.decide_promotion(config, result, smoke, champion)
+    package = registry_tasks.register_model(config, dataset, result, smoke)
+    approval = registry_tasks.decide_approval(config, package, promotion)
+    published = tasks.publish_model(config, result, smoke, package=approval)
+    champion_event = tasks.publish_model.override(task_id="publish_champion", outlets=[tasks.CHAMPION_ASSET])(
+        config, result, smoke, promotion, package=approval
+    )
 
     # --- teardown: runs after success, failure or upstream failure; skipped only with keep_endpoint
     stop_tuning = tasks.teardown_of(tuning_tasks.stop_tuning_if_running(config), setups=request)
     delete_endpoint = tasks.teardown_of(tasks.delete_endpoint(config), setups=requests)
     delete_endpoint_config = tasks.teardown_of(tasks.delete_endpoint_config(config), setups=requests)
     delete_model = tasks.teardown_of(tasks.delete_model(config), setups=requests)
+    delete_champion_model = tasks.teardown_of(
+        tasks.delete_model.override(task_id="delete_base_model")(config, which="base_model"), setups=requests
+    )
 
-    chain(tuning, dataset)
+    chain([tuning, champion], dataset)
     chain(request, decision, [tune, reattach], result, stop_tuning)
     decision >> result
-    chain(result, requests, create_model, create_endpoint_config, create_endpoint, smoke, published)
-    chain(smoke, delete_endpoint, delete_endpoint_config, delete_model)
+    chain(
+        result,
+        requests,
+        [create_model, create_champion],
+        create_endpoint_config,
+        create_endpoint,
+        smoke,
+        promotion,
+        [published, champion_event],
+    )
+    chain(smoke, delete_endpoint, delete_endpoint_config, [delete_model, delete_champion_model])
     tasks.end_with_run_outcome(dag)

@@ -90,6 +90,39 @@ def wait_training(sm: Any, name: str, timeout: float = 60.0) -> dict[str, Any]:
     raise AssertionError(f"training job {name} did not finish in {timeout}s")
 
 
+def completed_job(aws: Any, zip_path: Path, bucket: str, prefix: str, name: str) -> dict[str, Any]:
+    """A completed image-classification job on the zip, in its own bucket: a model to start from or compare with."""
+    samples = upload_zip(aws("s3"), zip_path, bucket, prefix)
+    sm = aws("sagemaker")
+    sm.create_training_job(**training_request(name, bucket, prefix, samples))
+    job = wait_training(sm, name)
+    assert job["TrainingJobStatus"] == "Completed", job
+    return job
+
+
+def register_package(sm: Any, job: dict[str, Any], status: str) -> str:
+    """A package of the default group for the job's model, set to ``status`` as a person would."""
+    from sagemaker_mlops import registry_config as rc
+    from sagemaker_mlops import registry_tasks
+
+    registry_tasks.ensure_group(sm, rc.build_group_request(rc.DEFAULT_GROUP, {}))
+    spec = rc.PackageSpec(
+        group=rc.DEFAULT_GROUP,
+        image_uri=job["AlgorithmSpecification"]["TrainingImage"],
+        model_data_url=job["ModelArtifacts"]["S3ModelArtifacts"],
+        evaluation_s3_uri="s3://base-bucket/evaluation.json",
+        training_job=job["TrainingJobName"],
+        dataset_sha256="0" * 64,
+        dag_id="mnist_train_deploy",
+        dag_run="manual__test",
+        inference_instance_type="ml.m5.xlarge",
+        tags={},
+    )
+    arn = sm.create_model_package(**rc.build_package_request(spec))["ModelPackageArn"]
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
+    return arn
+
+
 def wait_endpoint(sm: Any, name: str, timeout: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -62,7 +62,7 @@ def test_an_unpriced_type_is_refused_not_guessed():
         budget.worst_case(training=budget.TrainingLimits("ml.p4d.24xlarge", 1, 3600))
 
 
-def _resolve(variables: dict[str, str] | None = None, pipeline_2: bool = False, **changes: Any):
+def _resolve(variables: dict[str, str] | None = None, pipeline_2: bool = False, variants: int = 1, **changes: Any):
     from sagemaker_mlops import run_config
 
     params = {
@@ -79,7 +79,7 @@ def _resolve(variables: dict[str, str] | None = None, pipeline_2: bool = False, 
         aws_conn_id="aws_default",
         variable=known.get,
         connection_region=lambda: "us-east-1",
-        endpoint_variants=2 if pipeline_2 else 1,
+        endpoint_variants=2 if pipeline_2 else variants,
     )
 
 
@@ -103,8 +103,9 @@ def test_the_tuning_pipeline_prices_every_trial_at_its_max_runtime():
     from sagemaker_mlops import tuning_tasks
 
     tuning = {name: p.value for name, p in tuning_tasks.tuning_params().items()}
-    worst = _resolve(**tuning).extra["budget"]
-    # 20 trials x 2 x ml.p2.xlarge (1.125 USD/h) x the 3600 s per-trial default = 45 USD, + the endpoint's 0.35.
-    assert worst["usd"] == 45.35
+    worst = _resolve(variants=2, **tuning).extra["budget"]
+    # 20 trials x 2 x ml.p2.xlarge (1.125 USD/h) x the 3600 s per-trial default = 45 USD, + the endpoint serving
+    # the best trial and the champion: 2 x 0.35.
+    assert worst["usd"] == 45.69
     with pytest.raises(ParamError, match="x 20 jobs"):
         _resolve(**{**tuning, "max_runtime_seconds": 86400})  # 24 h per trial: 1,080 USD of training

@@ -10,7 +10,7 @@ import pytest
 
 from constants import INCREMENTAL_BUCKET, NOTHING_LEFT
 from dag_runs import ACTIONS_THAT_CREATE, leftovers, run_dag, xcom
-from emulator_helpers import training_request, upload_zip, wait_training
+from emulator_helpers import completed_job, register_package
 
 pytestmark = pytest.mark.e2e
 
@@ -22,11 +22,7 @@ BASE_BUCKET, BASE_PREFIX = "base-bucket", "ch06"
 def base_job(airflow_aws, aws, datasets, monkeypatch) -> dict[str, Any]:
     """A completed image-classification job on batch1 in its own bucket: the model pipeline 2 starts from."""
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", INCREMENTAL_BUCKET)
-    samples = upload_zip(aws("s3"), datasets.folder / "batch1.zip", BASE_BUCKET, BASE_PREFIX)
-    sm = aws("sagemaker")
-    sm.create_training_job(**training_request("mlops-base-job", BASE_BUCKET, BASE_PREFIX, samples))
-    job = wait_training(sm, "mlops-base-job")
-    assert job["TrainingJobStatus"] == "Completed"
+    job = completed_job(aws, datasets.folder / "batch1.zip", BASE_BUCKET, BASE_PREFIX, "mlops-base-job")
     airflow_aws.clear_requests()
     return job
 
@@ -162,29 +158,6 @@ def test_a_worse_challenger_is_not_promoted(airflow_aws, aws, datasets, base_job
 
 
 # -- the registry as pipeline 2's default base model: read at run time, a rejected package is never used ------------
-def _register(aws, job: dict[str, Any], status: str) -> str:
-    from sagemaker_mlops import registry_config as rc
-    from sagemaker_mlops import registry_tasks
-
-    sm = aws("sagemaker")
-    registry_tasks.ensure_group(sm, rc.build_group_request(rc.DEFAULT_GROUP, {}))
-    spec = rc.PackageSpec(
-        group=rc.DEFAULT_GROUP,
-        image_uri=job["AlgorithmSpecification"]["TrainingImage"],
-        model_data_url=job["ModelArtifacts"]["S3ModelArtifacts"],
-        evaluation_s3_uri="s3://base-bucket/evaluation.json",
-        training_job=job["TrainingJobName"],
-        dataset_sha256="0" * 64,
-        dag_id="mnist_train_deploy",
-        dag_run="manual__test",
-        inference_instance_type="ml.m5.xlarge",
-        tags={},
-    )
-    arn = sm.create_model_package(**rc.build_package_request(spec))["ModelPackageArn"]
-    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
-    return arn
-
-
 def _resolve_only(datasets) -> tuple[Any, dict[str, str]]:
     """Pipeline 2 up to its base-model choice only (nothing is trained): the registry read is what is tested."""
     from dag_runs import load_dag
@@ -197,9 +170,9 @@ def _resolve_only(datasets) -> tuple[Any, dict[str, str]]:
 def test_the_latest_approved_package_is_the_base_and_a_rejected_one_never_is(
     airflow_aws, aws, datasets, base_job, airflow_db, capfd
 ):
-    approved = _register(aws, base_job, "Approved")
+    approved = register_package(aws("sagemaker"), base_job, "Approved")
     # A newer package a person rejected (console/CLI): it names a job that would fail the run if it were used.
-    rejected = _register(aws, {**base_job, "TrainingJobName": "mlops-rejected-job"}, "Approved")
+    rejected = register_package(aws("sagemaker"), {**base_job, "TrainingJobName": "mlops-rejected-job"}, "Approved")
     aws("sagemaker").update_model_package(ModelPackageArn=rejected, ModelApprovalStatus="Rejected")
     run, states = _resolve_only(datasets)
     assert states["resolve_base_model"] == "success", states

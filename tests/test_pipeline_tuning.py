@@ -1,6 +1,8 @@
 """Pipeline 3 (mnist_tuning) end to end on the emulator, in-process: a small tuning job (4 trials, 2 at a time)
-whose best training job is deployed, smoke-tested, reported and published, with nothing left; and a tuning job
-whose every trial fails ends Failed, fails the run before any deploy, and leaves nothing running."""
+whose best training job is deployed, smoke-tested, reported, registered (the first champion of an empty group)
+and published, with nothing left; the best model against an existing champion on the same sample (Rejected when
+it does not beat it); and a tuning job whose every trial fails ends Failed, fails the run before any deploy, and
+leaves nothing running."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 
 from constants import NOTHING_LEFT
 from dag_runs import leftovers, run_dag, xcom
+from emulator_helpers import completed_job, register_package
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +68,45 @@ def test_tunes_deploys_the_best_and_tears_down(airflow_db, airflow_aws, aws, dat
     assert published["training_job_name"] == best
     assert published["hyperparameters"]["optimizer"] == best_job["HyperParameters"]["optimizer"]
     smoke = xcom(run, "smoke_test")
-    assert smoke["passed"] and len(smoke["test_predictions"]) == 100
+    assert smoke["passed"] and len(smoke["test_predictions"]) == 100 and not smoke.get("other_variants")
+
+    # The registry: the best job (BestTrainingJob) is a new version; the group was empty, so the first champion.
+    assert states["create_champion_model"] == "success" and xcom(run, "decide_promotion") is None
+    approval = xcom(run, "decide_approval")
+    package = sm.describe_model_package(ModelPackageName=approval["model_package_arn"])
+    assert package["ModelApprovalStatus"] == "Approved" and "first champion" in package["ApprovalDescription"]
+    assert package["CustomerMetadataProperties"]["training_job"] == best
+    assert package["CustomerMetadataProperties"]["dag_id"] == DAG_ID
+    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == result["model_artifact"]
+    assert tuning["tuning_job_name"] in package["ModelPackageDescription"]
+    evaluation = _read_json(aws, package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+    assert evaluation["training_job"] == best and evaluation["smoke_accuracy"] == smoke["accuracy"]
+    assert evaluation["tuning"]["best_objective_value"] == trials[0]["objective"]
+    assert evaluation["tuning"]["objective"] == "validation:accuracy (Maximize)"
+    # Both Asset events carry the package: the model (pipeline 2's trigger) and the champion (production's).
+    assert published["model_package_arn"] == approval["model_package_arn"]
+    assert xcom(run, "publish_champion")["model_package_arn"] == approval["model_package_arn"]
+    assert leftovers(aws) == NOTHING_LEFT
+
+
+def test_the_best_model_is_rejected_when_it_does_not_beat_the_champion(airflow_db, airflow_aws, aws, datasets):
+    champion_job = completed_job(aws, datasets.folder / "batch1.zip", "champion-bucket", "ch06", "mlops-champion")
+    champion = register_package(aws("sagemaker"), champion_job, "Approved")
+    run, states = run_dag(DAG_ID, datasets.conf(**SMALL, min_improvement=0.5))  # no model beats it by 0.5
+    assert str(run.state) == "success", states
+    assert xcom(run, "resolve_champion")["base_model_package_arn"] == champion
+    # Served beside the best trial and scored on the very same labeled sample, as pipeline 2 scores its base.
+    smoke = xcom(run, "smoke_test")
+    assert "accuracy" in smoke["other_variants"]["BaseModel"]
+    decision = xcom(run, "decide_promotion")
+    assert decision["promote"] is False and "kept the champion" in decision["reason"]
+    sm = aws("sagemaker")
+    package = sm.describe_model_package(ModelPackageName=xcom(run, "decide_approval")["model_package_arn"])
+    assert (package["ModelApprovalStatus"], package["ApprovalDescription"]) == ("Rejected", decision["reason"])
+    assert package["CustomerMetadataProperties"]["training_job"] == xcom(run, "tuning_result")["training_job_name"]
+    assert sm.describe_model_package(ModelPackageName=champion)["ModelApprovalStatus"] == "Approved"
+    assert states["publish_champion"] == "skipped" and states["publish_model"] == "success"
+    assert states["delete_base_model"] == "success"
     assert leftovers(aws) == NOTHING_LEFT
 
 

@@ -91,6 +91,46 @@ def test_bad_group_name_names_the_field_and_fix(name):
     assert err.value.field == "model_package_group" and "letters, digits and hyphens" in str(err.value)
 
 
+# A tuning job's best trial, as tuning_result returns it (its "tuning" outcome from tuning_report.tuning_summary).
+TUNED = {
+    "training_job_name": "tuning-a-003-4f2c",
+    "validation_accuracy": 0.93,
+    "tuning": {
+        "tuning_job_name": "tuning-a",
+        "objective": "validation:accuracy (Maximize)",
+        "best_training_job": "tuning-a-003-4f2c",
+        "best_objective": 0.93,
+        "best_hyperparameters": {"learning_rate": "0.02", "optimizer": "nag"},
+        "trials": [{"objective": 0.93}, {"objective": 0.9}, {"objective": None}],
+    },
+}
+SMOKE = {"accuracy": 0.95, "sample_size": 40, "latency_ms": {"p50": 3.0, "p95": 5.0}}
+
+
+def test_a_tuned_model_says_which_search_chose_it_and_by_what():
+    record = rc.evaluation_record(TUNED, SMOKE)
+    assert record["validation_accuracy"] == record["tuning"]["best_objective_value"] == 0.93
+    assert record["tuning"] == {
+        "tuning_job": "tuning-a",
+        "objective": "validation:accuracy (Maximize)",
+        "best_objective_value": 0.93,
+        "trials": 3,
+        "hyperparameters": {"learning_rate": "0.02", "optimizer": "nag"},
+    }
+    assert record["smoke_accuracy"] == 0.95 and record["sample_size"] == 40
+    description = rc.package_description(TUNED)
+    assert "tuning-a-003-4f2c" in description and "tuning job tuning-a " in description and "0.93" in description
+    request = rc.build_package_request(spec(training_job=TUNED["training_job_name"], description=description))
+    assert_valid("CreateModelPackage", request)
+    assert request["ModelPackageDescription"] == description
+
+
+def test_a_trained_model_keeps_the_plain_record():
+    trained = {"training_job_name": "job-a", "validation_accuracy": 0.9}
+    assert "tuning" not in rc.evaluation_record(trained, SMOKE)
+    assert rc.package_description(trained) == "Trained by job-a"
+
+
 # -- the approval decision ------------------------------------------------------------------------------------------
 PROMOTE = {"promote": True, "reason": "new 0.95 vs base 0.90: promoted"}
 KEEP = {"promote": False, "reason": "new 0.85 vs base 0.90: kept the base model"}

@@ -132,14 +132,37 @@ def build_approval_request(package_arn: str, status: str, reason: str) -> dict[s
 
 
 def evaluation_record(result: Mapping[str, Any], smoke: Mapping[str, Any]) -> dict[str, Any]:
-    """The evaluation JSON ModelMetrics points at."""
-    return {
+    """The evaluation JSON ModelMetrics points at. A tuned model (``result["tuning"]``, the tuning DAG's) also
+    says which search chose it and by what: the objective metric and the value the tuning job ranked it by (the
+    trial's final validation:accuracy, the same number as ``validation_accuracy``), out of how many trials."""
+    record = {
         "training_job": result["training_job_name"],
         "validation_accuracy": result.get("validation_accuracy"),
         "smoke_accuracy": smoke["accuracy"],
         "sample_size": smoke["sample_size"],
         "latency_ms": smoke.get("latency_ms"),
     }
+    tuning = result.get("tuning")
+    if tuning:
+        record["tuning"] = {
+            "tuning_job": tuning["tuning_job_name"],
+            "objective": tuning["objective"],
+            "best_objective_value": tuning["best_objective"],
+            "trials": len(tuning.get("trials", [])),
+            "hyperparameters": dict(tuning.get("best_hyperparameters", {})),
+        }
+    return record
+
+
+def package_description(result: Mapping[str, Any]) -> str:
+    """ModelPackageDescription: the training job, and for a tuned model the tuning job and objective too."""
+    tuning = result.get("tuning")
+    if not tuning:
+        return f"Trained by {result['training_job_name']}"
+    return (
+        f"Best training job {result['training_job_name']} of tuning job {tuning['tuning_job_name']} "
+        f"({tuning['objective']} = {tuning['best_objective']}, {len(tuning.get('trials', []))} trials)"
+    )
 
 
 def approval_for(

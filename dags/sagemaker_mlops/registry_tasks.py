@@ -123,6 +123,7 @@ def register_model(
         dag_run=cfg.run_id,
         inference_instance_type=cfg.inference_instance_type,
         tags=cfg.tags,
+        description=rc.package_description(result),
     )
     arn = client.create_model_package(**rc.build_package_request(spec))["ModelPackageArn"]
     log.info("Registered %s (%s) in group %s", arn, rc.PENDING, group)

@@ -570,11 +570,19 @@ def incremental_params() -> dict[str, Any]:
             "Checkpoint S3 URI of an interrupted earlier run to continue from. Empty: "
             "s3://<bucket>/<job name>/checkpoints.",
         ),
+        **champion_params(),
+    }
+
+
+def champion_params() -> dict[str, Any]:
+    """The champion/challenger margin: pipeline 2 against its base model, the tuning DAG against the champion."""
+    return {
         "min_improvement": _param(
             0.0,
             "number",
             "Minimum improvement to promote",
-            "Publish the new model only if its accuracy >= the base model's + this, on the same labeled sample.",
+            "Promote (approve, publish) the new model only if its accuracy >= the base model's (the champion's) "
+            "+ this, on the same labeled sample.",
             DEPLOYMENT,
             minimum=0,
             maximum=1,

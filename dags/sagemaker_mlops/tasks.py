@@ -464,10 +464,19 @@ def publish_model(
     **context: Any,
 ) -> dict:
     """Announce the tested model as an Asset event (job, artifact, accuracy, registry package in its extra) for
-    the next pipeline; skipped when a champion/challenger decision says not to promote."""
+    the next pipeline; skipped when a champion/challenger decision says not to promote, and a champion event
+    also when the registry's package is not Approved (a person rejected it, or it awaits one): the registry is
+    the truth, and mnist_deploy_production deploys only an Approved package."""
     cfg = RunConfig.from_dict(config)
     if decision is not None and not decision["promote"]:
         raise AirflowSkipException(f"Not promoted: {decision['reason']}")
+    status = (package or {}).get("status")
+    champion = any(asset.name == CHAMPION_ASSET.name for asset in context["task"].outlets)
+    if champion and package is not None and status != registry_config.APPROVED:
+        raise AirflowSkipException(
+            f"Package {package['model_package_arn']} is {status}, not {registry_config.APPROVED}: "
+            f"no {CHAMPION_ASSET.name} event."
+        )
     for asset in context["task"].outlets:
         events = context["inlet_events"][asset][-PUBLISHED_LOOKBACK:]
         if incremental.already_published([event.extra or {} for event in events], result["training_job_name"]):
@@ -694,18 +703,30 @@ def _skip_if_automatic(dag_run: Any) -> None:
 
 @task
 def decide_promotion(
-    config: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any], incremental: dict[str, Any], **context: Any
-) -> dict[str, Any]:
+    config: dict[str, Any],
+    result: dict[str, Any],
+    smoke: dict[str, Any],
+    incremental: dict[str, Any] | None,
+    **context: Any,
+) -> dict[str, Any] | None:
     """Champion/challenger: promote only if the new model scores at least the base model's accuracy plus the
-    margin, on the very same labeled sample. The decision and its reason are kept next to the model."""
+    margin, on the very same labeled sample. The decision and its reason are kept next to the model.
+
+    ``incremental``: pipeline 2's base model, or the tuning DAG's champion (``compared_as: "champion"``); with
+    none (the tuning DAG on an empty group) there is nothing to compare: None, and the registry's first-champion
+    rule decides."""
+    if not incremental:
+        log.info("Champion/challenger: no champion to compare with")
+        return None
     cfg = RunConfig.from_dict(config)
     margin = float(context["params"].get("min_improvement") or 0.0)
+    label = incremental.get("compared_as", "base model")
     challenger = smoke["accuracy"]
     champion = smoke["other_variants"][BASE_VARIANT]["accuracy"]
     promote = challenger >= champion + margin
     reason = (
-        f"new model {challenger:.3f} vs base model {champion:.3f} on the same {smoke['sample_size']} labeled "
-        f"images; promotion needs >= base + {margin:g}: {'promoted' if promote else 'kept the base model'}"
+        f"new model {challenger:.3f} vs {label} {champion:.3f} on the same {smoke['sample_size']} labeled "
+        f"images; promotion needs >= {label.split()[0]} + {margin:g}: {'promoted' if promote else f'kept the {label}'}"
     )
     decision = {
         "promote": promote,

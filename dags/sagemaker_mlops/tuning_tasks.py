@@ -233,6 +233,62 @@ def tuning_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, 
     return result
 
 
+# -- the best model against the champion (the registry's latest Approved package), on the same labeled sample -----
+@task
+def resolve_champion(config: dict[str, Any]) -> dict[str, Any] | None:
+    """Set-up: the group's current champion, read from the registry now (a package a person rejected is never
+    used), to be served beside the best trial and scored on the same sample as pipeline 2 scores its base model;
+    None when the group has no Approved package (the best model is then the first champion, as in pipeline 1).
+    Its artifact must still exist: a champion that cannot be deployed fails here, before anything is billed."""
+    from sagemaker_mlops import registry_config, registry_tasks
+    from sagemaker_mlops.incremental import BaseModel
+    from sagemaker_mlops.validation import ParamError
+
+    cfg = RunConfig.from_dict(config)
+    group = registry_tasks.group_of(cfg)
+    package = registry_tasks.latest_approved(_sagemaker_client(cfg), group)
+    if package is None:
+        log.info("Group %s has no Approved package: the best model will be its first champion", group)
+        return None
+    base = registry_config.package_base(package)
+    bucket, _, key = base["model_data_url"][5:].partition("/")
+    with bad_input_fails_fast():
+        if not _s3_hook(cfg).check_for_key(key, bucket):
+            raise ParamError(
+                "model_package_group",
+                f"the champion {base['model_package_arn']} serves {base['model_data_url']}, which does not exist",
+                "restore that model.tar.gz, or reject the package so the previous Approved one is the champion",
+            )
+    champion = BaseModel(
+        model_uri=base["model_data_url"],
+        source=f"model registry {base['model_package_arn']}",
+        training_job_name=base["training_job_name"],
+    )
+    log.info("Champion of %s: %s", group, champion.to_dict())
+    return {"base": champion.to_dict(), "base_model_package_arn": base["model_package_arn"], "compared_as": "champion"}
+
+
+@task
+def create_champion_model(config: dict[str, Any], requests: dict[str, Any]) -> str | None:
+    """The champion's model, served beside the best trial as a weight-0 variant (pipeline 2's
+    ``create_base_model``); with no champion there is nothing to create. A retry finds the model it created."""
+    request = requests.get("base_model")
+    if request is None:
+        log.info("No champion: only the best trial is deployed")
+        return None
+    from botocore.exceptions import ClientError
+
+    try:
+        _sagemaker_client(RunConfig.from_dict(config)).create_model(**request)
+    except ClientError as err:
+        if "already existing" not in err.response.get("Error", {}).get("Message", ""):
+            raise
+        log.info("Model %s exists already (an earlier try)", request["ModelName"])
+    else:
+        log.info("Created the champion's model %s", request["ModelName"])
+    return request["ModelName"]
+
+
 @task
 def stop_tuning_if_running(config: dict[str, Any]) -> bool:
     """Guaranteed: a failed or killed run never leaves its tuning job (and its training jobs) billing."""

@@ -136,9 +136,12 @@ def summarize(stack: LocalStack, new_jobs: set[str], test_labels: dict[str, int]
         f"images (min {smoke['min_accuracy']}), latency p50 {smoke['latency_ms']['p50']} ms, "
         f"p95 {smoke['latency_ms']['p95']} ms"
     )
-    if base:
-        decision = _read_json(s3, f"{folder}/promotion.json")
-        print(f"  champion/challenger: {decision['reason']}")
+    if base or tuned:  # pipeline 2 against its base model; the tuning DAG against the champion, if there is one
+        try:
+            reason = _read_json(s3, f"{folder}/promotion.json")["reason"]
+        except s3.exceptions.NoSuchKey:
+            reason = "no champion yet to compare with (the registry's first-champion rule decides)"
+        print(f"  champion/challenger: {reason}")
     _print_registry(sm, job["TrainingJobName"])
     production = frozenset(run_production.production_names(sm))
     left = _leftovers(sm, production)
