@@ -14,7 +14,9 @@ stamp_now=$(venv_stamp requirements.txt requirements-dev.txt "$CONSTRAINTS" "$ES
 venv_current "$VENV" "$stamp_now" && exit 0
 venv_prepare "$VENV" bootstrap
 UV="$VENV/bin/uv"
-export UV_PYTHON="$VENV/bin/python" UV_LINK_MODE=copy
+# Bytecode compiled at install: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every interpreter would compile
+# Airflow from source again: importing the provider's SageMaker operators took 7.3 s instead of 2.6 s.
+export UV_PYTHON="$VENV/bin/python" UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1
 
 # Step 1: Airflow and what the DAGs need, exactly as MWAA resolves them. requirements.txt's first line is the
 # constraints URL MWAA uses; offline we feed the vendored copy of the same file instead.

@@ -15,7 +15,7 @@ venv_current "$VENV" "$stamp_now" && [ -x "$VENV/bin/cfn-lint" ] && [ -x "$VENV/
 venv_prepare "$VENV" "tools venv"
 echo "tools venv: installing $REQS with uv $UV_VERSION"
 # sync, not install: the venv then holds exactly the pinned set (a pin dropped from the file is uninstalled).
-UV_LINK_MODE=copy "$VENV/bin/uv" pip sync --quiet --python "$VENV/bin/python" "$REQS"
+UV_LINK_MODE=copy "$VENV/bin/uv" pip sync --quiet --compile-bytecode --python "$VENV/bin/python" "$REQS"
 
 expected=$(sed -n 's/^cfn-lint==//p' "$REQS")
 actual=$("$VENV/bin/cfn-lint" --version | awk '{print $2}')
