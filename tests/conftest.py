@@ -112,6 +112,17 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedDataset
         yield ServedDatasets(folder, server.url, digests)
 
 
+@pytest.fixture()
+def no_retry_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's retries without their back-off sleeps (legacy and standard mode): for tests of how many tries are
+    made and what a caller sees after them, not of how long botocore waits in between."""
+    import botocore.retries.standard
+    import botocore.retryhandler
+
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    monkeypatch.setattr(botocore.retryhandler, "delay_exponential", lambda *args, **kwargs: 0.0)
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Airflow's metadata DB for in-process DAG runs, migrated once per session."""

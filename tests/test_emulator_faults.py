@@ -56,7 +56,7 @@ def test_throttling_on_the_next_calls_of_one_operation(emulator):
     assert statuses == [400, 400, 200]
 
 
-def test_a_retrying_client_rides_out_throttling_but_not_a_longer_outage(emulator):
+def test_a_retrying_client_rides_out_throttling_but_not_a_longer_outage(emulator, no_retry_sleep):
     emulator.fail_api("ListTrainingJobs", "ThrottlingException", count=2)
     assert _client(emulator, "sagemaker", 3).list_training_jobs()["TrainingJobSummaries"] == []  # third try works
 
@@ -92,7 +92,7 @@ def test_faults_for_a_time_window_and_in_the_xml_protocols(emulator):
 
 
 def test_the_dags_job_lookup_retries_throttling_and_never_mistakes_an_outage_for_no_job(
-    airflow_aws, monkeypatch, uploaded, aws
+    airflow_aws, monkeypatch, uploaded, aws, no_retry_sleep
 ):
     """A throttled DescribeTrainingJob must not read as "no job yet" (that would start a second, billed job):
     the connection's client retries it, and an outage longer than its retries raises."""

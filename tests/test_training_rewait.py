@@ -64,14 +64,9 @@ def test_the_re_waits_are_bounded(running_job: str) -> None:
         _operator().execute_complete({}, ERROR_EVENT, rewaits=MAX_REWAITS)
 
 
-def test_a_describe_that_keeps_failing_defers_again(
-    running_job: str, airflow_aws: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_describe_that_keeps_failing_defers_again(running_job: str, airflow_aws: Any, no_retry_sleep: None) -> None:
     from airflow.sdk.exceptions import TaskDeferred
 
-    # botocore's own retries would only sleep their back-off (~12 s) before the same outcome: one retry is enough.
-    monkeypatch.setenv("AWS_RETRY_MODE", "standard")
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     airflow_aws.fail_api("DescribeTrainingJob", "InternalFailure", count=20)
     with pytest.raises(TaskDeferred):
         _operator().execute_complete({}, ERROR_EVENT)
