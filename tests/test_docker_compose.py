@@ -660,6 +660,7 @@ def test_emulator_dockerfile_installs_the_emulator_pins() -> None:
     assert ("ENV", "PYTHONPATH=/app/include") in instructions
 
 
+@pytest.mark.e2e  # a separate interpreter or tool (a second or more each)
 @pytest.mark.parametrize(
     "service, module, options",
     [

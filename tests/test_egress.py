@@ -142,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
 def servers() -> Iterator[tuple[_Counting, _Counting]]:
     """Two loopback servers: ``a`` redirects to ``b`` (when told to), each counts the requests it gets."""
     pair = (_Counting(("127.0.0.1", 0), _Handler), _Counting(("127.0.0.1", 0), _Handler))
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in pair]
+    threads = [threading.Thread(target=s.serve_forever, args=(0.05,), daemon=True) for s in pair]
     for thread in threads:
         thread.start()
     yield pair

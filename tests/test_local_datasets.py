@@ -388,6 +388,7 @@ def _cli_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO / "include")}
 
 
+@pytest.mark.e2e  # a separate interpreter or tool (a second or more each)
 def test_cli_build_prints_infos(tmp_path: Path, built: dict) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "local_datasets", "build", "--out", str(tmp_path)],
@@ -398,6 +399,7 @@ def test_cli_build_prints_infos(tmp_path: Path, built: dict) -> None:
     assert infos["batch1"]["counts"] == BOOK_COUNTS
 
 
+@pytest.mark.e2e  # a separate interpreter or tool (a second or more each)
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_cli_serve_builds_serves_and_stops_on_signal(tmp_path: Path, built: dict, signum: int) -> None:
     process = subprocess.Popen(

@@ -309,6 +309,7 @@ def _uv(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return run
 
 
+@pytest.mark.e2e  # a separate interpreter or tool (a second or more each)
 def test_requirements_resolve_under_mwaa_constraints(bundle: SimpleNamespace, tmp_path: Path) -> None:
     # MWAA fetches the constraint URL itself; here its vendored copy stands in, plus the essential pins MWAA
     # always adds (safe-pip-install).
