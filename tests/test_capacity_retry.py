@@ -122,3 +122,32 @@ def _wait_until_failed(sm: Any, name: str) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"{name} did not fail")
+
+
+def test_a_short_back_off_is_waited_in_the_worker_and_the_next_attempt_started_at_once(
+    airflow_aws: Any, aws: Any, book_zip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never a deferral that fires within seconds: Airflow 3.3.1's scheduler fails a resumed task whose trigger
+    fired before it processed the executor's report of the deferral (apache/airflow#72716), which a 2 s back-off
+    did on the real services (tests/test_fault_matrix_recovery.py pauses the scheduler to show it)."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from aws_emulator.control import CAPACITY_ERROR
+    from sagemaker_mlops.operators import MIN_DEFER_SECONDS
+
+    monkeypatch.setenv("SAGEMAKER_MLOPS_CAPACITY_BACKOFF_SECONDS", "0.5")
+    assert MIN_DEFER_SECONDS >= 30
+    samples = upload_zip(aws("s3"), book_zip, DATA_BUCKET, "ch06")
+    airflow_aws.fail_next_training_job(CAPACITY_ERROR)
+    aws("sagemaker").create_training_job(**training_request(BASE, DATA_BUCKET, "ch06", samples))
+    _wait_until_failed(aws("sagemaker"), BASE)
+    request = training_request(BASE, DATA_BUCKET, "ch06", samples)
+    ti = _TaskInstance()
+    with pytest.raises(TaskDeferred) as deferred:  # the wait for -a2, not a TimeDeltaTrigger
+        _operator(dict(request), retries=1).execute_complete(
+            {"ti": ti}, {"status": "error", "message": "terminal failure", "job_name": BASE}
+        )
+    assert deferred.value.trigger.__class__.__name__ == "SageMakerTrigger"
+    assert deferred.value.trigger.serialize()[1]["job_name"] == f"{BASE}-a2"
+    assert deferred.value.method_name == "execute_complete"
+    assert ti.pushed["training_job_name"] == f"{BASE}-a2"

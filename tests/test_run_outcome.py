@@ -59,3 +59,36 @@ def test_failed_tasks_lists_failed_and_upstream_failed_teardowns_included() -> N
     }
     assert outcome.failed_tasks(states, ignore="run_outcome") == ["delete_endpoint", "publish_model", "train"]
     assert outcome.failed_tasks({"a": "success", "b": "skipped", "c": None, "w": "failed"}, ignore="w") == []
+
+
+def _run_state(dag: Any, states: dict[str, str]) -> str:
+    """The state Airflow gives a finished run: failed when one of its effective leaves failed."""
+    from dataclasses import dataclass
+
+    from airflow.models.dagrun import DagRun
+
+    @dataclass(frozen=True)
+    class FakeTI:
+        task_id: str
+        state: str
+
+    leaves = DagRun._tis_for_dagrun_state(None, dag=dag, tis=[FakeTI(t, s) for t, s in states.items()])
+    return "failed" if any(ti.state in outcome.FAILED_STATES for ti in leaves) else "success"
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_a_delete_endpoint_that_failed_fails_the_run(airflow_db: Any, dag_id: str, monkeypatch: Any) -> None:
+    """The DeleteEndpoint outage of the fault matrix: delete_endpoint failed, the teardowns after it succeeded.
+    Airflow's leaf rule ignores a teardown followed by another teardown, so without the watcher that run ended
+    ``success`` (what tests/test_fault_matrix_recovery.py first saw); the watcher fails it."""
+    from sagemaker_mlops import tasks
+
+    dag = load_dag(dag_id)
+    states = {t: "success" for t in dag.task_ids} | {"delete_endpoint": "failed"}
+    states["run_outcome"] = "failed" if outcome.failed_tasks(states, ignore="run_outcome") else "success"
+    assert _run_state(dag, states) == "failed"
+
+    monkeypatch.setattr(tasks, "end_with_run_outcome", lambda dag: None)
+    without_watcher = load_dag(dag_id)
+    assert "run_outcome" not in without_watcher.task_ids
+    assert _run_state(without_watcher, {t: s for t, s in states.items() if t != "run_outcome"}) == "success"

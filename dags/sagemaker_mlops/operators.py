@@ -21,6 +21,10 @@ explains how a job ended.
   while other jobs hold the instances, is tried again after a back-off as ``<name>-a<n>``, ``capacity_retries``
   times at most; the log names the quota and the substitute instance types. Each attempt's name is pushed as XCom
   ``training_job_name`` before it is waited for, so the downstream tasks find the job that actually trained.
+  A back-off shorter than :data:`MIN_DEFER_SECONDS` is waited in the worker instead of deferred: Airflow 3.3.1's
+  scheduler fails a deferred task whose trigger fires before it has processed the executor's report of the
+  deferral (apache/airflow#72716, open), and a 2 s back-off fired that fast: the resumed attempt had created
+  ``-a2`` when the scheduler failed it ("state mismatch"), and the teardown stopped ``-a2``.
 """
 
 from __future__ import annotations
@@ -57,6 +61,12 @@ class PollsItsRegion:
             if trigger.botocore_config is None:
                 trigger.botocore_config = self.botocore_config
         return super().defer(trigger=trigger, **kwargs)
+
+
+# Shorter back-offs are slept in the worker: a trigger that fires within seconds of the deferral races the
+# scheduler's processing of the executor's success report for it, which then fails the resumed task
+# (apache/airflow#72716, Airflow 3.3.1). A minute is far beyond a scheduler loop, even on a loaded host.
+MIN_DEFER_SECONDS = 60.0
 
 
 def capacity_backoff_seconds() -> float:
@@ -101,7 +111,9 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
             job = None if "already exists" in str(err) else training.describe_or_none(self.hook.conn, name)
             if job is not None and training.lacked_capacity(job):
                 self.config["TrainingJobName"] = base
-                self._retry_for_capacity(base, attempt, job["FailureReason"])
+                retried = self._retry_for_capacity(context, base, attempt, job["FailureReason"])
+                if retried is not None:
+                    return retried
             raise
         except ClientError as err:
             error = err.response.get("Error", {})
@@ -109,7 +121,9 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
                 error.get("Message", "")
             ):
                 self.config["TrainingJobName"] = base
-                self._retry_for_capacity(base, attempt, error.get("Message", ""))
+                retried = self._retry_for_capacity(context, base, attempt, error.get("Message", ""))
+                if retried is not None:
+                    return retried
             raise
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None, rewaits: int = 0) -> dict[str, dict]:
@@ -119,12 +133,17 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
                 self._wait_again(event, job, rewaits)
             if training.lacked_capacity(job):
                 base = self.config["TrainingJobName"]
-                self._retry_for_capacity(base, training.attempt_of(base, job["TrainingJobName"]), job["FailureReason"])
+                attempt = training.attempt_of(base, job["TrainingJobName"])
+                retried = self._retry_for_capacity(context, base, attempt, job["FailureReason"])
+                if retried is not None:
+                    return retried
             training.raise_for_status(job)
         return super().execute_complete(context, event)
 
-    def _retry_for_capacity(self, base: str, attempt: int, reason: str) -> None:
-        """Defers for the back-off, then :meth:`start_attempt` of the next attempt; returns when none is left."""
+    def _retry_for_capacity(self, context: Any, base: str, attempt: int, reason: str) -> dict | None:
+        """After the back-off, :meth:`start_attempt` of the next attempt: deferred for the back-off, or (one shorter
+        than :data:`MIN_DEFER_SECONDS`) waited here and started at once, returning its result. None when no attempt
+        is left."""
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
         retries = int(self.capacity_retries or 0)
@@ -144,7 +163,7 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
                 reason,
                 advice,
             )
-            return
+            return None
         backoff = capacity_backoff_seconds()
         self.log.warning(
             "Training job %s: no capacity for %s (%s). Attempt %d of %d as %s in %.0f s. Check %s.",
@@ -157,11 +176,15 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
             backoff,
             advice,
         )
+        if backoff < MIN_DEFER_SECONDS:
+            time.sleep(backoff)
+            return self.start_attempt(context, attempt=attempt + 1)
         self.defer(
             trigger=TimeDeltaTrigger(timedelta(seconds=backoff)),
             method_name="start_attempt",
             kwargs={"attempt": attempt + 1},
         )
+        return None  # not reached: defer raises
 
     def _describe_unless_unreachable(self, job_name: str) -> dict[str, Any] | None:
         """The job, or None when SageMaker cannot be asked right now (the job's state is unknown, not bad)."""

@@ -24,6 +24,7 @@ start-up fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -33,6 +34,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -255,6 +257,18 @@ class AirflowServices:
         proc = self.spawn(name, args, env)
         self.wait_healthy()
         return proc
+
+    @contextlib.contextmanager
+    def paused(self, name: str) -> Iterator[None]:
+        """Freeze one service's main process (SIGSTOP) for the ``with`` block, then let it go on (SIGCONT): a
+        service lagging behind, as on a loaded host. Its children (the LocalExecutor's workers, the task
+        supervisors) keep running."""
+        pid = self.procs[name].pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def task_processes(self, ti_id: str) -> list[Any]:
         """The processes running one task instance (titled ``airflow worker -- <ti id>`` by the Task SDK), among
