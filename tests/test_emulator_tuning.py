@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from emulator_helpers import training_request, upload_zip
+import emulator_helpers
+from emulator_helpers import upload_zip
 
 BUCKET, PREFIX = "tuning-bucket", "ch06"
 
@@ -20,42 +21,8 @@ def samples(aws: Any, batch1: Path) -> int:
     return upload_zip(aws("s3"), batch1, BUCKET, PREFIX)
 
 
-def tuning_request(name: str, samples: int, *, jobs: int = 4, parallel: int = 2, **definition: Any) -> dict[str, Any]:
-    training = training_request("unused", BUCKET, PREFIX, samples)
-    static = {k: v for k, v in training["HyperParameters"].items() if k not in ("learning_rate", "optimizer")}
-    job_definition = {
-        "AlgorithmSpecification": training["AlgorithmSpecification"],
-        "RoleArn": training["RoleArn"],
-        "InputDataConfig": training["InputDataConfig"],
-        "OutputDataConfig": training["OutputDataConfig"],
-        "HyperParameterTuningResourceConfig": {
-            "InstanceCount": 1,
-            "InstanceType": "ml.p2.xlarge",
-            "VolumeSizeInGB": 30,
-        },
-        "StoppingCondition": training["StoppingCondition"],
-        "StaticHyperParameters": static,
-        "EnableNetworkIsolation": True,
-        **definition,
-    }
-    return {
-        "HyperParameterTuningJobName": name,
-        "HyperParameterTuningJobConfig": {
-            "Strategy": "Bayesian",
-            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:accuracy"},
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": jobs, "MaxParallelTrainingJobs": parallel},
-            "ParameterRanges": {
-                "ContinuousParameterRanges": [
-                    {"Name": "learning_rate", "MinValue": "0.005", "MaxValue": "0.05", "ScalingType": "Logarithmic"}
-                ],
-                "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "nag"]}],
-                "IntegerParameterRanges": [],
-            },
-            "TrainingJobEarlyStoppingType": "Auto",
-        },
-        "TrainingJobDefinition": job_definition,
-        "Tags": [{"Key": "mlops:created-by", "Value": "airflow-sagemaker-mlops"}],
-    }
+def tuning_request(name: str, samples: int, **kwargs: Any) -> dict[str, Any]:
+    return emulator_helpers.tuning_request(name, BUCKET, PREFIX, samples, **kwargs)
 
 
 def wait_tuning(sm: Any, name: str, timeout: float = 90.0, watch: list | None = None) -> dict[str, Any]:
