@@ -1,15 +1,17 @@
 """
 ### The reaper: nothing the pipelines created keeps billing
 
-Hourly, it lists the SageMaker endpoints, endpoint configs, models and training jobs named `mlops-…` that carry the
-package's tag `mlops:created-by`, and
+Hourly, it lists the SageMaker endpoints, endpoint configs, models, tuning jobs and training jobs named `mlops-…`
+that carry the package's tag `mlops:created-by`, and
 
 * deletes the endpoints, endpoint configs and models whose `mlops:expires-at` has passed (an endpoint kept with
   *Keep the endpoint* included), except an endpoint still Creating/Updating (AWS refuses; retried next run);
-* stops training jobs still running whose DAG run is no longer running (a killed worker, a run marked failed).
+* stops tuning and training jobs still running whose DAG run is no longer running (a killed worker, a run marked
+  failed), or, when that run is unknown here, once they have expired. A tuning job's trials stop with it: they are
+  never stopped on their own (their tuning job would launch the next).
 
-It never touches a resource without the package's tag, and never deletes a training job (ended jobs do not bill
-and are the lineage of published models). **Dry run** (on by default for manual triggers) only lists what it would
+It never touches a resource without the package's tag, and never deletes a job (ended jobs do not bill and are
+the lineage of published models). **Dry run** (on by default for manual triggers) only lists what it would
 do; scheduled runs act, unless the Variable `sagemaker_mlops_reaper_dry_run` is `true`. Each run logs a JSON report
 (found, removed, kept and why) and stores it in `s3://<report bucket>/<report prefix>/`; a delete or stop that
 fails fails the run, after the others were tried.
@@ -97,7 +99,7 @@ def reap(**context) -> dict:
 
 with DAG(
     dag_id="sagemaker_mlops_reaper",
-    description="Removes expired mlops-tagged SageMaker resources and stops orphaned training jobs",
+    description="Removes expired mlops-tagged SageMaker resources and stops orphaned tuning and training jobs",
     doc_md=__doc__,
     schedule="@hourly",
     start_date=datetime(2026, 1, 1),

@@ -80,6 +80,47 @@ def training_request(name: str, bucket: str, prefix: str, samples: int, **overri
     return request
 
 
+def tuning_request(
+    name: str, bucket: str, prefix: str, samples: int, *, jobs: int = 4, parallel: int = 2, **definition: Any
+) -> dict[str, Any]:
+    """CreateHyperParameterTuningJob of the book's job: learning_rate and optimizer tuned, the package's tag."""
+    training = training_request("unused", bucket, prefix, samples)
+    static = {k: v for k, v in training["HyperParameters"].items() if k not in ("learning_rate", "optimizer")}
+    job_definition = {
+        "AlgorithmSpecification": training["AlgorithmSpecification"],
+        "RoleArn": training["RoleArn"],
+        "InputDataConfig": training["InputDataConfig"],
+        "OutputDataConfig": training["OutputDataConfig"],
+        "HyperParameterTuningResourceConfig": {
+            "InstanceCount": 1,
+            "InstanceType": "ml.p2.xlarge",
+            "VolumeSizeInGB": 30,
+        },
+        "StoppingCondition": training["StoppingCondition"],
+        "StaticHyperParameters": static,
+        "EnableNetworkIsolation": True,
+        **definition,
+    }
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Bayesian",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:accuracy"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": jobs, "MaxParallelTrainingJobs": parallel},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [
+                    {"Name": "learning_rate", "MinValue": "0.005", "MaxValue": "0.05", "ScalingType": "Logarithmic"}
+                ],
+                "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "nag"]}],
+                "IntegerParameterRanges": [],
+            },
+            "TrainingJobEarlyStoppingType": "Auto",
+        },
+        "TrainingJobDefinition": job_definition,
+        "Tags": [{"Key": "mlops:created-by", "Value": "airflow-sagemaker-mlops"}],
+    }
+
+
 def wait_training(sm: Any, name: str, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

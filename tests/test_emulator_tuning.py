@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from emulator_helpers import training_request, upload_zip
+import emulator_helpers
+from emulator_helpers import upload_zip
 
 BUCKET, PREFIX = "tuning-bucket", "ch06"
 
@@ -20,42 +21,8 @@ def samples(aws: Any, batch1: Path) -> int:
     return upload_zip(aws("s3"), batch1, BUCKET, PREFIX)
 
 
-def tuning_request(name: str, samples: int, *, jobs: int = 4, parallel: int = 2, **definition: Any) -> dict[str, Any]:
-    training = training_request("unused", BUCKET, PREFIX, samples)
-    static = {k: v for k, v in training["HyperParameters"].items() if k not in ("learning_rate", "optimizer")}
-    job_definition = {
-        "AlgorithmSpecification": training["AlgorithmSpecification"],
-        "RoleArn": training["RoleArn"],
-        "InputDataConfig": training["InputDataConfig"],
-        "OutputDataConfig": training["OutputDataConfig"],
-        "HyperParameterTuningResourceConfig": {
-            "InstanceCount": 1,
-            "InstanceType": "ml.p2.xlarge",
-            "VolumeSizeInGB": 30,
-        },
-        "StoppingCondition": training["StoppingCondition"],
-        "StaticHyperParameters": static,
-        "EnableNetworkIsolation": True,
-        **definition,
-    }
-    return {
-        "HyperParameterTuningJobName": name,
-        "HyperParameterTuningJobConfig": {
-            "Strategy": "Bayesian",
-            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:accuracy"},
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": jobs, "MaxParallelTrainingJobs": parallel},
-            "ParameterRanges": {
-                "ContinuousParameterRanges": [
-                    {"Name": "learning_rate", "MinValue": "0.005", "MaxValue": "0.05", "ScalingType": "Logarithmic"}
-                ],
-                "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["sgd", "nag"]}],
-                "IntegerParameterRanges": [],
-            },
-            "TrainingJobEarlyStoppingType": "Auto",
-        },
-        "TrainingJobDefinition": job_definition,
-        "Tags": [{"Key": "mlops:created-by", "Value": "airflow-sagemaker-mlops"}],
-    }
+def tuning_request(name: str, samples: int, **kwargs: Any) -> dict[str, Any]:
+    return emulator_helpers.tuning_request(name, BUCKET, PREFIX, samples, **kwargs)
 
 
 def wait_tuning(sm: Any, name: str, timeout: float = 90.0, watch: list | None = None) -> dict[str, Any]:
@@ -190,3 +157,36 @@ def test_duplicate_name_and_unknown_job(aws: Any, samples: int) -> None:
     with pytest.raises(sm.exceptions.ClientError, match="can't find a tuning job"):
         sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="mlops-hpo-nope")
     wait_tuning(sm, "mlops-hpo-dup")
+
+
+def test_the_tuning_job_s_tags_are_its_own_and_propagated_to_its_trials(aws: Any, emulator: Any, samples: int) -> None:
+    """As AWS: ListTags answers the tuning job's ARN (the reaper reads it), and each trial carries a copy."""
+    emulator.settings(starting_seconds=300)  # the trials stay InProgress: nothing ends under the test
+    sm = aws("sagemaker")
+    name = "mlops-hpo-tags"
+    request = tuning_request(name, samples, jobs=2, parallel=2)
+    request["Tags"] += [{"Key": "mlops:dag-run-id", "Value": "manual__x"}]
+    arn = sm.create_hyper_parameter_tuning_job(**request)["HyperParameterTuningJobArn"]
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == request["Tags"]
+    deadline = time.monotonic() + 20
+    while len(all_trials(sm, name)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    trials = all_trials(sm, name)
+    assert len(trials) == 2
+    for trial in trials:
+        assert sm.list_tags(ResourceArn=trial["TrainingJobArn"])["Tags"] == request["Tags"]
+    sm.add_tags(ResourceArn=trials[0]["TrainingJobArn"], Tags=[{"Key": "trial-only", "Value": "1"}])
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "mlops:dag-run-id", "Value": "manual__y"}])  # overwrites, as AWS
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [
+        request["Tags"][0],
+        {"Key": "mlops:dag-run-id", "Value": "manual__y"},
+    ]
+    sm.delete_tags(ResourceArn=arn, TagKeys=["mlops:dag-run-id"])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == request["Tags"][:1]
+    assert {"Key": "mlops:dag-run-id", "Value": "manual__x"} in sm.list_tags(ResourceArn=trials[1]["TrainingJobArn"])[
+        "Tags"
+    ]
+    with pytest.raises(sm.exceptions.ClientError, match="Could not find resource"):
+        sm.list_tags(ResourceArn=arn.replace(name, "mlops-hpo-nope"))
+    sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert wait_tuning(sm, name)["HyperParameterTuningJobStatus"] == "Stopped"

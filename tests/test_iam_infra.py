@@ -82,11 +82,10 @@ ALLOWED_UNCALLED = {
     # mnist_deploy_production (tests/test_production_endpoint.py), which the replayed pipeline-1 run does not call.
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:TagResource",
-    # pipeline 3 (mnist_tuning); the recorded run these tests replay is pipeline 1's, which tunes nothing.
+    # pipeline 3 (mnist_tuning); the recorded run these tests replay is pipeline 1's, which tunes nothing (the
+    # reaper's Describe/Stop of a tuning job are recorded: it stops the one planted below).
     "sagemaker:CreateHyperParameterTuningJob",
-    "sagemaker:DescribeHyperParameterTuningJob",
     "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
-    "sagemaker:StopHyperParameterTuningJob",
 }
 # The reaper's listings: SageMaker's List* actions support no resource-level permission, so they are granted on "*"
 # (they reveal names and statuses, nothing else); every other SageMaker action stays on mlops-* names.
@@ -95,6 +94,7 @@ RESOURCELESS_LISTS = {
     "sagemaker:ListEndpointConfigs",
     "sagemaker:ListModels",
     "sagemaker:ListTrainingJobs",
+    "sagemaker:ListHyperParameterTuningJobs",
     "sagemaker:ListModelPackages",  # the registry's versions (a package's ARN is only known from the listing)
 }
 # Never granted to the Airflow role on the data buckets, whatever the DAGs do: deletes stay a human decision.
@@ -413,6 +413,20 @@ def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any], model_dat
     )
 
 
+def _orphaned_tuning_job(sagemaker: Any, config: dict[str, Any], job_name: str | None) -> None:
+    """A tuning job of the run's name, tags and data, still running after its run ended: the reaper stops it."""
+    from emulator_helpers import tuning_request
+
+    if not config or not job_name:
+        return
+    job = sagemaker.describe_training_job(TrainingJobName=job_name)
+    samples = int(job["HyperParameters"]["num_training_samples"])
+    request = tuning_request(config["names"]["tuning_job"], config["bucket"], config["prefix"], samples, jobs=2)
+    request["TrainingJobDefinition"]["InputDataConfig"] = job["InputDataConfig"]
+    request["Tags"] = [{"Key": k, "Value": v} for k, v in config["tags"].items()]
+    sagemaker.create_hyper_parameter_tuning_job(**request)
+
+
 @pytest.fixture(scope="module")
 def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Iterator[PipelineRun]:
     """``mnist_train_deploy`` once, end to end on a freshly reset emulator, and every AWS request it made."""
@@ -450,10 +464,14 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
             )
             for s in ("sagemaker", "logs")
         }
-        # Then the reaper, acting (not dry), on an expired model the package left behind: its List, ListTags and
-        # Delete calls and its S3 report are the Airflow role's too.
+        # Then the reaper, acting (not dry), on an expired model and a running tuning job the package left behind:
+        # its List, ListTags, Describe, Delete and Stop calls and its S3 report are the Airflow role's too.
         artifact = (_xcom(run, "training_result") or {}).get("model_artifact")
         _expired_model_left_behind(clients["sagemaker"], config, artifact)
+        control.settings(starting_seconds=300)  # its trials stay InProgress until the reaper stops them
+        _orphaned_tuning_job(
+            clients["sagemaker"], config, (_xcom(run, "training_result") or {}).get("training_job_name")
+        )
         control.clear_requests()
         reaper_run, reaper_states = run_dag(REAPER_DAG_ID, {"dry_run": False})
         assert str(reaper_run.state) == "success", reaper_states
@@ -515,6 +533,7 @@ S3_ACTIONS = {
 }
 # SageMaker action suffix -> (ARN resource type, key of the run config's "names"). Longest suffix first.
 SAGEMAKER_KINDS = [
+    ("HyperParameterTuningJob", "hyper-parameter-tuning-job", "tuning_job"),
     ("EndpointConfig", "endpoint-config", "endpoint_config"),
     ("TrainingJob", "training-job", "job"),
     ("Endpoint", "endpoint", "endpoint"),
@@ -655,6 +674,8 @@ def test_pipeline_run_succeeded_and_called_aws(pipeline_run: PipelineRun) -> Non
         "iam:PassRole",
         "sagemaker:CreateModelPackage",
         "sagemaker:UpdateModelPackage",  # pipeline 1's model, the first champion of an empty group
+        "sagemaker:ListHyperParameterTuningJobs",  # the reaper, on the tuning job the fixture left running
+        "sagemaker:StopHyperParameterTuningJob",
     } <= actions
     print(
         f"\n{DAG_ID}: {len(pipeline_run.requests)} AWS requests in {pipeline_run.seconds:.1f} s; derived IAM "

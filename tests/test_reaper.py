@@ -8,6 +8,7 @@ expired, unexpired, foreign-tagged and untagged resources, and DAG runs in the m
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ from emulator_helpers import (
     dataset_zip,
     deploy,
     training_request,
+    tuning_request,
     upload_zip,
     wait_endpoint,
     wait_training,
@@ -35,6 +37,7 @@ DAG_ID = "sagemaker_mlops_reaper"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PAST, FUTURE = NOW - timedelta(hours=1), NOW + timedelta(hours=1)
 OWNER_DAG = "mnist_train_deploy"
+TUNING_DAG = "mnist_tuning"
 
 
 def _tags(expires: datetime, run_id: str = "manual__2026-06-01T10:00:00+00:00", dag_id: str = OWNER_DAG) -> dict:
@@ -138,6 +141,133 @@ def test_running_jobs_are_stopped_only_when_their_dag_run_is_over() -> None:
     assert decided["mlops-train-cut-id"][0] == "keep"  # the run id in the tag is not the run's: do not guess
 
 
+def test_running_tuning_jobs_follow_the_job_rules_and_their_trials_their_tuning_job() -> None:
+    runs = {"manual__running": "running", "manual__failed": "failed"}
+
+    def state(dag_id: str, run_id: str) -> str | None:
+        return runs.get(run_id) if dag_id == TUNING_DAG else None
+
+    def tuning(name: str, tags: dict, status: str = "InProgress") -> Resource:
+        return _r("tuning_job", name, tags, status)
+
+    def trial(tuning_job: str, index: int, tags: dict, status: str = "InProgress") -> Resource:
+        return _r("training_job", f"{tuning_job}-{index:03d}-0123abcd", tags, status)
+
+    over, live = _tags(FUTURE, "manual__failed", TUNING_DAG), _tags(PAST, "manual__running", TUNING_DAG)
+    resources = [
+        tuning("mlops-hpo-orphan", over),
+        trial("mlops-hpo-orphan", 1, over),
+        trial("mlops-hpo-orphan", 2, over, "Stopping"),
+        tuning("mlops-hpo-live", live),  # expired, but its run still owns it
+        trial("mlops-hpo-live", 1, live),
+        tuning("mlops-hpo-unknown-old", _tags(PAST, "manual__elsewhere", TUNING_DAG)),
+        tuning("mlops-hpo-unknown", _tags(FUTURE, "manual__elsewhere", TUNING_DAG)),
+        # Its expiry pushed back by hand after the trial launched (AddTags): the trial follows its tuning job.
+        tuning("mlops-hpo-extended", _tags(FUTURE, "manual__elsewhere", TUNING_DAG)),
+        trial("mlops-hpo-extended", 1, _tags(PAST, "manual__elsewhere", TUNING_DAG)),
+        tuning("mlops-hpo-foreign", {**over, "mlops:created-by": "x"}),
+        tuning("mlops-hpo-done", over, "Completed"),
+        # A trial whose tuning job was not listed (already Stopping): a running training job like any other.
+        trial("mlops-hpo-stopping", 1, over),
+    ]
+    decisions = reaper.plan(resources, NOW, state)
+    decided = _decided(decisions)
+    stopped = [(d.resource.kind, d.resource.name) for d in decisions if d.action == "stop"]
+    assert stopped == [  # tuning jobs first: none launches a trial after its trials were stopped
+        ("tuning_job", "mlops-hpo-orphan"),
+        ("tuning_job", "mlops-hpo-unknown-old"),
+        ("training_job", "mlops-hpo-stopping-001-0123abcd"),
+    ]
+    assert decided["mlops-hpo-orphan"][1] == (
+        "still InProgress but its DAG run mnist_tuning / manual__failed is failed"
+    )
+    assert "which is stopped: SageMaker stops its trials" in decided["mlops-hpo-orphan-001-0123abcd"][1]
+    assert decided["mlops-hpo-orphan-002-0123abcd"] == ("keep", "already Stopping")
+    assert "is running" in decided["mlops-hpo-live"][1] and "is running" in decided["mlops-hpo-live-001-0123abcd"][1]
+    assert "another environment" in decided["mlops-hpo-unknown"][1]
+    extended = decided["mlops-hpo-extended-001-0123abcd"]
+    assert extended[0] == "keep" and "which is kept" in extended[1] and "launch the next" in extended[1]
+    assert "never touched" in decided["mlops-hpo-foreign"][1]
+    assert "tuning jobs are never deleted" in decided["mlops-hpo-done"][1]
+
+
+class _Listing:
+    """A SageMaker client with canned List pages that records what it was asked (sweep, no AWS)."""
+
+    def __init__(self, pages: dict[str, list[dict]], tags: dict[str, dict[str, str]]) -> None:
+        self.pages, self.tags = pages, tags
+        self.asked: dict[str, dict] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def get_paginator(self, operation: str) -> Any:
+        client = self
+
+        class Paginator:
+            def paginate(self, **kwargs: Any) -> list[dict]:
+                if operation == "list_tags":
+                    tags = client.tags.get(kwargs["ResourceArn"], {})
+                    return [{"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+                client.asked[operation] = kwargs
+                return client.pages.get(operation, [{}])
+
+        return Paginator()
+
+    def describe_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> dict:
+        self.calls.append(("DescribeHyperParameterTuningJob", HyperParameterTuningJobName))
+        return {
+            "HyperParameterTuningJobName": HyperParameterTuningJobName,
+            "HyperParameterTuningJobStatus": "InProgress",
+        }
+
+    def stop_hyper_parameter_tuning_job(self, HyperParameterTuningJobName: str) -> None:
+        self.calls.append(("StopHyperParameterTuningJob", HyperParameterTuningJobName))
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the sweep called {name}, which this test did not expect")
+
+
+def test_the_sweep_lists_running_mlops_tuning_jobs_and_stops_one_without_its_trials() -> None:
+    from sagemaker_mlops import sweep
+
+    arn = "arn:aws:sagemaker:us-east-1:1:hyper-parameter-tuning-job/"
+    summaries = [
+        {"HyperParameterTuningJobName": n, "HyperParameterTuningJobArn": arn + n, "HyperParameterTuningJobStatus": s}
+        for n, s in (("mlops-hpo-orphan", "InProgress"), ("team-mlops-hpo", "InProgress"))
+    ]
+    trial = "mlops-hpo-orphan-001-0123abcd"
+    pages = {
+        "list_hyper_parameter_tuning_jobs": [{"HyperParameterTuningJobSummaries": summaries}],
+        "list_training_jobs": [
+            {
+                "TrainingJobSummaries": [
+                    {"TrainingJobName": trial, "TrainingJobArn": f"arn:t/{trial}", "TrainingJobStatus": "InProgress"}
+                ]
+            }
+        ],
+    }
+    tags = _tags(PAST, "manual__gone", TUNING_DAG)
+    client = _Listing(pages, {arn + "mlops-hpo-orphan": tags, f"arn:t/{trial}": tags})
+    found = sweep.inventory(client)
+    assert client.asked["list_hyper_parameter_tuning_jobs"] == {"NameContains": "mlops-", "StatusEquals": "InProgress"}
+    assert client.asked["list_training_jobs"] == {"NameContains": "mlops-", "StatusEquals": "InProgress"}
+    assert [(r.kind, r.name, r.status, dict(r.tags)) for r in found] == [
+        ("tuning_job", "mlops-hpo-orphan", "InProgress", tags),  # "team-mlops-hpo" is not the package's name
+        ("training_job", trial, "InProgress", tags),
+    ]
+    decisions = reaper.plan(found, NOW, lambda d, r: None)  # its run unknown here, and expired
+    outcomes = sweep.carry_out(client, decisions)
+    assert client.calls == [
+        ("DescribeHyperParameterTuningJob", "mlops-hpo-orphan"),
+        ("StopHyperParameterTuningJob", "mlops-hpo-orphan"),
+    ]  # and nothing on the trial: stopping the tuning job stops it
+    assert outcomes == {arn + "mlops-hpo-orphan": "stopped"}
+    entries = reaper.report(decisions, now=NOW, region="us-east-1", dry_run=False, done=outcomes)
+    assert [(e["kind"], e["name"], e["outcome"]) for e in entries["removed"]] == [
+        ("tuning_job", "mlops-hpo-orphan", "stopped")
+    ]
+    assert [(e["kind"], e["name"]) for e in entries["kept"]] == [("training_job", trial)]
+
+
 def test_dry_run_is_the_default_of_manual_triggers_only() -> None:
     assert reaper.is_dry_run("manual", True, None) is True
     assert reaper.is_dry_run("manual", False, "true") is False
@@ -238,12 +368,46 @@ def estate(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path) -> Itera
         )
     _dag_run(OWNER_DAG, "manual__orphan", "failed")
     _dag_run(OWNER_DAG, "manual__live", "running")
+    # Tuning jobs still launching trials (one at a time, each still Starting): one whose DAG run failed, one whose
+    # run is still running, and one of another team's (expired, its run failed too). Their trials carry their tags.
+    for name, run_id, tags in (
+        ("mlops-hpo-orphan", "manual__hpo-orphan", {}),
+        ("mlops-hpo-live", "manual__hpo-live", {}),
+        ("mlops-hpo-foreign", "manual__hpo-orphan", {"mlops:created-by": "another-team"}),
+    ):
+        request = tuning_request(name, "mlops-test-bucket", "ch06", samples, jobs=2, parallel=1)
+        request["TrainingJobDefinition"]["HyperParameterTuningResourceConfig"]["InstanceType"] = "ml.p3.2xlarge"
+        request["Tags"] = as_list({**_tags(past if tags else future, run_id, TUNING_DAG), **tags})
+        sm.create_hyper_parameter_tuning_job(**request)
+    _dag_run(TUNING_DAG, "manual__hpo-orphan", "failed")
+    _dag_run(TUNING_DAG, "manual__hpo-live", "running")
+    deadline = time.monotonic() + 30
+    while len(_trials(sm)) < 3:  # each tuning job's first trial has started
+        assert time.monotonic() < deadline, _trials(sm)
+        time.sleep(0.05)
     airflow_aws.clear_requests()
     yield {"sm": sm, "s3": aws("s3")}
     with create_session() as session:
         session.execute(
             delete(DagRun).where(DagRun.dag_id == OWNER_DAG, DagRun.run_id.in_(["manual__orphan", "manual__live"]))
         )
+        session.execute(
+            delete(DagRun).where(
+                DagRun.dag_id == TUNING_DAG, DagRun.run_id.in_(["manual__hpo-orphan", "manual__hpo-live"])
+            )
+        )
+
+
+def _trials(sm: Any, tuning_job: str | None = None) -> dict[str, str]:
+    """Trial name -> status, of one tuning job or of all three of the estate."""
+    names = [tuning_job] if tuning_job else ["mlops-hpo-orphan", "mlops-hpo-live", "mlops-hpo-foreign"]
+    return {
+        t["TrainingJobName"]: t["TrainingJobStatus"]
+        for name in names
+        for t in sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+            "TrainingJobSummaries"
+        ]
+    }
 
 
 def _names(sm: Any) -> dict[str, set[str]]:
@@ -254,6 +418,10 @@ def _names(sm: Any) -> dict[str, set[str]]:
         "running": {
             j["TrainingJobName"] for j in sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]
         },
+        "tuning": {
+            j["HyperParameterTuningJobName"]
+            for j in sm.list_hyper_parameter_tuning_jobs(StatusEquals="InProgress")["HyperParameterTuningJobSummaries"]
+        },
     }
 
 
@@ -261,6 +429,10 @@ def _names(sm: Any) -> dict[str, set[str]]:
 def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[str, Any], airflow_aws: Any) -> None:
     sm = estate["sm"]
     before = _names(sm)
+    trials = {
+        name: next(iter(_trials(sm, name))) for name in ("mlops-hpo-orphan", "mlops-hpo-live", "mlops-hpo-foreign")
+    }
+    assert before["tuning"] == set(trials) and set(trials.values()) <= before["running"]
     run, states = run_dag(DAG_ID, {"dry_run": True})
     assert str(run.state) == "success", states
     assert _names(sm) == before  # a dry run deletes nothing
@@ -270,8 +442,11 @@ def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[s
         ("endpoint", "mlops-old"),
         ("endpoint_config", "mlops-old"),
         ("model", "mlops-old"),
+        ("tuning_job", "mlops-hpo-orphan"),
         ("training_job", "mlops-train-orphan"),
     }
+    dry_kept = {e["name"]: e["reason"] for e in dry["kept"]}
+    assert "a trial of tuning job mlops-hpo-orphan, which is stopped" in dry_kept[trials["mlops-hpo-orphan"]]
 
     run, states = run_dag(DAG_ID, {"dry_run": False})
     assert str(run.state) == "success", states
@@ -279,7 +454,22 @@ def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[s
     assert after["endpoints"] == {"mlops-creating"}  # in transition: kept, retried next run
     assert after["configs"] == set()
     assert after["models"] == {"mlops-model-fresh", "mlops-model-foreign", "mlops-model-untagged", "prod-model"}
-    assert after["running"] == {"mlops-train-live"}
+    assert after["tuning"] == {"mlops-hpo-live", "mlops-hpo-foreign"}
+    assert after["running"] == {"mlops-train-live", trials["mlops-hpo-live"], trials["mlops-hpo-foreign"]}
+    # Stopping the tuning job stopped its trial (SageMaker's doing, not a StopTrainingJob of the reaper's), and it
+    # launched no other.
+    deadline = time.monotonic() + 20
+    while (
+        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="mlops-hpo-orphan")[
+            "HyperParameterTuningJobStatus"
+        ]
+        != "Stopped"
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert _trials(sm, "mlops-hpo-orphan") == {trials["mlops-hpo-orphan"]: "Stopped"}
+    acted = [a for a in airflow_aws.actions("sagemaker") if a.startswith("Stop")]
+    assert sorted(acted) == ["StopHyperParameterTuningJob", "StopTrainingJob"]  # mlops-train-orphan's
     assert sm.describe_training_job(TrainingJobName="mlops-train-orphan")["TrainingJobStatus"] in (
         "Stopping",
         "Stopped",
@@ -291,11 +481,14 @@ def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[s
         ("endpoint", "mlops-old", "deleted"),
         ("endpoint_config", "mlops-old", "deleted"),
         ("model", "mlops-old", "deleted"),
+        ("tuning_job", "mlops-hpo-orphan", "stopped"),
         ("training_job", "mlops-train-orphan", "stopped"),
     }
     kept = {e["name"]: e["reason"] for e in result["kept"]}
     assert "retry next run" in kept["mlops-creating"] and "is running" in kept["mlops-train-live"]
     assert "never touched" in kept["mlops-model-foreign"] and "never touched" in kept["mlops-model-untagged"]
+    assert "is running" in kept["mlops-hpo-live"] and "is running" in kept[trials["mlops-hpo-live"]]
+    assert "never touched" in kept["mlops-hpo-foreign"] and "never touched" in kept[trials["mlops-hpo-foreign"]]
     assert "prod-model" not in kept
     # No call named a resource outside mlops-* (the IAM policy would refuse it anyway).
     assert not [r for r in airflow_aws.requests() if "prod-model" in json.dumps(r)]

@@ -8,20 +8,26 @@ The rules, in order (the first that applies decides):
 
 * a resource without ``mlops:created-by = airflow-sagemaker-mlops`` is never touched (kept, "not the package's");
 * one tagged ``mlops:environment = production`` (mnist_deploy_production) is kept, whatever its expiry says;
-* a training job ``InProgress`` whose DAG run is no longer running is stopped; while its run runs it
-  is kept (the run's own teardown stops it). A run this Airflow does not know (another environment in the same
-  account, or a cut run id) is treated as gone only once the job's ``mlops:expires-at`` has passed;
-* an ended training job is kept: it no longer bills, and it is the lineage of a published model (pipeline 2 reads
-  the base model from it), so the reaper never deletes it;
+* a training or hyperparameter tuning job ``InProgress`` whose DAG run is no longer running is stopped; while its
+  run runs it is kept (the run's own teardown stops it). A run this Airflow does not know (another environment in
+  the same account, or a cut run id) is treated as gone only once the job's ``mlops:expires-at`` has passed. A
+  tuning job left running keeps launching trials until its limit, so it is as billable as a training job;
+* a trial (a training job a listed tuning job launched, named ``<tuning job>-NNN-<8 hex>`` by SageMaker, and
+  carrying the tuning job's tags) is never stopped on its own: stopping the tuning job stops its trials, and a
+  trial stopped alone only makes its tuning job launch the next one;
+* an ended job is kept: it no longer bills, and it is the lineage of a published model (pipeline 2 reads the base
+  model from a training job; a champion names its tuning job), so the reaper never deletes it;
 * an endpoint, endpoint config or model without a valid ``mlops:expires-at`` is kept (reported); one not expired
   yet is kept; an expired one is deleted — an endpoint kept with ``keep_endpoint`` included — except an endpoint
   in transition (Creating, Updating, ...), which AWS refuses to delete: kept, "retry next run".
 
-Deletions are ordered endpoints, then endpoint configs, then models (what serves goes first).
+Deletions are ordered endpoints, then endpoint configs, then models (what serves goes first); tuning jobs are
+stopped before training jobs.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -41,10 +47,12 @@ TAG_ENVIRONMENT = "mlops:environment"  # production_config sets it on the produc
 
 __all__ = ["KINDS", "Decision", "Resource", "plan", "report"]
 
-Kind = Literal["endpoint", "endpoint_config", "model", "training_job"]
+Kind = Literal["endpoint", "endpoint_config", "model", "tuning_job", "training_job"]
 Action = Literal["delete", "stop", "keep"]
-KINDS: tuple[Kind, ...] = ("endpoint", "endpoint_config", "model", "training_job")
+KINDS: tuple[Kind, ...] = ("endpoint", "endpoint_config", "model", "tuning_job", "training_job")
+JOB_KINDS: frozenset[Kind] = frozenset({"tuning_job", "training_job"})  # stopped, never deleted
 RUNNING_JOB = frozenset({"InProgress"})
+TRIAL_NAME = re.compile(r"(?P<tuning_job>.+)-[0-9]{3}-[0-9a-f]{8}")  # SageMaker's names of a tuning job's trials
 ENDPOINT_IN_TRANSITION = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"})
 ALREADY_GOING = frozenset({"Deleting"})
 
@@ -96,7 +104,7 @@ def _decide_job(job: Resource, now: datetime, run_state: RunState) -> Decision:
             job,
             "keep",
             f"{job.status}: an ended job no longer bills and is a published model's "
-            "lineage; training jobs are never deleted",
+            f"lineage; {job.kind.replace('_', ' ')}s are never deleted",
         )
     dag_id, run_id = job.tags.get(TAG_DAG_ID, ""), job.tags.get(TAG_DAG_RUN_ID, "")
     expires = _expiry(job.tags)
@@ -142,20 +150,40 @@ def _decide_deployed(resource: Resource, now: datetime) -> Decision:
     return Decision(resource, "delete", f"expired at {expires:%Y-%m-%dT%H:%M:%SZ}")
 
 
+def _decide(resource: Resource, now: datetime, run_state: RunState) -> Decision:
+    if resource.tags.get(TAG_CREATED_BY) != CREATED_BY:
+        return Decision(resource, "keep", f"not the package's (no {TAG_CREATED_BY}={CREATED_BY} tag): never touched")
+    if resource.tags.get(TAG_ENVIRONMENT) == "production":
+        return Decision(resource, "keep", "production (mlops:environment): never reaped")
+    if resource.kind in JOB_KINDS:
+        return _decide_job(resource, now, run_state)
+    return _decide_deployed(resource, now)
+
+
+def _as_trial(decision: Decision, tuning_jobs: Mapping[str, Decision]) -> Decision:
+    """A trial the rules would stop follows its tuning job instead, when that one was listed too."""
+    job = decision.resource
+    match = TRIAL_NAME.fullmatch(job.name) if job.kind == "training_job" and decision.action == "stop" else None
+    parent = tuning_jobs.get(match["tuning_job"]) if match else None
+    if parent is None:
+        return decision
+    if parent.action == "stop":
+        return Decision(
+            job, "keep", f"a trial of tuning job {parent.resource.name}, which is stopped: SageMaker stops its trials"
+        )
+    return Decision(
+        job,
+        "keep",
+        f"a trial of tuning job {parent.resource.name}, which is kept ({parent.reason}): stopped alone, "
+        "its tuning job would only launch the next",
+    )
+
+
 def plan(resources: Iterable[Resource], now: datetime, run_state: RunState) -> list[Decision]:
-    """One decision per resource; those that act come first, endpoints → configs → models → jobs."""
-    decisions = []
-    for resource in resources:
-        if resource.tags.get(TAG_CREATED_BY) != CREATED_BY:
-            decisions.append(
-                Decision(resource, "keep", f"not the package's (no {TAG_CREATED_BY}={CREATED_BY} tag): never touched")
-            )
-        elif resource.tags.get(TAG_ENVIRONMENT) == "production":
-            decisions.append(Decision(resource, "keep", "production (mlops:environment): never reaped"))
-        elif resource.kind == "training_job":
-            decisions.append(_decide_job(resource, now, run_state))
-        else:
-            decisions.append(_decide_deployed(resource, now))
+    """One decision per resource; those that act come first, endpoints → configs → models → tuning → training jobs."""
+    decisions = [_decide(resource, now, run_state) for resource in resources]
+    tuning_jobs = {d.resource.name: d for d in decisions if d.resource.kind == "tuning_job"}
+    decisions = [_as_trial(decision, tuning_jobs) for decision in decisions]
     order = {kind: index for index, kind in enumerate(KINDS)}
     return sorted(decisions, key=lambda d: (d.action == "keep", order[d.resource.kind], d.resource.name))
 

@@ -1,10 +1,11 @@
 """The reaper's AWS side: find the package's SageMaker resources, and carry out what :mod:`reaper` decided.
 
 Finding costs one List call per page and kind (``NameContains="mlops-"``: only the package's names, which the
-IAM policy scopes the Airflow role to; training jobs only ``InProgress``) and one ListTags per ``mlops-`` resource;
-nothing is read from, or done to, other names. Carrying out reuses the teardown's idempotent deletes (an endpoint
-is waited for until gone, so its instances have stopped billing) and the training teardown's stop. One failure
-does not stop the others: each outcome is recorded, and the caller fails the run when any failed.
+IAM policy scopes the Airflow role to; tuning and training jobs only ``InProgress``) and one ListTags per ``mlops-``
+resource; nothing is read from, or done to, other names. Carrying out reuses the teardown's idempotent deletes (an
+endpoint is waited for until gone, so its instances have stopped billing) and the training and tuning teardowns'
+stops (stopping a tuning job stops its trials). One failure does not stop the others: each outcome is recorded,
+and the caller fails the run when any failed.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sagemaker_mlops import teardown, training
+from sagemaker_mlops import teardown, training, tuning_job
 from sagemaker_mlops.naming import NAME_PREFIX
-from sagemaker_mlops.reaper import Decision, Resource, is_candidate
+from sagemaker_mlops.reaper import JOB_KINDS, Decision, Resource, is_candidate
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,13 @@ _LISTINGS = {
     "endpoint": ("list_endpoints", "Endpoints", "EndpointName", "EndpointArn", "EndpointStatus"),
     "endpoint_config": ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName", "EndpointConfigArn", None),
     "model": ("list_models", "Models", "ModelName", "ModelArn", None),
+    "tuning_job": (
+        "list_hyper_parameter_tuning_jobs",
+        "HyperParameterTuningJobSummaries",
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobArn",
+        "HyperParameterTuningJobStatus",
+    ),
     "training_job": (
         "list_training_jobs",
         "TrainingJobSummaries",
@@ -42,11 +50,12 @@ def _tags(sagemaker: Any, arn: str) -> dict[str, str]:
 
 
 def inventory(sagemaker: Any) -> list[Resource]:
-    """Every endpoint, endpoint config, model and training job named ``mlops-…``, with its status and tags."""
+    """Every endpoint, endpoint config and model, and every running tuning and training job, named ``mlops-…``,
+    with its status and tags."""
     found = []
     for kind, (operation, key, name_key, arn_key, status_key) in _LISTINGS.items():
         filters = {"NameContains": f"{NAME_PREFIX}-"}
-        if kind == "training_job":  # only a running job can be acted on; ended ones are many and never touched
+        if kind in JOB_KINDS:  # only a running job can be acted on; ended ones are many and never touched
             filters["StatusEquals"] = "InProgress"
         for page in sagemaker.get_paginator(operation).paginate(**filters):
             for item in page.get(key, []):
@@ -67,7 +76,8 @@ def inventory(sagemaker: Any) -> list[Resource]:
 def _carry_out(sagemaker: Any, decision: Decision) -> str:
     resource = decision.resource
     if decision.action == "stop":
-        return "stopped" if training.stop_if_running(sagemaker, resource.name) else "gone"
+        stop = {"training_job": training.stop_if_running, "tuning_job": tuning_job.stop_if_running}[resource.kind]
+        return "stopped" if stop(sagemaker, resource.name) else "gone"
     delete = {
         "endpoint": teardown.delete_endpoint,
         "endpoint_config": teardown.delete_endpoint_config,

@@ -774,6 +774,11 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
             if package is None:
                 raise ValidationError(message=f"Could not find resource with ARN {arn!r}.")
             return package
+        if ":hyper-parameter-tuning-job/" in arn:  # the emulator's own tuning jobs, not moto's (tuning.py)
+            run = self.tuning_runs.get(arn.rsplit("/", 1)[-1])
+            if run is None or run.job.arn != arn:
+                raise ValidationError(message=f"Could not find resource with ARN {arn!r}.")
+            return run.job
         try:
             resource = super()._get_resource_from_arn(arn)
         except (AttributeError, ValueError):

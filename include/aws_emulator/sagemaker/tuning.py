@@ -2,7 +2,8 @@
 
 moto 5.2.5 stores a tuning job as Completed at once with a made-up best job. Here a thread launches the trials
 through the backend's own ``create_training_job`` (so the stand-in algorithm really trains each, and the training
-quotas apply), counts their states as SageMaker does, and picks the best by the objective metric.
+quotas apply), counts their states as SageMaker does, and picks the best by the objective metric. As on AWS, the
+tuning job's tags are propagated to every training job it launches, and ListTags/AddTags/DeleteTags take its ARN.
 
 **The search is random, whatever the Strategy says** (Bayesian is accepted and reported as requested): each trial
 draws every range independently, seeded by the tuning job's name and the trial's number, so a run is reproducible.
@@ -184,7 +185,7 @@ class TuningRun:
                 },
                 vpc_config=definition.get("VpcConfig") or {},
                 stopping_condition=definition["StoppingCondition"],
-                tags=job.tags,
+                tags=[dict(tag) for tag in job.tags],  # AWS copies the tuning job's tags at launch
                 enable_network_isolation=bool(definition.get("EnableNetworkIsolation")),
                 enable_inter_container_traffic_encryption=bool(definition.get("EnableInterContainerTrafficEncryption")),
                 enable_managed_spot_training=bool(definition.get("EnableManagedSpotTraining")),
