@@ -30,11 +30,17 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 @pytest.hookimpl(wrapper=True)  # around xdist's own hook, which reads the groups into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
-    """xdist groups (``--dist loadgroup``): the e2e tests run one after another on one worker (they start Airflow
-    services, browsers and long DAG runs that share folders under .local/ and time-sensitive waits); the others
-    by file, so a module's fixtures (a DagBag, an import probe, a trained job) are built once, not per worker."""
+    """xdist groups (``--dist loadgroup``): the e2e tests in two lines, each one test after another on one worker -
+    the real-services stack's (they share its session and folders under .local/) beside the rest (in-process DAG
+    runs, Celery, make airflow: each in its own folder, on free ports), so at most two heavy tests run at once;
+    the others by file, so a module's fixtures (a DagBag, an import probe, a trained job) are built once."""
     for item in items:
-        group = "e2e" if item.get_closest_marker("e2e") else item.nodeid.partition("::")[0]
+        if item.get_closest_marker("airflow_services"):
+            group = "e2e-services"
+        elif item.get_closest_marker("e2e"):
+            group = "e2e"
+        else:
+            group = item.nodeid.partition("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
     result = yield
     if getattr(config.option, "loadgroup", False) and items and "@" not in items[0].nodeid:

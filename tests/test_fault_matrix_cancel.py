@@ -31,7 +31,7 @@ import pytest
 
 from services import AirflowServices, form_defaults, ui_trigger_body
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.airflow_services]
 
 DAG_ID = "mnist_train_deploy"
 RUN_TIMEOUT = 300

@@ -17,7 +17,7 @@ from airflow_stack import Stack
 from constants import REPO
 from services import form_defaults, ui_trigger_body
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.airflow_services]
 
 PIPELINE1 = "mnist_train_deploy"
 REAPER = "sagemaker_mlops_reaper"

@@ -33,7 +33,7 @@ import pytest
 from airflow_stack import DAG_IDS, Stack
 from services import AirflowServices, ApiError, form_defaults, ui_trigger_body
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.airflow_services]
 
 PIPELINE1 = "mnist_train_deploy"
 DEFERRED_TASKS = ("train", "create_endpoint")

@@ -37,7 +37,7 @@ from airflow_stack import DAG_IDS
 from constants import REPO
 from services import ApiError, form_defaults, ui_trigger_body
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.airflow_services]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / ".local" / "artifacts"
