@@ -156,6 +156,23 @@ class EmulatorApp:
         return 404, {"error": f"no control route {method} /_emulator/{route}"}
 
 
+def _remembering(dispatcher: type) -> type:
+    """moto's dispatcher matches each request's host against every backend's URL patterns, holding one lock for all
+    requests: the emulator's largest CPU cost per request. The answer for a host never changes, so it is kept."""
+
+    class RememberingDispatcher(dispatcher):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._backend_by_host: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host not in self._backend_by_host:
+                self._backend_by_host[host] = super().get_backend_for_host(host)
+            return self._backend_by_host[host]
+
+    return RememberingDispatcher
+
+
 class EmulatorServer:
     """Runs the emulator on host:port (port 0 picks a free one) in a background thread of this process."""
 
@@ -171,7 +188,7 @@ class EmulatorServer:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        self.app = EmulatorApp(DomainDispatcherApplication(create_backend_app))
+        self.app = EmulatorApp(_remembering(DomainDispatcherApplication)(create_backend_app))
         self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="aws-emulator", daemon=True)
