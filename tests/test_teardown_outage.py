@@ -16,8 +16,8 @@ from emulator_helpers import IC_IMAGE
 
 @pytest.fixture()
 def config(aws: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(teardown, "OUTAGE_SECONDS", 2.0)
-    monkeypatch.setattr(teardown, "FIRST_BACKOFF_SECONDS", 0.1)
+    monkeypatch.setattr(teardown, "OUTAGE_SECONDS", 1.2)
+    monkeypatch.setattr(teardown, "FIRST_BACKOFF_SECONDS", 0.05)
     sm = aws("sagemaker")
     aws("s3").create_bucket(Bucket="td-bucket")
     aws("s3").put_object(Bucket="td-bucket", Key="model.tar.gz", Body=b"artifact")
@@ -35,7 +35,7 @@ def config(aws: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.mark.parametrize("error", ["ThrottlingException", "InternalFailure"])
 def test_a_short_outage_is_ridden_out(aws: Any, emulator: Any, config: str, error: str) -> None:
-    emulator.fail_api("DeleteEndpointConfig", error, seconds=0.5)
+    emulator.fail_api("DeleteEndpointConfig", error, seconds=0.3)
     emulator.fail_api("DeleteModel", error, count=3)
     assert teardown.delete_endpoint_config(aws("sagemaker"), config) is True
     assert teardown.delete_model(aws("sagemaker"), "td-model") is True
