@@ -8,7 +8,9 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from constants import REPO
 from local_stack import LocalStack
@@ -62,7 +64,7 @@ class Stack:
         open_ports = [p for p in ports if _port_open(p)]
         left = self.airflow.alive_pids() + [p.pid for p in self.airflow.processes_of_this_home()]
         left += [pid for pid in local_pids if _alive(pid)]
-        children = _children_named(("airflow", "aws_emulator", "local_datasets"))
+        children = _children_named(("airflow", "aws_emulator", "local_datasets"), _owned_by(self.work, ports))
         print(
             f"\n[services] stopped in {self.timings['stop_s']} s: ports {ports} open={open_ports}, "
             f"{len(self.airflow.pids_seen)} service processes seen, left={sorted(set(left))}, "
@@ -71,6 +73,20 @@ class Stack:
         assert not open_ports, f"ports still open after stop: {open_ports}"
         assert not left, f"processes left after stop: {sorted(set(left))}"
         assert not children, f"child processes left after stop: {children}"
+
+
+def _owned_by(work: Path, ports: list[int]) -> Any:
+    """Whether a process is one of this stack's: its Airflow home is under ``work``, or its command line names
+    ``work`` or one of the stack's ports. Another stack of the same test process (the session's, while a module
+    starts its own) is not this one's to have stopped."""
+
+    def owns(proc: Any) -> bool:
+        cmd = " ".join(proc.cmdline())
+        if str(work) in cmd or any(f"--port {port}" in cmd for port in ports):
+            return True
+        return proc.environ().get("AIRFLOW_HOME", "").startswith(str(work))
+
+    return owns
 
 
 def _port(url: str) -> int:
@@ -92,15 +108,15 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _children_named(names: tuple[str, ...]) -> list[str]:
+def _children_named(names: tuple[str, ...], owned: Callable[[Any], bool]) -> list[str]:
     import psutil
 
     found = []
     for child in psutil.Process(os.getpid()).children(recursive=True):
         try:
             cmd = " ".join(child.cmdline())
-            if child.status() != psutil.STATUS_ZOMBIE and any(n in cmd for n in names):
+            if child.status() != psutil.STATUS_ZOMBIE and any(n in cmd for n in names) and owned(child):
                 found.append(f"{child.pid}: {cmd[:120]}")
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return found
