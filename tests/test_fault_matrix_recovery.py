@@ -15,7 +15,7 @@ import pytest
 
 from airflow_stack import Stack
 from constants import REPO
-from services import form_defaults, ui_trigger_body
+from services import form_defaults, set_paused, ui_trigger_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.airflow_services]
 
@@ -37,26 +37,11 @@ def stack() -> Any:
     stack.start()
     try:
         af = stack.airflow
-        _pause_dag(af, "mnist_incremental_spot")  # pipeline 1's Asset starts it
+        set_paused(af, "mnist_incremental_spot")  # pipeline 1's Asset starts it
         af.wait_dag(REAPER)
         yield stack
     finally:
         stack.stop_and_verify()
-
-
-def _pause_dag(af: Any, dag_id: str) -> None:
-    """PATCH is_paused, again after a 500: on SQLite the request can wait out the lock timeout while the runs the
-    scheduler starts with the stack (the reaper's, pipeline 2's cron) write ("Database error")."""
-    from services import ApiError
-
-    for attempt in range(5):
-        try:
-            af.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
-            return
-        except ApiError as err:
-            if err.status < 500 or attempt == 4:
-                raise
-            time.sleep(2)
 
 
 def _control(stack: Stack) -> Any:

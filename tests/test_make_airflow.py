@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from local_stack import free_port
-from services import form_defaults, ui_trigger_body
+from services import ApiError, form_defaults, set_paused, ui_trigger_body
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,9 +97,12 @@ class MakeAirflow:
             data=None if body is None else json.dumps(body).encode(),
             headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            raw = resp.read()
-            return json.loads(raw) if raw else None
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                raw = resp.read()
+                return json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            raise ApiError(err.code, err.read().decode(errors="replace"), url) from None
 
     def ctrl_c(self) -> int:
         """SIGINT to the whole process group, as a terminal's Ctrl-C; the exit code."""
@@ -153,7 +156,7 @@ def test_make_airflow_triggers_with_the_form_defaults_succeeds_and_ctrl_c_stops_
                 )
             )
         assert refused.value.code == 401
-        ui.api("PATCH", "/api/v2/dags/mnist_incremental_spot", {"is_paused": True})  # keep the test to pipeline 1
+        set_paused(ui, "mnist_incremental_spot")  # keep the test to pipeline 1
 
         details = ui.api("GET", f"/api/v2/dags/{PIPELINE1}/details")
         conf = form_defaults(details)
