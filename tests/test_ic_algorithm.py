@@ -486,6 +486,19 @@ def test_fewer_images_than_mini_batch_size_fails(small_channels):
 # --------------------------------------------------------------------------------------------- image handling
 
 
+def test_decoding_the_same_bytes_again_gives_the_same_pixels_which_no_caller_can_change():
+    grey = (np.arange(28 * 28, dtype=np.uint16).reshape(28, 28) % 256).astype(np.uint8)
+    data = png(grey)
+    first = decode(data, 1)
+    with pytest.raises(ValueError, match="read-only"):  # decoded arrays are shared: a change would reach the next job
+        first[0, 0, 0] = 255
+    again = decode(data, 1)
+    assert again.shape == (1, 28, 28) and np.array_equal(again[0], grey)
+    assert decode(data, 3).shape == (3, 28, 28)  # the channel count is part of what is decoded
+    with pytest.raises(ValueError, match="not a decodable PNG"):
+        decode(data[:40], 1)
+
+
 def test_mixed_image_modes_and_formats_train(mnist, splits):
     modes = [("RGBA", "PNG"), ("L", "PNG"), ("RGB", "PNG"), ("RGB", "JPEG"), ("P", "PNG"), ("LA", "PNG")]
     counter = iter(range(10**6))

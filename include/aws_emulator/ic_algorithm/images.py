@@ -15,7 +15,10 @@ What the documentation says, and what this module does:
 
 from __future__ import annotations
 
+import hashlib
 import io
+import threading
+from collections import OrderedDict
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -33,6 +36,11 @@ __all__ = [
 
 MAX_PIXELS = 40_000_000  # refuse absurd images instead of exhausting memory (decompression bombs)
 _FORMATS = ("PNG", "JPEG")
+# Decoded small images, by content: every training job (and tuning trial) on a dataset decodes the same PNGs again,
+# which was most of the emulator's CPU in a test run. Bounded: at most this many arrays of at most this size each.
+_CACHE_ENTRIES, _CACHE_MAX_BYTES = 16_384, 16_384
+_cache: OrderedDict[tuple[bytes, int], np.ndarray] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 class UndecodableImage(ValueError):
@@ -40,9 +48,26 @@ class UndecodableImage(ValueError):
 
 
 def decode(data: bytes, channels: int) -> np.ndarray:
-    """Decode PNG/JPEG bytes into a ``uint8`` array of shape (channels, height, width)."""
+    """Decode PNG/JPEG bytes into a read-only ``uint8`` array of shape (channels, height, width)."""
     if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) == 0:
         raise UndecodableImage("empty body")
+    key = (hashlib.blake2b(data, digest_size=16).digest(), channels)
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _cache.move_to_end(key)
+            return cached
+    arr = _decode(data, channels)
+    arr.setflags(write=False)  # shared by every caller from now on
+    if arr.nbytes <= _CACHE_MAX_BYTES:
+        with _cache_lock:
+            _cache[key] = arr
+            while len(_cache) > _CACHE_ENTRIES:
+                _cache.popitem(last=False)
+    return arr
+
+
+def _decode(data: bytes, channels: int) -> np.ndarray:
     try:
         image = Image.open(io.BytesIO(bytes(data)), formats=_FORMATS)
         width, height = image.size
