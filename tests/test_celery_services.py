@@ -21,7 +21,7 @@ import pytest
 from celery_services import CeleryAirflowServices
 
 from local_stack import LocalStack
-from services import form_defaults, set_paused, ui_trigger_body
+from services import form_defaults, ui_trigger_body
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_pipeline1_on_the_celery_executor_runs_across_two_workers_with_separate_
         )
         with af:
             timings["up_s"] = round(time.monotonic() - started, 1)
-            set_paused(af, "mnist_incremental_spot")
+            af.api("PATCH", "/api/v2/dags/mnist_incremental_spot", {"is_paused": True})
             conf = {
                 **form_defaults(af.api("GET", f"/api/v2/dags/{PIPELINE1}/details")),
                 "dataset_url": f"{local.dataset_url}/r/batch1.zip",

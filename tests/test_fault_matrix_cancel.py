@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from services import AirflowServices, form_defaults, set_paused, ui_trigger_body
+from services import AirflowServices, form_defaults, ui_trigger_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.airflow_services]
 
@@ -139,7 +139,7 @@ def scenario(airflow_stack: Any) -> Iterator[Callable[..., Scenario]]:
 
     control = EmulatorControl(airflow_stack.local.emulator_url)
     usual = control.settings()["epoch_seconds"]
-    set_paused(airflow_stack.airflow, "mnist_incremental_spot")  # p1 starts it
+    airflow_stack.airflow.api("PATCH", "/api/v2/dags/mnist_incremental_spot", {"is_paused": True})  # p1 starts it
 
     started: list[Scenario] = []
 

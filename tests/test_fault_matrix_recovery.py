@@ -15,7 +15,7 @@ import pytest
 
 from airflow_stack import Stack
 from constants import REPO
-from services import form_defaults, set_paused, ui_trigger_body
+from services import form_defaults, ui_trigger_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.airflow_services]
 
@@ -37,7 +37,7 @@ def stack() -> Any:
     stack.start()
     try:
         af = stack.airflow
-        set_paused(af, "mnist_incremental_spot")  # pipeline 1's Asset starts it
+        af.api("PATCH", "/api/v2/dags/mnist_incremental_spot", {"is_paused": True})  # pipeline 1's Asset starts it
         af.wait_dag(REAPER)
         yield stack
     finally:

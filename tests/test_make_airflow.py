@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from local_stack import free_port
-from services import ApiError, form_defaults, set_paused, ui_trigger_body
+from services import api_request, form_defaults, ui_trigger_body
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,19 +90,7 @@ class MakeAirflow:
             )
             with urllib.request.urlopen(request, timeout=10) as resp:
                 self._token = json.loads(resp.read())["access_token"]
-        url = self.url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        request = urllib.request.Request(
-            url,
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
-                raw = resp.read()
-                return json.loads(raw) if raw else None
-        except urllib.error.HTTPError as err:
-            raise ApiError(err.code, err.read().decode(errors="replace"), url) from None
+        return api_request(self.url, self._token, method, path, body, params=params)
 
     def ctrl_c(self) -> int:
         """SIGINT to the whole process group, as a terminal's Ctrl-C; the exit code."""
@@ -156,7 +144,7 @@ def test_make_airflow_triggers_with_the_form_defaults_succeeds_and_ctrl_c_stops_
                 )
             )
         assert refused.value.code == 401
-        set_paused(ui, "mnist_incremental_spot")  # keep the test to pipeline 1
+        ui.api("PATCH", "/api/v2/dags/mnist_incremental_spot", {"is_paused": True})  # keep the test to pipeline 1
 
         details = ui.api("GET", f"/api/v2/dags/{PIPELINE1}/details")
         conf = form_defaults(details)

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from airflow_stack import DAG_IDS, Stack
-from services import AirflowServices, ApiError, form_defaults, set_paused, ui_trigger_body
+from services import AirflowServices, ApiError, form_defaults, ui_trigger_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.airflow_services]
 
@@ -83,7 +83,7 @@ def test_pipeline1_triggered_through_the_api_runs_on_the_real_services_with_defe
     dags = {d["dag_id"]: d for d in af.api("GET", "/api/v2/dags", params={"dag_id_pattern": "mnist"})["dags"]}
     assert set(DAG_IDS) <= set(dags), dags.keys()
     assert not dags[PIPELINE1]["is_paused"]
-    assert set_paused(af, "mnist_incremental_spot")["is_paused"] is True
+    assert af.api("PATCH", "/api/v2/dags/mnist_incremental_spot", {"is_paused": True})["is_paused"] is True
     health = af.health()
     assert {
         part: health[part]["status"] for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")

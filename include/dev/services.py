@@ -85,9 +85,7 @@ class AirflowServices:
         self.env = dict(
             env,
             AIRFLOW_HOME=str(self.home),
-            # Five services and the task processes share one SQLite file: a writer waits up to 30 s for the lock
-            # (Python's default is 5 s, which a loaded 2-core machine outlasts: "Database error" 500s).
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.home / 'airflow.db'}?timeout=30",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.home / 'airflow.db'}",
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
             AIRFLOW__CORE__PARALLELISM="4",
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
@@ -142,7 +140,6 @@ class AirflowServices:
             if self.login_user:
                 self.password()
             migrate_db(self.env)
-            _write_ahead_log(self.home / "airflow.db")
             self.start_before_services()
             for name in SERVICES:
                 self.spawn(
@@ -392,16 +389,36 @@ class AirflowServices:
 
     def api(self, method: str, path: str, body: Any = None, *, params: dict[str, Any] | None = None) -> Any:
         """One authenticated REST call; the decoded JSON, or :class:`ApiError` with the status and body."""
-        from urllib.parse import urlencode
+        return api_request(self.url, self.token(), method, path, body, params=params)
 
-        url = self.url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
-        data = None if body is None else json.dumps(body).encode()
+
+def api_request(
+    base_url: str,
+    token: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    params: dict[str, Any] | None = None,
+    attempts: int = 5,
+) -> Any:
+    """One authenticated call to Airflow's REST API, made again (2 s apart) while it answers 500 "Database error".
+
+    On SQLite, a write the API makes while the scheduler or a task's execution-API call holds the lock fails once
+    the 5 s lock timeout runs out; Airflow rolls the transaction back and answers 500 with that reason, so the same
+    request can be sent again. A longer lock timeout (tried: 30 s) only made those stalls longer."""
+    from urllib.parse import urlencode
+
+    url = base_url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
+    data = None if body is None else json.dumps(body).encode()
+    attempt = 1
+    while True:
         req = urllib.request.Request(
             url,
             data=data,
             method=method,
             headers={
-                "Authorization": f"Bearer {self.token()}",
+                "Authorization": f"Bearer {token}",
                 "Content-Type": "application/json",
                 "Accept": "application/json",
             },
@@ -411,33 +428,11 @@ class AirflowServices:
                 raw = resp.read()
                 return json.loads(raw) if raw else None
         except urllib.error.HTTPError as err:
-            raise ApiError(err.code, err.read().decode(errors="replace"), url) from None
-
-
-def _write_ahead_log(db: Path) -> None:
-    """Put the SQLite file in WAL mode (it stays so): readers no longer block a writer's commit, so the services'
-    and task processes' reads and writes wait on each other far less than in the default rollback journal."""
-    import sqlite3
-
-    with contextlib.closing(sqlite3.connect(db)) as con:
-        mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    if mode != "wal":
-        raise RuntimeError(f"{db}: SQLite kept journal_mode={mode}, not WAL")
-
-
-def set_paused(client: Any, dag_id: str, paused: bool = True, *, attempts: int = 5) -> dict[str, Any]:
-    """PATCH a DAG's ``is_paused`` through ``client.api``; again after a 5xx. On SQLite a write can also fail at
-    once, whatever the lock timeout, when two transactions both hold read locks and want to write (the scheduler
-    starts runs as the services come up): the API answers 500 "Database error" and the next try succeeds."""
-    body = {"is_paused": paused}
-    for _ in range(attempts - 1):
-        try:
-            return client.api("PATCH", f"/api/v2/dags/{dag_id}", body)
-        except ApiError as err:
-            if err.status < 500:
-                raise
+            error = ApiError(err.code, err.read().decode(errors="replace"), url)
+        if error.status != 500 or '"Database error"' not in error.body or attempt == attempts:
+            raise error
+        attempt += 1
         time.sleep(2)
-    return client.api("PATCH", f"/api/v2/dags/{dag_id}", body)
 
 
 def ui_trigger_body(conf: dict[str, Any], logical_date: str | None = None) -> dict[str, Any]:
