@@ -404,9 +404,10 @@ def api_request(
 ) -> Any:
     """One authenticated call to Airflow's REST API, made again (2 s apart) while it answers 500 "Database error".
 
-    On SQLite, a write the API makes while the scheduler or a task's execution-API call holds the lock fails once
-    the 5 s lock timeout runs out; Airflow rolls the transaction back and answers 500 with that reason, so the same
-    request can be sent again. A longer lock timeout (tried: 30 s) only made those stalls longer."""
+    On SQLite, a write the API makes while another connection holds the lock (the scheduler starting runs, a task's
+    execution-API calls) fails once the 5 s lock timeout runs out; Airflow rolls the transaction back and answers
+    500 with that reason, so the same request can be sent again. A longer lock timeout (tried: 30 s) only made
+    those stalls longer."""
     from urllib.parse import urlencode
 
     url = base_url + path + (f"?{urlencode(params, doseq=True)}" if params else "")

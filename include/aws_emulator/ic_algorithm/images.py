@@ -37,7 +37,7 @@ __all__ = [
 MAX_PIXELS = 40_000_000  # refuse absurd images instead of exhausting memory (decompression bombs)
 _FORMATS = ("PNG", "JPEG")
 # Decoded small images, by content: every training job (and tuning trial) on a dataset decodes the same PNGs again,
-# which was most of the emulator's CPU in a test run. Bounded: at most this many arrays of at most this size each.
+# a large share of the emulator's CPU in a test run. Bounded: at most this many arrays of at most this size each.
 _CACHE_ENTRIES, _CACHE_MAX_BYTES = 16_384, 16_384
 _cache: OrderedDict[tuple[bytes, int], np.ndarray] = OrderedDict()
 _cache_lock = threading.Lock()
