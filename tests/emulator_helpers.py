@@ -131,6 +131,25 @@ def wait_training(sm: Any, name: str, timeout: float = 60.0) -> dict[str, Any]:
     raise AssertionError(f"training job {name} did not finish in {timeout}s")
 
 
+def wait_tuning(sm: Any, name: str, timeout: float = 90.0, watch: list | None = None) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        if watch is not None:
+            watch.append(job["TrainingJobStatusCounters"]["InProgress"])
+        if job["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"tuning job {name} did not finish in {timeout}s")
+
+
+def all_trials(sm: Any, name: str, **kwargs: Any) -> list[dict[str, Any]]:
+    pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
+        HyperParameterTuningJobName=name, **kwargs
+    )
+    return [summary for page in pages for summary in page["TrainingJobSummaries"]]
+
+
 def completed_job(aws: Any, zip_path: Path, bucket: str, prefix: str, name: str) -> dict[str, Any]:
     """A completed image-classification job on the zip, in its own bucket: a model to start from or compare with."""
     samples = upload_zip(aws("s3"), zip_path, bucket, prefix)

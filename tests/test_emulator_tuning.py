@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import emulator_helpers
-from emulator_helpers import upload_zip
+from emulator_helpers import all_trials, upload_zip, wait_tuning
 
 BUCKET, PREFIX = "tuning-bucket", "ch06"
 
@@ -23,25 +23,6 @@ def samples(aws: Any, batch1: Path) -> int:
 
 def tuning_request(name: str, samples: int, **kwargs: Any) -> dict[str, Any]:
     return emulator_helpers.tuning_request(name, BUCKET, PREFIX, samples, **kwargs)
-
-
-def wait_tuning(sm: Any, name: str, timeout: float = 90.0, watch: list | None = None) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-        if watch is not None:
-            watch.append(job["TrainingJobStatusCounters"]["InProgress"])
-        if job["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"tuning job {name} did not finish in {timeout}s")
-
-
-def all_trials(sm: Any, name: str, **kwargs: Any) -> list[dict[str, Any]]:
-    pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
-        HyperParameterTuningJobName=name, **kwargs
-    )
-    return [summary for page in pages for summary in page["TrainingJobSummaries"]]
 
 
 def test_runs_every_trial_for_real_at_most_parallel_at_a_time(aws: Any, samples: int) -> None:

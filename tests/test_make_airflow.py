@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from local_stack import free_port
-from services import api_request, form_defaults, ui_trigger_body
+from services import api_request, form_defaults, login_token, ui_trigger_body
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,14 +82,7 @@ class MakeAirflow:
 
     def api(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         if not self._token:  # the UI's login form posts the same credentials
-            request = urllib.request.Request(
-                self.url + "/auth/token",
-                method="POST",
-                data=json.dumps({"username": self.user, "password": self.password}).encode(),
-                headers={"Content-Type": "application/json"},
-            )
-            with urllib.request.urlopen(request, timeout=10) as resp:
-                self._token = json.loads(resp.read())["access_token"]
+            self._token = login_token(self.url, self.user, self.password)
         return api_request(self.url, self._token, method, path, body, params=params)
 
     def ctrl_c(self) -> int:

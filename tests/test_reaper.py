@@ -24,6 +24,7 @@ from constants import ROLE_ARN
 from dag_runs import run_dag, xcom
 from emulator_helpers import (
     IC_IMAGE,
+    all_trials,
     dataset_zip,
     deploy,
     training_request,
@@ -31,6 +32,7 @@ from emulator_helpers import (
     upload_zip,
     wait_endpoint,
     wait_training,
+    wait_tuning,
 )
 
 DAG_ID = "sagemaker_mlops_reaper"
@@ -401,13 +403,7 @@ def estate(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path) -> Itera
 def _trials(sm: Any, tuning_job: str | None = None) -> dict[str, str]:
     """Trial name -> status, of one tuning job or of all three of the estate."""
     names = [tuning_job] if tuning_job else ["mlops-hpo-orphan", "mlops-hpo-live", "mlops-hpo-foreign"]
-    return {
-        t["TrainingJobName"]: t["TrainingJobStatus"]
-        for name in names
-        for t in sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
-            "TrainingJobSummaries"
-        ]
-    }
+    return {t["TrainingJobName"]: t["TrainingJobStatus"] for name in names for t in all_trials(sm, name)}
 
 
 def _names(sm: Any) -> dict[str, set[str]]:
@@ -458,15 +454,7 @@ def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[s
     assert after["running"] == {"mlops-train-live", trials["mlops-hpo-live"], trials["mlops-hpo-foreign"]}
     # Stopping the tuning job stopped its trial (SageMaker's doing, not a StopTrainingJob of the reaper's), and it
     # launched no other.
-    deadline = time.monotonic() + 20
-    while (
-        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="mlops-hpo-orphan")[
-            "HyperParameterTuningJobStatus"
-        ]
-        != "Stopped"
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    assert wait_tuning(sm, "mlops-hpo-orphan", timeout=20)["HyperParameterTuningJobStatus"] == "Stopped"
     assert _trials(sm, "mlops-hpo-orphan") == {trials["mlops-hpo-orphan"]: "Stopped"}
     acted = [a for a in airflow_aws.actions("sagemaker") if a.startswith("Stop")]
     assert sorted(acted) == ["StopHyperParameterTuningJob", "StopTrainingJob"]  # mlops-train-orphan's

@@ -375,21 +375,27 @@ class AirflowServices:
     def token(self) -> str:
         """An admin JWT from the simple auth manager (``GET /auth/token`` with all-admins, else the login's)."""
         if self._token is None:
-            request: Any = self.url + "/auth/token"
-            if self.login_user:  # POST the credentials, as the UI's login form does
-                request = urllib.request.Request(
-                    request,
-                    method="POST",
-                    headers={"Content-Type": "application/json"},
-                    data=json.dumps({"username": self.login_user, "password": self.password()}).encode(),
-                )
-            with urllib.request.urlopen(request, timeout=10) as resp:
-                self._token = json.loads(resp.read())["access_token"]
+            self._token = login_token(self.url, self.login_user, self.password() if self.login_user else None)
         return self._token
 
     def api(self, method: str, path: str, body: Any = None, *, params: dict[str, Any] | None = None) -> Any:
         """One authenticated REST call; the decoded JSON, or :class:`ApiError` with the status and body."""
         return api_request(self.url, self.token(), method, path, body, params=params)
+
+
+def login_token(base_url: str, user: str | None = None, password: str | None = None) -> str:
+    """A JWT from the simple auth manager: ``POST /auth/token`` with the credentials, as the UI's login form does,
+    or ``GET /auth/token`` when every user is an admin (no ``user``)."""
+    request: Any = base_url + "/auth/token"
+    if user:
+        request = urllib.request.Request(
+            request,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps({"username": user, "password": password}).encode(),
+        )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())["access_token"]
 
 
 def api_request(
