@@ -119,6 +119,13 @@ def test_every_gap_is_in_the_summary() -> None:
     assert missing == set()
 
 
+def test_every_operation_says_what_the_generic_validator_covers() -> None:
+    """One ``(model)`` row per operation: the model's own constraints are enforced (SageMaker) or a GAP."""
+    operations = {(row["service"], row["Operation"]) for row in rows()}
+    model_rows = [(row["service"], row["Operation"]) for row in rows() if row["Member"] == "(model)"]
+    assert sorted(model_rows) == sorted(operations)
+
+
 def test_every_operation_the_dag_code_calls_has_a_row_and_no_other() -> None:
     called = set(extract_constraints.dag_operations())
     listed = {(row["service"], row["Operation"]) for row in rows()}

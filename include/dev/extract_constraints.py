@@ -208,13 +208,18 @@ def member_constraints(shape: Any, path: str = "", depth: int = 4, seen: tuple[s
         yield from member_constraints(shape.value, f"{path}{{}}", depth, seen)
 
 
-def operation_constraints(service: str, operation: str, depth: int = 4) -> Iterator[tuple[str, str, list[str]]]:
-    """The operation's own rule sentences (member ``-``), then its input members'."""
+def operation_constraints(
+    service: str, operation: str, depth: int = 4, output_depth: int = 1
+) -> Iterator[tuple[str, str, list[str]]]:
+    """The operation's own rule sentences (member ``-``), then its input members', then its output's top members
+    (``(output).EndpointStatus``: the DAGs branch on statuses, whose docs say what each allows)."""
     op = model(service).operation_model(operation)
     docs = candidates(op.documentation)
     if docs:
         yield "-", "", docs
     yield from member_constraints(op.input_shape, "", depth)
+    if output_depth > 0:
+        yield from member_constraints(op.output_shape, "(output)", output_depth - 1)
 
 
 def operation_documentation(service: str, operation: str) -> list[str]:
@@ -249,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("operations", nargs="*", help="service:Operation (default: every operation the DAGs call)")
     parser.add_argument("--list", action="store_true", help="print the operations the DAGs call and where")
     parser.add_argument("--depth", type=int, default=4, help="how deep to follow nested input members")
+    parser.add_argument("--output-depth", type=int, default=1, help="how deep to follow output members (0: none)")
     args = parser.parse_args(argv)
     if args.operations:
         wanted = [tuple(o.split(":", 1)) for o in args.operations]
@@ -268,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.list:
             continue
-        for member, rules, docs in operation_constraints(service, operation, args.depth):
+        for member, rules, docs in operation_constraints(service, operation, args.depth, args.output_depth):
             print(f"  {member}" + (f"  [model: {rules}]" if rules else ""))
             for sentence in docs:
                 print(f"    - {sentence}")
@@ -276,4 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # piped into head/grep that stopped reading
+        sys.exit(0)
