@@ -187,7 +187,8 @@ def known_names() -> dict[str, set[str]]:
 
 
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ").strip()
+    """A table cell: no line breaks, ``|`` escaped, ``<job>`` shown rather than taken for an HTML tag."""
+    return str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ").strip()
 
 
 def render_param_tables() -> str:
@@ -334,8 +335,23 @@ def test_the_param_tables_are_the_dags_own() -> None:
     shown = text.split(PARAMS_BEGIN, 1)[1].split(PARAMS_END, 1)[0].strip() + "\n"
     assert shown == render_param_tables(), (
         "docs/configuration.md's Param tables differ from the DAGs: regenerate them with "
-        "`PYTHONPATH=dags:plugins:include .venv/bin/python tests/test_docs.py` and paste between the markers"
+        "`PYTHONPATH=dags:plugins:include .venv/bin/python tests/test_docs.py` (it rewrites them in place)"
     )
+
+
+def test_the_task_lists_of_docs_pipelines_are_complete() -> None:
+    """docs/pipelines.md lists every DAG's tasks on a line ``- `dag_id`: `task`, ...``: exactly the DAG's."""
+    lines = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^- `([a-z_]+)`: (.*)$", (REPO / "docs" / "pipelines.md").read_text(), re.MULTILINE)
+    }
+    problems = []
+    for dag_id, dag in sorted(dagbag().dags.items()):
+        listed = set(INLINE.findall(lines.get(dag_id, "")))
+        actual = {task.task_id for task in dag.tasks}
+        if listed != actual:
+            problems.append(f"{dag_id}: missing {sorted(actual - listed)}, not in the DAG {sorted(listed - actual)}")
+    assert not problems, "docs/pipelines.md's task lists differ from the DAGs:\n" + "\n".join(problems)
 
 
 def test_the_scans_find_what_they_look_for() -> None:
