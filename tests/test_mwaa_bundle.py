@@ -609,6 +609,46 @@ def test_deploy_refuses_to_overwrite_a_foreign_file_at_a_bundle_key(
     assert "dags/.airflowignore" in _manifest(s3, bucket)["dags"]
 
 
+def test_deploy_leaves_a_dropped_file_someone_changed_and_an_environment_on_another_requirements_path(
+    bundle: SimpleNamespace, aws: Any, emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = aws("s3")
+    bucket = _bucket(s3, "airflow-mlops-edge-cases")
+    mwaa = FakeMwaa("mlops-env", bucket)
+    work = tmp_path / "bundle"
+    shutil.copytree(bundle.path, work)
+    (work / "dags" / "handed_over.py").write_text("# ours first\n")
+    code, _, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 0, err
+
+    # Another team rewrote the file we are about to drop: it is theirs now, so the drop leaves it.
+    s3.put_object(Bucket=bucket, Key="dags/handed_over.py", Body=b"# theirs now\n")
+    (work / "dags" / "handed_over.py").unlink()
+    code, out, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 0, err
+    assert "  keep            dags/handed_over.py  (in the previous manifest, but changed since" in out
+    assert s3.get_object(Bucket=bucket, Key="dags/handed_over.py")["Body"].read() == b"# theirs now\n"
+    assert "dags/handed_over.py" not in _manifest(s3, bucket)["dags"]
+
+    # The environment installs another file's requirements: switching it to ours is refused, then allowed.
+    mwaa.env["RequirementsS3Path"] = "team-a/requirements.txt"
+    emulator.clear_requests()
+    updates = len(mwaa.updates)
+    code, _, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 1 and "installs requirements from s3://airflow-mlops-edge-cases/team-a/requirements.txt" in err
+    assert "--force-requirements" in err and not _writes(emulator) and len(mwaa.updates) == updates
+    code, _, err = _deploy(s3, mwaa, work, bucket, "--force-requirements", capsys=capsys)
+    assert code == 0, err
+    assert mwaa.updates[-1]["RequirementsS3Path"] == "requirements.txt"
+
+    # A manifest that is not ours (or is damaged) stops the deploy before anything is written.
+    s3.put_object(Bucket=bucket, Key=deploy_tool.MANIFEST_KEY, Body=b'{"package": "someone-else"}')
+    emulator.clear_requests()
+    code, _, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 1 and "is not a deploy manifest of airflow-sagemaker-mlops" in err
+    assert not _writes(emulator)
+
+
 def test_deploy_dry_run_prints_the_plan_and_writes_nothing(
     bundle: SimpleNamespace, aws: Any, emulator: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

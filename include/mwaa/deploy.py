@@ -240,7 +240,7 @@ def read_manifest(s3: Any, bucket: str) -> dict[str, Any] | None:
         ok = False
     if not ok:
         raise DeployError(
-            f"s3://{bucket}/{MANIFEST_KEY} is not a {PACKAGE} deploy manifest (format {MANIFEST_FORMAT}): nothing "
+            f"s3://{bucket}/{MANIFEST_KEY} is not a deploy manifest of {PACKAGE} (format {MANIFEST_FORMAT}): nothing "
             "was changed. Restore it from an earlier object version (the bucket is versioned) or, if this bucket "
             "holds no other team's files, delete it and deploy with --take-over"
         )
