@@ -655,15 +655,20 @@ def test_deploy_dry_run_prints_the_plan_and_writes_nothing(
     s3 = aws("s3")
     bucket = _bucket(s3, "airflow-mlops-dry-run")
     s3.put_object(Bucket=bucket, Key="dags/other_team_dag.py", Body=b"old\n")
+    # Deployed before the manifest existed, with our exact bytes: adopted, not uploaded again.
+    same = "dags/mnist_train_deploy.py"
+    s3.put_object(Bucket=bucket, Key=same, Body=(bundle.path / same).read_bytes())
     mwaa = FakeMwaa("mlops-env", bucket)
     emulator.clear_requests()
     code, out, err = _deploy(s3, mwaa, bundle.path, bucket, "--dry-run", capsys=capsys)
     assert code == 0, err
     assert not _writes(emulator), emulator.actions("s3")
     assert [op for op, _ in mwaa.calls] == ["GetEnvironment"]
-    assert set(_s3_objects(s3, bucket)) == {"dags/other_team_dag.py"}
+    assert set(_s3_objects(s3, bucket)) == {"dags/other_team_dag.py", same}
     assert "manifest s3://airflow-mlops-dry-run/.sagemaker_mlops/deploy-manifest.json: none yet" in out
-    for rel in _tree(bundle.path / "dags"):
+    assert f"  adopt           {same}  (already there with the same bytes" in out
+    assert f"would upload {same} " not in out
+    for rel in sorted(set(_tree(bundle.path / "dags")) - {same.removeprefix("dags/")}):
         assert f"  add             dags/{rel}\n" in out
         assert f"[dry-run] would upload dags/{rel} " in out
     assert "  keep-foreign    dags/other_team_dag.py" in out and "would delete" not in out
