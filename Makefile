@@ -51,8 +51,10 @@ bench: venv tools-venv
 clean:
 	rm -rf $(VENV) .venv-sdk .venv-tools .local build .pytest_cache
 
-# MWAA: build/mwaa/ holds exactly what MWAA syncs (dags/, plugins.zip, requirements.txt); deploy-mwaa uploads it
-# and updates the environment only when plugins.zip or requirements.txt changed (include/mwaa/README.md).
+# MWAA: build/mwaa/ holds exactly what MWAA syncs (dags/, plugins.zip, requirements.txt); deploy-mwaa prints its
+# plan, touches only the keys its manifest in the bucket says it owns, refuses to replace another team's
+# requirements.txt/plugins.zip unless told (FORCE_REQUIREMENTS=1, FORCE_PLUGINS=1, TAKE_OVER=1), and updates the
+# environment only when plugins.zip or requirements.txt changed (include/mwaa/README.md). DRY_RUN=1: the plan only.
 #   make bundle
 #   make deploy-mwaa ENV=<mwaa-environment> BUCKET=<source-bucket> [REGION=<region>] [DRY_RUN=1]
 .PHONY: bundle deploy-mwaa
@@ -62,7 +64,8 @@ bundle: venv
 
 deploy-mwaa: bundle
 	@test -n "$(ENV)" -a -n "$(BUCKET)" || { echo "usage: make deploy-mwaa ENV=<mwaa-environment> BUCKET=<bucket> [REGION=<region>] [DRY_RUN=1]" >&2; exit 2; }
-	@$(PY) include/mwaa/deploy.py --environment "$(ENV)" --bucket "$(BUCKET)" --bundle build/mwaa $(if $(REGION),--region "$(REGION)") $(if $(DRY_RUN),--dry-run)
+	@$(PY) include/mwaa/deploy.py --environment "$(ENV)" --bucket "$(BUCKET)" --bundle build/mwaa $(if $(REGION),--region "$(REGION)") $(if $(DRY_RUN),--dry-run) \
+	  $(if $(FORCE_REQUIREMENTS),--force-requirements) $(if $(FORCE_PLUGINS),--force-plugins) $(if $(TAKE_OVER),--take-over)
 
 # The real Airflow services (api-server, scheduler, dag-processor, triggerer on SQLite) with the emulator: pipeline 1
 # triggered through the REST API with deferred SageMaker waits, and each DAG's Trigger form in headless Chromium

@@ -13,10 +13,15 @@ The rest reads the file with PyYAML (which applies the ``<<`` merge keys as Comp
 services and their commands, healthchecks, depends_on conditions, build contexts, Dockerfiles and the files they
 COPY, bind-mount sources, the entry modules, and the AWS connection's emulator default. Each checker returns a
 list of problems and is also run on a deliberately broken copy, so that every check is shown to be able to fail.
+
+Security defaults (issue 20): the UI on 127.0.0.1 only, a login, a Fernet key. Variables (issue 21): an AST scan of
+dags/ (recursive) finds every Airflow Variable the DAGs read; .env.example lists each one, the compose file passes
+.env to every Airflow service (env_file) and sets no Variable the DAGs do not read.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -68,6 +73,9 @@ EXPECTED_DEPENDS_ON = {
 # Bind-mount sources that are not in the repository: Compose creates them and airflow-init.sh makes them the
 # Airflow user's (the official layout's ./logs and ./config, where airflow-init writes airflow.cfg).
 RUNTIME_DIRS = {"logs", "config"}
+DAGS_DIR = REPO / "dags"
+ENV_EXAMPLE = REPO / ".env.example"
+VARIABLE_PREFIX = "sagemaker_mlops_"
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -347,10 +355,16 @@ def _clean_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str
 
 
 def run_config(
-    cli: list[str], compose_file: Path, tmp: Path, *args: str, env: dict[str, str] | None = None
+    cli: list[str],
+    compose_file: Path,
+    tmp: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    env_file: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env_file = tmp / "empty.env"
-    env_file.touch()
+    if env_file is None:
+        env_file = tmp / "empty.env"
+        env_file.touch()
     return subprocess.run(
         [
             *cli,
@@ -373,8 +387,14 @@ def run_config(
     )
 
 
-def resolved(cli: list[str], tmp: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
-    result = run_config(cli, COMPOSE_FILE, tmp, "--format", "json", env=env)
+def resolved(
+    cli: list[str],
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    compose_file: Path = COMPOSE_FILE,
+    env_file: Path | None = None,
+) -> dict[str, Any]:
+    result = run_config(cli, compose_file, tmp, "--format", "json", env=env, env_file=env_file)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -491,7 +511,7 @@ def test_required_services_and_commands() -> None:
     assert command_list(services["datasets"])[:4] == ["python", "-m", "local_datasets", "serve"]
     assert {"--port", "8765", "--host", "0.0.0.0", "--dir"} <= set(command_list(services["datasets"]))
     assert command_list(services["airflow-init"]) == ["/opt/airflow/compose/airflow-init.sh"]
-    assert services["airflow-apiserver"]["ports"] == ["8080:8080"]
+    assert services["airflow-apiserver"]["ports"] == ["127.0.0.1:8080:8080"]  # this machine only
 
 
 def test_airflow_services_share_the_extended_image_and_settings() -> None:
@@ -728,3 +748,273 @@ def test_compose_resolves_the_emulator_default_and_the_real_aws_switch(compose_c
     assert env["AIRFLOW_CONN_AWS_DEFAULT"] == "aws://"
     assert env["AWS_ACCESS_KEY_ID"] == "AKIAEXAMPLE"
     assert env["AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET"] == "my-bucket"
+
+
+# --------------------------------------------------------------------------------------------- tests: security
+
+
+def test_ui_is_local_and_needs_a_login() -> None:
+    doc = load()
+    env = doc["x-airflow-common"]["environment"]
+    for name, service in doc["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith(".SimpleAuthManager")
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "false", "everyone would be admin, no login"
+    assert interpolate(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]) == "admin:admin"
+    users = "admin:admin,alice:op,bob:viewer"
+    assert interpolate(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"], {"AIRFLOW_USERS": users}) == users
+    # The generated passwords land in the bind-mounted ./config, where the user reads them and they persist.
+    passwords = env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]
+    assert passwords.startswith("/opt/airflow/config/")
+    readme = (COMPOSE_DIR / "README.md").read_text()
+    assert "AIRFLOW_USERS" in readme and "config/simple_auth_manager_passwords.json" in readme
+    assert "AIRFLOW_USERS=" in ENV_EXAMPLE.read_text()
+
+
+def test_fernet_key_is_never_empty() -> None:
+    doc = load()
+    for name, service in [("x-airflow-common", doc["x-airflow-common"]), *doc["services"].items()]:
+        env = service.get("environment") or {}
+        # An empty (or empty-defaulting) key in `environment:` would win over the generated one in airflow.cfg.
+        assert "AIRFLOW__CORE__FERNET_KEY" not in env, f"{name}: leave the key to airflow.cfg or .env"
+    init = (COMPOSE_DIR / "airflow-init.sh").read_text()
+    assert "airflow config get-value core fernet_key" in init and "exit 1" in init.split("fernet_key=")[1]
+    assert "AIRFLOW__CORE__FERNET_KEY" in (COMPOSE_DIR / "README.md").read_text()
+
+
+# --------------------------------------------------------------------------------------------- tests: Variables
+
+
+class _VariableScan:
+    """Every Airflow Variable name the DAG code reads, found in its syntax trees (dags/, recursively).
+
+    A read is ``Variable.get(<name>)``, a call of the ``variable`` callback the DAGs pass around, a call of a helper
+    that reads ``<prefix constant> + <its parameter>`` (run_config._pick) with a literal for that parameter, or a
+    ``*variable`` / ``variable_name`` keyword argument or parameter default. ``<name>`` may be a literal, a module
+    constant (also ``module.CONSTANT``), an f-string or a ``+`` of those.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.modules = {
+            p: ast.parse(p.read_text(), str(p)) for p in sorted(root.rglob("*.py")) if "__pycache__" not in p.parts
+        }
+        self.constants: dict[tuple[str, str], ast.expr] = {}
+        for path, tree in self.modules.items():
+            for node in tree.body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    self.constants[(path.stem, node.targets[0].id)] = node.value
+                elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+                    self.constants[(path.stem, node.target.id)] = node.value
+        self.reads: dict[str, set[str]] = {}
+
+    def _constant(self, module: str, name: str, depth: int) -> str | None:
+        if (module, name) in self.constants:
+            return self.value(self.constants[(module, name)], module, depth + 1)
+        found = {self.value(v, m, depth + 1) for (m, n), v in self.constants.items() if n == name}
+        return found.pop() if len(found) == 1 else None  # imported from another module: one definition only
+
+    def value(self, node: ast.expr | None, module: str, depth: int = 0) -> str | None:
+        if node is None or depth > 10:
+            return None
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.Name):
+            return self._constant(module, node.id, depth)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            return self._constant(node.value.id, node.attr, depth)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self.value(node.left, module, depth), self.value(node.right, module, depth)
+            return left + right if left is not None and right is not None else None
+        if isinstance(node, ast.JoinedStr):
+            parts = []
+            for part in node.values:
+                inner = part.value if isinstance(part, ast.FormattedValue) else part
+                text = self.value(inner, module, depth)
+                if text is None or (isinstance(part, ast.FormattedValue) and part.format_spec):
+                    return None
+                parts.append(text)
+            return "".join(parts)
+        return None
+
+    @staticmethod
+    def _is_read(call: ast.Call) -> bool:
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "get":
+            return isinstance(func.value, ast.Name) and func.value.id == "Variable"
+        return isinstance(func, ast.Name) and func.id == "variable"
+
+    @staticmethod
+    def _name_of(call: ast.Call) -> str | None:
+        func = call.func
+        return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+    def _add(self, name: str | None, where: str) -> None:
+        if name and name.startswith(VARIABLE_PREFIX):
+            self.reads.setdefault(name, set()).add(where)
+
+    def scan(self) -> dict[str, set[str]]:
+        helpers: dict[str, tuple[int, str]] = {}  # function -> (position of its name parameter, prefix)
+        for path, tree in self.modules.items():
+            for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+                params = [a.arg for a in func.args.posonlyargs + func.args.args]
+                for call in (n for n in ast.walk(func) if isinstance(n, ast.Call) and self._is_read(n)):
+                    candidates = call.args[:1]
+                    if candidates and isinstance(candidates[0], ast.BoolOp):
+                        candidates = candidates[0].values
+                    for arg in candidates:
+                        if isinstance(arg, ast.BinOp) and isinstance(arg.right, ast.Name) and arg.right.id in params:
+                            prefix = self.value(arg.left, path.stem)
+                            if prefix:
+                                helpers[func.name] = (params.index(arg.right.id), prefix)
+        for path, tree in self.modules.items():
+            module = path.stem
+            for node in ast.walk(tree):
+                where = f"{path.relative_to(self.root.parent)}:{getattr(node, 'lineno', 0)}"
+                if isinstance(node, ast.Call):
+                    if self._is_read(node):
+                        args = node.args[:1] or [k.value for k in node.keywords if k.arg == "key"]
+                        for arg in args[0].values if args and isinstance(args[0], ast.BoolOp) else args:
+                            self._add(self.value(arg, module), where)
+                    helper = helpers.get(self._name_of(node) or "")
+                    if helper and len(node.args) > helper[0]:
+                        suffix = self.value(node.args[helper[0]], module)
+                        if suffix is not None:
+                            self._add(helper[1] + suffix, where)
+                    for keyword in node.keywords:
+                        if keyword.arg and (keyword.arg.endswith("variable") or keyword.arg == "variable_name"):
+                            self._add(self.value(keyword.value, module), where)
+                elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    positional = node.args.posonlyargs + node.args.args
+                    pairs = list(
+                        zip(positional[len(positional) - len(node.args.defaults) :], node.args.defaults, strict=True)
+                    )
+                    pairs += [
+                        (a, d)
+                        for a, d in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True)
+                        if d is not None
+                    ]
+                    for arg, default in pairs:
+                        if arg.arg.endswith("variable") or arg.arg == "variable_name":
+                            self._add(self.value(default, module), where)
+        return self.reads
+
+
+def dag_variables(root: Path = DAGS_DIR) -> dict[str, set[str]]:
+    return _VariableScan(root).scan()
+
+
+def env_example_variables(text: str) -> dict[str, list[str]]:
+    """``AIRFLOW_VAR_*`` lines of .env.example (set or commented out) -> the comment lines just above each."""
+    found: dict[str, list[str]] = {}
+    comments: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        match = re.match(r"^#?\s*AIRFLOW_VAR_([A-Z0-9_]+)=", line)
+        if match:
+            found[match.group(1).lower()] = list(comments)
+        elif line.startswith("#") and not re.match(r"^#\s*[A-Z][A-Z0-9_]*=", line):
+            comments.append(line.lstrip("# ").strip())
+            continue
+        comments = []
+    return found
+
+
+def test_variable_scan_finds_every_form_of_read(tmp_path: Path) -> None:
+    pkg = tmp_path / "dags" / "pkg" / "sub"
+    pkg.mkdir(parents=True)
+    (tmp_path / "dags" / "pkg" / "__init__.py").write_text("")
+    (pkg / "names.py").write_text('PREFIX = "sagemaker_mlops_"\nLIMIT_VARIABLE = f"{PREFIX}limit"\n')
+    (pkg / "reads.py").write_text(
+        "from airflow.sdk import Variable\n"
+        "from pkg.sub import names\n"
+        "from pkg.sub.names import PREFIX\n"
+        "def a():\n    return Variable.get('sagemaker_mlops_literal', default=None)\n"
+        "def b():\n    return Variable.get(names.LIMIT_VARIABLE)\n"
+        "def _pick(params, name, variable, variable_name=None):\n"
+        "    return params.get(name) or variable(variable_name or PREFIX + name)\n"
+        "def c(variable, bucket_variable: str = PREFIX + 'default_bucket'):\n"
+        "    return _pick({}, 'picked', variable), variable(PREFIX + 'callback')\n"
+        "def d():\n    return run(bucket_variable='sagemaker_mlops_keyword')\n"
+        "def e():\n    return Variable.get('other_prefix_not_ours')\n"
+    )
+    found = dag_variables(tmp_path / "dags")
+    assert set(found) == {
+        "sagemaker_mlops_literal",
+        "sagemaker_mlops_limit",
+        "sagemaker_mlops_picked",
+        "sagemaker_mlops_callback",
+        "sagemaker_mlops_default_bucket",
+        "sagemaker_mlops_keyword",
+    }
+
+
+def test_variable_scan_of_the_dags_finds_the_known_reads() -> None:
+    # The scan is the test's only source: it must at least see what the README and the compose file name.
+    found = dag_variables()
+    for name in ("bucket", "incremental_bucket", "role_arn", "region", "max_cost_usd", "production_enabled"):
+        assert VARIABLE_PREFIX + name in found, (name, sorted(found))
+
+
+def test_env_example_lists_every_variable_the_dags_read() -> None:
+    read = {name.removeprefix(VARIABLE_PREFIX): where for name, where in dag_variables().items()}
+    listed = env_example_variables(ENV_EXAMPLE.read_text())
+    listed_ours = {name.removeprefix(VARIABLE_PREFIX) for name in listed if name.startswith(VARIABLE_PREFIX)}
+    missing = {name: sorted(where) for name, where in read.items() if name not in listed_ours}
+    assert not missing, (
+        f".env.example does not list these Variables the DAGs read: {missing}; add a commented "
+        "`# AIRFLOW_VAR_SAGEMAKER_MLOPS_<NAME>=<example>` line for each, with a comment line above saying what it does"
+    )
+    stale = sorted(set(listed) - {VARIABLE_PREFIX + n for n in read})
+    assert not stale, f".env.example lists Variables no DAG reads: {stale}"
+    for name, comments in listed.items():
+        assert comments, f"AIRFLOW_VAR_{name.upper()} has no comment line above it in .env.example"
+    text = ENV_EXAMPLE.read_text()
+    assert "WINS over the UI" in text  # env Variables override the UI's: say so where they are set
+
+
+def test_env_example_check_catches_a_missing_or_uncommented_variable() -> None:
+    text = ENV_EXAMPLE.read_text()
+    dropped = re.sub(r"(?m)^# AIRFLOW_VAR_SAGEMAKER_MLOPS_REGION=.*\n", "", text)
+    assert "region" not in {n.removeprefix(VARIABLE_PREFIX) for n in env_example_variables(dropped)}
+    bare = "\nAIRFLOW_VAR_SAGEMAKER_MLOPS_REGION=eu-west-1\n"
+    assert env_example_variables(bare) == {"sagemaker_mlops_region": []}
+
+
+def test_compose_passes_env_file_and_sets_only_variables_the_dags_read() -> None:
+    doc = load()
+    read = set(dag_variables())
+    for name in [*AIRFLOW_SERVICES, "airflow-cli"]:
+        service = doc["services"][name]
+        assert service.get("env_file") == [{"path": ".env", "required": False}], name
+        for key in service["environment"]:
+            if key.startswith("AIRFLOW_VAR_"):
+                assert key.removeprefix("AIRFLOW_VAR_").lower() in read, f"{name} sets {key}, which no DAG reads"
+    env = doc["x-airflow-common"]["environment"]
+    # Pipeline 2 fails in validate_and_preflight without its bucket: the compose default sets it.
+    assert interpolate(env["AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET"])
+
+
+def test_compose_env_file_reaches_every_airflow_container(compose_cli: list[str], tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(COMPOSE_FILE, project / "docker-compose.yaml")
+    dotenv = project / ".env"
+    dotenv.write_text(
+        "AIRFLOW_VAR_SAGEMAKER_MLOPS_REGION=eu-west-1\n"
+        "AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET=team-bucket\n"
+        "AIRFLOW_VAR_SAGEMAKER_MLOPS_PRODUCTION_ENABLED=true\n"
+    )
+    model = resolved(compose_cli, tmp_path, compose_file=project / "docker-compose.yaml", env_file=dotenv)
+    for name in [*AIRFLOW_SERVICES, "airflow-cli"]:
+        env = model["services"][name]["environment"]
+        assert env["AIRFLOW_VAR_SAGEMAKER_MLOPS_REGION"] == "eu-west-1", name  # only in .env: env_file
+        assert env["AIRFLOW_VAR_SAGEMAKER_MLOPS_PRODUCTION_ENABLED"] == "true", name
+        assert env["AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET"] == "team-bucket", name  # environment: agrees with .env
+    # Without a .env the file still resolves (env_file is optional), with the emulator defaults.
+    dotenv.unlink()
+    bare = resolved(compose_cli, tmp_path, compose_file=project / "docker-compose.yaml")
+    env = bare["services"]["airflow-scheduler"]["environment"]
+    assert "AIRFLOW_VAR_SAGEMAKER_MLOPS_REGION" not in env
+    assert env["AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET"] == "mlops-ch06-demo"

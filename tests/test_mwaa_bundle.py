@@ -425,17 +425,25 @@ def _s3_objects(s3: Any, bucket: str) -> dict[str, bytes]:
     return {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
 
 
+def _manifest(s3: Any, bucket: str) -> dict[str, Any]:
+    return json.loads(s3.get_object(Bucket=bucket, Key=deploy_tool.MANIFEST_KEY)["Body"].read())
+
+
+def _writes(emulator: Any) -> list[str]:
+    return [a for a in emulator.actions("s3") if a in WRITES]
+
+
 def test_deploy_syncs_uploads_and_updates_only_on_change(
     bundle: SimpleNamespace, aws: Any, emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s3 = aws("s3")
     bucket = _bucket(s3, "airflow-mlops-deploy")
     s3.put_object(Bucket=bucket, Key="dags/", Body=b"")  # the console's folder marker stays
-    s3.put_object(Bucket=bucket, Key="dags/retired_dag.py", Body=b"# removed from the repo\n")
     s3.put_object(Bucket=bucket, Key="startup.sh", Body=b"#!/bin/sh\n")  # outside dags/: never touched
     mwaa = FakeMwaa("mlops-env", bucket)
     work = tmp_path / "bundle"
     shutil.copytree(bundle.path, work)
+    (work / "dags" / "sagemaker_mlops" / "retired.py").write_text("# dropped by the next release\n")
 
     code, out, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
     assert code == 0, err
@@ -445,9 +453,10 @@ def test_deploy_syncs_uploads_and_updates_only_on_change(
         "plugins.zip",
         "requirements.txt",
         "startup.sh",
+        deploy_tool.MANIFEST_KEY,
     }
     assert set(objects) == expected
-    for key in expected - {"dags/", "startup.sh"}:
+    for key in expected - {"dags/", "startup.sh", deploy_tool.MANIFEST_KEY}:
         assert objects[key] == (work / key).read_bytes(), key
     versions = {k: s3.head_object(Bucket=bucket, Key=k)["VersionId"] for k in ("plugins.zip", "requirements.txt")}
     (update,) = mwaa.updates
@@ -460,14 +469,29 @@ def test_deploy_syncs_uploads_and_updates_only_on_change(
     }
     assert mwaa.env["PluginsS3ObjectVersion"] == versions["plugins.zip"]
     assert mwaa.env["RequirementsS3ObjectVersion"] == versions["requirements.txt"]
-    assert "delete s3://airflow-mlops-deploy/dags/retired_dag.py" in out
+    # The manifest names exactly what this deploy wrote, with the versions the environment runs.
+    manifest = _manifest(s3, bucket)
+    assert set(manifest["dags"]) == {f"dags/{rel}" for rel in _tree(work / "dags")}
+    assert {k: v["version"] for k, v in manifest["roots"].items()} == versions
+    assert "  add             dags/sagemaker_mlops/retired.py" in out
 
-    # Unchanged: no writes at all, no environment update.
+    # The next release drops a file: the second deploy deletes it (it is in the manifest), and nothing else.
+    (work / "dags" / "sagemaker_mlops" / "retired.py").unlink()
+    emulator.clear_requests()
+    code, out, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 0, err
+    assert "  delete          dags/sagemaker_mlops/retired.py  (in the previous manifest" in out
+    assert sorted(_writes(emulator)) == ["DeleteObjects", "PutObject"]  # the delete, the new manifest
+    assert set(_s3_objects(s3, bucket)) == expected - {"dags/sagemaker_mlops/retired.py"}
+    assert "dags/sagemaker_mlops/retired.py" not in _manifest(s3, bucket)["dags"]
+    assert len(mwaa.updates) == 1
+
+    # Unchanged: no writes at all (not even the manifest), no environment update.
     emulator.clear_requests()
     code, out, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
     assert code == 0, err
     assert len(mwaa.updates) == 1
-    assert not WRITES & set(emulator.actions("s3")), emulator.actions("s3")
+    assert not _writes(emulator), emulator.actions("s3")
     assert "no update" in out and f"0 to upload, 0 to delete, {len(_tree(work / 'dags'))} unchanged" in out
 
     # A new requirements.txt: one upload, one update with the new version and the same plugins.zip version.
@@ -475,31 +499,183 @@ def test_deploy_syncs_uploads_and_updates_only_on_change(
     emulator.clear_requests()
     code, out, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
     assert code == 0, err
-    assert [a for a in emulator.actions("s3") if a in WRITES] == ["PutObject"]
+    assert _writes(emulator) == ["PutObject", "PutObject"]  # requirements.txt, then the manifest
     new_version = s3.head_object(Bucket=bucket, Key="requirements.txt")["VersionId"]
     assert new_version != versions["requirements.txt"]
+    assert f"requirements.txt: update (replaces version {versions['requirements.txt']})" in out
     assert mwaa.updates[-1]["RequirementsS3ObjectVersion"] == new_version
     assert mwaa.updates[-1]["PluginsS3ObjectVersion"] == versions["plugins.zip"]
+    assert _manifest(s3, bucket)["roots"]["requirements.txt"]["version"] == new_version
 
 
-def test_deploy_dry_run_writes_nothing(
+OTHER_TEAM = {
+    "dags/etl_orders.py": b"# another team's DAG\nfrom airflow.sdk import DAG\n",
+    "dags/orders_lib/__init__.py": b"# their shared code\n",
+    "dags/orders_lib/sql/load.sql": b"select 1;\n",
+}
+THEIR_REQUIREMENTS = b"--constraint x\napache-airflow-providers-postgres==6.3.0\n"
+
+
+def _shared_environment(s3: Any, bucket: str) -> FakeMwaa:
+    """A bucket and environment another team already uses: their DAGs, and their requirements.txt installed."""
+    _bucket(s3, bucket)
+    for key, body in OTHER_TEAM.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    version = s3.put_object(Bucket=bucket, Key="requirements.txt", Body=THEIR_REQUIREMENTS)["VersionId"]
+    mwaa = FakeMwaa("shared-env", bucket)
+    mwaa.env.update({"RequirementsS3Path": "requirements.txt", "RequirementsS3ObjectVersion": version})
+    return mwaa
+
+
+def _theirs_untouched(s3: Any, bucket: str) -> None:
+    objects = _s3_objects(s3, bucket)
+    for key, body in OTHER_TEAM.items():
+        assert objects.get(key) == body, key
+        # ... and never rewritten: one version each, no delete marker.
+        listing = s3.list_object_versions(Bucket=bucket, Prefix=key)
+        assert len(listing.get("Versions", [])) == 1 and not listing.get("DeleteMarkers"), key
+
+
+def test_deploy_to_a_shared_environment_touches_nothing_of_another_team(
+    bundle: SimpleNamespace, aws: Any, emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = aws("s3")
+    bucket = "airflow-shared-env"
+    mwaa = _shared_environment(s3, bucket)
+    their_version = mwaa.env["RequirementsS3ObjectVersion"]
+    work = tmp_path / "bundle"
+    shutil.copytree(bundle.path, work)
+
+    # Their requirements.txt is not ours to replace: refused, with the fix, before any write.
+    emulator.clear_requests()
+    code, out, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 1
+    assert "refusing to replace what this package did not write; nothing was changed" in err
+    assert f"s3://{bucket}/requirements.txt (version {their_version}) was not written by this deploy" in err
+    assert "no deploy manifest" in err and "--force-requirements" in err and "FORCE_REQUIREMENTS=1" in err
+    assert "plugins.zip" not in err  # there is none yet: adding one replaces nothing
+    assert not _writes(emulator) and mwaa.updates == []
+    for key in OTHER_TEAM:  # the plan was shown first, their files marked as left alone
+        assert f"  keep-foreign    {key}  (not this package's: never touched)" in out
+    assert s3.get_object(Bucket=bucket, Key="requirements.txt")["Body"].read() == THEIR_REQUIREMENTS
+
+    # Merged (here: told to), the deploy goes ahead and still leaves their DAGs alone.
+    code, out, err = _deploy(s3, mwaa, work, bucket, "--force-requirements", capsys=capsys)
+    assert code == 0, err
+    _theirs_untouched(s3, bucket)
+    assert set(_manifest(s3, bucket)["dags"]) == {f"dags/{rel}" for rel in _tree(work / "dags")}
+    assert f"{len(OTHER_TEAM)} foreign left alone" in out
+
+    # Our next release drops a module: only that one goes, theirs stay.
+    dropped = "dags/sagemaker_mlops/__init__.py"
+    (work / dropped).unlink()
+    code, out, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 0, err
+    assert dropped not in _s3_objects(s3, bucket)
+    _theirs_untouched(s3, bucket)
+
+    # They ship a new requirements.txt: our next changed requirements.txt is refused again (not the version we wrote).
+    theirs_again = s3.put_object(Bucket=bucket, Key="requirements.txt", Body=THEIR_REQUIREMENTS + b"# v2\n")
+    (work / "requirements.txt").write_text((work / "requirements.txt").read_text() + "# ours v2\n")
+    emulator.clear_requests()
+    updates = len(mwaa.updates)
+    code, _, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 1 and f"(version {theirs_again['VersionId']}) was not written by this deploy" in err
+    assert "the manifest records version" in err
+    assert not _writes(emulator) and len(mwaa.updates) == updates
+
+
+def test_deploy_refuses_to_overwrite_a_foreign_file_at_a_bundle_key(
+    bundle: SimpleNamespace, aws: Any, emulator: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = aws("s3")
+    bucket = _bucket(s3, "airflow-mlops-foreign-key")
+    theirs = b"# another team's ignore rules\norders_lib/\n"
+    s3.put_object(Bucket=bucket, Key="dags/.airflowignore", Body=theirs)
+    mwaa = FakeMwaa("mlops-env", bucket)
+    emulator.clear_requests()
+    code, out, err = _deploy(s3, mwaa, bundle.path, bucket, capsys=capsys)
+    assert code == 1
+    assert "dags/.airflowignore: already in s3://airflow-mlops-foreign-key with other bytes" in err
+    assert "--take-over (TAKE_OVER=1)" in err
+    assert "  replace-foreign dags/.airflowignore" in out
+    assert not _writes(emulator) and mwaa.updates == []
+    assert s3.get_object(Bucket=bucket, Key="dags/.airflowignore")["Body"].read() == theirs
+
+    code, out, err = _deploy(s3, mwaa, bundle.path, bucket, "--take-over", capsys=capsys)
+    assert code == 0, err
+    ours = (bundle.path / "dags" / ".airflowignore").read_bytes()
+    assert s3.get_object(Bucket=bucket, Key="dags/.airflowignore")["Body"].read() == ours
+    assert "dags/.airflowignore" in _manifest(s3, bucket)["dags"]
+
+
+def test_deploy_leaves_a_dropped_file_someone_changed_and_an_environment_on_another_requirements_path(
+    bundle: SimpleNamespace, aws: Any, emulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = aws("s3")
+    bucket = _bucket(s3, "airflow-mlops-edge-cases")
+    mwaa = FakeMwaa("mlops-env", bucket)
+    work = tmp_path / "bundle"
+    shutil.copytree(bundle.path, work)
+    (work / "dags" / "handed_over.py").write_text("# ours first\n")
+    code, _, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 0, err
+
+    # Another team rewrote the file we are about to drop: it is theirs now, so the drop leaves it.
+    s3.put_object(Bucket=bucket, Key="dags/handed_over.py", Body=b"# theirs now\n")
+    (work / "dags" / "handed_over.py").unlink()
+    code, out, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 0, err
+    assert "  keep            dags/handed_over.py  (in the previous manifest, but changed since" in out
+    assert s3.get_object(Bucket=bucket, Key="dags/handed_over.py")["Body"].read() == b"# theirs now\n"
+    assert "dags/handed_over.py" not in _manifest(s3, bucket)["dags"]
+
+    # The environment installs another file's requirements: switching it to ours is refused, then allowed.
+    mwaa.env["RequirementsS3Path"] = "team-a/requirements.txt"
+    emulator.clear_requests()
+    updates = len(mwaa.updates)
+    code, _, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 1 and "installs requirements from s3://airflow-mlops-edge-cases/team-a/requirements.txt" in err
+    assert "--force-requirements" in err and not _writes(emulator) and len(mwaa.updates) == updates
+    code, _, err = _deploy(s3, mwaa, work, bucket, "--force-requirements", capsys=capsys)
+    assert code == 0, err
+    assert mwaa.updates[-1]["RequirementsS3Path"] == "requirements.txt"
+
+    # A manifest that is not ours (or is damaged) stops the deploy before anything is written.
+    s3.put_object(Bucket=bucket, Key=deploy_tool.MANIFEST_KEY, Body=b'{"package": "someone-else"}')
+    emulator.clear_requests()
+    code, _, err = _deploy(s3, mwaa, work, bucket, capsys=capsys)
+    assert code == 1 and "is not a deploy manifest of airflow-sagemaker-mlops" in err
+    assert not _writes(emulator)
+
+
+def test_deploy_dry_run_prints_the_plan_and_writes_nothing(
     bundle: SimpleNamespace, aws: Any, emulator: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s3 = aws("s3")
     bucket = _bucket(s3, "airflow-mlops-dry-run")
-    s3.put_object(Bucket=bucket, Key="dags/retired_dag.py", Body=b"old\n")
+    s3.put_object(Bucket=bucket, Key="dags/other_team_dag.py", Body=b"old\n")
+    # Deployed before the manifest existed, with our exact bytes: adopted, not uploaded again.
+    same = "dags/mnist_train_deploy.py"
+    s3.put_object(Bucket=bucket, Key=same, Body=(bundle.path / same).read_bytes())
     mwaa = FakeMwaa("mlops-env", bucket)
     emulator.clear_requests()
     code, out, err = _deploy(s3, mwaa, bundle.path, bucket, "--dry-run", capsys=capsys)
     assert code == 0, err
-    assert not WRITES & set(emulator.actions("s3")), emulator.actions("s3")
+    assert not _writes(emulator), emulator.actions("s3")
     assert [op for op, _ in mwaa.calls] == ["GetEnvironment"]
-    assert set(_s3_objects(s3, bucket)) == {"dags/retired_dag.py"}
-    for rel in _tree(bundle.path / "dags"):
+    assert set(_s3_objects(s3, bucket)) == {"dags/other_team_dag.py", same}
+    assert "manifest s3://airflow-mlops-dry-run/.sagemaker_mlops/deploy-manifest.json: none yet" in out
+    assert f"  adopt           {same}  (already there with the same bytes" in out
+    assert f"would upload {same} " not in out
+    for rel in sorted(set(_tree(bundle.path / "dags")) - {same.removeprefix("dags/")}):
+        assert f"  add             dags/{rel}\n" in out
         assert f"[dry-run] would upload dags/{rel} " in out
+    assert "  keep-foreign    dags/other_team_dag.py" in out and "would delete" not in out
+    assert "  plugins.zip: add" in out and "  requirements.txt: add" in out
     assert "[dry-run] would upload plugins.zip" in out and "[dry-run] would upload requirements.txt" in out
-    assert "[dry-run] would delete s3://airflow-mlops-dry-run/dags/retired_dag.py" in out
     assert "[dry-run] would update MWAA environment mlops-env" in out
+    assert "[dry-run] would write the manifest" in out
 
 
 @pytest.mark.parametrize("versioning", [None, "Suspended"])
