@@ -230,6 +230,26 @@ def test_refusals_create_nothing(aws, model, overrides, code, message):
     assert sm.list_transform_jobs()["TransformJobSummaries"] == []
 
 
+def test_transform_quota_counts_running_jobs(aws, model, holdout, emulator):
+    sm = aws("sagemaker")
+    emulator.set_quota("ml.m5.large for transform job usage", 2)
+    emulator.settings(starting_seconds=1.0)
+    sm.create_transform_job(
+        **transform_request("q1", TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 2})
+    )
+    with pytest.raises(ClientError) as excinfo:
+        sm.create_transform_job(**transform_request("q2"))
+    assert _error(excinfo) == (
+        "ResourceLimitExceeded",
+        "The account-level service limit 'ml.m5.large for transform job usage' is 2 Instances, with current "
+        "utilization of 2 Instances and a request delta of 1 Instances. Please use AWS Service Quotas to request an "
+        "increase for this quota.",
+    )
+    assert wait_transform(sm, "q1")["TransformJobStatus"] == "Completed"
+    sm.create_transform_job(**transform_request("q2"))  # the first job's instances are free again
+    assert wait_transform(sm, "q2")["TransformJobStatus"] == "Completed"
+
+
 def test_duplicate_name_is_refused_and_the_first_kept(aws, model, holdout):
     sm = aws("sagemaker")
     sm.create_transform_job(**transform_request("dup"))

@@ -39,8 +39,9 @@ from moto.core.utils import utcnow
 from moto.sagemaker.models import FakeTransformJob
 
 from aws_emulator import ic_algorithm
+from aws_emulator.quotas.models import quota_value, transform_quota_name
 from aws_emulator.sagemaker.contract import IC_REPOSITORY, is_image_classification
-from aws_emulator.sagemaker.exceptions import ResourceInUseException, ValidationError
+from aws_emulator.sagemaker.exceptions import ResourceInUseException, ValidationError, quota_exceeded
 from aws_emulator.settings import SETTINGS
 from aws_emulator.storage import LogWriter, S3Store, split_s3_uri
 
@@ -101,6 +102,15 @@ def validate_request(backend: EmulatorSageMakerBackend, request: dict[str, Any])
         )
     if int(resources["InstanceCount"]) > 100:
         raise ValidationError(message="TransformResources.InstanceCount must be at most 100.")
+    quota = transform_quota_name(instance_type)
+    limit = quota_value(quota)
+    in_use = sum(
+        int(job.transform_resources.get("InstanceCount", 1))
+        for job in backend.transform_jobs.values()
+        if job.transform_job_status not in TERMINAL and job.transform_resources.get("InstanceType") == instance_type
+    )
+    if in_use + int(resources["InstanceCount"]) > limit:
+        raise quota_exceeded(quota, limit, in_use, int(resources["InstanceCount"]))
     payload = request.get("MaxPayloadInMB")
     concurrent = request.get("MaxConcurrentTransforms")
     if payload is not None:
