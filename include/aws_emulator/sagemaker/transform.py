@@ -203,6 +203,8 @@ class TransformRun:
         self._cancelled = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"transform-{job.transform_job_name}", daemon=True)
         self.logs: TransformLogWriter | None = None
+        # taken at create time, so "the next job" is the next one created, whichever thread runs first
+        self.injected_failure = SETTINGS.take_transform_failure()
 
     def start(self) -> None:
         self._thread.start()
@@ -263,9 +265,8 @@ class TransformRun:
             int(job.transform_resources.get("InstanceCount", 1)),
         )
         self._log(f"[emulator] {ic_algorithm.STAND_IN_NOTICE}")
-        injected = SETTINGS.take_transform_failure()
-        if injected is not None:
-            raise JobFailure(injected)
+        if self.injected_failure is not None:
+            raise JobFailure(self.injected_failure)
         model = self._load_model()
         inputs = self._inputs()
         spec = _Spec.of(job)
