@@ -188,9 +188,6 @@ class EmulatorCloudWatchBackend(CloudWatchBackend):
     def _periods(self, alarm: Alarm, now: datetime) -> list[tuple[datetime, float | None]]:
         period = int(alarm.period)
         n = int(alarm.evaluation_periods)
-        epoch = datetime(1970, 1, 1)
-        end = epoch + timedelta(seconds=(int((now - epoch).total_seconds()) // period + 1) * period)
-        start = end - timedelta(seconds=n * period)
         wanted = _dimension_set(alarm.dimensions)
         points = [
             md
@@ -200,6 +197,13 @@ class EmulatorCloudWatchBackend(CloudWatchBackend):
             and _dimension_set(md.dimensions) == wanted
             and (not alarm.unit or md.unit == alarm.unit)
         ]
+        # The newest period is the one holding the newest datapoint when that is less than a period old: a value
+        # put at hh:mm:59.999 and evaluated at hh:mm+1:00.001 still counts, as AWS's evaluation lag makes it.
+        stamps = [t for t in (utc_naive(md.timestamp) for md in points) if t is not None and t <= now]
+        reference = max(stamps) if stamps and (now - max(stamps)).total_seconds() < period else now
+        epoch = datetime(1970, 1, 1)
+        end = epoch + timedelta(seconds=(int((reference - epoch).total_seconds()) // period + 1) * period)
+        start = end - timedelta(seconds=n * period)
         buckets: list[list[Any]] = [[] for _ in range(n)]
         for md in points:
             stamp = utc_naive(md.timestamp)
