@@ -8,5 +8,10 @@ Training jobs for the built-in image-classification image really train a small n
 algorithm's contract (channels, .lst files, hyperparameters, artifacts, checkpoints) so the pipeline's code paths
 are real, and its accuracy says nothing about the real algorithm's.
 
+Batch transform jobs (:mod:`aws_emulator.sagemaker.transform`) run the same stand-in over S3 objects and write the
+algorithm's ``.out`` format; their predictions equal the stand-in endpoint's on the same images, and are the
+stand-in's, not the real algorithm's. CloudWatch (:mod:`aws_emulator.cloudwatch`) keeps custom metrics with AWS's
+documented limits, evaluates alarms from the data, and receives endpoints' ``Invocations`` per variant.
+
 Never imported by DAG code; never shipped to MWAA.
 """

@@ -43,6 +43,10 @@ class EmulatorControl:
     def fail_next_endpoint(self, reason: str | None = None) -> None:
         self._call("POST", "faults/endpoint", {"reason": reason} if reason else {})
 
+    def fail_next_transform_job(self, reason: str | None = None) -> None:
+        """The next batch transform job ends Failed with ``reason`` once its instances are up."""
+        self._call("POST", "faults/transform", {"reason": reason} if reason else {})
+
     def alarm_during_next_bake(self, alarm_name: str | None = None) -> None:
         """The next blue/green UpdateEndpoint's rollback alarm (``alarm_name``, else its first) goes into ALARM
         during the bake: the update rolls back, as a bad model's 5XX errors or latency would make it."""

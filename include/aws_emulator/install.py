@@ -16,6 +16,8 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    import moto.cloudwatch
+    import moto.cloudwatch.models
     import moto.sagemaker
     import moto.sagemaker.models
     import moto.sagemakerruntime
@@ -23,11 +25,13 @@ def install() -> None:
     import moto.servicequotas
     import moto.servicequotas.models
 
+    from aws_emulator.cloudwatch.models import EmulatorCloudWatchBackend
     from aws_emulator.quotas.models import EmulatorServiceQuotasBackend
     from aws_emulator.runtime.models import EmulatorRuntimeBackend
     from aws_emulator.sagemaker.models import EmulatorSageMakerBackend
 
     replacements = [
+        (moto.cloudwatch, "cloudwatch_backends", BackendDict(EmulatorCloudWatchBackend, "cloudwatch")),
         (moto.sagemaker, "sagemaker_backends", BackendDict(EmulatorSageMakerBackend, "sagemaker")),
         (moto.sagemakerruntime, "sagemakerruntime_backends", BackendDict(EmulatorRuntimeBackend, "sagemaker-runtime")),
         (moto.servicequotas, "servicequotas_backends", BackendDict(EmulatorServiceQuotasBackend, "service-quotas")),

@@ -3,7 +3,8 @@
 Control API (JSON, under ``/_emulator/``): ``GET health``; ``GET|POST settings`` (phase durations, S3 latency,
 quota values, spot discount, ...); ``POST faults/training`` ``{"reason"}`` fails the next training job;
 ``POST faults/spot`` ``{"interruptions", "capacity_wait_seconds"}`` interrupts the next spot job(s);
-``POST faults/endpoint`` ``{"reason"}`` fails the next endpoint creation; ``POST faults/api`` ``{"operation",
+``POST faults/endpoint`` ``{"reason"}`` fails the next endpoint creation; ``POST faults/transform`` ``{"reason"}``
+fails the next batch transform job (Failed, with that FailureReason); ``POST faults/api`` ``{"operation",
 "error": "ThrottlingException"|"InternalFailure", "count"| "seconds"}`` answers the next N calls of an operation
 (or all calls for a time window) with that error, as AWS does under throttling or an outage; ``POST faults/alarm``
 ``{"alarm_name"}`` makes the next blue/green endpoint update's rollback alarm (that one, or its first) go into
@@ -129,6 +130,10 @@ class EmulatorApp:
                 "pass the ping health check (emulator fault injection)."
             )
             return 200, SETTINGS.update({"fail_next_endpoints": current + [reason]})
+        if route == "faults/transform" and method == "POST":
+            current = SETTINGS.snapshot().fail_next_transform_jobs
+            reason = payload.get("reason") or "AlgorithmError: injected failure (emulator fault injection)"
+            return 200, SETTINGS.update({"fail_next_transform_jobs": current + [reason]})
         if route == "faults/alarm" and method == "POST":
             current = SETTINGS.snapshot().alarm_during_next_bakes
             return 200, SETTINGS.update({"alarm_during_next_bakes": current + [str(payload.get("alarm_name") or "")]})

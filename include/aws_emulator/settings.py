@@ -38,6 +38,8 @@ class Settings:
     spot_interruptions: int = 0
     spot_capacity_wait_seconds: float = 0.0
     fail_next_endpoints: list[str] = field(default_factory=list)
+    # Batch transform: the next jobs fail with these reasons once their instances are up.
+    fail_next_transform_jobs: list[str] = field(default_factory=list)
     # A managed-spot job finds no capacity at all: it waits in Starting until MaxWaitTimeInSeconds runs out.
     spot_no_capacity: int = 0
     # API faults: {"<Operation>": {"error": "ThrottlingException"|"InternalFailure", "count": N, "until": epoch}}
@@ -100,6 +102,11 @@ class SettingsStore:
     def take_endpoint_failure(self) -> str | None:
         with self._lock:
             return self._settings.fail_next_endpoints.pop(0) if self._settings.fail_next_endpoints else None
+
+    def take_transform_failure(self) -> str | None:
+        with self._lock:
+            queue = self._settings.fail_next_transform_jobs
+            return queue.pop(0) if queue else None
 
     def take_alarm_during_bake(self) -> str | None:
         with self._lock:

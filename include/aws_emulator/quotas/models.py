@@ -1,9 +1,10 @@
 """SageMaker instance quotas by their real names, shaped like a current account's Service Quotas.
 
 Names follow Service Quotas' wording: "<type> for training job usage", "<type> for spot training job usage",
-"<type> for endpoint usage", plus the account-wide "Number of instances across all training jobs". Instance types
-come from botocore's SageMaker model. ListAWSDefaultServiceQuotas answers every default; ListServiceQuotas only
-the quotas whose applied value differs from it (set through the control API), as on AWS.
+"<type> for endpoint usage", "<type> for transform job usage", plus the account-wide "Number of instances across
+all training jobs". Instance types come from botocore's SageMaker model. ListAWSDefaultServiceQuotas answers every
+default; ListServiceQuotas only the quotas whose applied value differs from it (set through the control API), as
+on AWS.
 
 Quota codes: botocore carries none for SageMaker, and AWS publishes no offline table. The codes in
 :data:`PUBLISHED_CODES` were found in public material (cited there); every other code is a stable hash of the
@@ -43,6 +44,12 @@ def _instance_types() -> tuple[tuple[str, ...], tuple[str, ...]]:
     )
 
 
+@functools.cache
+def _transform_instance_types() -> tuple[str, ...]:
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return tuple(model.shape_for("TransformInstanceType").enum)
+
+
 def training_quota_name(instance_type: str, *, spot: bool = False) -> str:
     return f"{instance_type} for {'spot ' if spot else ''}training job usage"
 
@@ -51,12 +58,17 @@ def endpoint_quota_name(instance_type: str) -> str:
     return f"{instance_type} for endpoint usage"
 
 
+def transform_quota_name(instance_type: str) -> str:
+    return f"{instance_type} for transform job usage"
+
+
 @functools.cache
 def quota_names() -> tuple[str, ...]:
     training, endpoint = _instance_types()
     names = [training_quota_name(t) for t in training]
     names += [training_quota_name(t, spot=True) for t in training]
     names += [endpoint_quota_name(t) for t in endpoint]
+    names += [transform_quota_name(t) for t in _transform_instance_types()]
     names.append(ALL_TRAINING_INSTANCES)
     return tuple(names)
 

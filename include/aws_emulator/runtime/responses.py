@@ -13,6 +13,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 from aws_emulator import ic_algorithm
+from aws_emulator.runtime.metrics import publish_invocation
 from aws_emulator.sagemaker.models import RuntimeValidationError
 
 IMAGE_CONTENT_TYPES = {"application/x-image", "image/png", "image/jpeg"}
@@ -63,6 +64,7 @@ class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
             variant, model = backend.served_model(endpoint_name, self.headers.get("X-Amzn-SageMaker-Target-Variant"))
         except RuntimeValidationError as err:
             raise ValidationError(str(err)) from None
+        publish_invocation(self.current_account, self.region, endpoint_name, variant)
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type not in IMAGE_CONTENT_TYPES:
             raise ModelError(

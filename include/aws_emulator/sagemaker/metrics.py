@@ -25,8 +25,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from moto.cloudwatch.models import cloudwatch_backends
-
 NAMESPACE = "/aws/sagemaker/TrainingJobs"
 PERIOD_SECONDS = 60
 # vCPUs, memory (GiB) of the algorithm's training types (EC2 instance specs of the same names).
@@ -134,7 +132,9 @@ def datapoints(
 
 def publish(account_id: str, region: str, job_name: str, instance_count: int, points: list[dict]) -> None:
     """Into moto's CloudWatch backend, one copy per host ``<job>/algo-<n>``, so GetMetricData answers them."""
-    backend = cloudwatch_backends[account_id][region]
+    from moto.cloudwatch import models  # looked up now: install() replaces the BackendDict after imports
+
+    backend = models.cloudwatch_backends[account_id][region]
     for n in range(1, instance_count + 1):
         host = [{"Name": "Host", "Value": f"{job_name}/algo-{n}"}]
         backend.put_metric_data(NAMESPACE, [{**point, "Dimensions": host, "Unit": "Percent"} for point in points])

@@ -45,6 +45,7 @@ from aws_emulator.sagemaker.contract import (
 )
 from aws_emulator.sagemaker.exceptions import ResourceInUseException, ValidationError, quota_exceeded
 from aws_emulator.sagemaker.training import TrainingRun, prepare_job
+from aws_emulator.sagemaker.transform import TransformJobsMixin
 from aws_emulator.sagemaker.tuning import TuningJob, TuningRun, validate_ranges
 from aws_emulator.settings import SETTINGS
 from aws_emulator.storage import S3Store, split_s3_uri
@@ -127,7 +128,7 @@ def _complete_training_description(job: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
-class EmulatorSageMakerBackend(SageMakerModelBackend):
+class EmulatorSageMakerBackend(TransformJobsMixin, SageMakerModelBackend):
     """moto's SageMaker backend plus SageMaker's validations, job/endpoint lifecycles and served models."""
 
     def __init__(self, region_name: str, account_id: str) -> None:
@@ -147,6 +148,7 @@ class EmulatorSageMakerBackend(SageMakerModelBackend):
     def reset(self) -> None:
         for run in [*getattr(self, "tuning_runs", {}).values(), *getattr(self, "training_runs", {}).values()]:
             run.cancel()
+        self.cancel_transform_runs()
         super().reset()
 
     # -- training jobs -------------------------------------------------------------------------------------

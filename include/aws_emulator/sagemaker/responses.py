@@ -81,6 +81,21 @@ class EmulatorSageMakerResponse(SageMakerResponse):
         self.sagemaker_backend.stop_tuning_job(self._get_param("HyperParameterTuningJobName"))
         return EmptyResult()
 
+    # -- batch transform (aws_emulator/sagemaker/transform.py runs the jobs) ----------------------------------------
+    def create_transform_job(self) -> ActionResult:
+        job = self.sagemaker_backend.start_transform_job(json.loads(self.body))
+        return ActionResult({"TransformJobArn": job.arn})
+
+    def describe_transform_job(self) -> ActionResult:
+        return ActionResult(self.sagemaker_backend.describe_transform_job(self._get_param("TransformJobName")))
+
+    def list_transform_jobs(self) -> ActionResult:
+        return ActionResult(self.sagemaker_backend.list_transform_jobs_page(json.loads(self.body) if self.body else {}))
+
+    def stop_transform_job(self) -> ActionResult:
+        self.sagemaker_backend.stop_transform_job(self._get_param("TransformJobName"))
+        return EmptyResult()
+
     def update_endpoint(self) -> ActionResult:
         endpoint = self.sagemaker_backend.update_endpoint(
             endpoint_name=self._get_param("EndpointName"),
