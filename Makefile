@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(CURDIR)/include
 
-.PHONY: venv sdk-venv tools-venv browser redis run airflow test emulator datasets bench clean
+.PHONY: venv sdk-venv tools-venv browser redis run airflow test emulator datasets bench bench-parse clean
 
 venv:
 	@bash include/dev/bootstrap.sh
@@ -45,8 +45,13 @@ datasets: venv
 
 # Upload benchmark on the book-sized batch1 (4,000 training images): upload_tree vs `aws s3 cp --recursive` (the
 # AWS CLI v1 from .venv-tools) vs a sequential loop, at 100 and 200 ms simulated S3 latency (several minutes).
-bench: venv tools-venv
+bench: bench-parse venv tools-venv
 	$(PY) include/dev/bench_upload.py $(BENCH_ARGS)
+
+# Parse time of each DAG file vs an empty DAG importing the provider's SageMaker/S3 operators (fresh interpreters,
+# median of 5, import + build + serialize as the dag-processor does); fails when one is over 1.25x (about 2 minutes).
+bench-parse: venv
+	$(PY) include/dev/bench_parse.py --check $(BENCH_PARSE_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-sdk .venv-tools .local build .pytest_cache

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param
 
 from sagemaker_mlops import production_config, production_tasks
+from sagemaker_mlops.dag_params import keep_params_on_dag
 from sagemaker_mlops.tasks import CHAMPION_ASSET
 
 with DAG(
@@ -77,3 +78,5 @@ with DAG(
     result = production_tasks.deploy(plan)
     removed = production_tasks.clean_previous(plan, result)
     production_tasks.report(plan, result, removed)
+
+keep_params_on_dag(dag)  # the form's Params stay on the DAG; tasks read them from it at run time

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, chain
 
 from sagemaker_mlops import registry_tasks, tasks, utilisation_tasks
+from sagemaker_mlops.dag_params import keep_params_on_dag
 from sagemaker_mlops.run_config import BOOK_BATCH2_URL, common_params, incremental_params
 
 RETRAIN_CRON = os.environ.get("SAGEMAKER_MLOPS_RETRAIN_CRON", "0 3 * * 1")
@@ -95,3 +96,5 @@ with DAG(
 
     # --- outcome: last of all; fails the run if any task failed, also after a person marked the run failed
     tasks.end_with_run_outcome(dag)
+
+keep_params_on_dag(dag)  # the form's Params stay on the DAG; tasks read them from it at run time

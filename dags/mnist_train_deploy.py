@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, chain
 
 from sagemaker_mlops import registry_tasks, tasks, utilisation_tasks
+from sagemaker_mlops.dag_params import keep_params_on_dag
 from sagemaker_mlops.run_config import BOOK_BATCH1_URL, common_params
 
 with DAG(
@@ -65,3 +66,5 @@ with DAG(
 
     # --- outcome: last of all; fails the run if any task failed, also after a person marked the run failed
     tasks.end_with_run_outcome(dag)
+
+keep_params_on_dag(dag)  # the form's Params stay on the DAG; tasks read them from it at run time

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, chain
 
 from sagemaker_mlops import registry_tasks, tasks, tuning_tasks, utilisation_tasks
+from sagemaker_mlops.dag_params import keep_params_on_dag
 from sagemaker_mlops.run_config import BOOK_BATCH1_URL, champion_params, common_params
 
 with DAG(
@@ -98,3 +99,5 @@ with DAG(
     )
     chain(smoke, delete_endpoint, delete_endpoint_config, [delete_model, delete_champion_model])
     tasks.end_with_run_outcome(dag)
+
+keep_params_on_dag(dag)  # the form's Params stay on the DAG; tasks read them from it at run time

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
+from sagemaker_mlops.dag_params import keep_params_on_dag
+
 AWS_CONN_ID = "aws_default"
 
 
@@ -134,3 +136,5 @@ with DAG(
     tags=["sagemaker", "cost-control", "teardown"],
 ) as dag:
     reap()
+
+keep_params_on_dag(dag)  # the form's Params stay on the DAG; tasks read them from it at run time

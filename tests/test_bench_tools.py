@@ -100,3 +100,36 @@ def test_the_uploader_against_the_sink_then_a_rerun_sends_nothing(tmp_path: Path
         proc.terminate()
         proc.wait(10)
     assert proc.returncode == 0  # stops cleanly on SIGTERM
+
+
+# -- the parse-time benchmark's arithmetic and report (include/dev/bench_parse.py) -----------------------------------
+parse_bench = load("bench_parse")
+
+
+def test_parse_ratios_are_medians_over_the_baseline_median() -> None:
+    samples = {parse_bench.BASELINE: [2.0, 1.0, 9.0], "a.py": [2.4, 2.5, 0.1], "b.py": [3.0, 2.6, 2.7]}
+    assert parse_bench.ratios(samples) == {parse_bench.BASELINE: 1.0, "a.py": 1.2, "b.py": 1.35}
+    assert parse_bench.over_limit({"a.py": 1.25, "b.py": 1.2501, "c.py": 2.0}) == ["b.py", "c.py"]
+    with pytest.raises(ValueError, match="positive"):
+        parse_bench.ratios({parse_bench.BASELINE: [0.0], "a.py": [1.0]})
+
+
+def test_parse_report_names_each_file_with_its_ratio_and_verdict() -> None:
+    samples = {parse_bench.BASELINE: [1.0, 1.0, 1.0], "fast.py": [1.1, 1.2, 1.0], "slow.py": [1.3, 1.4, 1.3]}
+    lines = parse_bench.report(samples).splitlines()
+    assert lines[0].split() == ["file", "median", "ms", "min-max", "ms", "ratio", "<=", "1.25x"]
+    rows = {line.split("  ")[0].strip(): line.split() for line in lines[2:]}
+    assert rows[parse_bench.BASELINE][-1] == "1.00x"
+    assert rows["fast.py"][-2:] == ["1.10x", "ok"] and rows["fast.py"][1] == "1100"
+    assert rows["slow.py"][-2:] == ["1.30x", "OVER"] and rows["slow.py"][2] == "1300-1400"
+
+
+def test_parse_bench_check_exits_non_zero_only_when_a_file_is_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake(ratio: float) -> object:
+        return lambda files, **_: {parse_bench.BASELINE: [1.0], "x.py": [ratio]}
+
+    monkeypatch.setattr(parse_bench, "measure", fake(1.3))
+    assert parse_bench.main(["--check", "x.py"]) == 1
+    assert parse_bench.main(["x.py"]) == 0  # without --check it only reports
+    monkeypatch.setattr(parse_bench, "measure", fake(1.2))
+    assert parse_bench.main(["--check", "x.py"]) == 0
