@@ -16,6 +16,18 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    import moto.cloudwatch
+    import moto.cloudwatch.models
+    import moto.cloudwatch.responses
+
+    from aws_emulator.cloudwatch_retention.models import EmulatorCloudWatchBackend
+
+    # First: the emulator's SageMaker modules bind moto.cloudwatch.models.cloudwatch_backends at import.
+    cloudwatch = BackendDict(EmulatorCloudWatchBackend, "cloudwatch")
+    moto.cloudwatch.cloudwatch_backends = cloudwatch
+    moto.cloudwatch.models.cloudwatch_backends = cloudwatch
+    moto.cloudwatch.responses.cloudwatch_backends = cloudwatch  # bound at its import
+
     import moto.sagemaker
     import moto.sagemaker.models
     import moto.sagemakerruntime

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from moto.cloudwatch.models import cloudwatch_backends
+from moto.cloudwatch import models as cloudwatch_models
 
 NAMESPACE = "/aws/sagemaker/TrainingJobs"
 PERIOD_SECONDS = 60
@@ -134,7 +134,7 @@ def datapoints(
 
 def publish(account_id: str, region: str, job_name: str, instance_count: int, points: list[dict]) -> None:
     """Into moto's CloudWatch backend, one copy per host ``<job>/algo-<n>``, so GetMetricData answers them."""
-    backend = cloudwatch_backends[account_id][region]
+    backend = cloudwatch_models.cloudwatch_backends[account_id][region]  # the emulator's (install.py)
     for n in range(1, instance_count + 1):
         host = [{"Name": "Host", "Value": f"{job_name}/algo-{n}"}]
         backend.put_metric_data(NAMESPACE, [{**point, "Dimensions": host, "Unit": "Percent"} for point in points])

@@ -1,0 +1,1 @@
+"""CloudWatch with its documented retention rules (moto's backend, subclassed; see models.py)."""
