@@ -27,7 +27,16 @@ DELETING_SECONDS = 600.0
 OUTAGE_SECONDS = float(os.environ.get("SAGEMAKER_MLOPS_TEARDOWN_RETRY_SECONDS", "120"))
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 15.0
-_TRANSIENT_CODES = {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded"}
+# Throttling, and expired credentials (refreshed by the connection: a later try can succeed).
+_TRANSIENT_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+}
 
 
 class DeleteFailed(RuntimeError):
