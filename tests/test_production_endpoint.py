@@ -231,6 +231,25 @@ def test_create_then_canary_update_then_a_rollback_fails_and_rejects(
     assert "production" in kept[updated["EndpointConfigName"]]
 
 
+def test_an_update_waits_out_sagemakers_maintenance_then_goes_ahead(aws: Any, emulator: Any, tmp_path: Path) -> None:
+    """An endpoint in SystemUpdating refuses UpdateEndpoint (botocore's EndpointStatus): the production update
+    settles it like Creating/Updating before it updates."""
+    from sagemaker_mlops import production_tasks
+
+    from emulator_helpers import completed_job, deploy, wait_endpoint
+
+    sm = aws("sagemaker")
+    job = completed_job(aws, dataset_zip(tmp_path), DATA_BUCKET, "ch06", "mlops-train-maint")
+    deploy(sm, job["ModelArtifacts"]["S3ModelArtifacts"], "prod-maint")
+    wait_endpoint(sm, "prod-maint")
+    emulator.settings(time_scale=1.0)
+    emulator.system_update("prod-maint", seconds=1.0)
+    assert sm.describe_endpoint(EndpointName="prod-maint")["EndpointStatus"] == "SystemUpdating"
+    settled = production_tasks._settle(sm, "prod-maint")
+    assert settled["EndpointStatus"] == "InService"
+    sm.update_endpoint(EndpointName="prod-maint", EndpointConfigName="prod-maint")  # accepted now
+
+
 def test_the_package_comes_from_the_param_else_the_newest_champion_event() -> None:
     from types import SimpleNamespace
 
