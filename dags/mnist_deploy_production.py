@@ -10,9 +10,11 @@ with a package ARN. The package must be **Approved** in the Model Registry.
 
 * First deployment: model (the package's image and artifact), endpoint config with **data capture** on (requests
   and answers, *Capture sampling %*, into `s3://<package's bucket>/production/<endpoint>/data-capture`), endpoint.
-* Later deployments: **blue/green with deployment guardrails** — `UpdateEndpoint` with a CANARY step (*Canary %* of
-  the new fleet's capacity), a bake time, then the rest, and `AutoRollbackConfiguration` on the two CloudWatch
-  alarms this DAG creates for the endpoint (`Invocation5XXErrors`, `ModelLatency`): a bad model rolls back on its own.
+* Later deployments: **blue/green with deployment guardrails** — `UpdateEndpoint` with a bake time and
+  `AutoRollbackConfiguration` on the two CloudWatch alarms this DAG creates on the *new* fleet (`Invocation5XXErrors`,
+  `ModelLatency`, dimension `EndpointConfigName` of the new config): a bad model rolls back on its own. One instance
+  (the default): ALL_AT_ONCE, then the bake. 2+ instances (AWS's advice for availability): a CANARY of *Canary %*
+  of the fleet in whole instances (at most half, as SageMaker requires), a bake, then the rest.
 * Then it confirms what actually serves: SageMaker rolls back **silently** (the endpoint is InService on the old
   config, only `FailureReason` tells). A rollback fails the run saying so and sets the package **Rejected** with
   the reason; the new model and config are removed, the live ones stay. After a successful update the previous
@@ -52,12 +54,25 @@ with DAG(
             title="Endpoint name",
         ),
         "instance_type": Param("ml.m5.xlarge", type="string", title="Instance type"),
-        "instance_count": Param(1, type="integer", minimum=1, maximum=10, title="Instance count"),
+        "instance_count": Param(
+            1,
+            type="integer",
+            minimum=1,
+            maximum=10,
+            title="Instance count",
+            description="1: updates go ALL_AT_ONCE, then a bake behind the alarms. 2+ (AWS's advice for "
+            "availability): a canary of Canary % of the fleet, in whole instances, at most half.",
+        ),
         "capture_percent": Param(
             20, type="integer", minimum=0, maximum=100, title="Capture sampling %", description="Data capture."
         ),
         "canary_percent": Param(
-            10, type="integer", minimum=1, maximum=50, title="Canary %", description="Of the new fleet's capacity."
+            10,
+            type="integer",
+            minimum=1,
+            maximum=50,
+            title="Canary %",
+            description="Of the new fleet's instances, rounded up to whole ones; used when Instance count >= 2.",
         ),
         "bake_seconds": Param(
             300, type="integer", minimum=0, maximum=3600, title="Bake time (s)", description="After the canary."

@@ -298,8 +298,10 @@ def test_endpoint_invocations_per_endpoint_and_variant(aws, batch1):
     )["Datapoints"]
     assert sum(p["Sum"] for p in points) == 4.0
     listed = cw.list_metrics(Namespace="AWS/SageMaker", MetricName="Invocations")["Metrics"]
-    assert [sorted((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in listed] == [
-        [("EndpointName", "cw-ep"), ("VariantName", "AllTraffic")]
+    # Per endpoint and variant, and per fleet (the endpoint config that answered: the rollback alarms' view).
+    assert sorted(sorted((d["Name"], d["Value"]) for d in m["Dimensions"]) for m in listed) == [
+        [("EndpointConfigName", "cw-ep"), ("EndpointName", "cw-ep"), ("VariantName", "AllTraffic")],
+        [("EndpointName", "cw-ep"), ("VariantName", "AllTraffic")],
     ]
     # An idle-endpoint alarm on it (what the reaper's window means): invoked, so OK.
     cw.put_metric_alarm(

@@ -73,11 +73,13 @@ def test_list_filters_by_approval_and_sorts_by_creation_time(sm):
     assert [p["ModelPackageVersion"] for p in newest["ModelPackageSummaryList"]] == [2, 1]
 
 
-def test_a_package_carries_its_tags(sm):
-    arn = package(sm, Tags=TAGS)
+def test_a_version_takes_no_tags_its_group_does(sm):
+    """botocore's CreateModelPackage.Tags: with ModelPackageGroupName "you cannot supply a tag argument"."""
+    with pytest.raises(ClientError, match="Tags are not supported in Model Package versions"):
+        package(sm, Tags=TAGS)
+    arn = package(sm)
     assert arn.endswith(f"model-package/{GROUP}/1")
-    assert sm.list_tags(ResourceArn=arn)["Tags"] == TAGS
-    assert sm.list_tags(ResourceArn=package(sm))["Tags"] == []
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == []
 
 
 def test_a_package_without_its_model_data_is_refused(sm):

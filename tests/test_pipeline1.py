@@ -82,9 +82,12 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert metadata["training_job"] == result["training_job_name"] and len(metadata["dataset_sha256"]) == 64
     evaluation = _read_json(aws, first["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
     assert evaluation["smoke_accuracy"] == smoke["accuracy"] and evaluation["sample_size"] == smoke["sample_size"]
-    assert {"mlops:created-by", "mlops:dag-run-id"} <= {
-        t["Key"] for t in sm.list_tags(ResourceArn=first["ModelPackageArn"])["Tags"]
-    }
+    # AWS refuses Tags on a version: the group carries them, the version its provenance in its metadata
+    group_arn = sm.describe_model_package_group(ModelPackageGroupName=first["ModelPackageGroupName"])[
+        "ModelPackageGroupArn"
+    ]
+    assert {"mlops:created-by", "mlops:dag-run-id"} <= {t["Key"] for t in sm.list_tags(ResourceArn=group_arn)["Tags"]}
+    assert metadata["created_by"] == "airflow-sagemaker-mlops" and metadata["dag_run"]
 
     # A second run of the same dataset re-uploads nothing (unchanged objects are skipped); its model waits for a
     # person (the group has a champion already).

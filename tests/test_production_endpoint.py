@@ -58,6 +58,7 @@ def test_the_requests_are_valid_for_botocore() -> None:
     update = pc.update_request(
         "mnist-production",
         "mlops-prod-epc-x",
+        instance_count=2,
         canary_percent=10,
         bake_seconds=300,
         termination_wait_seconds=60,
@@ -70,18 +71,47 @@ def test_the_requests_are_valid_for_botocore() -> None:
         "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
         "WaitIntervalInSeconds": 300,
     }
-    alarms = pc.alarm_requests("mnist-production", latency_ms=500, tags=TAGS)
+    alarms = pc.alarm_requests("mnist-production", config_name="mlops-prod-epc-x", latency_ms=500, tags=TAGS)
     for alarm in alarms:
         _valid("cloudwatch", "PutMetricAlarm", alarm)
     assert [a["MetricName"] for a in alarms] == ["Invocation5XXErrors", "ModelLatency"]
     assert alarms[1]["Threshold"] == 500_000.0  # ModelLatency is in microseconds
 
 
+def test_the_alarms_watch_the_new_fleet_only() -> None:
+    """AWS's auto-rollback guide: EndpointConfigName of the new config beside EndpointName and VariantName."""
+    for alarm in pc.alarm_requests("mnist-production", config_name="mlops-prod-epc-new", latency_ms=500, tags=TAGS):
+        assert {(d["Name"], d["Value"]) for d in alarm["Dimensions"]} == {
+            ("EndpointName", "mnist-production"),
+            ("VariantName", "AllTraffic"),
+            ("EndpointConfigName", "mlops-prod-epc-new"),
+        }
+
+
+def test_one_instance_updates_all_at_once_with_a_bake_and_a_canary_is_refused_above_half_the_fleet() -> None:
+    """SageMaker sizes a canary in whole instances and refuses one above half the fleet (botocore's CanarySize):
+    one instance is updated ALL_AT_ONCE with the bake; 3 instances at 50% would be 2 of 3, refused before a call."""
+    one = pc.update_request(
+        "e", "c", instance_count=1, canary_percent=10, bake_seconds=60, termination_wait_seconds=0, alarms=["a"]
+    )
+    routing = one["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 60}
+    _valid("sagemaker", "UpdateEndpoint", one)
+    with pytest.raises(DeployConfigError, match=r"canary_percent.*more than half the fleet"):
+        pc.update_request(
+            "e", "c", instance_count=3, canary_percent=50, bake_seconds=60, termination_wait_seconds=0, alarms=["a"]
+        )
+
+
 def test_bad_values_are_refused_naming_the_field() -> None:
     with pytest.raises(DeployConfigError, match="canary_percent"):
-        pc.update_request("e", "c", canary_percent=60, bake_seconds=1, termination_wait_seconds=0, alarms=["a"])
+        pc.update_request(
+            "e", "c", instance_count=2, canary_percent=60, bake_seconds=1, termination_wait_seconds=0, alarms=["a"]
+        )
     with pytest.raises(DeployConfigError, match="bake_seconds"):
-        pc.update_request("e", "c", canary_percent=10, bake_seconds=4000, termination_wait_seconds=0, alarms=["a"])
+        pc.update_request(
+            "e", "c", instance_count=2, canary_percent=10, bake_seconds=4000, termination_wait_seconds=0, alarms=["a"]
+        )
     with pytest.raises(DeployConfigError, match="not Approved"):
         pc.package_container({**PACKAGE, "ModelApprovalStatus": "PendingManualApproval"})
     with pytest.raises(DeployConfigError, match="capture_percent"):
@@ -171,7 +201,9 @@ def test_create_then_canary_update_then_a_rollback_fails_and_rejects(
     assert str(run.state) == "success", states
     updated = sm.describe_endpoint(EndpointName=name)
     assert updated["EndpointConfigName"] != first_config and "FailureReason" not in updated
-    assert updated["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    # the default single instance is updated ALL_AT_ONCE with a bake (a canary needs 2+ instances)
+    routing = updated["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "ALL_AT_ONCE" and routing["WaitIntervalInSeconds"] == 60
     assert "UpdateEndpoint" in airflow_aws.actions("sagemaker")
     configs = {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]}
     models = {m["ModelName"] for m in sm.list_models()["Models"]}
@@ -197,6 +229,25 @@ def test_create_then_canary_update_then_a_rollback_fails_and_rejects(
     assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "InService"
     kept = {e["name"]: e["reason"] for e in xcom(run, "reap")["kept"]}
     assert "production" in kept[updated["EndpointConfigName"]]
+
+
+def test_an_update_waits_out_sagemakers_maintenance_then_goes_ahead(aws: Any, emulator: Any, tmp_path: Path) -> None:
+    """An endpoint in SystemUpdating refuses UpdateEndpoint (botocore's EndpointStatus): the production update
+    settles it like Creating/Updating before it updates."""
+    from sagemaker_mlops import production_tasks
+
+    from emulator_helpers import completed_job, deploy, wait_endpoint
+
+    sm = aws("sagemaker")
+    job = completed_job(aws, dataset_zip(tmp_path), DATA_BUCKET, "ch06", "mlops-train-maint")
+    deploy(sm, job["ModelArtifacts"]["S3ModelArtifacts"], "prod-maint")
+    wait_endpoint(sm, "prod-maint")
+    emulator.settings(time_scale=1.0)
+    emulator.system_update("prod-maint", seconds=1.0)
+    assert sm.describe_endpoint(EndpointName="prod-maint")["EndpointStatus"] == "SystemUpdating"
+    settled = production_tasks._settle(sm, "prod-maint")
+    assert settled["EndpointStatus"] == "InService"
+    sm.update_endpoint(EndpointName="prod-maint", EndpointConfigName="prod-maint")  # accepted now
 
 
 def test_the_package_comes_from_the_param_else_the_newest_champion_event() -> None:

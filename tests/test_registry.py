@@ -19,7 +19,12 @@ from constants import REGION
 from emulator_helpers import IC_IMAGE
 
 MODEL_URI = "s3://registry-bucket/ch06/output/job-a/output/model.tar.gz"
-TAGS = {"mlops:created-by": "airflow-sagemaker-mlops", "mlops:dag-run-id": "manual__x", TAG_EXPIRES_AT: "2026-01-01"}
+TAGS = {
+    "mlops:created-by": "airflow-sagemaker-mlops",
+    "mlops:dag-run-id": "manual__x",
+    "mlops:run-token": "r0123456789abcdef",
+    TAG_EXPIRES_AT: "2026-01-01",
+}
 SERVICE = botocore.session.get_session().get_service_model("sagemaker")
 
 
@@ -65,6 +70,18 @@ def test_package_request_is_valid_and_says_what_the_image_model_takes():
     assert request["ModelApprovalStatus"] == rc.PENDING
     assert request["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith("/evaluation.json")
     assert request["CustomerMetadataProperties"][rc.META_TRAINING_JOB] == "job-a"
+
+
+def test_package_metadata_keeps_the_versions_provenance_within_its_limits():
+    """AWS refuses Tags on a versioned package (botocore's CreateModelPackage.Tags): the request carries none, and
+    what the run's tags said of the version is in CustomerMetadataProperties, within CustomerMetadataMap's limits."""
+    request = rc.build_package_request(spec())
+    assert "Tags" not in request
+    metadata = request["CustomerMetadataProperties"]
+    assert metadata[rc.META_CREATED_BY] == TAGS["mlops:created-by"]
+    assert metadata[rc.META_RUN_TOKEN] == TAGS["mlops:run-token"]
+    assert 1 <= len(metadata) <= 50
+    assert all(1 <= len(k) <= 128 and 1 <= len(v) <= 256 for k, v in metadata.items())
 
 
 @pytest.mark.parametrize("run_id", ["my custom run!", "emoji 🚀 run", "東京", "tab\tand\nnewline", "z" * 400])

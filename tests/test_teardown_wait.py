@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from sagemaker_mlops import teardown
 
 from constants import ROLE_ARN
-from emulator_helpers import IC_IMAGE
+from emulator_helpers import IC_IMAGE, completed_job, dataset_zip, deploy, wait_endpoint
 
 
 def _slow_endpoint(aws, name: str) -> None:
@@ -44,6 +44,25 @@ def test_teardown_waits_for_a_creating_endpoint_then_deletes_it_and_sees_it_gone
     assert "Could not find endpoint" in excinfo.value.response["Error"]["Message"]
     deletes = [r for r in emulator.requests() if r["action"] == "DeleteEndpoint"]
     assert [r["status"] for r in deletes] == [200]  # it never asked while the endpoint was Creating
+
+
+def test_teardown_waits_for_an_endpoint_in_system_updating_then_deletes_it(aws, emulator, tmp_path):
+    """SageMaker's maintenance (SystemUpdating) refuses DeleteEndpoint like Creating does: the teardown waits."""
+    emulator.settings(endpoint_create_seconds=0.1, endpoint_delete_seconds=0.3)
+    job = completed_job(aws, dataset_zip(tmp_path), "tdw-bucket", "ch06", "mlops-train-tdw")
+    sm = aws("sagemaker")
+    deploy(sm, job["ModelArtifacts"]["S3ModelArtifacts"], "tdw-maint")
+    assert wait_endpoint(sm, "tdw-maint")["EndpointStatus"] == "InService"
+    emulator.settings(time_scale=1.0)
+    emulator.system_update("tdw-maint", seconds=1.0)
+    assert sm.describe_endpoint(EndpointName="tdw-maint")["EndpointStatus"] == "SystemUpdating"
+
+    assert teardown.delete_endpoint(sm, "tdw-maint", wait_seconds=20, poll_seconds=0.1) is True
+
+    with pytest.raises(ClientError, match="Could not find endpoint"):
+        sm.describe_endpoint(EndpointName="tdw-maint")
+    deletes = [r for r in emulator.requests() if r["action"] == "DeleteEndpoint"]
+    assert [r["status"] for r in deletes] == [200]  # never asked while it was SystemUpdating
 
 
 def test_teardown_hands_back_the_slot_when_the_endpoint_stays_creating(aws, emulator):

@@ -72,6 +72,21 @@ def test_a_describe_that_keeps_failing_defers_again(running_job: str, airflow_aw
         _operator().execute_complete({}, ERROR_EVENT)
 
 
+@pytest.mark.parametrize("code", ["ExpiredTokenException", "RequestExpired"])
+def test_expired_credentials_during_a_wait_wait_again_and_the_job_keeps_running(
+    running_job: str, airflow_aws: Any, aws: Any, no_retry_sleep: None, code: str
+) -> None:
+    """SageMaker's JSON API answers ExpiredTokenException (not S3's ExpiredToken): the wait starts again instead of
+    failing ``train``, whose teardown would stop the healthy job."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    airflow_aws.fail_api("DescribeTrainingJob", code, count=1)  # botocore does not retry these codes
+    with pytest.raises(TaskDeferred) as deferred:
+        _operator().execute_complete({}, ERROR_EVENT)
+    assert deferred.value.kwargs == {"rewaits": 1}
+    assert aws("sagemaker").describe_training_job(TrainingJobName=running_job)["TrainingJobStatus"] == "InProgress"
+
+
 def test_a_job_that_ended_badly_still_fails_at_once(airflow_aws: Any, aws: Any, book_zip: Path) -> None:
     from sagemaker_mlops.training import TrainingJobEnded
 

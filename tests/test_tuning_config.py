@@ -87,6 +87,7 @@ def test_botocore_itself_refuses_a_33_character_name() -> None:
         ({"ranges": ()}, "ranges"),
         ({"max_jobs": 0}, "max_number_of_training_jobs"),
         ({"max_jobs": 2, "max_parallel_jobs": 3}, "max_parallel_training_jobs"),
+        ({"max_jobs": 20, "max_parallel_jobs": 11}, "max_parallel_training_jobs"),  # AWS's default limit: 10
         ({"strategy": "Grid"}, "tuning_strategy"),
         ({"early_stopping": "Sometimes"}, "early_stopping"),
         ({"job_name": "a" * 33}, "tuning_job_name"),
@@ -212,3 +213,10 @@ def test_a_tuning_job_that_did_not_complete_fails_the_run_naming_why() -> None:
     assert tuning_job.next_step({**failed, "HyperParameterTuningJobStatus": "InProgress"}) == "attach"
     with pytest.raises(ParamError, match="already ended Failed"):
         tuning_job.next_step(failed)
+
+
+def test_the_forms_parallel_maximum_is_awss_default_limit() -> None:
+    """AWS: 10 parallel training jobs per tuning job by default; the form offered 100."""
+    from sagemaker_mlops import tuning_tasks
+
+    assert tuning_tasks.tuning_params()["max_parallel_training_jobs"].schema["maximum"] == 10

@@ -59,6 +59,42 @@ def test_report_from_the_emulators_metrics_over_getmetricdata(aws, emulator, tmp
     assert "under-used" in page
 
 
+def test_a_job_whose_metrics_are_20_days_old_is_still_read(emulator, aws):
+    """CloudWatch answers data 15-63 days old only at periods that are multiples of 300 s (older: 3600 s); a long
+    spot job's report reads its metrics at such a period instead of reading nothing."""
+    now = datetime.now(UTC)
+    job = {**_job("old-spot-job", count=1), "TrainingStartTime": now - timedelta(days=20)}
+    job["CreationTime"], job["TrainingEndTime"] = job["TrainingStartTime"], now - timedelta(days=19, hours=23)
+    cw = aws("cloudwatch")
+    for minute in range(0, 60, 5):
+        emulator.publish_metrics(  # as SageMaker publishes them: PutMetricData refuses data over two weeks old
+            utilisation.NAMESPACE,
+            [
+                {
+                    "MetricName": "GPUUtilization",
+                    "Dimensions": [{"Name": "Host", "Value": "old-spot-job/algo-1"}],
+                    "Timestamp": job["TrainingStartTime"] + timedelta(minutes=minute),
+                    "Value": 40.0,
+                    "Unit": "Percent",
+                }
+            ],
+        )
+    series = read_series(cw, job, now=now)
+    assert [value for _, value in series["algo-1"]["GPUUtilization"]] and all(
+        value == 40.0 for _, value in series["algo-1"]["GPUUtilization"]
+    )
+
+
+def test_the_period_follows_cloudwatchs_retention_and_fits_one_call():
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    assert utilisation.period_for(now - timedelta(hours=5), now - timedelta(hours=4), now, 10) == 60
+    assert utilisation.period_for(now - timedelta(days=20), now - timedelta(days=19), now, 10) == 300
+    assert utilisation.period_for(now - timedelta(days=70), now - timedelta(days=69), now, 10) == 3600
+    # a spot job that ran four weeks, 2 hosts x 5 metrics: a multiple of 300 s that fits 100,800 points a call
+    period = utilisation.period_for(now - timedelta(days=30), now - timedelta(days=2), now, 10)
+    assert period % 300 == 0 and 10 * (28 * 86400 / period) <= utilisation.MAX_DATAPOINTS
+
+
 def test_no_datapoints_are_missing_never_zero():
     report = utilisation.build_report(_job(), {})
     for host in report["hosts"].values():

@@ -46,8 +46,19 @@ from sagemaker_mlops.naming import attempt_name
 
 MAX_REWAITS = 10
 """How many times an errored wait on a still-running job is started again before ``train`` gives up."""
-# Error codes of a DescribeTrainingJob that say nothing about the job: the wait starts again.
-TRANSIENT_CODES = {"ThrottlingException", "Throttling", "InternalFailure", "ServiceUnavailable", "ExpiredToken"}
+# Error codes of a DescribeTrainingJob that say nothing about the job: the wait starts again. Expired credentials
+# (MWAA's execution role rotates them; a long wait can outlive them): SageMaker's JSON API answers
+# ExpiredTokenException (the provider's own AWS executors expect that code), S3 ExpiredToken, a stale signature
+# RequestExpired.
+TRANSIENT_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+}
 
 
 class PollsItsRegion:

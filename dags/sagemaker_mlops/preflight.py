@@ -24,6 +24,46 @@ def endpoint_quota_name(instance_type: str) -> str:
     return f"{instance_type} for endpoint usage"
 
 
+# AWS's "Resource Limits for Automatic Model Tuning": 10 parallel training jobs per tuning job by default, "can be
+# increased to 100". Looked up in Service Quotas by this name; where the account lists none, the documented default.
+TUNING_PARALLEL_JOBS = "Number of parallel training jobs per hyperparameter tuning job"
+TUNING_PARALLEL_JOBS_DEFAULT = 10
+ALL_TRAINING_INSTANCES = "Number of instances across all training jobs"
+
+
+def tuning_quota_problems(
+    quotas: Mapping[str, Mapping[str, Any]], parallel: int, instances_per_trial: int, region: str
+) -> list[ParamError]:
+    """A tuning job's own limits: its parallel trials within the per-tuning-job quota (or AWS's default 10), and
+    parallel x instances within the account's instances across all training jobs (when Service Quotas lists it)."""
+    problems = []
+    quota = quotas.get(TUNING_PARALLEL_JOBS)
+    limit = float(quota["Value"]) if quota else float(TUNING_PARALLEL_JOBS_DEFAULT)
+    if parallel > limit:
+        code = quota["QuotaCode"] if quota else "<code>"
+        problems.append(
+            ParamError(
+                "max_parallel_training_jobs",
+                f"{parallel} parallel training jobs, but '{TUNING_PARALLEL_JOBS}' is {limit:g}"
+                + ("" if quota else " (AWS's default; Service Quotas lists no such quota here)"),
+                f"use at most {limit:g}, or raise the quota (up to 100): `aws service-quotas "
+                f"request-service-quota-increase --service-code sagemaker --quota-code {code} --desired-value "
+                f"{parallel} --region {region}`",
+            )
+        )
+    total = quotas.get(ALL_TRAINING_INSTANCES)
+    if total is not None and parallel * instances_per_trial > float(total["Value"]):
+        problems.append(
+            ParamError(
+                "max_parallel_training_jobs",
+                f"{parallel} trials x {instances_per_trial} instance(s) = {parallel * instances_per_trial}, above "
+                f"'{ALL_TRAINING_INSTANCES}' ({float(total['Value']):g})",
+                "run fewer trials at once, or raise that quota",
+            )
+        )
+    return problems
+
+
 def sagemaker_quotas(client: Any) -> dict[str, dict[str, Any]]:
     """Every SageMaker quota by name: the account's applied values over AWS's defaults.
 
@@ -74,8 +114,11 @@ def quota_problems(
     return problems
 
 
-def check_quotas(client: Any, needs: Iterable[tuple[str, str, int]], region: str) -> None:
-    """Raise one ParamError for every quota too low. If quotas cannot be read (no permission), warn and go on."""
+def check_quotas(
+    client: Any, needs: Iterable[tuple[str, str, int]], region: str, *, tuning: tuple[int, int] | None = None
+) -> None:
+    """Raise one ParamError for every quota too low. If quotas cannot be read (no permission), warn and go on.
+    ``tuning``: (parallel training jobs, instances per trial) of a tuning job, checked against its own limits."""
     from botocore.exceptions import ClientError
 
     try:
@@ -90,5 +133,7 @@ def check_quotas(client: Any, needs: Iterable[tuple[str, str, int]], region: str
             return
         raise
     problems = quota_problems(quotas, list(needs), region)
+    if tuning is not None:
+        problems += tuning_quota_problems(quotas, tuning[0], tuning[1], region)
     if problems:
         raise ParamError.combine(problems)

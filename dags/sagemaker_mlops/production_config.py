@@ -7,13 +7,24 @@ Why each piece:
   what the emulator serves and what the logs show; the package ARN rides along as a tag (lineage);
 * the endpoint config turns data capture on (requests and answers, a sampling percentage, into the package's bucket)
   so production traffic can be audited and used as future training data;
-* an update is blue/green with a CANARY step and a bake time, and rolls back on its own when one of the two
-  CloudWatch alarms this DAG creates for the endpoint (``Invocation5XXErrors``, ``ModelLatency``) fires;
+* an update is blue/green with a bake time, and rolls back on its own when one of the two CloudWatch alarms this
+  DAG creates (``Invocation5XXErrors``, ``ModelLatency``) fires. The alarms watch the *new* fleet only, as AWS's
+  "Auto-Rollback Configuration and Monitoring" guide shows: dimensions ``EndpointName``, ``VariantName`` and the
+  new ``EndpointConfigName`` (SageMaker publishes that dimension once the new fleet takes traffic). On
+  ``EndpointName`` + ``VariantName`` alone a 10 % canary would move the average latency by a tenth of its
+  slowdown, and the old fleet's errors would abort a good deployment;
+* how traffic shifts follows the fleet (:func:`traffic_routing`). SageMaker sizes a canary in whole instances and
+  refuses one above half the fleet (botocore's ``CanarySize``), so a canary needs at least 2 instances — which AWS
+  recommends for availability anyway. The default fleet is the book's single instance (a production endpoint
+  bills around the clock): it is updated ALL_AT_ONCE, and the bake that follows is watched by the same alarms, so
+  a bad model still rolls back. With ``instance_count`` >= 2 the update is a CANARY of ``canary_percent`` of the
+  fleet, rounded up to whole instances, refused here when that is more than half of it;
 * the tags say *production* and carry no ``mlops:expires-at``: the reaper keeps it (reaper.py), a person deletes it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +55,7 @@ __all__ = [
     "model_request",
     "package_container",
     "production_tags",
+    "traffic_routing",
     "update_request",
 ]
 
@@ -126,11 +138,16 @@ def alarm_names(endpoint_name: str) -> list[str]:
     return [f"{endpoint_name}-{suffix}" for suffix in ALARM_METRICS]
 
 
-def alarm_requests(endpoint_name: str, *, latency_ms: int, tags: Mapping[str, str]) -> list[dict]:
-    """PutMetricAlarm for the endpoint's 5XX errors (any, in a minute) and its p-average ModelLatency (µs)."""
+def alarm_requests(endpoint_name: str, *, config_name: str, latency_ms: int, tags: Mapping[str, str]) -> list[dict]:
+    """PutMetricAlarm for the new fleet's (``config_name``'s) 5XX errors (any, in a minute) and its average
+    ModelLatency (µs): the old fleet's metrics do not count (AWS's auto-rollback guide, "on the new fleet")."""
     if isinstance(latency_ms, bool) or not isinstance(latency_ms, int) or latency_ms < 1:
         raise DeployConfigError("latency_alarm_ms", f"{latency_ms!r} is not an integer >= 1", "use e.g. 500")
-    dimensions = [{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": VARIANT_NAME}]
+    dimensions = [
+        {"Name": "EndpointName", "Value": endpoint_name},
+        {"Name": "VariantName", "Value": VARIANT_NAME},
+        {"Name": "EndpointConfigName", "Value": config_name},
+    ]
     thresholds = {"invocation-5xx": (1.0, "Sum"), "model-latency": (latency_ms * 1000.0, "Average")}
     return [
         {
@@ -151,21 +168,45 @@ def alarm_requests(endpoint_name: str, *, latency_ms: int, tags: Mapping[str, st
     ]
 
 
+def traffic_routing(instance_count: int, canary_percent: int, bake_seconds: int) -> dict[str, Any]:
+    """The TrafficRoutingConfiguration this fleet allows (see the module docstring): ALL_AT_ONCE then a bake on one
+    instance; else a CANARY of ``canary_percent`` of the fleet, which SageMaker rounds up to whole instances and
+    refuses above half the fleet ("less than or equal to 50% of the variant's total instance count")."""
+    if instance_count < 2:
+        return {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": bake_seconds}
+    canary_instances = max(1, math.ceil(instance_count * canary_percent / 100))
+    if canary_instances * 100 > instance_count * MAX_CANARY_PERCENT:
+        raise DeployConfigError(
+            "canary_percent",
+            f"{canary_percent}% of {instance_count} instances is {canary_instances} whole instance(s), more than "
+            "half the fleet (SageMaker sizes a canary in instances and refuses more than 50%)",
+            f"use at most {100 * (instance_count // 2) // instance_count}% or more instances",
+        )
+    return {
+        "Type": "CANARY",
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": canary_percent},
+        "WaitIntervalInSeconds": bake_seconds,
+    }
+
+
 def update_request(
     endpoint_name: str,
     config_name: str,
     *,
+    instance_count: int,
     canary_percent: int,
     bake_seconds: int,
     termination_wait_seconds: int,
     alarms: list[str],
 ) -> dict:
-    """UpdateEndpoint, blue/green: ``canary_percent`` of the new fleet's capacity first, bake, then the rest."""
+    """UpdateEndpoint, blue/green, routed as the fleet allows (:func:`traffic_routing`), behind the alarms."""
     errors: list[ParamError] = []
     if isinstance(canary_percent, bool) or not isinstance(canary_percent, int):
         canary_percent = -1
     if not 1 <= canary_percent <= MAX_CANARY_PERCENT:
         errors.append(ParamError("canary_percent", f"must be 1-{MAX_CANARY_PERCENT}", "use e.g. 10"))
+    if isinstance(instance_count, bool) or not isinstance(instance_count, int) or instance_count < 1:
+        errors.append(ParamError("instance_count", f"{instance_count!r} is not an integer >= 1", "use 1, or 2+"))
     for name, value in (("bake_seconds", bake_seconds), ("termination_wait_seconds", termination_wait_seconds)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3600:
             errors.append(ParamError(name, f"{value!r} is not 0-3600 seconds", "use e.g. 300"))
@@ -180,11 +221,7 @@ def update_request(
         "EndpointConfigName": config_name,
         "DeploymentConfig": {
             "BlueGreenUpdatePolicy": {
-                "TrafficRoutingConfiguration": {
-                    "Type": "CANARY",
-                    "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": canary_percent},
-                    "WaitIntervalInSeconds": bake_seconds,
-                },
+                "TrafficRoutingConfiguration": traffic_routing(instance_count, canary_percent, bake_seconds),
                 "TerminationWaitInSeconds": termination_wait_seconds,
             },
             "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarms]},

@@ -93,10 +93,11 @@ def plan_deployment(**context: Any) -> dict[str, Any]:
                 capture_uri=f"s3://{bucket}/production/{endpoint}/data-capture",
                 tags=tags,
             ),
-            "alarms": pc.alarm_requests(endpoint, latency_ms=params["latency_alarm_ms"], tags=tags),
+            "alarms": pc.alarm_requests(endpoint, config_name=config, latency_ms=params["latency_alarm_ms"], tags=tags),
             "update": pc.update_request(
                 endpoint,
                 config,
+                instance_count=params["instance_count"],
                 canary_percent=params["canary_percent"],
                 bake_seconds=params["bake_seconds"],
                 termination_wait_seconds=params["termination_wait_seconds"],

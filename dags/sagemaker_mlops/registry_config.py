@@ -3,7 +3,8 @@
 Why not the provider's ``SageMakerRegisterModelVersionOperator``: it hard-codes ``text/csv`` in and out (this
 image model takes ``application/x-image``/``image/png``/``image/jpeg`` and answers ``application/json``). Its
 ``extras`` could replace the whole InferenceSpecification, but it would still create the group without tags
-(``SageMakerHook.create_model_package_group`` sends none), delete a group it just created when the package fails,
+(``SageMakerHook.create_model_package_group`` sends none; the group is what carries tags, AWS refuses them on a
+version), delete a group it just created when the package fails,
 and register a second version when a cleared task runs again. So the requests are built here (pure, typed,
 checked against botocore's model in the tests) and sent through ``SageMakerHook(...).conn``.
 
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sagemaker_mlops.deploy_config import TAG_EXPIRES_AT, as_tag_list
+from sagemaker_mlops.deploy_config import TAG_CREATED_BY, TAG_EXPIRES_AT, TAG_RUN_TOKEN, as_tag_list
 from sagemaker_mlops.naming import is_valid_sagemaker_name
 from sagemaker_mlops.validation import ParamError
 
@@ -40,6 +41,10 @@ META_TRAINING_JOB = "training_job"
 META_DATASET_SHA256 = "dataset_sha256"
 META_DAG_ID = "dag_id"
 META_DAG_RUN = "dag_run"
+# What the run's tags said of the version, kept in its metadata: AWS refuses Tags on a version (below).
+META_CREATED_BY = "created_by"
+META_RUN_TOKEN = "run_token"
+# botocore's CustomerMetadataMap: 1-50 entries, keys <= 128 and values <= 256 characters (_metadata_value cuts).
 
 _MAX_DESCRIPTION = 1024
 
@@ -93,6 +98,21 @@ def _metadata_value(value: str) -> str:
     return (cleaned or "_")[:256]
 
 
+def package_metadata(spec: PackageSpec) -> dict[str, str]:
+    """A version's provenance as CustomerMetadataProperties (a version takes no tags): the training job (a cleared
+    task finds its package by it), the dataset, the DAG run, and the run's created-by and run-token tags."""
+    metadata = {
+        META_TRAINING_JOB: _metadata_value(spec.training_job),
+        META_DATASET_SHA256: _metadata_value(spec.dataset_sha256 or "unknown"),
+        META_DAG_ID: _metadata_value(spec.dag_id),
+        META_DAG_RUN: _metadata_value(spec.dag_run),
+    }
+    for key, tag in ((META_CREATED_BY, TAG_CREATED_BY), (META_RUN_TOKEN, TAG_RUN_TOKEN)):
+        if spec.tags.get(tag):
+            metadata[key] = _metadata_value(spec.tags[tag])
+    return metadata
+
+
 def build_package_request(spec: PackageSpec) -> dict[str, Any]:
     """CreateModelPackage: a new version in the group, PendingManualApproval until a decision or a person."""
     realtime = list(dict.fromkeys([spec.inference_instance_type, *REALTIME_INSTANCE_TYPES]))
@@ -109,14 +129,10 @@ def build_package_request(spec: PackageSpec) -> dict[str, Any]:
         "ModelMetrics": {
             "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": spec.evaluation_s3_uri}}
         },
-        "CustomerMetadataProperties": {
-            META_TRAINING_JOB: _metadata_value(spec.training_job),
-            META_DATASET_SHA256: _metadata_value(spec.dataset_sha256 or "unknown"),
-            META_DAG_ID: _metadata_value(spec.dag_id),
-            META_DAG_RUN: _metadata_value(spec.dag_run),
-        },
+        "CustomerMetadataProperties": package_metadata(spec),
         "ModelApprovalStatus": PENDING,
-        "Tags": registry_tags(spec.tags),
+        # No Tags: botocore's CreateModelPackage.Tags, "If you supply ModelPackageGroupName ... you cannot supply a
+        # tag argument" (AWS: "Tags are not supported in Model Package versions"). The group carries the tags.
     }
 
 

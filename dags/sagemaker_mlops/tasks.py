@@ -139,7 +139,10 @@ def validate_and_preflight(
                 cfg.inference_instance_count * endpoint_variants,
             ),
         ]
-        preflight.check_quotas(_aws_client(cfg, "service-quotas"), needs, cfg.region)
+        tuning = (
+            (int(params.get(parallel_jobs_param) or 1), cfg.training_instance_count) if parallel_jobs_param else None
+        )
+        preflight.check_quotas(_aws_client(cfg, "service-quotas"), needs, cfg.region, tuning=tuning)
     worst = cfg.extra["budget"]
     log.info(
         "Worst case %.2f USD within the budget of %g USD (%s): %s",

@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 
 # SageMaker refuses DeleteEndpoint while an endpoint is Creating or Updating (it must reach InService or Failed
 # first; aws/amazon-sagemaker-examples#3432), and Deleting is already on its way out.
-IN_TRANSITION = ("Creating", "Updating")
+# Endpoint states that refuse DeleteEndpoint/UpdateEndpoint until they end (botocore's EndpointStatus: SystemUpdating,
+# SageMaker's own maintenance, "cannot be updated or deleted or re-scaled until it has completed").
+IN_TRANSITION = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 # How long a teardown task holds its worker waiting for an endpoint in transition before it reschedules.
 BUSY_WAIT_SECONDS = 60.0
 # How long a deleted endpoint may stay Deleting before the teardown fails naming it.
@@ -27,7 +29,16 @@ DELETING_SECONDS = 600.0
 OUTAGE_SECONDS = float(os.environ.get("SAGEMAKER_MLOPS_TEARDOWN_RETRY_SECONDS", "120"))
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 15.0
-_TRANSIENT_CODES = {"ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded"}
+# Throttling, and expired credentials (refreshed by the connection: a later try can succeed).
+_TRANSIENT_CODES = {
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+}
 
 
 class DeleteFailed(RuntimeError):
@@ -103,8 +114,8 @@ def _status(sagemaker: Any, name: str) -> str | None:
 def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float | None = None, poll_seconds: float = 5.0) -> bool:
     """Deletes the endpoint and waits until it is gone (its instances stop billing only then).
 
-    An endpoint still Creating/Updating cannot be deleted: wait up to ``wait_seconds`` for it to leave that
-    state, else raise :class:`EndpointBusy` so the task can hand its worker slot back and try again later.
+    An endpoint still Creating/Updating/SystemUpdating cannot be deleted: wait up to ``wait_seconds`` for it to
+    leave that state, else raise :class:`EndpointBusy` so the task can hand its worker slot back and try again later.
     True when this call deleted it (or found it Deleting and saw it go), False when it did not exist.
     """
     deadline = time.monotonic() + (BUSY_WAIT_SECONDS if wait_seconds is None else wait_seconds)

@@ -62,7 +62,9 @@ STRATEGIES = ("Bayesian", "Random")
 EARLY_STOPPING_TYPES = ("Auto", "Off")
 MAX_TRAINING_JOBS_LIMIT = 500
 """AWS's default quota "Number of training jobs per tuning job" (not in botocore's model)."""
-MAX_PARALLEL_LIMIT = 100
+MAX_PARALLEL_LIMIT = 10
+"""AWS's default "Number of parallel training jobs per hyperparameter tuning job" (can be raised to 100 through
+Service Quotas; the preflight reads the account's value)."""
 
 
 class TuningSpecError(ParamError):

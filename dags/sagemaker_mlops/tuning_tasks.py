@@ -53,9 +53,10 @@ def tuning_params() -> dict[str, Any]:
             3,
             "integer",
             "Max parallel training jobs",
-            "Trials at once (the book's max_parallel_jobs); x instance count must fit the training quota.",
+            "Trials at once (the book's max_parallel_jobs); at most 10, AWS's default per tuning job; x instance "
+            "count must fit the training quota.",
             minimum=1,
-            maximum=100,
+            maximum=tuning_config.MAX_PARALLEL_LIMIT,
         ),
         "tuning_strategy": _param(
             "Bayesian", "string", "Strategy", "Search strategy.", TUNING, enum=list(tuning_config.STRATEGIES)

@@ -12,12 +12,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 NAMESPACE = "/aws/sagemaker/TrainingJobs"
 METRICS = ("CPUUtilization", "MemoryUtilization", "GPUUtilization", "GPUMemoryUtilization", "DiskUtilization")
 PERIOD_SECONDS = 60
+# CloudWatch (botocore's MetricStat.Period): for a StartTime 15-63 days ago the period must be a multiple of 300 s,
+# older a multiple of 3600 s, "or no data points in that time range is returned"; GetMetricData returns at most
+# 100,800 data points a call.
+_RETENTION_PERIODS = ((timedelta(days=15), 60), (timedelta(days=63), 300))
+MAX_DATAPOINTS = 100_800
 # The verdict's thresholds, in percent (GPU and CPU per device/core: CloudWatch sums them over the instance).
 THRESHOLDS = {
     "gpu_under_used_mean": 30.0,  # fleet-wide GPU mean below this: the GPUs mostly wait
@@ -50,8 +55,19 @@ def _query_id(host_index: int, metric: str) -> str:
     return f"h{host_index}_{re.sub(r'[^a-zA-Z0-9]', '', metric).lower()}"
 
 
-def metric_queries(job_name: str, instance_count: int) -> list[dict[str, Any]]:
-    """GetMetricData queries: every metric of every host, 1-minute averages (≤ 500 per call: 100 hosts)."""
+def period_for(start: datetime, end: datetime, now: datetime, series: int) -> int:
+    """The finest period CloudWatch answers for data from ``start``: 60 s up to 15 days old, a multiple of 300 s up
+    to 63 days, of 3600 s beyond; widened (by that multiple) until ``series`` x points fit one call's 100,800 data
+    points, so a spot job that ran for weeks is still read whole."""
+    multiple = next((period for age, period in _RETENTION_PERIODS if now - start <= age), 3600)
+    span = max((end - start).total_seconds(), 1.0)
+    per_series = MAX_DATAPOINTS // max(min(series, 500), 1)
+    steps = max(1, math.ceil(span / (multiple * per_series)))
+    return multiple * steps
+
+
+def metric_queries(job_name: str, instance_count: int, period: int = PERIOD_SECONDS) -> list[dict[str, Any]]:
+    """GetMetricData queries: every metric of every host, averages over ``period`` (≤ 500 per call: 100 hosts)."""
     return [
         {
             "Id": _query_id(n, metric),
@@ -61,7 +77,7 @@ def metric_queries(job_name: str, instance_count: int) -> list[dict[str, Any]]:
                     "MetricName": metric,
                     "Dimensions": [{"Name": "Host", "Value": host}],
                 },
-                "Period": PERIOD_SECONDS,
+                "Period": period,
                 "Stat": "Average",
             },
             "Label": f"{host.rsplit('/', 1)[1]} {metric}",

@@ -8,7 +8,7 @@ builds the report (:mod:`.utilisation`), renders it (:mod:`.utilisation_html`) a
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import task
@@ -29,11 +29,16 @@ def _window(job: dict[str, Any]) -> tuple[Any, Any]:
     return start.replace(second=0, microsecond=0) - timedelta(minutes=1), end + timedelta(minutes=2)
 
 
-def read_series(cloudwatch: Any, job: dict[str, Any]) -> dict[str, Any]:
-    """GetMetricData (all pages) for every host and metric of the job."""
+def read_series(cloudwatch: Any, job: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """GetMetricData (all pages) for every host and metric of the job, at a period CloudWatch still answers for
+    data that old (:func:`utilisation.period_for`: a long spot job's first weeks need 5-minute or 1-hour points)."""
     count = int(job.get("ResourceConfig", {}).get("InstanceCount", 1))
     start, end = _window(job)
-    queries = utilisation.metric_queries(job["TrainingJobName"], count)
+    now = now or datetime.now(UTC)
+    period = utilisation.period_for(start, end, now, count * len(utilisation.METRICS))
+    if period != utilisation.PERIOD_SECONDS:
+        log.info("Metrics from %s are read at %d s points (CloudWatch's retention for data that old).", start, period)
+    queries = utilisation.metric_queries(job["TrainingJobName"], count, period)
     results: list[dict[str, Any]] = []
     for first in range(0, len(queries), 500):  # GetMetricData takes at most 500 queries
         kwargs: dict[str, Any] = {

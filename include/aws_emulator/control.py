@@ -52,11 +52,32 @@ class EmulatorControl:
         during the bake: the update rolls back, as a bad model's 5XX errors or latency would make it."""
         self._call("POST", "faults/alarm", {"alarm_name": alarm_name} if alarm_name else {})
 
+    def system_update(self, endpoint: str, seconds: float = 5.0, region: str = "us-east-1") -> dict[str, Any]:
+        """``endpoint`` (InService) goes into SageMaker's maintenance, ``SystemUpdating``, for ``seconds``: it
+        cannot be updated or deleted meanwhile (botocore's EndpointStatus), then it is InService again."""
+        payload = {"endpoint": endpoint, "seconds": seconds, "region": region}
+        return self._call("POST", "faults/system-updating", payload)
+
+    def endpoint_behaviour(
+        self, endpoint_config: str, *, latency_ms: float = 0.0, error_rate: float = 0.0, region: str = "us-east-1"
+    ) -> dict[str, Any]:
+        """The models of ``endpoint_config`` answer ``latency_ms`` slower and fail ``error_rate`` of requests with
+        a 5XX: what a bad new model looks like in the AWS/SageMaker metrics the rollback alarms read."""
+        payload = {"endpoint_config": endpoint_config, "latency_ms": latency_ms, "error_rate": error_rate}
+        return self._call("POST", "faults/endpoint-behaviour", {**payload, "region": region})
+
+    def publish_metrics(self, namespace: str, metric_data: list[dict[str, Any]], region: str = "us-east-1") -> None:
+        """Data points as the service itself publishes them (any age CloudWatch keeps; ``Timestamp`` a datetime):
+        PutMetricData refuses data over two weeks old, but a long job's own metrics are that old."""
+        data = [{**datum, "Timestamp": datum["Timestamp"].isoformat()} for datum in metric_data]
+        self._call("POST", "metrics", {"namespace": namespace, "metric_data": data, "region": region})
+
     def fail_api(
         self, operation: str, error: str = "ThrottlingException", *, count: int = 1, seconds: float | None = None
     ) -> None:
         """Answer the next ``count`` calls of ``operation`` (or every call for ``seconds``) with ``error``
-        (ThrottlingException, HTTP 400, or InternalFailure, HTTP 500)."""
+        (ThrottlingException, HTTP 400, or InternalFailure, HTTP 500; expired credentials: ExpiredTokenException,
+        ExpiredToken (S3's spelling) or RequestExpired, HTTP 400)."""
         payload: dict[str, Any] = {"operation": operation, "error": error, "count": count}
         if seconds is not None:
             payload["seconds"] = seconds

@@ -18,6 +18,7 @@ def install() -> None:
         return
     import moto.cloudwatch
     import moto.cloudwatch.models
+    import moto.cloudwatch.responses
     import moto.sagemaker
     import moto.sagemaker.models
     import moto.sagemakerruntime
@@ -40,4 +41,5 @@ def install() -> None:
         # moto.backends.get_backend() reads the package attribute; moto's own code reads the models module's.
         setattr(package, attribute, backends)
         setattr(package.models, attribute, backends)
+    moto.cloudwatch.responses.cloudwatch_backends = moto.cloudwatch.cloudwatch_backends  # bound at its import
     _installed = True

@@ -8,7 +8,11 @@ fails the next batch transform job (Failed, with that FailureReason); ``POST fau
 "error": "ThrottlingException"|"InternalFailure", "count"| "seconds"}`` answers the next N calls of an operation
 (or all calls for a time window) with that error, as AWS does under throttling or an outage; ``POST faults/alarm``
 ``{"alarm_name"}`` makes the next blue/green endpoint update's rollback alarm (that one, or its first) go into
-ALARM during the bake, so the update rolls back; ``GET|DELETE requests`` (the log of AWS calls answered);
+ALARM during the bake, so the update rolls back; ``POST faults/system-updating`` ``{"endpoint", "seconds",
+"region"}`` puts an InService endpoint under SageMaker's maintenance (``SystemUpdating``) for that long;
+``POST faults/endpoint-behaviour`` ``{"endpoint_config", "latency_ms", "error_rate"}`` makes the models of one
+endpoint config slow or failing (the metrics the rollback alarms read show it);
+``GET|DELETE requests`` (the log of AWS calls answered);
 ``POST reset`` (all AWS state, settings and the request log).
 """
 
@@ -30,10 +34,15 @@ log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 
-# What AWS answers: ThrottlingException is HTTP 400 ("Rate exceeded"), InternalFailure HTTP 500.
+# What AWS answers: ThrottlingException is HTTP 400 ("Rate exceeded"), InternalFailure HTTP 500. Expired
+# credentials: JSON APIs (SageMaker, CloudWatch, STS's JSON peers) answer ExpiredTokenException, S3 ExpiredToken,
+# and a request signed too long ago RequestExpired (botocore's retryhandler and the provider's executors name each).
 API_FAULTS = {
     "ThrottlingException": (400, "Rate exceeded"),
     "InternalFailure": (500, "An internal error occurred. Try again."),
+    "ExpiredTokenException": (400, "The security token included in the request is expired"),
+    "ExpiredToken": (400, "The provided token has expired."),
+    "RequestExpired": (400, "Request has expired."),
 }
 _XML_SERVICES = {"s3", "sts", "iam"}  # rest-xml / query protocols; the others speak JSON
 
@@ -137,6 +146,18 @@ class EmulatorApp:
         if route == "faults/alarm" and method == "POST":
             current = SETTINGS.snapshot().alarm_during_next_bakes
             return 200, SETTINGS.update({"alarm_during_next_bakes": current + [str(payload.get("alarm_name") or "")]})
+        if route == "faults/system-updating" and method == "POST":
+            return 200, _sagemaker(payload).begin_system_update(
+                str(payload["endpoint"]), float(payload.get("seconds", 5.0))
+            )
+        if route == "faults/endpoint-behaviour" and method == "POST":
+            return 200, _sagemaker(payload).set_config_behaviour(
+                str(payload["endpoint_config"]),
+                latency_ms=float(payload.get("latency_ms", 0.0)),
+                error_rate=float(payload.get("error_rate", 0.0)),
+            )
+        if route == "metrics" and method == "POST":
+            return 200, _publish_service_metrics(payload)
         if route == "faults/api" and method == "POST":
             error = payload.get("error", "ThrottlingException")
             if error not in API_FAULTS:
@@ -159,6 +180,30 @@ class EmulatorApp:
             self.requests.clear()
             return 200, {"status": "reset"}
         return 404, {"error": f"no control route {method} /_emulator/{route}"}
+
+
+def _publish_service_metrics(payload: dict[str, Any]) -> dict[str, Any]:
+    """Data points as an AWS service publishes them (e.g. SageMaker's training metrics of a job 20 days old):
+    straight into the CloudWatch backend, past PutMetricData's checks, which bind callers, not services."""
+    from datetime import datetime
+
+    from moto.cloudwatch import models
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    data = [{**datum, "Timestamp": datetime.fromisoformat(str(datum["Timestamp"]))} for datum in payload["metric_data"]]
+    backend = models.cloudwatch_backends[DEFAULT_ACCOUNT_ID][payload.get("region", "us-east-1")]
+    backend.put_metric_data(str(payload["namespace"]), data)
+    return {"published": len(data)}
+
+
+def _sagemaker(payload: dict[str, Any]) -> Any:
+    """The SageMaker backend of the payload's ``region`` (default us-east-1) in moto's default account."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[str(payload.get("account_id") or DEFAULT_ACCOUNT_ID)][
+        str(payload.get("region") or "us-east-1")
+    ]
 
 
 def _remembering(dispatcher: type) -> type:

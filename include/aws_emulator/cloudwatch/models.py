@@ -36,6 +36,7 @@ from moto.cloudwatch.models import (
 )
 from moto.core.utils import utcnow
 
+from aws_emulator.cloudwatch.retention import apply_retention
 from aws_emulator.cloudwatch.validators import utc_naive
 
 _COMPARISONS = {
@@ -111,6 +112,18 @@ class EmulatorCloudWatchBackend(CloudWatchBackend):
         for alarm in list(self.alarms.values()):
             if alarm.namespace == namespace and (alarm.metric_name, _dimension_set(alarm.dimensions)) in touched:
                 self.evaluate_alarm(alarm)
+
+    def get_metric_data(  # type: ignore[override]
+        self,
+        queries: list[dict[str, Any]],
+        start_time: datetime,
+        end_time: datetime,
+        scan_by: str = "TimestampAscending",
+    ) -> list[dict[str, Any]]:
+        """moto's answer, with CloudWatch's retention rules for old data applied (:mod:`.retention`)."""
+        return apply_retention(
+            queries, super().get_metric_data(queries, start_time, end_time, scan_by), start_time, utcnow()
+        )
 
     def get_metric_statistics(  # type: ignore[override]
         self,

@@ -29,6 +29,13 @@ from aws_emulator.settings import QUOTA_PROFILES, SETTINGS, Settings
 SAGEMAKER = "sagemaker"
 SERVICE_NAME = "Amazon SageMaker"
 ALL_TRAINING_INSTANCES = "Number of instances across all training jobs"
+# AWS's "Resource Limits for Automatic Model Tuning" page names this limit (default 10, "can be increased to 100");
+# its Service Quotas name is not known offline: this is the page's wording, its code a stand-in hash like the rest.
+TUNING_PARALLEL_JOBS = "Number of parallel training jobs per hyperparameter tuning job"
+TUNING_PARALLEL_JOBS_DEFAULT = 10.0
+# Stand-in (no public name found): the instances all of one tuning job's concurrent trials hold
+# (MaxParallelTrainingJobs x InstanceCount); defaults to the account-wide training instance quota.
+TUNING_INSTANCES = "Number of instances across all training jobs of a hyperparameter tuning job"
 PROFILES = QUOTA_PROFILES
 
 # Seen in a public runbook listing measured codes (one source; not confirmed against AWS's console offline).
@@ -69,7 +76,7 @@ def quota_names() -> tuple[str, ...]:
     names += [training_quota_name(t, spot=True) for t in training]
     names += [endpoint_quota_name(t) for t in endpoint]
     names += [transform_quota_name(t) for t in _transform_instance_types()]
-    names.append(ALL_TRAINING_INSTANCES)
+    names += [ALL_TRAINING_INSTANCES, TUNING_PARALLEL_JOBS, TUNING_INSTANCES]
     return tuple(names)
 
 
@@ -84,8 +91,10 @@ def default_value(name: str, settings: Settings) -> float:
     """AWS's default for this account profile (the value ListAWSDefaultServiceQuotas shows)."""
     if settings.quota_profile not in PROFILES:
         raise ValueError(f"unknown quota_profile {settings.quota_profile!r}; known: {PROFILES}")
-    if name == ALL_TRAINING_INSTANCES:
+    if name in (ALL_TRAINING_INSTANCES, TUNING_INSTANCES):
         return float(settings.all_training_instances_quota)
+    if name == TUNING_PARALLEL_JOBS:
+        return TUNING_PARALLEL_JOBS_DEFAULT
     if settings.quota_profile == "p2-retired" and name.startswith("ml.p2."):
         return 0.0
     return float(settings.default_quota)

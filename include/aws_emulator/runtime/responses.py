@@ -7,13 +7,15 @@ body stays raw and the endpoint's own model answers, as the built-in algorithm's
 from __future__ import annotations
 
 import json
+import random
+import time
 
 from moto.core.common_types import TYPE_RESPONSE
 from moto.core.exceptions import JsonRESTError
 from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
 from aws_emulator import ic_algorithm
-from aws_emulator.runtime.metrics import publish_invocation
+from aws_emulator.sagemaker import endpoint_metrics
 from aws_emulator.sagemaker.models import RuntimeValidationError
 
 IMAGE_CONTENT_TYPES = {"application/x-image", "image/png", "image/jpeg"}
@@ -61,12 +63,26 @@ class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
         endpoint_name = self.path.split("/")[2]
         backend = models.sagemaker_backends[self.current_account][self.region]
         try:
-            variant, model = backend.served_model(endpoint_name, self.headers.get("X-Amzn-SageMaker-Target-Variant"))
+            variant, model, config = backend.served_by(
+                endpoint_name, self.headers.get("X-Amzn-SageMaker-Target-Variant")
+            )
         except RuntimeValidationError as err:
             raise ValidationError(str(err)) from None
-        publish_invocation(self.current_account, self.region, endpoint_name, variant)
+
+        def published(status: int, latency_us: float = 0.0) -> None:
+            endpoint_metrics.publish_invocation(
+                self.current_account,
+                self.region,
+                endpoint=endpoint_name,
+                variant=variant,
+                config=config,
+                model_latency_us=latency_us,
+                status=status,
+            )
+
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type not in IMAGE_CONTENT_TYPES:
+            published(415)
             raise ModelError(
                 415,
                 f"Content type {content_type or '(none)'} is not supported by this algorithm; "
@@ -75,10 +91,22 @@ class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
                 self.current_account,
                 self.region,
             )
+        behaviour = backend.config_behaviour.get(config) or {}
+        if random.random() < behaviour.get("error_rate", 0.0):  # an injected bad model (control API)
+            published(500)
+            raise ModelError(
+                500,
+                "Internal server error (emulator fault injection: this endpoint config's model fails).",
+                endpoint_name,
+                self.current_account,
+                self.region,
+            )
         body = self.body if isinstance(self.body, (bytes, bytearray)) else str(self.body or "").encode()
+        began = time.perf_counter()
         try:
             probabilities = model.predict(bytes(body))
         except ic_algorithm.InvalidModelInput as err:
+            published(400)
             raise ModelError(
                 400,
                 f"Unable to decode the request body as an image: {err}",
@@ -86,6 +114,8 @@ class EmulatorRuntimeResponse(SageMakerRuntimeResponse):
                 self.current_account,
                 self.region,
             ) from None
+        latency_us = (time.perf_counter() - began) * 1e6 + behaviour.get("latency_ms", 0.0) * 1000.0
+        published(200, latency_us)
         headers = {"Content-Type": "application/json", "x-Amzn-Invoked-Production-Variant": variant}
         answer = json.dumps(probabilities)
         backend.capture(endpoint_name, variant, content_type, bytes(body), answer)

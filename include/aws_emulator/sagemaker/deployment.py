@@ -19,7 +19,9 @@ from typing import Any
 from aws_emulator.sagemaker.exceptions import ValidationError
 from aws_emulator.settings import SETTINGS
 
-MAX_CANARY_PERCENT = 50  # "the canary size must be ≤ 50% of the new fleet's capacity" (SageMaker guardrails docs)
+MAX_CANARY_PERCENT = 50  # botocore's CanarySize: "Value must be less than or equal to 50% of the variant's total
+# instance count"; LinearStepSize: "Value must be 10-50% of the variant's total instance count".
+MIN_LINEAR_PERCENT = 10
 POLL_SECONDS = 0.02
 
 
@@ -33,42 +35,51 @@ class TrafficPlan:
     alarms: list[str] = field(default_factory=list)
 
 
-def _share(size: dict[str, Any], instances: int, field_name: str) -> float:
+def step_instances(size: dict[str, Any], instances: int, field_name: str) -> int:
+    """A step's size in whole instances of the new fleet, as SageMaker turns traffic on instance by instance: a
+    CAPACITY_PERCENT is rounded up to a whole instance (at least one), an INSTANCE_COUNT taken as is."""
     value = int(size["Value"])
     if size["Type"] == "CAPACITY_PERCENT":
-        if value > 100:
-            raise ValidationError(message=f"{field_name}.Value {value} is above 100 percent.")
-        return value / 100.0
-    if value > instances:
-        raise ValidationError(
-            message=f"{field_name}.Value {value} (INSTANCE_COUNT) exceeds the new fleet's {instances} instances."
-        )
-    return value / max(instances, 1)
+        if not 1 <= value <= 100:
+            raise ValidationError(message=f"{field_name}.Value {value} must be a percentage of 1-100.")
+        return max(1, math.ceil(instances * value / 100.0))
+    if value < 1:
+        raise ValidationError(message=f"{field_name}.Value {value} must be at least 1 instance.")
+    return value
+
+
+def _sizing_error(field_name: str, size: dict[str, Any], count: int, instances: int, rule: str) -> ValidationError:
+    return ValidationError(
+        message=f"{field_name}.Value must be {rule} of the variant's total instance count: {size['Value']} "
+        f"({size['Type']}) is {instances} of the new fleet's {count} instance(s). Use a fleet of at least "
+        f"{2 if field_name == 'CanarySize' else 10} instances for this step, or ALL_AT_ONCE with a bake."
+    )
 
 
 def traffic_plan(deployment: dict[str, Any], new_instances: int) -> TrafficPlan:
-    """The steps a BlueGreenUpdatePolicy asks for; refused as SageMaker refuses (canary above 50%, ...)."""
+    """The steps a BlueGreenUpdatePolicy asks for, sized in whole instances; refused as botocore's documentation
+    says SageMaker refuses (a canary above 50% of the fleet, a linear step outside 10-50%)."""
     policy = deployment["BlueGreenUpdatePolicy"]
     routing = policy["TrafficRoutingConfiguration"]
     kind, wait = routing["Type"], float(routing["WaitIntervalInSeconds"])
+    count = max(int(new_instances), 1)
     if kind == "CANARY":
         size = routing.get("CanarySize")
         if not size:
             raise ValidationError(message="CanarySize is required when TrafficRoutingConfiguration.Type is CANARY.")
-        share = _share(size, new_instances, "CanarySize")
-        if share > MAX_CANARY_PERCENT / 100.0:
-            raise ValidationError(
-                message=f"CanarySize must be at most {MAX_CANARY_PERCENT}% of the new fleet's capacity; "
-                f"got {share:.0%}."
-            )
-        shares, bakes = [share, 1.0], [wait, 0.0]
+        canary = step_instances(size, count, "CanarySize")
+        if canary * 100 > count * MAX_CANARY_PERCENT:
+            raise _sizing_error("CanarySize", size, count, canary, f"less than or equal to {MAX_CANARY_PERCENT}%")
+        shares, bakes = [canary / count, 1.0], [wait, 0.0]
     elif kind == "LINEAR":
         size = routing.get("LinearStepSize")
         if not size:
             raise ValidationError(message="LinearStepSize is required when TrafficRoutingConfiguration.Type is LINEAR.")
-        step = _share(size, new_instances, "LinearStepSize")
-        steps = math.ceil(1.0 / step)
-        shares = [min(1.0, step * (i + 1)) for i in range(steps)]
+        step = step_instances(size, count, "LinearStepSize")
+        if step * 100 > count * MAX_CANARY_PERCENT or step * 100 < count * MIN_LINEAR_PERCENT:
+            raise _sizing_error("LinearStepSize", size, count, step, f"{MIN_LINEAR_PERCENT}-{MAX_CANARY_PERCENT}%")
+        steps = math.ceil(count / step)
+        shares = [min(1.0, step * (i + 1) / count) for i in range(steps)]
         bakes = [wait] * (steps - 1) + [0.0]
     else:  # ALL_AT_ONCE: the bake follows the full shift
         shares, bakes = [1.0], [wait]

@@ -30,11 +30,13 @@ from moto.sagemaker.utils import arn_formatter
 from aws_emulator import ic_algorithm
 from aws_emulator.quotas.models import (
     ALL_TRAINING_INSTANCES,
+    TUNING_INSTANCES,
+    TUNING_PARALLEL_JOBS,
     endpoint_quota_name,
     quota_value,
     training_quota_name,
 )
-from aws_emulator.sagemaker import deployment
+from aws_emulator.sagemaker import deployment, endpoint_metrics
 from aws_emulator.sagemaker.contract import (
     IC_REPOSITORY,
     expected_ic_image,
@@ -43,7 +45,12 @@ from aws_emulator.sagemaker.contract import (
     is_image_classification,
     is_real_ic_image,
 )
-from aws_emulator.sagemaker.exceptions import ResourceInUseException, ValidationError, quota_exceeded
+from aws_emulator.sagemaker.exceptions import (
+    ResourceInUseException,
+    ResourceLimitExceeded,
+    ValidationError,
+    quota_exceeded,
+)
 from aws_emulator.sagemaker.training import TrainingRun, prepare_job
 from aws_emulator.sagemaker.transform import TransformJobsMixin
 from aws_emulator.sagemaker.tuning import TuningJob, TuningRun, validate_ranges
@@ -56,7 +63,8 @@ class RuntimeValidationError(Exception):
 
 
 TERMINAL_TRAINING = {"Completed", "Failed", "Stopped"}
-IN_TRANSITION = ("Creating", "Updating", "Deleting")
+# botocore's EndpointStatus: SystemUpdating "cannot be updated or deleted or re-scaled until it has completed".
+IN_TRANSITION = ("Creating", "Updating", "SystemUpdating", "Deleting")
 
 
 class EmulatorEndpointConfig(FakeEndpointConfig):
@@ -143,6 +151,8 @@ class EmulatorSageMakerBackend(TransformJobsMixin, SageMakerModelBackend):
         # endpoint -> (share of traffic on the new fleet, its models) while a blue/green update shifts traffic
         self._canary: dict[str, tuple[float, dict[str, ic_algorithm.StandInModel], str]] = {}
         self._deployments: dict[str, dict[str, Any]] = {}  # endpoint -> LastDeploymentConfig / pending summary
+        # endpoint config -> injected behaviour of its models {"latency_ms", "error_rate"} (control API)
+        self.config_behaviour: dict[str, dict[str, float]] = {}
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -216,8 +226,16 @@ class EmulatorSageMakerBackend(TransformJobsMixin, SageMakerModelBackend):
         parallel = int(config["ResourceLimits"]["MaxParallelTrainingJobs"])
         count = int(resources.get("InstanceCount", 1))
         settings = SETTINGS.snapshot()
+        limit = quota_value(TUNING_PARALLEL_JOBS, settings)
+        if parallel > limit:  # AWS: 10 parallel training jobs per tuning job by default (increasable to 100)
+            raise ResourceLimitExceeded(
+                f"The account-level service limit '{TUNING_PARALLEL_JOBS}' is {limit:g}, and the request asks for "
+                f"MaxParallelTrainingJobs={parallel}. Please use AWS Service Quotas to request an increase for this "
+                "quota."
+            )
         spot = bool(definition.get("EnableManagedSpotTraining"))
-        for quota in (training_quota_name(resources["InstanceType"], spot=spot), ALL_TRAINING_INSTANCES):
+        quotas = (training_quota_name(resources["InstanceType"], spot=spot), ALL_TRAINING_INSTANCES, TUNING_INSTANCES)
+        for quota in quotas:
             limit = quota_value(quota, settings)
             if parallel * count > limit:
                 raise quota_exceeded(quota, limit, 0, parallel * count)
@@ -639,7 +657,11 @@ class EmulatorSageMakerBackend(TransformJobsMixin, SageMakerModelBackend):
         def cancelled() -> bool:
             return self._endpoint_generation.get(name) != generation or self.endpoints.get(name) is not endpoint
 
+        started = utcnow()
+
         def watch() -> list[str]:
+            # the alarms judged on the AWS/SageMaker metrics published since the deployment began
+            endpoint_metrics.breaching(self.account_id, self.region_name, plan.alarms, started)
             return deployment.alarms_in_alarm(self.account_id, self.region_name, plan.alarms)
 
         def roll_back(reason: str) -> None:
@@ -689,6 +711,38 @@ class EmulatorSageMakerBackend(TransformJobsMixin, SageMakerModelBackend):
 
         threading.Thread(target=run, name=f"endpoint-deploy-{name}", daemon=True).start()
 
+    def begin_system_update(self, endpoint_name: str, seconds: float) -> dict[str, Any]:
+        """SageMaker's own maintenance (fault injection): an InService endpoint is ``SystemUpdating`` for
+        ``seconds`` emulated seconds, serving meanwhile but refusing UpdateEndpoint and DeleteEndpoint, then
+        InService again. Nothing the customer set changes (botocore's EndpointStatus)."""
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None or endpoint.endpoint_status != "InService":
+            raise ValueError(f"endpoint {endpoint_name!r} is not InService: only an InService endpoint is maintained")
+        generation = self._endpoint_generation.get(endpoint_name, 0) + 1
+        self._endpoint_generation[endpoint_name] = generation
+        endpoint.endpoint_status = "SystemUpdating"
+        endpoint.last_modified_time = utcnow()
+        real = seconds / max(SETTINGS.snapshot().time_scale, 1e-6)
+
+        def finish() -> None:
+            threading.Event().wait(real)
+            if self._endpoint_generation.get(endpoint_name) == generation and endpoint.endpoint_status == (
+                "SystemUpdating"
+            ):
+                endpoint.endpoint_status = "InService"
+                endpoint.last_modified_time = utcnow()
+
+        threading.Thread(target=finish, name=f"endpoint-maintenance-{endpoint_name}", daemon=True).start()
+        return {"endpoint": endpoint_name, "status": "SystemUpdating", "seconds": seconds}
+
+    def set_config_behaviour(self, config_name: str, *, latency_ms: float, error_rate: float) -> dict[str, Any]:
+        """The models of ``config_name`` answer slower / fail a share of requests (control API): a bad new model,
+        as the rollback alarms see it in AWS/SageMaker metrics."""
+        if not 0.0 <= error_rate <= 1.0 or latency_ms < 0:
+            raise ValueError("error_rate must be 0-1 and latency_ms >= 0")
+        self.config_behaviour[config_name] = {"latency_ms": latency_ms, "error_rate": error_rate}
+        return {"endpoint_config": config_name, **self.config_behaviour[config_name]}
+
     def delete_endpoint(self, endpoint_name: str) -> None:
         """Refused while the endpoint is in transition (aws/amazon-sagemaker-examples#3432: one stuck in Creating
         cannot be deleted until it is InService or Failed); else Deleting for a moment, then gone."""
@@ -729,7 +783,13 @@ class EmulatorSageMakerBackend(TransformJobsMixin, SageMakerModelBackend):
         return super().create_model_package_group(model_package_group_name, **kwargs)
 
     def create_model_package(self, **kwargs: Any) -> str:  # type: ignore[override]
-        """As SageMaker validates a package: the images in this region, every ModelDataUrl an existing object."""
+        """As SageMaker validates a package: no Tags on a version (botocore's CreateModelPackage.Tags: with
+        ``ModelPackageGroupName`` "you cannot supply a tag argument"; AWS's wording from aws/aws-cdk#33699), the
+        images in this region, every ModelDataUrl an existing object."""
+        if kwargs.get("model_package_group_name") and kwargs.get("tags"):
+            raise ValidationError(
+                message="Tags are not supported in Model Package versions. Please add them to the Model Package Group"
+            )
         s3 = S3Store(self.account_id, self.region_name)
         for container in (kwargs.get("inference_specification") or {}).get("Containers", []):
             self._require_region_image(container["Image"])
@@ -907,6 +967,14 @@ class EmulatorSageMakerBackend(TransformJobsMixin, SageMakerModelBackend):
         self, endpoint_name: str, target_variant: str | None = None
     ) -> tuple[str, ic_algorithm.StandInModel]:
         """(variant, model) answering a request: TargetVariant when given, else the heaviest-weighted variant."""
+        variant, model, _config = self.served_by(endpoint_name, target_variant)
+        return variant, model
+
+    def served_by(
+        self, endpoint_name: str, target_variant: str | None = None
+    ) -> tuple[str, ic_algorithm.StandInModel, str]:
+        """(variant, model, the endpoint config whose fleet answers): during a blue/green update a request lands
+        on the new fleet with the traffic share shifted so far, and its metrics carry that config's name."""
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None or endpoint.endpoint_status == "Deleting":
             raise RuntimeValidationError(f"Endpoint {endpoint_name} of account {self.account_id} not found.")
@@ -922,19 +990,20 @@ class EmulatorSageMakerBackend(TransformJobsMixin, SageMakerModelBackend):
                     f"The variant {target_variant} does not exist for endpoint "
                     f"{endpoint_name}; variants: {sorted(models)}."
                 )
-            return target_variant, models[target_variant]
+            return target_variant, models[target_variant], endpoint.endpoint_config_name
         canary = self._canary.get(endpoint_name)
         if canary is not None and canary[1] and random.random() < canary[0]:
             models = canary[1]  # this request lands on the new fleet's share of traffic
-            config = self.endpoint_configs.get(canary[2])
+            config_name = canary[2]
         else:
-            config = self.endpoint_configs.get(endpoint.endpoint_config_name)
+            config_name = endpoint.endpoint_config_name
+        config = self.endpoint_configs.get(config_name)
         weights = {
             v["VariantName"]: float(v.get("InitialVariantWeight", 1.0))
             for v in (config.production_variants if config else [])
         }  # moto drops 0.0 weights
         chosen = max(models, key=lambda variant: weights.get(variant, 1.0))
-        return chosen, models[chosen]
+        return chosen, models[chosen], config_name
 
 
 def _instances(variants: list[dict[str, Any]]) -> Counter:
