@@ -56,8 +56,8 @@ VARIABLES = {
     "sagemaker_mlops_production_enabled",
 }
 TUNING_SMALL = {"max_number_of_training_jobs": 2, "max_parallel_training_jobs": 2, "training_instance_count": 1}
-START_TIMEOUT = 240
-RUN_TIMEOUT = 360
+START_TIMEOUT = 300  # seen: 156 s on a 2-core machine at load 16 (five DAGs parsed, the scheduler after the api-server)
+RUN_TIMEOUT = 600  # pipeline 1 alone: about 2 minutes idle, over 6 at load 16 on 2 cores
 SETTLE_TIMEOUT = 900  # pipeline 1, then pipeline 2 and the tuning run side by side, on a loaded 2-core machine
 FINISHED = ("success", "failed")
 
@@ -259,7 +259,7 @@ def test_settings_are_in_airflows_db_and_every_dag_is_listed_unpaused(started: M
 @pytest.mark.airflow_services
 def test_idle_the_schedules_fire_at_once_and_end_green(started: MakeAirflow) -> None:
     """catchup=False still runs each cron's latest tick at once: pipeline 2's (no model yet) and the reaper's."""
-    runs = started.wait_settled(RUN_TIMEOUT, expected=2)
+    runs = started.wait_settled(START_TIMEOUT, expected=2)
     assert sorted((r["dag_id"], r["run_type"]) for r in runs) == [(PIPELINE2, "scheduled"), (REAPER, "scheduled")]
     assert {r["state"] for r in runs} == {"success"}, runs
     pipeline2 = next(r for r in runs if r["dag_id"] == PIPELINE2)
@@ -289,11 +289,14 @@ def _trigger_with_the_form(page: Any, ui: MakeAirflow, dag_id: str) -> str:
     ) as answer:
         dialog.get_by_test_id("trigger-dag-submit").click()
     assert answer.value.status == 200, answer.value.text()
-    return answer.value.json()["dag_run_id"]
+    run_id = answer.value.json()["dag_run_id"]
+    page.goto("about:blank")  # an open DAG page polls the API while runs go on: a core's worth of CPU here
+    return run_id
 
 
 @pytest.mark.e2e
 @pytest.mark.airflow_services
+@pytest.mark.timeout(RUN_TIMEOUT + SETTLE_TIMEOUT + 120)
 def test_the_pipelines_walked_in_the_browser_end_green(started: MakeAirflow, browser: Any) -> None:
     ui, timings = started, {}
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -388,7 +391,8 @@ def test_ctrl_c_stops_everything_and_a_restart_keeps_the_state_and_a_ui_edit(sta
         assert extra["endpoint_url"] == again.emulator_url
         runs = again.runs()
         assert set(runs_before) <= {r["dag_run_id"] for r in runs}
-        assert not any(again.failures().values()), again.failures()
+        # (a task Ctrl-C cut short is retried after the restart: only a failure would be red)
+        assert not again.failures()["failed runs"], again.failures()
     finally:
         assert again.ctrl_c() == 0
     assert not again.leftovers()
