@@ -4,13 +4,16 @@ with a check that no port or process is left (the session fixture ``airflow_stac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from constants import REPO
 from local_stack import LocalStack
@@ -18,6 +21,38 @@ from services import AirflowServices
 
 WORK = REPO / ".local" / "services"
 DAG_IDS = ("mnist_train_deploy", "mnist_incremental_spot")
+ARTIFACTS = REPO / ".local" / "artifacts"  # screenshots
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Debian Chromium through the Playwright client, for a module's ``browser`` fixture
+    (tests/test_ui_browser.py, tests/test_make_airflow.py). ``make test`` installs both
+    (include/dev/browser_setup.sh); only a bare pytest run elsewhere may lack them: skipped then, failed under CI."""
+    missing = pytest.fail if os.environ.get("CI") else pytest.skip
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing("no Playwright client: run include/dev/browser_setup.sh")
+    if not Path(CHROMIUM).exists():
+        missing("no Chromium: run include/dev/browser_setup.sh")
+    with sync_api.sync_playwright() as pw:
+        # A new, empty user-data dir per launch (Playwright's default), no background networking.
+        launched = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 class Stack:

@@ -92,3 +92,29 @@ def test_a_manual_run_without_a_base_model_fails_naming_the_fix(fresh_install: A
     assert str(run.state) == "failed" and states["resolve_base_model"] == "failed", states
     assert "base_model_uri" in out and "Fix: run pipeline 1 (mnist_train_deploy) first" in out
     assert not ACTIONS_THAT_CREATE & set(fresh_install.actions())
+
+
+@pytest.mark.e2e
+def test_an_automatic_run_whose_asset_event_names_a_vanished_job_ends_skipped(
+    fresh_install: Any, capfd: Any, caplog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``make airflow``'s emulator starts empty while Airflow's DB keeps the Asset events: after a restart, the cron
+    run finds the training job the latest model event names gone. Nobody asked for that run: it skips, saying so."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        asset = session.scalar(select(AssetModel).where(AssetModel.name == MODEL_ASSETS[0]))
+        if asset is None:
+            asset = AssetModel(name=MODEL_ASSETS[0], uri=MODEL_ASSETS[0])
+            session.add(asset)
+            session.flush()
+        session.add(AssetEvent(asset_id=asset.id, extra={"training_job_name": "mlops-train-gone-since-a-restart"}))
+    _as_run_type(monkeypatch, "scheduled")
+    run, states = run_dag(DAG_ID, {})
+    out = capfd.readouterr().out
+    assert str(run.state) == "success" and states["resolve_base_model"] == "skipped", states
+    assert "No base model yet for this scheduled run" in out and "run pipeline 1 (mnist_train_deploy)" in out
+    assert "names mlops-train-gone-since-a-restart: not in us-east-1" in caplog.text + out
+    assert not ACTIONS_THAT_CREATE & set(fresh_install.actions())

@@ -24,32 +24,17 @@ include/dev/browser_setup.sh; Playwright's own browser download is not used). Wi
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_stack import DAG_IDS
-from constants import REPO
+from airflow_stack import ARTIFACTS, DAG_IDS, chromium
 from services import ApiError, form_defaults, ui_trigger_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.airflow_services]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = REPO / ".local" / "artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Airflow's form opens the section of the Params without one; the named sections start collapsed.
 DEFAULT_SECTION = "Run Parameters"
 # Key fields, each checked for its label and the description shown under it.
@@ -64,19 +49,8 @@ KEY_TITLES = (
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    # make test installs both (include/dev/browser_setup.sh); only a bare pytest run elsewhere may lack them.
-    missing = pytest.fail if os.environ.get("CI") else pytest.skip
-    try:
-        from playwright import sync_api
-    except ImportError:
-        missing("no Playwright client: run include/dev/browser_setup.sh")
-    if not Path(CHROMIUM).exists():
-        missing("no Chromium: run include/dev/browser_setup.sh")
-    with sync_api.sync_playwright() as pw:
-        # A new, empty user-data dir per launch (Playwright's default), no background networking.
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 def _field_input(dialog: Any, name: str) -> Any:

@@ -630,6 +630,9 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
                 job_name, source = latest["training_job_name"], "latest model Asset event"
             job = training.describe_or_none(_sagemaker_client(cfg), job_name)
             if job is None:
+                if source == "latest model Asset event":  # e.g. the local emulator restarted empty
+                    log.warning("The latest model Asset event names %s: not in %s", job_name, cfg.region)
+                    _skip_if_automatic(context["dag_run"])
                 raise ParamError(
                     "base_training_job",
                     f"training job {job_name!r} does not exist in {cfg.region}",

@@ -98,14 +98,31 @@ class LocalStack:
                 proc.kill()
         self.procs.clear()
 
-    def airflow_env(self, airflow_home: Path, poll_seconds: int = 2) -> dict[str, str]:
-        """What points an unchanged Airflow at the emulator: a connection, Variables and a poll interval."""
-        connection = {
+    def connection(self) -> dict[str, Any]:
+        """The ``aws_default`` connection that points the hooks at the emulator (Airflow's JSON connection form)."""
+        return {
             "conn_type": "aws",
             "login": "testing",
             "password": "testing",
             "extra": {"region_name": REGION, "endpoint_url": self.emulator_url},
         }
+
+    def variables(self) -> dict[str, str]:
+        """The account Variables a run on the emulator needs (the names without Airflow's ``AIRFLOW_VAR_``)."""
+        return {
+            "sagemaker_mlops_bucket": BUCKET,
+            "sagemaker_mlops_role_arn": ROLE_ARN,
+            # The dataset server is on loopback, which the download refuses unless it is listed (SSRF guard).
+            "sagemaker_mlops_allowed_dataset_hosts": self.dataset_url.removeprefix("http://"),
+        }
+
+    def airflow_env(self, airflow_home: Path, poll_seconds: int = 2, *, overrides: bool = True) -> dict[str, str]:
+        """What points an unchanged Airflow at the emulator: a connection, Variables and a poll interval.
+
+        ``overrides=False`` leaves the connection and Variables out (``make airflow`` keeps them in Airflow's DB,
+        where the UI can change them: an ``AIRFLOW_CONN_*``/``AIRFLOW_VAR_*`` variable would win over any edit)."""
+        settings = {f"AIRFLOW_VAR_{name.upper()}": value for name, value in self.variables().items()}
+        settings["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(self.connection())
         return dict(
             os.environ,
             AIRFLOW_HOME=str(airflow_home),
@@ -114,11 +131,7 @@ class LocalStack:
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             AIRFLOW__CORE__UNIT_TEST_MODE="False",
             AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
-            AIRFLOW_CONN_AWS_DEFAULT=json.dumps(connection),
-            AIRFLOW_VAR_SAGEMAKER_MLOPS_BUCKET=BUCKET,
-            AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN=ROLE_ARN,
-            # The dataset server is on loopback, which the download refuses unless it is listed (SSRF guard).
-            AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS=self.dataset_url.removeprefix("http://"),
+            **(settings if overrides else {}),
             SAGEMAKER_MLOPS_POLL_SECONDS=str(poll_seconds),
             SAGEMAKER_MLOPS_DATA_DIR=str(self.work_dir / "worker-data"),
             PYTHONPATH=os.pathsep.join([str(REPO / "dags"), str(REPO / "plugins"), str(REPO / "include")]),
