@@ -39,9 +39,10 @@ def reap(**context) -> dict:
     from airflow.sdk import Variable
     from botocore.exceptions import ClientError
 
-    from sagemaker_mlops import reaper, sweep
-    from sagemaker_mlops.naming import run_token
-    from sagemaker_mlops.validation import ParamError, validate_bucket_name, validate_region, validate_s3_prefix
+    from sagemaker_mlops.core.naming import run_token
+    from sagemaker_mlops.core.validation import ParamError, validate_bucket_name, validate_region, validate_s3_prefix
+    from sagemaker_mlops.reaper import rules as reaper
+    from sagemaker_mlops.reaper import sweep
 
     log = logging.getLogger("sagemaker_mlops.reaper")
     params, dag_run, ti = context["params"], context["dag_run"], context["ti"]

@@ -14,10 +14,10 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from sagemaker_mlops import production_config as pc
-from sagemaker_mlops import reaper
-from sagemaker_mlops.deploy_config import DeployConfigError
-from sagemaker_mlops.reaper import Resource
+from sagemaker_mlops.production import production_config as pc
+from sagemaker_mlops.reaper import rules as reaper
+from sagemaker_mlops.reaper.rules import Resource
+from sagemaker_mlops.serving.deploy_config import DeployConfigError
 
 from constants import DATA_BUCKET, ROLE_ARN
 from dag_runs import run_dag, xcom
@@ -202,8 +202,8 @@ def test_create_then_canary_update_then_a_rollback_fails_and_rejects(
 def test_the_package_comes_from_the_param_else_the_newest_champion_event() -> None:
     from types import SimpleNamespace
 
-    from sagemaker_mlops.production_tasks import _package_arn
-    from sagemaker_mlops.tasks import CHAMPION_ASSET
+    from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET
+    from sagemaker_mlops.production.tasks import _package_arn
 
     events = {CHAMPION_ASSET: [SimpleNamespace(extra={"model_package_arn": "old"}), SimpleNamespace(extra={})]}
     assert _package_arn({"model_package_arn": "given"}, {"triggering_asset_events": events}) == "given"

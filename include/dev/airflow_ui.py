@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 
 from aws_emulator.control import EmulatorControl
-from sagemaker_mlops.run_config import DATASET_MIRROR_VARIABLE
+from sagemaker_mlops.run.run_config import DATASET_MIRROR_VARIABLE
 
 from local_stack import REPO, LocalStack
 from services import AirflowServices

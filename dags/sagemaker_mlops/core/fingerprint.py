@@ -8,7 +8,7 @@ import hashlib
 import json
 from typing import Any
 
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.validation import ParamError
 
 REQUEST_TAG = "mlops:request-sha256"
 DATASET_TAG = "mlops:dataset-sha256"

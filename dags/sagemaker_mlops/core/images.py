@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.validation import ParamError
 
 __all__ = [
     "ALGORITHM",
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 ALGORITHM = "image-classification"
-IMAGES_FILE = Path(__file__).parent / "data" / "algorithm_images.json"
+IMAGES_FILE = Path(__file__).parent.parent / "data" / "algorithm_images.json"
 
 # <12-digit account>.dkr.ecr.<region>.<partition domain>/<repository>(:<tag>|@sha256:<digest>)
 ECR_IMAGE_URI_RE = re.compile(

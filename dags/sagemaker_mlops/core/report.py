@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-PRICES_FILE = Path(__file__).parent / "data" / "prices.json"
+PRICES_FILE = Path(__file__).parent.parent / "data" / "prices.json"
 
 
 @functools.cache

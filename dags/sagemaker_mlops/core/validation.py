@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
 __all__ = [
+    "JobEnded",
     "ParamError",
     "collect_errors",
     "validate_bucket_name",
@@ -23,6 +24,11 @@ __all__ = [
     "validate_sha256",
     "validate_url",
 ]
+
+
+class JobEnded(RuntimeError):
+    """A SageMaker job of this run ended Failed or Stopped: not transient, so a task fails at once (no retries).
+    Here, below the capabilities, so the shared task helpers can catch every kind (training, tuning)."""
 
 
 class ParamError(ValueError):

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from sagemaker_mlops.training_config import parse_image_shape
-from sagemaker_mlops.validation import ParamError, validate_sha256, validate_url
+from sagemaker_mlops.core.validation import ParamError, validate_sha256, validate_url
+from sagemaker_mlops.training.training_config import parse_image_shape
 
 __all__ = [
     "CHANNELS",
@@ -245,7 +245,7 @@ def _open_checked(url: str, timeout: float, allowed_hosts: Iterable[str]) -> Any
     the address it reached (egress.checked_session)."""
     import requests
 
-    from sagemaker_mlops import egress
+    from sagemaker_mlops.datasets import egress
 
     session = egress.checked_session(allowed_hosts)
     current = url

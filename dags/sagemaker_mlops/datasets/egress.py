@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.validation import ParamError
 
 __all__ = ["ALLOWED_HOSTS_VARIABLE", "address_class", "check_url", "checked_session", "parse_allowed_hosts"]
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sagemaker_mlops.dataset import CHANNELS, DatasetError
-from sagemaker_mlops.validation import validate_bucket_name, validate_region, validate_s3_prefix
+from sagemaker_mlops.core.validation import validate_bucket_name, validate_region, validate_s3_prefix
+from sagemaker_mlops.datasets.dataset import CHANNELS, DatasetError
 
 __all__ = ["MAX_WORKERS", "UploadReport", "ensure_bucket", "s3_client", "upload_tree"]
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sagemaker_mlops import training, utilisation
-from sagemaker_mlops.run_config import RunConfig
+from sagemaker_mlops.core.config import RunConfig
+from sagemaker_mlops.monitoring import utilisation
+from sagemaker_mlops.training import job as training
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,15 @@ def read_series(cloudwatch: Any, job: dict[str, Any]) -> dict[str, Any]:
 @task(task_id=TASK_ID)
 def utilisation_report(config: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """Per host and metric min/mean/p95/max, phase times and a right-sizing verdict; JSON + HTML next to the model."""
-    from sagemaker_mlops import utilisation_html
-    from sagemaker_mlops.tasks import _aws_client, _s3_hook, _sagemaker_client, store_beside_model
+    from sagemaker_mlops.core.airflow_tasks import aws_client, s3_hook, sagemaker_client, store_beside_model
+    from sagemaker_mlops.monitoring import utilisation_html
 
     cfg = RunConfig.from_dict(config)
-    job = training.describe_or_none(_sagemaker_client(cfg), result["training_job_name"])
+    job = training.describe_or_none(sagemaker_client(cfg), result["training_job_name"])
     if job is None:
         raise RuntimeError(f"Training job {result['training_job_name']} not found in {cfg.region}.")
-    report = utilisation.build_report(job, read_series(_aws_client(cfg, "cloudwatch"), job))
-    s3 = _s3_hook(cfg)
+    report = utilisation.build_report(job, read_series(aws_client(cfg, "cloudwatch"), job))
+    s3 = s3_hook(cfg)
     json_uri = store_beside_model(s3, result, "utilisation.json", report)
     html_uri = store_beside_model(s3, result, "utilisation.html", utilisation_html.render(report))
     for finding in report["verdict"]["findings"]:

@@ -12,7 +12,7 @@ import io
 import json
 from typing import Any
 
-from sagemaker_mlops.utilisation import METRICS
+from sagemaker_mlops.monitoring.utilisation import METRICS
 
 
 def _png(figure: Any) -> str:

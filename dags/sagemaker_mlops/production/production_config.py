@@ -17,7 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sagemaker_mlops.deploy_config import (
+from sagemaker_mlops.core.naming import is_valid_sagemaker_name, run_token
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.serving.deploy_config import (
     CREATED_BY,
     TAG_CREATED_BY,
     TAG_DAG_ID,
@@ -29,8 +31,6 @@ from sagemaker_mlops.deploy_config import (
     build_model_request,
     sanitize_tag_value,
 )
-from sagemaker_mlops.naming import is_valid_sagemaker_name, run_token
-from sagemaker_mlops.validation import ParamError
 
 __all__ = [
     "DEFAULT_ENDPOINT_NAME",

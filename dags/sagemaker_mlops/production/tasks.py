@@ -16,12 +16,12 @@ from typing import Any
 from airflow.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk import task
 
-from sagemaker_mlops import production_config as pc
-from sagemaker_mlops import report as cost
-from sagemaker_mlops import teardown as td
-from sagemaker_mlops.naming import resource_name
-from sagemaker_mlops.tasks import CHAMPION_ASSET, POLL_SECONDS
-from sagemaker_mlops.validation import ParamError, validate_region, validate_role_arn
+from sagemaker_mlops.core import report as cost
+from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, POLL_SECONDS
+from sagemaker_mlops.core.naming import resource_name
+from sagemaker_mlops.core.validation import ParamError, validate_region, validate_role_arn
+from sagemaker_mlops.production import production_config as pc
+from sagemaker_mlops.serving import teardown as td
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sagemaker_mlops.deploy_config import (
+from sagemaker_mlops.core.naming import NAME_PREFIX, run_token
+from sagemaker_mlops.core.tags import (
     CREATED_BY,
     TAG_CREATED_BY,
     TAG_DAG_ID,
@@ -41,7 +42,6 @@ from sagemaker_mlops.deploy_config import (
     TAG_EXPIRES_AT,
     TAG_RUN_TOKEN,
 )
-from sagemaker_mlops.naming import NAME_PREFIX, run_token
 
 TAG_ENVIRONMENT = "mlops:environment"  # production_config sets it on the production endpoint's resources
 

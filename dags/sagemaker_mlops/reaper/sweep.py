@@ -14,9 +14,11 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from sagemaker_mlops import teardown, training, tuning_job
-from sagemaker_mlops.naming import NAME_PREFIX
-from sagemaker_mlops.reaper import JOB_KINDS, Decision, Resource, is_candidate
+from sagemaker_mlops.core.naming import NAME_PREFIX
+from sagemaker_mlops.reaper.rules import JOB_KINDS, Decision, Resource, is_candidate
+from sagemaker_mlops.serving import teardown
+from sagemaker_mlops.training import job as training
+from sagemaker_mlops.tuning import job as tuning_job
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sagemaker_mlops.deploy_config import TAG_EXPIRES_AT, as_tag_list
-from sagemaker_mlops.naming import is_valid_sagemaker_name
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.naming import is_valid_sagemaker_name
+from sagemaker_mlops.core.tags import TAG_EXPIRES_AT, as_tag_list
+from sagemaker_mlops.core.validation import ParamError
 
 DEFAULT_GROUP = "mnist-image-classifier"
 GROUP_VARIABLE = "sagemaker_mlops_model_package_group"

@@ -12,8 +12,8 @@ from typing import Any
 
 from airflow.sdk import task
 
-from sagemaker_mlops import registry_config as rc
-from sagemaker_mlops.run_config import RunConfig
+from sagemaker_mlops.core.config import RunConfig
+from sagemaker_mlops.registry import registry_config as rc
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +101,17 @@ def register_model(
 ) -> dict[str, Any]:
     """A smoke-tested model becomes a new PendingManualApproval version of its group, with its evaluation JSON
     (next to the model) as ModelMetrics. A cleared task finds the version it registered before: never a second."""
-    from sagemaker_mlops.tasks import _s3_hook, _sagemaker_client, store_beside_model
+    from sagemaker_mlops.core.airflow_tasks import s3_hook, sagemaker_client, store_beside_model
 
     cfg = RunConfig.from_dict(config)
-    client, group = _sagemaker_client(cfg), group_of(cfg)
+    client, group = sagemaker_client(cfg), group_of(cfg)
     ensure_group(client, rc.build_group_request(group, cfg.tags))
     job = result["training_job_name"]
     existing = find_package(client, group, job)
     if existing is not None:
         log.info("Training job %s is already registered as %s", job, existing["ModelPackageArn"])
         return {"group": group, "model_package_arn": existing["ModelPackageArn"], "created": False}
-    evaluation_uri = store_beside_model(_s3_hook(cfg), result, "evaluation.json", rc.evaluation_record(result, smoke))
+    evaluation_uri = store_beside_model(s3_hook(cfg), result, "evaluation.json", rc.evaluation_record(result, smoke))
     spec = rc.PackageSpec(
         group=group,
         image_uri=cfg.image_uri,
@@ -136,10 +136,10 @@ def decide_approval(
 ) -> dict[str, Any]:
     """Approved/Rejected by the champion/challenger decision (pipeline 2); pipeline 1's model is the first
     champion of an empty group, else it waits for a person. A package already decided keeps its status."""
-    from sagemaker_mlops.tasks import _sagemaker_client
+    from sagemaker_mlops.core.airflow_tasks import sagemaker_client
 
     cfg = RunConfig.from_dict(config)
-    client, arn = _sagemaker_client(cfg), package["model_package_arn"]
+    client, arn = sagemaker_client(cfg), package["model_package_arn"]
     current = client.describe_model_package(ModelPackageName=arn)
     status = current["ModelApprovalStatus"]
     has_approved = decision is None and latest_approved(client, package["group"]) is not None

@@ -10,7 +10,7 @@ The worst case is what the account is billed if every job runs to its limit:
 
 Reuse (e.g. the tuning DAG)::
 
-    from sagemaker_mlops import budget
+    from sagemaker_mlops.run import budget
     worst = budget.worst_case(
         training=budget.TrainingLimits("ml.g4dn.xlarge", instance_count=1, max_runtime_seconds=3600, jobs=20),
         endpoint=budget.EndpointLimits("ml.m5.xlarge", instance_count=1, variants=1),
@@ -26,8 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sagemaker_mlops.report import prices
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.report import prices
+from sagemaker_mlops.core.validation import ParamError
 
 PARAM = "max_cost_usd"
 VARIABLE = "sagemaker_mlops_max_cost_usd"

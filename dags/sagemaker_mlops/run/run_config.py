@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sagemaker_mlops import (
-    budget,
-    deploy_config,
-    images,
-    naming,
-    registry_config,
-    training_config,
-    tuning_config,
-    validation,
-)
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core import images, naming, validation
+from sagemaker_mlops.core.config import RunConfig
+from sagemaker_mlops.core.form import DEPLOYMENT, HYPERPARAMETERS, STORAGE, TRAINING
+from sagemaker_mlops.core.form import param as _param
+from sagemaker_mlops.core.tags import resource_tags
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.registry import registry_config
+from sagemaker_mlops.run import budget
+from sagemaker_mlops.training import training_config
+from sagemaker_mlops.training.spec import MAX_WAIT_CAP, as_form_fields, check_training_spec, training_spec
+from sagemaker_mlops.tuning import tuning_config
 
 VARIABLE_PREFIX = "sagemaker_mlops_"
 BOOK_BATCH1_URL = "https://bit.ly/37zmQeb"
@@ -34,25 +33,6 @@ BOOK_BATCH2_URL = "https://bit.ly/3KyonQE"
 BOOK_DATASET_FILES = {BOOK_BATCH1_URL: "batch1.zip", BOOK_BATCH2_URL: "batch2.zip"}
 DATASET_MIRROR_VARIABLE = f"{VARIABLE_PREFIX}dataset_mirror"
 INFERENCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge"]
-MAX_WAIT_CAP = 2 * training_config.MAX_RUNTIME_LIMIT_SECONDS  # the form's maximum for a spot job's max wait
-# The trigger form's sections (Param ``section``). Airflow's form opens only its default section ("Run
-# Parameters": the Params without a section, the few a user changes) and collapses every named one.
-STORAGE, TRAINING, HYPERPARAMETERS, DEPLOYMENT = (
-    "Storage and account",
-    "Training",
-    "Hyperparameters (the book's)",
-    "Deployment and smoke test",
-)
-# Form field for each TrainingSpec field whose name differs, so a builder's error names what the user types into.
-FORM_FIELDS = {
-    "instance_type": "training_instance_type",
-    "instance_count": "training_instance_count",
-    "prefix": "s3_prefix",
-    "image_uri": "training_image",
-    "model_uri": "base_model_uri",
-    "checkpoint_s3_uri": "resume_checkpoint_uri",
-    "training_image_uri": "training_image",
-}
 HYPERPARAMETER_NAMES = (
     "num_layers",
     "image_shape",
@@ -63,97 +43,6 @@ HYPERPARAMETER_NAMES = (
     "top_k",
     "precision_dtype",
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunConfig:
-    """Everything the run's tasks need, JSON-friendly so it travels through XCom unchanged."""
-
-    dag_id: str
-    run_id: str
-    aws_conn_id: str
-    region: str
-    bucket: str
-    prefix: str
-    create_bucket: bool
-    role_arn: str
-    image_uri: str
-    dataset_url: str
-    dataset_sha256: str | None
-    training_instance_type: str
-    training_instance_count: int
-    volume_size_gb: int
-    max_runtime_seconds: int
-    network_isolation: bool
-    hyperparameters: dict[str, Any]
-    inference_instance_type: str
-    inference_instance_count: int
-    smoke_sample_size: int
-    min_accuracy: float
-    keep_endpoint: bool
-    expires_at: str
-    names: dict[str, str]
-    tags: dict[str, str]
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields, plus ``training_job_name`` at the top: operators read the config task's outputs one key deep
-        (``config["training_job_name"]``), as the provider's example DAGs do."""
-        return {**dataclasses.asdict(self), "training_job_name": self.names["job"]}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
-        return cls(**{key: value for key, value in data.items() if key != "training_job_name"})
-
-    def hyperparameters_for(self, num_training_samples: int) -> training_config.Hyperparameters:
-        return training_config.Hyperparameters(num_training_samples=num_training_samples, **self.hyperparameters)
-
-    def training_spec(
-        self, num_training_samples: int, incremental: Mapping[str, Any] | None = None
-    ) -> training_config.TrainingSpec:
-        """This run's training job; ``incremental`` (pipeline 2) adds the base model, spot and checkpoints."""
-        incremental = incremental or {}
-        return training_config.TrainingSpec(
-            job_name=self.names["job"],
-            role_arn=self.role_arn,
-            image_uri=self.image_uri,
-            bucket=self.bucket,
-            prefix=self.prefix,
-            hyperparameters=self.hyperparameters_for(num_training_samples),
-            instance_type=self.training_instance_type,
-            instance_count=self.training_instance_count,
-            volume_size_gb=self.volume_size_gb,
-            max_runtime_seconds=self.max_runtime_seconds,
-            network_isolation=self.network_isolation,
-            tags=self.tags,
-            model_uri=incremental.get("model_uri"),
-            use_spot=bool(incremental.get("use_spot")),
-            max_wait_seconds=incremental.get("max_wait_seconds"),
-            checkpoint_s3_uri=incremental.get("checkpoint_s3_uri"),
-        )
-
-
-def as_form_fields(error: ParamError) -> list[ParamError]:
-    """A builder's errors, each under the trigger-form field the user changes (``prefix`` → ``s3_prefix``)."""
-    return [ParamError(FORM_FIELDS.get(one.field, one.field), one.problem, one.fix) for one in error.errors]
-
-
-def check_training_spec(spec: training_config.TrainingSpec) -> None:
-    """:func:`training_config.validate_spec` (instance, spot, name and hyperparameter rules), in form fields; run
-    with a placeholder sample count before the dataset is counted, so those errors come before any spend."""
-    try:
-        training_config.validate_spec(spec)
-    except ParamError as error:
-        raise ParamError.combine(as_form_fields(error)) from None
-
-
-def _param(default: Any, type_: Any, title: str, description: str, section: str | None = None, **schema: Any) -> Any:
-    """A Param with its JSON-schema checks (ranges, enums, patterns: the form and the API enforce them)."""
-    from airflow.sdk import Param
-
-    if section:
-        schema["section"] = section
-    return Param(default, type=type_, title=title, description=description, **schema)
 
 
 def common_params(
@@ -461,13 +350,13 @@ def resolve(
         keep_endpoint=bool(params.get("keep_endpoint")),
         expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
         names=names,
-        tags=deploy_config.resource_tags(dag_id, run_id, expires),
+        tags=resource_tags(dag_id, run_id, expires),
         extra={"model_package_group": _pick(params, "model_package_group", variable) or registry_config.DEFAULT_GROUP},
     )
 
     def check_spec() -> None:
         # The image is judged by check_region; a valid stand-in here keeps it from being reported twice.
-        spec = cfg.training_spec(num_training_samples=1)
+        spec = training_spec(cfg, num_training_samples=1)
         check_training_spec(dataclasses.replace(spec, image_uri=found.get("image") or images.EXAMPLE_IMAGE_URI))
 
     validation.collect_errors(

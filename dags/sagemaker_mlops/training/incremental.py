@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sagemaker_mlops.validation import ParamError, validate_s3_uri
+from sagemaker_mlops.core.validation import ParamError, validate_s3_uri
 
 MUST_MATCH = ("num_classes", "image_shape", "num_layers")
 BASE_VARIANT = "BaseModel"

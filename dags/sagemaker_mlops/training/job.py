@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sagemaker_mlops.naming import attempt_name
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.naming import attempt_name
+from sagemaker_mlops.core.validation import JobEnded, ParamError
 
 CREATE, ATTACH, DONE = "create", "attach", "done"
 
 
-class TrainingJobEnded(RuntimeError):
+class TrainingJobEnded(JobEnded):
     """This run's job ended Failed or Stopped: retrying the task cannot change that."""
 
 

@@ -1,11 +1,6 @@
-"""The provider operators this package extends: deferred waits that poll the run's region, and training that
-explains how a job ended.
+"""The provider's training operator, extended: its deferred wait polls the run's region
+(:class:`~sagemaker_mlops.core.operators.PollsItsRegion`), and it explains how a job ended.
 
-* The provider's SageMakerTrainingOperator and SageMakerEndpointOperator (9.34.0) build ``SageMakerTrigger``
-  without ``region_name``/``verify``/``botocore_config``, so the triggerer polls the *connection's* region: a run in
-  another region (form or Variable) failed its wait, and the teardown then stopped a healthy job.
-  :class:`PollsItsRegion` fills them in from the operator before deferring; the trigger stays the provider's
-  class (the triggerer imports it as usual), only its serialized kwargs gain the region.
 * The deferred training operator fails with ``Error while running job: {event}``; for a managed-spot job out of
   MaxWaitTimeInSeconds that says nothing of the kept checkpoints or how to resume. ExplainedTrainingOperator
   describes the job and fails with the reason and the fix; everything else is the provider's.
@@ -34,33 +29,17 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.amazon.aws.operators.sagemaker import (
-    SageMakerEndpointOperator,
-    SageMakerTrainingOperator,
-    SageMakerTuningOperator,
-)
-from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 
-from sagemaker_mlops import preflight, training, tuning_job
-from sagemaker_mlops.naming import attempt_name
+from sagemaker_mlops.core.naming import attempt_name
+from sagemaker_mlops.core.operators import PollsItsRegion
+from sagemaker_mlops.training import job as training
+from sagemaker_mlops.training import preflight
 
 MAX_REWAITS = 10
 """How many times an errored wait on a still-running job is started again before ``train`` gives up."""
 # Error codes of a DescribeTrainingJob that say nothing about the job: the wait starts again.
 TRANSIENT_CODES = {"ThrottlingException", "Throttling", "InternalFailure", "ServiceUnavailable", "ExpiredToken"}
-
-
-class PollsItsRegion:
-    """Mixin for provider operators: a trigger they defer to polls where the operator works."""
-
-    def defer(self, *, trigger: Any, **kwargs: Any) -> Any:
-        if isinstance(trigger, AwsBaseWaiterTrigger):
-            trigger.region_name = trigger.region_name or self.hook.conn_region_name
-            if trigger.verify is None:
-                trigger.verify = self.verify
-            if trigger.botocore_config is None:
-                trigger.botocore_config = self.botocore_config
-        return super().defer(trigger=trigger, **kwargs)
 
 
 # Shorter back-offs are slept in the worker: a trigger that fires within seconds of the deferral races the
@@ -232,27 +211,3 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
             method_name="execute_complete",
             kwargs={"rewaits": rewaits + 1},
         )
-
-
-class RegionalEndpointOperator(PollsItsRegion, SageMakerEndpointOperator):
-    """SageMakerEndpointOperator whose deferred wait for InService polls the endpoint's region."""
-
-
-class ExplainedTuningOperator(PollsItsRegion, SageMakerTuningOperator):
-    """SageMakerTuningOperator whose deferred wait polls the run's region for as long as a tuning job may run
-    (``max_attempts``; the trigger's default gives up after 4 hours at 30 s), and that fails with the tuning job's
-    FailureReason and counters rather than the bare waiter event."""
-
-    def __init__(self, *, max_attempts: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.max_attempts = max_attempts
-
-    def defer(self, *, trigger: Any, **kwargs: Any) -> Any:
-        if self.max_attempts and isinstance(trigger, AwsBaseWaiterTrigger):
-            trigger.attempts = self.max_attempts
-        return super().defer(trigger=trigger, **kwargs)
-
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, dict]:
-        if event and event.get("status") != "success" and event.get("job_name"):
-            tuning_job.raise_for_status(self.hook.describe_tuning_job(event["job_name"]))
-        return super().execute_complete(context, event)

@@ -10,8 +10,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sagemaker_mlops.training_config import SUGGESTED_TRAINING_INSTANCE_TYPES as SUBSTITUTES
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.training.training_config import SUGGESTED_TRAINING_INSTANCE_TYPES as SUBSTITUTES
 
 log = logging.getLogger(__name__)
 

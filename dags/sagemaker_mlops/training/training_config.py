@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
-from sagemaker_mlops.deploy_config import as_tag_list, tag_errors
-from sagemaker_mlops.images import validate_image_uri
-from sagemaker_mlops.naming import is_valid_sagemaker_name
-from sagemaker_mlops.validation import (
+from sagemaker_mlops.core.images import validate_image_uri
+from sagemaker_mlops.core.naming import is_valid_sagemaker_name
+from sagemaker_mlops.core.tags import as_tag_list, tag_errors
+from sagemaker_mlops.core.validation import (
     ParamError,
     validate_bucket_name,
     validate_role_arn,

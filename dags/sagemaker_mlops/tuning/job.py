@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagemaker_mlops.training import ATTACH, CREATE, DONE, TrainingJobEnded
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.training.job import ATTACH, CREATE, DONE, TrainingJobEnded
 
 RUNNING = {"InProgress", "Stopping"}
 

@@ -12,17 +12,23 @@ from typing import Any
 
 from airflow.sdk import TriggerRule, task
 
-from sagemaker_mlops import report, training, training_config, tuning_config, tuning_job, tuning_report
-from sagemaker_mlops.run_config import TRAINING, RunConfig, _param
-from sagemaker_mlops.tasks import (
+from sagemaker_mlops.core import report
+from sagemaker_mlops.core.airflow_tasks import (
     AWS_CONN_ID,
     POLL_SECONDS,
-    _aws_client,
-    _s3_hook,
-    _sagemaker_client,
+    aws_client,
     bad_input_fails_fast,
+    s3_hook,
+    sagemaker_client,
     store_beside_model,
 )
+from sagemaker_mlops.core.config import RunConfig
+from sagemaker_mlops.core.form import TRAINING
+from sagemaker_mlops.core.form import param as _param
+from sagemaker_mlops.training import job as training
+from sagemaker_mlops.training import training_config
+from sagemaker_mlops.tuning import job as tuning_job
+from sagemaker_mlops.tuning import tuning_config, tuning_report
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +156,7 @@ def start_or_attach_tuning(config: dict[str, Any]) -> list[str]:
     """A re-run finds this run's tuning job by its deterministic name and re-attaches instead of paying twice."""
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        step = tuning_job.next_step(tuning_job.describe_or_none(_sagemaker_client(cfg), cfg.names["tuning_job"]))
+        step = tuning_job.next_step(tuning_job.describe_or_none(sagemaker_client(cfg), cfg.names["tuning_job"]))
     log.info("Tuning job %s: %s", cfg.names["tuning_job"], step)
     return {
         training.CREATE: ["tune", "tuning_result"],
@@ -161,7 +167,7 @@ def start_or_attach_tuning(config: dict[str, Any]) -> list[str]:
 
 def tune_operator(config: Any, request: Any) -> Any:
     """SageMakerTuningOperator, deferrable, polling the run's region; no retries (a re-run re-attaches)."""
-    from sagemaker_mlops.operators import ExplainedTuningOperator
+    from sagemaker_mlops.tuning.operators import ExplainedTuningOperator
 
     return ExplainedTuningOperator(
         task_id="tune",
@@ -178,7 +184,7 @@ def tune_operator(config: Any, request: Any) -> Any:
 def _max_attempts() -> int:
     """Polls of the deferred wait (the trigger's default, 480, is 4 hours at 30 s): 28 days, the most a tuning job
     may run (ResourceLimits.MaxRuntimeInSeconds)."""
-    from sagemaker_mlops.training_config import MAX_RUNTIME_LIMIT_SECONDS
+    from sagemaker_mlops.training.training_config import MAX_RUNTIME_LIMIT_SECONDS
 
     return MAX_RUNTIME_LIMIT_SECONDS // POLL_SECONDS + 10
 
@@ -202,7 +208,7 @@ def tuning_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, 
     """The best training job as pipeline 1's training result, plus every trial (sorted by objective) and the cost;
     the tuning report is stored next to the best model."""
     cfg = RunConfig.from_dict(config)
-    sagemaker = _sagemaker_client(cfg)
+    sagemaker = sagemaker_client(cfg)
     name = cfg.names["tuning_job"]
     job = tuning_job.describe_or_none(sagemaker, name)
     if job is None:
@@ -220,13 +226,13 @@ def tuning_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, 
     best = jobs.get(outcome["best_training_job"]) or sagemaker.describe_training_job(
         TrainingJobName=outcome["best_training_job"]
     )
-    for line in training.log_lines(_aws_client(cfg, "logs"), best["TrainingJobName"]):
+    for line in training.log_lines(aws_client(cfg, "logs"), best["TrainingJobName"]):
         log.info("%s", line)
     counts = {k: summary[k] for k in ("num_training_samples", "num_validation_samples", "test_count") if k in summary}
     result = report.training_report(best, region=cfg.region, dataset=counts, worst_case=cfg.extra.get("budget"))
     result["hyperparameters"] = dict(best.get("HyperParameters", {}))
     result["tuning"] = outcome
-    s3 = _s3_hook(cfg)
+    s3 = s3_hook(cfg)
     store_beside_model(s3, result, "tuning_report.json", outcome)
     store_beside_model(s3, result, "tuning_report.md", tuning_report.render_markdown(outcome))
     store_beside_model(s3, result, "report.json", result)
@@ -240,20 +246,21 @@ def resolve_champion(config: dict[str, Any]) -> dict[str, Any] | None:
     used), to be served beside the best trial and scored on the same sample as pipeline 2 scores its base model;
     None when the group has no Approved package (the best model is then the first champion, as in pipeline 1).
     Its artifact must still exist: a champion that cannot be deployed fails here, before anything is billed."""
-    from sagemaker_mlops import registry_config, registry_tasks
-    from sagemaker_mlops.incremental import BaseModel
-    from sagemaker_mlops.validation import ParamError
+    from sagemaker_mlops.core.validation import ParamError
+    from sagemaker_mlops.registry import registry_config
+    from sagemaker_mlops.registry import tasks as registry_tasks
+    from sagemaker_mlops.training.incremental import BaseModel
 
     cfg = RunConfig.from_dict(config)
     group = registry_tasks.group_of(cfg)
-    package = registry_tasks.latest_approved(_sagemaker_client(cfg), group)
+    package = registry_tasks.latest_approved(sagemaker_client(cfg), group)
     if package is None:
         log.info("Group %s has no Approved package: the best model will be its first champion", group)
         return None
     base = registry_config.package_base(package)
     bucket, _, key = base["model_data_url"][5:].partition("/")
     with bad_input_fails_fast():
-        if not _s3_hook(cfg).check_for_key(key, bucket):
+        if not s3_hook(cfg).check_for_key(key, bucket):
             raise ParamError(
                 "model_package_group",
                 f"the champion {base['model_package_arn']} serves {base['model_data_url']}, which does not exist",
@@ -279,7 +286,7 @@ def create_champion_model(config: dict[str, Any], requests: dict[str, Any]) -> s
     from botocore.exceptions import ClientError
 
     try:
-        _sagemaker_client(RunConfig.from_dict(config)).create_model(**request)
+        sagemaker_client(RunConfig.from_dict(config)).create_model(**request)
     except ClientError as err:
         if "already existing" not in err.response.get("Error", {}).get("Message", ""):
             raise
@@ -293,7 +300,7 @@ def create_champion_model(config: dict[str, Any], requests: dict[str, Any]) -> s
 def stop_tuning_if_running(config: dict[str, Any]) -> bool:
     """Guaranteed: a failed or killed run never leaves its tuning job (and its training jobs) billing."""
     cfg = RunConfig.from_dict(config)
-    stopped = tuning_job.stop_if_running(_sagemaker_client(cfg), cfg.names["tuning_job"])
+    stopped = tuning_job.stop_if_running(sagemaker_client(cfg), cfg.names["tuning_job"])
     if stopped:
         log.warning("Stopped tuning job %s, still running when the run ended.", cfg.names["tuning_job"])
     return stopped

@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from sagemaker_mlops import naming
-from sagemaker_mlops.deploy_config import as_tag_list
-from sagemaker_mlops.training_config import TrainingSpec, build_training_request
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core import naming
+from sagemaker_mlops.core.tags import as_tag_list
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.training.training_config import TrainingSpec, build_training_request
 
 __all__ = [
     "CATEGORICAL_CHOICES",

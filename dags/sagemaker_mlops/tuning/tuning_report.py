@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sagemaker_mlops.report import estimate_cost
+from sagemaker_mlops.core.report import estimate_cost
 
 
 def _objective(summary: Mapping[str, Any]) -> float | None:
