@@ -14,7 +14,7 @@ Why each step exists:
   ``AlgorithmError`` twenty minutes into a paid training job. It also counts the ``train.lst`` entries, which
   the ``num_training_samples`` hyperparameter must equal.
 
-Every failure is a :class:`DatasetError` (a :class:`~sagemaker_mlops.validation.ParamError`) whose message is
+Every failure is a :class:`DatasetError` (a :class:`~sagemaker_mlops.core.validation.ParamError`) whose message is
 ``"<field or file>: <problem>. Fix: <fix>"``. Stdlib only at import time: ``requests`` and Pillow are imported
 inside the functions that need them, so the DAG processor stays fast.
 """

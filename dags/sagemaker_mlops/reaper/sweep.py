@@ -1,4 +1,4 @@
-"""The reaper's AWS side: find the package's SageMaker resources, and carry out what :mod:`reaper` decided.
+"""The reaper's AWS side: find the package's SageMaker resources, and carry out what :mod:`.rules` decided.
 
 Finding costs one List call per page and kind (``NameContains="mlops-"``: only the package's names, which the
 IAM policy scopes the Airflow role to; tuning and training jobs only ``InProgress``) and one ListTags per ``mlops-``
