@@ -27,6 +27,7 @@ from sagemaker_mlops.core.form import TRAINING
 from sagemaker_mlops.core.form import param as _param
 from sagemaker_mlops.training import job as training
 from sagemaker_mlops.training import training_config
+from sagemaker_mlops.training.spec import training_spec
 from sagemaker_mlops.tuning import job as tuning_job
 from sagemaker_mlops.tuning import tuning_config, tuning_report
 
@@ -122,7 +123,7 @@ def tuning_params() -> dict[str, Any]:
 
 def _spec(cfg: RunConfig, params: dict[str, Any], samples: int, cap: bool) -> tuning_config.TuningSpec:
     return tuning_config.spec_from_form(
-        params, cfg.names["tuning_job"], cfg.training_spec(samples), samples if cap else None
+        params, cfg.names["tuning_job"], training_spec(cfg, samples), samples if cap else None
     )
 
 
