@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param
 
-from sagemaker_mlops import production_config, production_tasks
-from sagemaker_mlops.dag_params import keep_params_on_dag
-from sagemaker_mlops.tasks import CHAMPION_ASSET
+from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET
+from sagemaker_mlops.core.dag_params import keep_params_on_dag
+from sagemaker_mlops.production import production_config
+from sagemaker_mlops.production import tasks as production_tasks
 
 with DAG(
     dag_id="mnist_deploy_production",

@@ -18,9 +18,16 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, chain
 
-from sagemaker_mlops import registry_tasks, tasks, utilisation_tasks
-from sagemaker_mlops.dag_params import keep_params_on_dag
-from sagemaker_mlops.run_config import BOOK_BATCH1_URL, common_params
+from sagemaker_mlops.core.airflow_tasks import teardown_of
+from sagemaker_mlops.core.dag_params import keep_params_on_dag
+from sagemaker_mlops.datasets import tasks as dataset_tasks
+from sagemaker_mlops.monitoring import tasks as utilisation_tasks
+from sagemaker_mlops.registry import tasks as registry_tasks
+from sagemaker_mlops.run import tasks as run_tasks
+from sagemaker_mlops.run.run_config import BOOK_BATCH1_URL, common_params
+from sagemaker_mlops.serving import tasks as serving_tasks
+from sagemaker_mlops.training import incremental_tasks
+from sagemaker_mlops.training import tasks as training_tasks
 
 with DAG(
     dag_id="mnist_train_deploy",
@@ -35,29 +42,29 @@ with DAG(
     tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "deployment"],
 ) as dag:
     # --- set-up: nothing is created or billed until the params, quotas and dataset have passed
-    config = tasks.validate_and_preflight()
-    dataset = tasks.download_dataset(config)
-    uploaded = tasks.upload_dataset(config, dataset)
+    config = run_tasks.validate_and_preflight()
+    dataset = dataset_tasks.download_dataset(config)
+    uploaded = dataset_tasks.upload_dataset(config, dataset)
 
     # --- body: train (or re-attach to this run's job), report, deploy, smoke-test, publish
-    request = tasks.training_request(config, dataset, uploaded)
-    decision = tasks.start_or_attach(config, request)
-    train, reattach = tasks.train_operator(config, request), tasks.reattach_sensor(config)
-    result = tasks.training_result(config, dataset)
+    request = training_tasks.training_request(config, dataset, uploaded)
+    decision = training_tasks.start_or_attach(config, request)
+    train, reattach = training_tasks.train_operator(config, request), training_tasks.reattach_sensor(config)
+    result = training_tasks.training_result(config, dataset)
     utilisation_tasks.utilisation_report(config, result)  # right-sizing verdict, beside the deploy
-    requests = tasks.deploy_requests(config, result)
-    create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(config, requests)
-    smoke = tasks.smoke_test(config, result)
+    requests = serving_tasks.deploy_requests(config, result)
+    create_model, create_endpoint_config, create_endpoint = serving_tasks.deploy_operators(config, requests)
+    smoke = serving_tasks.smoke_test(config, result)
     # --- registry: a new PendingManualApproval version; the first model of an empty group is its first champion
     package = registry_tasks.register_model(config, dataset, result, smoke)
     approval = registry_tasks.decide_approval(config, package)
-    published = tasks.publish_model(config, result, smoke, package=approval)
+    published = incremental_tasks.publish_model(config, result, smoke, package=approval)
 
     # --- teardown: runs after success, failure or upstream failure; skipped only with keep_endpoint
-    stop_training = tasks.teardown_of(tasks.stop_training_if_running(config), setups=request)
-    delete_endpoint = tasks.teardown_of(tasks.delete_endpoint(config), setups=requests)
-    delete_endpoint_config = tasks.teardown_of(tasks.delete_endpoint_config(config), setups=requests)
-    delete_model = tasks.teardown_of(tasks.delete_model(config), setups=requests)
+    stop_training = teardown_of(training_tasks.stop_training_if_running(config), setups=request)
+    delete_endpoint = teardown_of(serving_tasks.delete_endpoint(config), setups=requests)
+    delete_endpoint_config = teardown_of(serving_tasks.delete_endpoint_config(config), setups=requests)
+    delete_model = teardown_of(serving_tasks.delete_model(config), setups=requests)
 
     chain(request, decision, [train, reattach], result, stop_training)
     decision >> result
@@ -65,6 +72,6 @@ with DAG(
     chain(smoke, delete_endpoint, delete_endpoint_config, delete_model)
 
     # --- outcome: last of all; fails the run if any task failed, also after a person marked the run failed
-    tasks.end_with_run_outcome(dag)
+    run_tasks.end_with_run_outcome(dag)
 
 keep_params_on_dag(dag)  # the form's Params stay on the DAG; tasks read them from it at run time

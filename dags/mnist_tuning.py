@@ -28,9 +28,16 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, chain
 
-from sagemaker_mlops import registry_tasks, tasks, tuning_tasks, utilisation_tasks
-from sagemaker_mlops.dag_params import keep_params_on_dag
-from sagemaker_mlops.run_config import BOOK_BATCH1_URL, champion_params, common_params
+from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, teardown_of
+from sagemaker_mlops.core.dag_params import keep_params_on_dag
+from sagemaker_mlops.datasets import tasks as dataset_tasks
+from sagemaker_mlops.monitoring import tasks as utilisation_tasks
+from sagemaker_mlops.registry import tasks as registry_tasks
+from sagemaker_mlops.run import tasks as run_tasks
+from sagemaker_mlops.run.run_config import BOOK_BATCH1_URL, champion_params, common_params
+from sagemaker_mlops.serving import tasks as serving_tasks
+from sagemaker_mlops.training import incremental_tasks
+from sagemaker_mlops.tuning import tasks as tuning_tasks
 
 with DAG(
     dag_id="mnist_tuning",
@@ -50,11 +57,11 @@ with DAG(
 ) as dag:
     # --- set-up: nothing is created or billed until params, ranges, quotas (parallel jobs; the endpoint serves the
     # best model and the champion), the champion and the dataset passed
-    config = tasks.validate_and_preflight(parallel_jobs_param="max_parallel_training_jobs", endpoint_variants=2)
+    config = run_tasks.validate_and_preflight(parallel_jobs_param="max_parallel_training_jobs", endpoint_variants=2)
     tuning = tuning_tasks.validate_tuning(config)
     champion = tuning_tasks.resolve_champion(config)
-    dataset = tasks.download_dataset(config)
-    uploaded = tasks.upload_dataset(config, dataset)
+    dataset = dataset_tasks.download_dataset(config)
+    uploaded = dataset_tasks.upload_dataset(config, dataset)
 
     # --- body: tune (or re-attach to this run's tuning job), report, deploy the best beside the champion, smoke-test
     request = tuning_tasks.tuning_request(config, dataset, uploaded, tuning)
@@ -62,26 +69,26 @@ with DAG(
     tune, reattach = tuning_tasks.tune_operator(config, request), tuning_tasks.reattach_sensor(config)
     result = tuning_tasks.tuning_result(config, dataset)
     utilisation_tasks.utilisation_report(config, result)  # the best trial's right-sizing verdict, beside the deploy
-    requests = tasks.deploy_requests(config, result, champion)
-    create_model, create_endpoint_config, create_endpoint = tasks.deploy_operators(config, requests)
+    requests = serving_tasks.deploy_requests(config, result, champion)
+    create_model, create_endpoint_config, create_endpoint = serving_tasks.deploy_operators(config, requests)
     create_champion = tuning_tasks.create_champion_model(config, requests)
-    smoke = tasks.smoke_test(config, result, champion)
+    smoke = serving_tasks.smoke_test(config, result, champion)
     # --- registry: a new Pending version, then Approved/Rejected against the champion (or the first champion)
-    promotion = tasks.decide_promotion(config, result, smoke, champion)
+    promotion = incremental_tasks.decide_promotion(config, result, smoke, champion)
     package = registry_tasks.register_model(config, dataset, result, smoke)
     approval = registry_tasks.decide_approval(config, package, promotion)
-    published = tasks.publish_model(config, result, smoke, package=approval)
-    champion_event = tasks.publish_model.override(task_id="publish_champion", outlets=[tasks.CHAMPION_ASSET])(
+    published = incremental_tasks.publish_model(config, result, smoke, package=approval)
+    champion_event = incremental_tasks.publish_model.override(task_id="publish_champion", outlets=[CHAMPION_ASSET])(
         config, result, smoke, promotion, package=approval
     )
 
     # --- teardown: runs after success, failure or upstream failure; skipped only with keep_endpoint
-    stop_tuning = tasks.teardown_of(tuning_tasks.stop_tuning_if_running(config), setups=request)
-    delete_endpoint = tasks.teardown_of(tasks.delete_endpoint(config), setups=requests)
-    delete_endpoint_config = tasks.teardown_of(tasks.delete_endpoint_config(config), setups=requests)
-    delete_model = tasks.teardown_of(tasks.delete_model(config), setups=requests)
-    delete_champion_model = tasks.teardown_of(
-        tasks.delete_model.override(task_id="delete_base_model")(config, which="base_model"), setups=requests
+    stop_tuning = teardown_of(tuning_tasks.stop_tuning_if_running(config), setups=request)
+    delete_endpoint = teardown_of(serving_tasks.delete_endpoint(config), setups=requests)
+    delete_endpoint_config = teardown_of(serving_tasks.delete_endpoint_config(config), setups=requests)
+    delete_model = teardown_of(serving_tasks.delete_model(config), setups=requests)
+    delete_champion_model = teardown_of(
+        serving_tasks.delete_model.override(task_id="delete_base_model")(config, which="base_model"), setups=requests
     )
 
     chain([tuning, champion], dataset)
@@ -98,6 +105,6 @@ with DAG(
         [published, champion_event],
     )
     chain(smoke, delete_endpoint, delete_endpoint_config, [delete_model, delete_champion_model])
-    tasks.end_with_run_outcome(dag)
+    run_tasks.end_with_run_outcome(dag)
 
 keep_params_on_dag(dag)  # the form's Params stay on the DAG; tasks read them from it at run time

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from sagemaker_mlops.dag_params import keep_params_on_dag
+from sagemaker_mlops.core.dag_params import keep_params_on_dag
 
 AWS_CONN_ID = "aws_default"
 
@@ -41,9 +41,10 @@ def reap(**context) -> dict:
     from airflow.sdk import Variable
     from botocore.exceptions import ClientError
 
-    from sagemaker_mlops import reaper, sweep
-    from sagemaker_mlops.naming import run_token
-    from sagemaker_mlops.validation import ParamError, validate_bucket_name, validate_region, validate_s3_prefix
+    from sagemaker_mlops.core.naming import run_token
+    from sagemaker_mlops.core.validation import ParamError, validate_bucket_name, validate_region, validate_s3_prefix
+    from sagemaker_mlops.reaper import rules as reaper
+    from sagemaker_mlops.reaper import sweep
 
     log = logging.getLogger("sagemaker_mlops.reaper")
     params, dag_run, ti = context["params"], context["dag_run"], context["ti"]

@@ -26,18 +26,18 @@ CONFIG_TASK = "validate_and_preflight"
 DECORATED = "airflow.providers.standard.decorators.python._PythonDecoratedOperator"
 TRAINING = (
     "airflow.providers.amazon.aws.operators.sagemaker.SageMakerTrainingOperator",
-    "sagemaker_mlops.operators.ExplainedTrainingOperator",
+    "sagemaker_mlops.training.operators.ExplainedTrainingOperator",
     "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTrainingSensor",
 )
 TUNING = (
     "airflow.providers.amazon.aws.operators.sagemaker.SageMakerTuningOperator",
-    "sagemaker_mlops.operators.ExplainedTuningOperator",
+    "sagemaker_mlops.tuning.operators.ExplainedTuningOperator",
     "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTuningSensor",
 )
 MODEL = ("airflow.providers.amazon.aws.operators.sagemaker.SageMakerModelOperator",)
 ENDPOINT = (
     "airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",
-    "sagemaker_mlops.operators.RegionalEndpointOperator",
+    "sagemaker_mlops.serving.operators.RegionalEndpointOperator",
 )
 
 

@@ -162,8 +162,8 @@ def completed_job(aws: Any, zip_path: Path, bucket: str, prefix: str, name: str)
 
 def register_package(sm: Any, job: dict[str, Any], status: str) -> str:
     """A package of the default group for the job's model, set to ``status`` as a person would."""
-    from sagemaker_mlops import registry_config as rc
-    from sagemaker_mlops import registry_tasks
+    from sagemaker_mlops.registry import registry_config as rc
+    from sagemaker_mlops.registry import tasks as registry_tasks
 
     registry_tasks.ensure_group(sm, rc.build_group_request(rc.DEFAULT_GROUP, {}))
     spec = rc.PackageSpec(

@@ -66,7 +66,7 @@ def test_sink_decodes_aws_chunked_bodies() -> None:
 
 def test_the_uploader_against_the_sink_then_a_rerun_sends_nothing(tmp_path: Path, monkeypatch) -> None:
     """The sink answers what upload_tree calls (List, Put) as S3 would: a second run skips every file."""
-    from sagemaker_mlops.upload import s3_client, upload_tree
+    from sagemaker_mlops.datasets.upload import s3_client, upload_tree
 
     for channel in ("train/0", "validation/0", "train_lst", "validation_lst"):
         (tmp_path / channel).mkdir(parents=True)

@@ -255,7 +255,7 @@ def test_draw_is_a_pure_bounded_function_of_its_key() -> None:
 
 @pytest.mark.e2e
 def test_full_book_build_validates_like_the_chapters_zips(tmp_path: Path) -> None:
-    from sagemaker_mlops.dataset import safe_extract, validate_layout
+    from sagemaker_mlops.datasets.dataset import safe_extract, validate_layout
 
     built = build_all(tmp_path, size="book")
     for batch, info in built.items():

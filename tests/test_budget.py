@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import budget
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.run import budget
 
 from constants import ROLE_ARN
 
@@ -63,7 +63,7 @@ def test_an_unpriced_type_is_refused_not_guessed():
 
 
 def _resolve(variables: dict[str, str] | None = None, pipeline_2: bool = False, variants: int = 1, **changes: Any):
-    from sagemaker_mlops import run_config
+    from sagemaker_mlops.run import run_config
 
     params = {
         name: p.value
@@ -100,7 +100,7 @@ def test_over_budget_is_reported_with_every_other_problem_at_once():
 
 
 def test_the_tuning_pipeline_prices_every_trial_at_its_max_runtime():
-    from sagemaker_mlops import tuning_tasks
+    from sagemaker_mlops.tuning import tasks as tuning_tasks
 
     tuning = {name: p.value for name, p in tuning_tasks.tuning_params().items()}
     worst = _resolve(variants=2, **tuning).extra["budget"]

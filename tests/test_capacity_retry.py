@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import naming, training
+from sagemaker_mlops.core import naming
+from sagemaker_mlops.training import job as training
 
 from constants import DATA_BUCKET
 from emulator_helpers import dataset_zip, training_request, upload_zip
@@ -50,7 +51,7 @@ class _TaskInstance:
 
 
 def _operator(request: dict[str, Any], retries: int) -> Any:
-    from sagemaker_mlops.operators import ExplainedTrainingOperator
+    from sagemaker_mlops.training.operators import ExplainedTrainingOperator
 
     return ExplainedTrainingOperator(
         task_id="train",
@@ -133,7 +134,7 @@ def test_a_short_back_off_is_waited_in_the_worker_and_the_next_attempt_started_a
     from airflow.sdk.exceptions import TaskDeferred
 
     from aws_emulator.control import CAPACITY_ERROR
-    from sagemaker_mlops.operators import MIN_DEFER_SECONDS
+    from sagemaker_mlops.training.operators import MIN_DEFER_SECONDS
 
     monkeypatch.setenv("SAGEMAKER_MLOPS_CAPACITY_BACKOFF_SECONDS", "0.5")
     assert MIN_DEFER_SECONDS >= 30

@@ -15,7 +15,7 @@ def test_a_capacity_failure_is_retried_under_the_attempt_name(airflow_db, airflo
     monkeypatch.setenv("SAGEMAKER_MLOPS_CAPACITY_BACKOFF_SECONDS", "1")
     # The back-off deferred, as a production-length one is (a short one is slept in the worker); dag.test
     # resumes it in-process, where the scheduler race of apache/airflow#72716 cannot happen.
-    monkeypatch.setattr("sagemaker_mlops.operators.MIN_DEFER_SECONDS", 0.0)
+    monkeypatch.setattr("sagemaker_mlops.training.operators.MIN_DEFER_SECONDS", 0.0)
     airflow_aws.fail_next_training_job_for_capacity()
     run, states = run_dag("mnist_train_deploy", datasets.conf())
     assert str(run.state) == "success", states

@@ -217,7 +217,7 @@ def check_no_cycles(dag: Any, dags_dir: Path) -> list[str]:
 
 
 def check_teardowns_have_setups(dag: Any, dags_dir: Path) -> list[str]:
-    """A teardown guards a set-up - except a run-outcome watcher (sagemaker_mlops/outcome.py): set-up-less on
+    """A teardown guards a set-up - except a run-outcome watcher (sagemaker_mlops/run/outcome.py): set-up-less on
     purpose, it is the last task, after every other one, and its failure fails the run."""
 
     def watches_the_run(t: Any) -> bool:

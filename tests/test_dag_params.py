@@ -1,4 +1,4 @@
-"""The trigger form's Params live on the DAG only (sagemaker_mlops.dag_params), and nothing is lost by it.
+"""The trigger form's Params live on the DAG only (sagemaker_mlops.core.dag_params), and nothing is lost by it.
 
 Why: each task's deep copy of the DAG's ~36 Params was serialized (and schema-validated twice) per task by the
 dag-processor, most of a DAG file's parse time. These tests hold the mechanism to its promise: no task carries the
@@ -109,7 +109,7 @@ def test_a_task_keeps_the_params_it_declared_itself() -> None:
     from airflow.sdk import DAG, Param
     from airflow.sdk.definitions.param import process_params
 
-    from sagemaker_mlops.dag_params import keep_params_on_dag
+    from sagemaker_mlops.core.dag_params import keep_params_on_dag
 
     with DAG("dag_params_unit", schedule=None, start_date=datetime(2026, 1, 1), params={"a": Param(1)}) as dag:
         plain = EmptyOperator(task_id="plain")

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from local_datasets import BAD_KINDS, DatasetServer, build_bad_dataset, build_dataset
-from sagemaker_mlops import dataset
-from sagemaker_mlops.dataset import DatasetError, DatasetSummary, safe_extract, validate_layout
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.datasets import dataset
+from sagemaker_mlops.datasets.dataset import DatasetError, DatasetSummary, safe_extract, validate_layout
 
 # This module's servers are on loopback, which the download refuses unless allowed (test_egress.py tests that).
 download = functools.partial(dataset.download, allowed_hosts=("127.0.0.1",))

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import run_config
-from sagemaker_mlops.run_config import (
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.run import run_config
+from sagemaker_mlops.run.run_config import (
     BOOK_BATCH1_URL,
     BOOK_BATCH2_URL,
     DATASET_MIRROR_VARIABLE,
     common_params,
     mirrored_dataset_url,
 )
-from sagemaker_mlops.validation import ParamError
 
 MIRROR = "http://127.0.0.1:8765"
 

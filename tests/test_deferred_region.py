@@ -62,7 +62,8 @@ def _first_event(trigger: Any) -> dict[str, Any]:
 
 
 def test_training_and_endpoint_waits_poll_the_run_s_region(airflow_aws: Any, tmp_path: Path) -> None:
-    from sagemaker_mlops.operators import ExplainedTrainingOperator, RegionalEndpointOperator
+    from sagemaker_mlops.serving.operators import RegionalEndpointOperator
+    from sagemaker_mlops.training.operators import ExplainedTrainingOperator
 
     sm = _client(airflow_aws, "sagemaker")
     _bucket(airflow_aws, "mlops-region-bucket")

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import dataset, egress
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.datasets import dataset, egress
 
 from dag_runs import ACTIONS_THAT_CREATE, run_dag
 

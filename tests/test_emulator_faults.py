@@ -98,7 +98,7 @@ def test_the_dags_job_lookup_retries_throttling_and_never_mistakes_an_outage_for
     the connection's client retries it, and an outage longer than its retries raises."""
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-    from sagemaker_mlops.training import describe_or_none
+    from sagemaker_mlops.training.job import describe_or_none
 
     emulator = airflow_aws
     aws("sagemaker").create_training_job(**training_request("fault-job", BUCKET, PREFIX, uploaded))

@@ -446,8 +446,8 @@ def test_service_quotas_lists_only_changed_quotas_and_every_default(aws, emulato
 
 
 def test_p2_retired_profile_zeroes_p2_and_the_preflight_suggests_a_substitute(aws, uploaded, emulator):
-    from sagemaker_mlops import preflight
-    from sagemaker_mlops.validation import ParamError
+    from sagemaker_mlops.core.validation import ParamError
+    from sagemaker_mlops.training import preflight
 
     quotas = aws("service-quotas")
     needs = [("training_instance_type", P2, 2)]

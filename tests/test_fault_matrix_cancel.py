@@ -7,7 +7,7 @@ model or running training job is left and that at most one CreateTrainingJob was
 
 - The run marked failed (REST ``PATCH dagRun state=failed``) while ``train`` or ``create_endpoint`` is deferred:
   Airflow 3.3 keeps the run going for its teardowns and used to end it ``success``; the ``run_outcome`` watcher
-  (sagemaker_mlops/outcome.py) makes it end ``failed``. The deferred task has no process to kill: its trigger is
+  (sagemaker_mlops/run/outcome.py) makes it end ``failed``. The deferred task has no process to kill: its trigger is
   cancelled, and the teardowns stop the job / delete the endpoint.
 - ``train`` marked failed while deferred; ``train``'s task process killed with SIGKILL while it runs (held there
   by throttled CloudWatch Logs calls, right after CreateTrainingJob): no ``on_kill`` can run, the

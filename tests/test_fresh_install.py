@@ -30,7 +30,7 @@ MODEL_ASSETS = ("sagemaker_mlops.mnist_image_classifier", "sagemaker_mlops.mnist
 def test_only_runs_nobody_asked_for_skip_without_a_base_model(run_type: str, skips: bool) -> None:
     from airflow.utils.types import DagRunType
 
-    from sagemaker_mlops import incremental
+    from sagemaker_mlops.training import incremental
 
     assert incremental.skips_without_base(run_type) is skips
     assert incremental.skips_without_base(DagRunType(run_type)) is skips

@@ -400,7 +400,7 @@ def _expired_model_left_behind(sagemaker: Any, config: dict[str, Any], model_dat
     """The run's model again, as a killed run would leave it: same name, artifact and tags, expired an hour ago."""
     from datetime import UTC, datetime, timedelta
 
-    from sagemaker_mlops.deploy_config import resource_tags
+    from sagemaker_mlops.core.tags import resource_tags
 
     if not config or not model_data_url:
         return

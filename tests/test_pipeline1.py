@@ -97,7 +97,7 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert second["status"] == "PendingManualApproval" and second["model_package_arn"].endswith("/2")
 
     # A cleared register_model (same training job) finds its version again: no third one.
-    from sagemaker_mlops import registry_tasks
+    from sagemaker_mlops.registry import tasks as registry_tasks
 
     config = xcom(run, "validate_and_preflight")
     again = registry_tasks.register_model.function(config, xcom(run, "download_dataset"), result, smoke)
@@ -154,7 +154,7 @@ def test_a_bad_dataset_fails_before_anything_is_created(airflow_db, airflow_aws,
 
 
 def test_a_rerun_reattaches_to_this_runs_running_job_instead_of_paying_twice(airflow_db, airflow_aws, aws, datasets):
-    from sagemaker_mlops import naming
+    from sagemaker_mlops.core import naming
 
     from emulator_helpers import training_request, upload_zip
 

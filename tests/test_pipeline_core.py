@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import incremental, report, smoke_test, training
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core import report
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.serving import smoke_test
+from sagemaker_mlops.training import incremental
+from sagemaker_mlops.training import job as training
 
 
 def job(status: str, **extra: Any) -> dict[str, Any]:

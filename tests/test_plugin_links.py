@@ -99,7 +99,7 @@ def test_link_targets_name_the_real_operator_classes(plugin: Any) -> None:
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
     from airflow.sdk import BaseOperator
 
-    from sagemaker_mlops.operators import ExplainedTrainingOperator
+    from sagemaker_mlops.training.operators import ExplainedTrainingOperator
 
     assert issubclass(ExplainedTrainingOperator, SageMakerTrainingOperator)
     targets = {
@@ -112,7 +112,7 @@ def test_link_targets_name_the_real_operator_classes(plugin: Any) -> None:
     decorated = "airflow.providers.standard.decorators.python._PythonDecoratedOperator"
     training = {
         "airflow.providers.amazon.aws.operators.sagemaker.SageMakerTrainingOperator",
-        "sagemaker_mlops.operators.ExplainedTrainingOperator",
+        "sagemaker_mlops.training.operators.ExplainedTrainingOperator",
         "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTrainingSensor",
         decorated,
     }
@@ -121,14 +121,14 @@ def test_link_targets_name_the_real_operator_classes(plugin: Any) -> None:
         LOGS: training,
         TUNING: {
             "airflow.providers.amazon.aws.operators.sagemaker.SageMakerTuningOperator",
-            "sagemaker_mlops.operators.ExplainedTuningOperator",
+            "sagemaker_mlops.tuning.operators.ExplainedTuningOperator",
             "airflow.providers.amazon.aws.sensors.sagemaker.SageMakerTuningSensor",
             decorated,
         },
         MODEL: {"airflow.providers.amazon.aws.operators.sagemaker.SageMakerModelOperator", decorated},
         ENDPOINT: {
             "airflow.providers.amazon.aws.operators.sagemaker.SageMakerEndpointOperator",
-            "sagemaker_mlops.operators.RegionalEndpointOperator",
+            "sagemaker_mlops.serving.operators.RegionalEndpointOperator",
             decorated,
         },
         UTILISATION: {decorated},

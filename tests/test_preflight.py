@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sagemaker_mlops import preflight
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.training import preflight
 
 
 class FakeQuotas:

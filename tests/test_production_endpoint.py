@@ -14,10 +14,10 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from sagemaker_mlops import production_config as pc
-from sagemaker_mlops import reaper
-from sagemaker_mlops.deploy_config import DeployConfigError
-from sagemaker_mlops.reaper import Resource
+from sagemaker_mlops.production import production_config as pc
+from sagemaker_mlops.reaper import rules as reaper
+from sagemaker_mlops.reaper.rules import Resource
+from sagemaker_mlops.serving.deploy_config import DeployConfigError
 
 from constants import DATA_BUCKET, ROLE_ARN
 from dag_runs import run_dag, xcom
@@ -234,7 +234,7 @@ def test_create_then_canary_update_then_a_rollback_fails_and_rejects(
 def test_an_update_waits_out_sagemakers_maintenance_then_goes_ahead(aws: Any, emulator: Any, tmp_path: Path) -> None:
     """An endpoint in SystemUpdating refuses UpdateEndpoint (botocore's EndpointStatus): the production update
     settles it like Creating/Updating before it updates."""
-    from sagemaker_mlops import production_tasks
+    from sagemaker_mlops.production import tasks as production_tasks
 
     from emulator_helpers import completed_job, deploy, wait_endpoint
 
@@ -253,8 +253,8 @@ def test_an_update_waits_out_sagemakers_maintenance_then_goes_ahead(aws: Any, em
 def test_the_package_comes_from_the_param_else_the_newest_champion_event() -> None:
     from types import SimpleNamespace
 
-    from sagemaker_mlops.production_tasks import _package_arn
-    from sagemaker_mlops.tasks import CHAMPION_ASSET
+    from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET
+    from sagemaker_mlops.production.tasks import _package_arn
 
     events = {CHAMPION_ASSET: [SimpleNamespace(extra={"model_package_arn": "old"}), SimpleNamespace(extra={})]}
     assert _package_arn({"model_package_arn": "given"}, {"triggering_asset_events": events}) == "given"

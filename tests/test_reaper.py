@@ -1,7 +1,7 @@
 """The reaper: only expired, package-tagged resources go, plus running jobs whose DAG run is over; dry runs touch
 nothing; each run reports what it found, removed and kept, and why.
 
-The rules are tested pure (``sagemaker_mlops.reaper.plan``); the DAG runs in-process against the emulator with
+The rules are tested pure (``sagemaker_mlops.reaper.rules.plan``); the DAG runs in-process against the emulator with
 expired, unexpired, foreign-tagged and untagged resources, and DAG runs in the metadata DB in various states.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import reaper
-from sagemaker_mlops.deploy_config import resource_tags
-from sagemaker_mlops.reaper import Resource
+from sagemaker_mlops.core.tags import resource_tags
+from sagemaker_mlops.reaper import rules as reaper
+from sagemaker_mlops.reaper.rules import Resource
 
 from constants import ROLE_ARN
 from dag_runs import run_dag, xcom
@@ -229,7 +229,7 @@ class _Listing:
 
 
 def test_the_sweep_lists_running_mlops_tuning_jobs_and_stops_one_without_its_trials() -> None:
-    from sagemaker_mlops import sweep
+    from sagemaker_mlops.reaper import sweep
 
     arn = "arn:aws:sagemaker:us-east-1:1:hyper-parameter-tuning-job/"
     summaries = [
@@ -488,7 +488,7 @@ def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[s
 def test_one_failed_removal_does_not_stop_the_others_and_is_reported() -> None:
     from botocore.exceptions import ClientError
 
-    from sagemaker_mlops import sweep
+    from sagemaker_mlops.reaper import sweep
 
     class Denying:
         def __init__(self) -> None:

@@ -10,10 +10,10 @@ import pytest
 from botocore.validate import ParamValidator
 
 from aws_emulator.service_model_validation import validation_errors
-from sagemaker_mlops import registry_config as rc
-from sagemaker_mlops import registry_tasks
-from sagemaker_mlops.deploy_config import TAG_EXPIRES_AT
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.tags import TAG_EXPIRES_AT
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.registry import registry_config as rc
+from sagemaker_mlops.registry import tasks as registry_tasks
 
 from constants import REGION
 from emulator_helpers import IC_IMAGE

@@ -24,8 +24,11 @@ import pytest
 from botocore.model import Shape
 from botocore.validate import ParamValidator
 
-from sagemaker_mlops import deploy_config, images, naming, training_config
-from sagemaker_mlops.deploy_config import (
+from sagemaker_mlops.core import images, naming
+from sagemaker_mlops.core.naming import NAME_PREFIX, is_valid_sagemaker_name, resource_name, run_token
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.serving import deploy_config
+from sagemaker_mlops.serving.deploy_config import (
     DeployConfigError,
     as_tag_list,
     build_endpoint_config_request,
@@ -34,14 +37,13 @@ from sagemaker_mlops.deploy_config import (
     resource_tags,
     sanitize_tag_value,
 )
-from sagemaker_mlops.naming import NAME_PREFIX, is_valid_sagemaker_name, resource_name, run_token
-from sagemaker_mlops.training_config import (
+from sagemaker_mlops.training import training_config
+from sagemaker_mlops.training.training_config import (
     Hyperparameters,
     TrainingSpec,
     TrainingSpecError,
     build_training_request,
 )
-from sagemaker_mlops.validation import ParamError
 
 # --------------------------------------------------------------------------------------------- the book's values
 REGION = "us-west-2"
@@ -50,7 +52,7 @@ IMAGE = "433757028032.dkr.ecr.us-west-2.amazonaws.com/image-classification:1"
 MODEL_URI = "s3://my-bucket/ch06/output/book-part01-job/output/model.tar.gz"
 CHECKPOINT_URI = "s3://my-bucket/ABCDEFGHIJKL/checkpoints"
 FIXTURES = Path(__file__).parent / "fixtures" / "sdk_requests"
-REAL_IMAGES_FILE = Path(training_config.__file__).parent / "data" / "algorithm_images.json"
+REAL_IMAGES_FILE = Path(training_config.__file__).parents[1] / "data" / "algorithm_images.json"
 
 TRICKY_RUN_IDS = [
     "manual__2026-11-24T08:00:00+00:00",

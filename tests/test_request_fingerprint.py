@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import fingerprint
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core import fingerprint
+from sagemaker_mlops.core.validation import ParamError
 
 from constants import DATA_BUCKET
 from emulator_helpers import dataset_zip, training_request, upload_zip
@@ -82,7 +82,7 @@ def test_another_request_under_the_same_run_id_is_refused_naming_the_change(
 
 
 def test_a_model_already_announced_is_not_published_again() -> None:
-    from sagemaker_mlops.incremental import already_published
+    from sagemaker_mlops.training.incremental import already_published
 
     extras = [{"training_job_name": "mlops-train-a"}, {}, {"training_job_name": "mlops-train-b"}]
     assert already_published(extras, "mlops-train-b")

@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import naming, run_config, training_config
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core import naming
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.run import run_config
+from sagemaker_mlops.training import training_config
+from sagemaker_mlops.training.spec import training_spec
 
 from constants import ROLE_ARN
 
@@ -114,7 +117,8 @@ def test_the_config_round_trips_through_xcom_with_a_flat_job_name() -> None:
 
 def test_the_training_spec_is_the_run_config_s_and_builds() -> None:
     cfg = resolve(form(epochs=5))
-    spec = cfg.training_spec(
+    spec = training_spec(
+        cfg,
         480,
         {
             "model_uri": "s3://base-bucket/m/model.tar.gz",
@@ -208,7 +212,7 @@ def test_the_form_schema_refuses_out_of_range_values(changes: dict[str, Any], wo
 
 def test_the_form_offers_only_types_the_rule_accepts() -> None:
     for instance_type in training_config.GPU_TRAINING_TYPES:
-        spec = resolve(form(training_instance_type=instance_type)).training_spec(1)
+        spec = training_spec(resolve(form(training_instance_type=instance_type)), 1)
         training_config.validate_spec(spec)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import outcome
+from sagemaker_mlops.run import outcome
 
 from dag_runs import load_dag
 
@@ -81,7 +81,7 @@ def test_a_delete_endpoint_that_failed_fails_the_run(airflow_db: Any, dag_id: st
     """The DeleteEndpoint outage of the fault matrix: delete_endpoint failed, the teardowns after it succeeded.
     Airflow's leaf rule ignores a teardown followed by another teardown, so without the watcher that run ended
     ``success`` (what tests/test_fault_matrix_recovery.py first saw); the watcher fails it."""
-    from sagemaker_mlops import tasks
+    from sagemaker_mlops.run import tasks
 
     dag = load_dag(dag_id)
     states = {t: "success" for t in dag.task_ids} | {"delete_endpoint": "failed"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from sagemaker_mlops import teardown
+from sagemaker_mlops.serving import teardown
 
 from constants import ROLE_ARN
 from emulator_helpers import IC_IMAGE

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import teardown
+from sagemaker_mlops.serving import teardown
 
 from constants import ROLE_ARN
 from emulator_helpers import IC_IMAGE

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from sagemaker_mlops import teardown
+from sagemaker_mlops.serving import teardown
 
 from constants import ROLE_ARN
 from emulator_helpers import IC_IMAGE, completed_job, dataset_zip, deploy, wait_endpoint
@@ -94,7 +94,7 @@ def test_the_teardown_task_reschedules_instead_of_holding_its_worker(airflow_aws
 
     from airflow.exceptions import AirflowRescheduleException
 
-    from sagemaker_mlops import tasks
+    from sagemaker_mlops.serving import tasks
 
     from constants import REGION
 

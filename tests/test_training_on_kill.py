@@ -17,7 +17,7 @@ BUCKET, PREFIX = "onkill-bucket", "ch06"
 
 
 def _operator(name: str) -> Any:
-    from sagemaker_mlops.operators import ExplainedTrainingOperator
+    from sagemaker_mlops.training.operators import ExplainedTrainingOperator
 
     return ExplainedTrainingOperator(
         task_id="train", config={"TrainingJobName": name}, aws_conn_id="aws_default", region_name=REGION

@@ -23,7 +23,7 @@ def book_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _operator() -> Any:
-    from sagemaker_mlops.operators import ExplainedTrainingOperator
+    from sagemaker_mlops.training.operators import ExplainedTrainingOperator
 
     return ExplainedTrainingOperator(
         task_id="train",
@@ -58,7 +58,7 @@ def test_an_errored_wait_on_a_running_job_defers_again(running_job: str, aws: An
 def test_the_re_waits_are_bounded(running_job: str) -> None:
     from airflow.exceptions import AirflowException
 
-    from sagemaker_mlops.operators import MAX_REWAITS
+    from sagemaker_mlops.training.operators import MAX_REWAITS
 
     with pytest.raises(AirflowException, match=f"still InProgress after {MAX_REWAITS} waits"):
         _operator().execute_complete({}, ERROR_EVENT, rewaits=MAX_REWAITS)
@@ -88,7 +88,7 @@ def test_expired_credentials_during_a_wait_wait_again_and_the_job_keeps_running(
 
 
 def test_a_job_that_ended_badly_still_fails_at_once(airflow_aws: Any, aws: Any, book_zip: Path) -> None:
-    from sagemaker_mlops.training import TrainingJobEnded
+    from sagemaker_mlops.training.job import TrainingJobEnded
 
     airflow_aws.fail_next_training_job("AlgorithmError: bad input")
     samples = upload_zip(aws("s3"), book_zip, DATA_BUCKET, "ch06")

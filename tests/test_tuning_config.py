@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from test_request_builders import api_problems, assert_api_valid, part01_spec
 
-from sagemaker_mlops import naming
-from sagemaker_mlops.tuning_config import (
+from sagemaker_mlops.core import naming
+from sagemaker_mlops.tuning.tuning_config import (
     MAX_TUNING_JOB_NAME_LENGTH,
     CategoricalRange,
     NumericRange,
@@ -137,7 +137,7 @@ FORM = {
 
 
 def test_form_ranges_cap_mini_batch_size_at_the_samples() -> None:
-    from sagemaker_mlops.tuning_config import ranges_from_form
+    from sagemaker_mlops.tuning.tuning_config import ranges_from_form
 
     ranges = {one.name: one for one in ranges_from_form(FORM, num_training_samples=480)}
     assert ranges["mini_batch_size"].max_value == 480 and ranges["learning_rate"].scaling == "Logarithmic"
@@ -147,7 +147,7 @@ def test_form_ranges_cap_mini_batch_size_at_the_samples() -> None:
 
 
 def test_form_with_a_minimum_above_the_samples_is_refused() -> None:
-    from sagemaker_mlops.tuning_config import spec_from_form
+    from sagemaker_mlops.tuning.tuning_config import spec_from_form
 
     spec = spec_from_form({**FORM, "tune_mini_batch_size_min": 200}, "book-tuning-job", part01_spec(100), 100)
     with pytest.raises(TuningSpecError, match="exceeds the 100 training samples"):
@@ -155,7 +155,7 @@ def test_form_with_a_minimum_above_the_samples_is_refused() -> None:
 
 
 def test_report_sorts_trials_by_objective_and_sums_the_cost() -> None:
-    from sagemaker_mlops import tuning_report
+    from sagemaker_mlops.tuning import tuning_report
 
     summaries = [
         {"TrainingJobName": "t-001", "TrainingJobStatus": "Failed", "TunedHyperParameters": {"optimizer": "adam"}},
@@ -195,9 +195,9 @@ def test_report_sorts_trials_by_objective_and_sums_the_cost() -> None:
 
 
 def test_a_tuning_job_that_did_not_complete_fails_the_run_naming_why() -> None:
-    from sagemaker_mlops import tuning_job
-    from sagemaker_mlops.training import TrainingJobEnded
-    from sagemaker_mlops.validation import ParamError
+    from sagemaker_mlops.core.validation import ParamError
+    from sagemaker_mlops.training.job import TrainingJobEnded
+    from sagemaker_mlops.tuning import job as tuning_job
 
     failed = {
         "HyperParameterTuningJobName": "t",
@@ -217,6 +217,6 @@ def test_a_tuning_job_that_did_not_complete_fails_the_run_naming_why() -> None:
 
 def test_the_forms_parallel_maximum_is_awss_default_limit() -> None:
     """AWS: 10 parallel training jobs per tuning job by default; the form offered 100."""
-    from sagemaker_mlops import tuning_tasks
+    from sagemaker_mlops.tuning import tasks as tuning_tasks
 
     assert tuning_tasks.tuning_params()["max_parallel_training_jobs"].schema["maximum"] == 10

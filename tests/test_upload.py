@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from local_datasets import build_dataset
-from sagemaker_mlops.dataset import DatasetError, DatasetSummary, safe_extract, validate_layout
-from sagemaker_mlops.upload import UploadReport, ensure_bucket, s3_client, upload_tree
-from sagemaker_mlops.validation import ParamError
+from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.datasets.dataset import DatasetError, DatasetSummary, safe_extract, validate_layout
+from sagemaker_mlops.datasets.upload import UploadReport, ensure_bucket, s3_client, upload_tree
 
 BUCKET = "mlops-ch06-data"
 PREFIX = "ch06"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sagemaker_mlops import utilisation, utilisation_html
-from sagemaker_mlops.utilisation_tasks import read_series
+from sagemaker_mlops.monitoring import utilisation, utilisation_html
+from sagemaker_mlops.monitoring.tasks import read_series
 
 from constants import DATA_BUCKET
 from emulator_helpers import dataset_zip, training_request, upload_zip, wait_training

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops.validation import (
+from sagemaker_mlops.core.validation import (
     ParamError,
     collect_errors,
     validate_bucket_name,

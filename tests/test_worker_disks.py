@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from sagemaker_mlops import run_config, tasks
+from sagemaker_mlops.datasets import tasks
+from sagemaker_mlops.run import run_config
 
 from constants import ROLE_ARN
 

@@ -37,7 +37,7 @@ from types import FrameType
 from typing import Any
 
 from aws_emulator.control import EmulatorControl
-from sagemaker_mlops.run_config import DATASET_MIRROR_VARIABLE
+from sagemaker_mlops.run.run_config import DATASET_MIRROR_VARIABLE
 
 from local_stack import REPO, LocalStack
 from services import AirflowServices

@@ -226,7 +226,7 @@ def _rss_mib() -> float:
 
 
 def child_package(args: argparse.Namespace) -> int:
-    from sagemaker_mlops.upload import s3_client, upload_tree
+    from sagemaker_mlops.datasets.upload import s3_client, upload_tree
 
     client = s3_client("aws_default", max_pool_connections=args.workers)  # provider and botocore imported first:
     before = _rss_mib()  # the baseline RSS is the interpreter's with them
@@ -250,7 +250,7 @@ def child_package(args: argparse.Namespace) -> int:
 
 
 def child_sequential(args: argparse.Namespace) -> int:
-    from sagemaker_mlops.upload import s3_client
+    from sagemaker_mlops.datasets.upload import s3_client
 
     plan = json.loads(Path(args.files_from).read_text())
     client = s3_client("aws_default")  # same hook, same connection; one request at a time
@@ -348,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     sink_workers = [int(value) for value in args.sink_workers.split(",") if value.strip()]
 
     from local_datasets import build_dataset
-    from sagemaker_mlops.dataset import safe_extract, validate_layout
-    from sagemaker_mlops.upload import MAX_WORKERS
+    from sagemaker_mlops.datasets.dataset import safe_extract, validate_layout
+    from sagemaker_mlops.datasets.upload import MAX_WORKERS
 
     args.workers = args.workers or MAX_WORKERS
 
@@ -456,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _self_create_bucket() -> list[str]:
     code = (
-        "from sagemaker_mlops.upload import ensure_bucket, s3_client; "
+        "from sagemaker_mlops.datasets.upload import ensure_bucket, s3_client; "
         f"ensure_bucket(s3_client('aws_default'), {BUCKET!r}, 'us-east-1', create=True)"
     )
     return [sys.executable, "-c", code]

@@ -13,8 +13,9 @@ import time
 from typing import Any
 
 from aws_emulator.control import EmulatorControl
-from sagemaker_mlops import registry_config, registry_tasks
-from sagemaker_mlops.smoke_test import CLASS_NAMES
+from sagemaker_mlops.registry import registry_config
+from sagemaker_mlops.registry import tasks as registry_tasks
+from sagemaker_mlops.serving.smoke_test import CLASS_NAMES
 
 import run_production
 from local_stack import BUCKET, REPO, LocalStack, dags_test, migrate_db

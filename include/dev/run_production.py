@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sagemaker_mlops.production_config import DEFAULT_ENDPOINT_NAME, alarm_names
+from sagemaker_mlops.production.production_config import DEFAULT_ENDPOINT_NAME, alarm_names
 
 from local_stack import dags_test
 

@@ -65,7 +65,7 @@ EXCLUDED_DIRS = frozenset(
         ".vscode",
     }
 )
-# (No test_*.py / *_test.py patterns: sagemaker_mlops/smoke_test.py is product code. A test module that imports
+# (No test_*.py / *_test.py patterns: sagemaker_mlops/serving/smoke_test.py is product code. A test module that imports
 # pytest fails the local-only import check instead of being dropped silently.)
 EXCLUDED_FILES = ("*.pyc", "*.pyo", "conftest.py", ".DS_Store", "*.swp", "*~")
 # The bundle's own entries (a previous bundle may be replaced; anything else in --out is refused).

@@ -17,15 +17,25 @@ import hashlib
 import math
 import random
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from moto.core.utils import utcnow
 from moto.sagemaker.utils import arn_formatter
 
 from aws_emulator.sagemaker.exceptions import ValidationError
 
-if TYPE_CHECKING:
-    from aws_emulator.sagemaker.models import EmulatorSageMakerBackend
+
+class TrainingBackend(Protocol):
+    """What a tuning run needs of the SageMaker backend: its training jobs, and starting and stopping one. The
+    backend (models.py) passes itself down; this protocol keeps this module from importing models.py back."""
+
+    training_jobs: Mapping[str, Any]
+
+    def create_training_job(self, **kwargs: Any) -> Any: ...
+
+    def stop_training_job(self, training_job_name: str) -> Any: ...
+
 
 RUNNING = ("InProgress", "Stopping")
 POLL_SECONDS = 0.2
@@ -119,7 +129,7 @@ class TuningJob:
 class TuningRun:
     """Launches a tuning job's trials and follows them to the job's end, in a background thread."""
 
-    def __init__(self, backend: EmulatorSageMakerBackend, job: TuningJob) -> None:
+    def __init__(self, backend: TrainingBackend, job: TuningJob) -> None:
         self.backend = backend
         self.job = job
         self._stop = threading.Event()

@@ -1,0 +1,1 @@
+"""Monitoring: the training job's resource utilisation, read from CloudWatch, as a report and a chart."""

@@ -1,0 +1,1 @@
+"""The guarded production endpoint: its requests, alarms, rollout and tasks."""
