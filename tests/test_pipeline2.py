@@ -45,10 +45,11 @@ def _log_text(aws, job_name: str) -> str:
     streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{job_name}/")[
         "logStreams"
     ]
-    return "\n".join(
+    return "\n".join(  # every host's and launch's stream: a spot job resumes in its relaunch's streams
         e["message"]
+        for stream in streams
         for e in logs.get_log_events(
-            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=streams[0]["logStreamName"], startFromHead=True
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"], startFromHead=True
         )["events"]
     )
 

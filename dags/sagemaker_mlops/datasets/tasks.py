@@ -25,14 +25,20 @@ DATA_DIR = Path(os.environ.get("SAGEMAKER_MLOPS_DATA_DIR", Path(tempfile.gettemp
 
 
 @task
-def download_dataset(config: dict[str, Any]) -> dict[str, Any]:
-    """Stream the zip to disk, check it, extract it safely and validate the book's layout; count the samples."""
+def download_dataset(config: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """Stream the zip to disk, check it, extract it safely and validate the book's layout; count the samples, and
+    check them against the algorithm's limits (a mini_batch_size above the training images fails on the service,
+    after the instances were paid for)."""
+    from sagemaker_mlops.training import algorithm_limits
+
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
         zip_path = dataset.ensure_dataset(
             cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads", allowed_hosts=_allowed_dataset_hosts()
         )
         summary = _extract_and_validate(cfg, zip_path)
+        tuned = algorithm_limits.tuned_names(context.get("params") or {})
+        algorithm_limits.check_dataset(cfg.hyperparameters, summary["num_training_samples"], tuned)
     log.info("Dataset %s: %s", cfg.dataset_url, json.dumps(summary, sort_keys=True))
     return summary
 
