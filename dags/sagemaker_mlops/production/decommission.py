@@ -57,8 +57,8 @@ def models_of(configs: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 def decommission_endpoint(sagemaker: Any, cloudwatch: Any, endpoint_name: str, *, poll_seconds: float) -> dict:
-    """Deletes the endpoint (waiting until it is gone), then its configs, models and alarms; returns what it removed
-    and what it found already gone."""
+    """Deletes the endpoint (waiting until it is gone), then its configs, models and alarms; returns the endpoint,
+    configs and models it removed (pieces already gone are skipped). The alarms are deleted by name: none is left."""
     from sagemaker_mlops.serving import teardown as td
 
     def describe_configs(prefix: str) -> dict[str, dict[str, Any]]:
@@ -69,7 +69,7 @@ def decommission_endpoint(sagemaker: Any, cloudwatch: Any, endpoint_name: str, *
         ]
         return {name: sagemaker.describe_endpoint_config(EndpointConfigName=name) for name in names}
 
-    removed: dict[str, list[str]] = {"endpoint": [], "endpoint_configs": [], "models": [], "alarms": []}
+    removed: dict[str, list[str]] = {"endpoint": [], "endpoint_configs": [], "models": []}
     served_config = None
     try:
         served_config = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
@@ -105,10 +105,7 @@ def decommission_endpoint(sagemaker: Any, cloudwatch: Any, endpoint_name: str, *
     for name in sorted(models - still_used):
         if td.delete_model(sagemaker, name):
             removed["models"].append(name)
-    alarms = [
-        a["AlarmName"] for a in cloudwatch.describe_alarms(AlarmNames=pc.alarm_names(endpoint_name))["MetricAlarms"]
-    ]
-    if alarms:  # DeleteAlarms fails on a name that does not exist: only the ones found
-        cloudwatch.delete_alarms(AlarmNames=alarms)
-        removed["alarms"] = alarms
+    # AWS: "If you specify any incorrect alarm names, the alarms you specify with correct names are still
+    # deleted" — one call, no DescribeAlarms (and no permission for it); afterwards none of these exist.
+    cloudwatch.delete_alarms(AlarmNames=pc.alarm_names(endpoint_name))
     return removed
