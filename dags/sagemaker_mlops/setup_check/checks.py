@@ -167,20 +167,22 @@ def permission_checks(
 ) -> list[tuple[list[str], list[str], list[dict[str, Any]]]]:
     """What the SageMaker role must be allowed, as (actions, resource ARNs, context entries) for the simulator: the
     pipelines' buckets, the algorithm image, its logs and metrics (include/iam/sagemaker-execution-role-policy.json)."""
+    # The simulator fills no global key: the region every call of a run goes to is given (the policies scope by it).
+    where = [{"ContextKeyName": "aws:RequestedRegion", "ContextKeyValues": [region], "ContextKeyType": "string"}]
     checks: list[tuple[list[str], list[str], list[dict[str, Any]]]] = []
     for bucket in buckets:
-        checks.append((["s3:ListBucket"], [f"arn:aws:s3:::{bucket}"], []))
-        checks.append((["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{bucket}/ch06/setup-check"], []))
-    checks.append((["ecr:GetAuthorizationToken"], ["*"], []))
+        checks.append((["s3:ListBucket"], [f"arn:aws:s3:::{bucket}"], where))
+        checks.append((["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{bucket}/ch06/setup-check"], where))
+    checks.append((["ecr:GetAuthorizationToken"], ["*"], where))
     if image_uri:
         registry, repository = image_uri.split("/", 1)
         image_account, image_region = registry.split(".")[0], registry.split(".")[3]
         repo_arn = f"arn:aws:ecr:{image_region}:{image_account}:repository/{repository.split(':')[0]}"
         checks.append(
-            (["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"], [repo_arn], [])
+            (["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"], [repo_arn], where)
         )
     group = f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/TrainingJobs"
-    checks.append((["logs:CreateLogStream", "logs:PutLogEvents"], [f"{group}:log-stream:setup-check"], []))
+    checks.append((["logs:CreateLogStream", "logs:PutLogEvents"], [f"{group}:log-stream:setup-check"], where))
     namespace = [
         {
             "ContextKeyName": "cloudwatch:namespace",
@@ -188,7 +190,7 @@ def permission_checks(
             "ContextKeyType": "string",
         }
     ]
-    checks.append((["cloudwatch:PutMetricData"], ["*"], namespace))
+    checks.append((["cloudwatch:PutMetricData"], ["*"], where + namespace))
     return checks
 
 
