@@ -7,6 +7,7 @@ expired, unexpired, foreign-tagged and untagged resources, and DAG runs in the m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -87,6 +88,121 @@ def test_only_expired_package_tagged_deployments_are_deleted() -> None:
     )
     assert "no valid mlops:expires-at" in decided["mlops-model-bad-expiry"][1]
     assert decided["mlops-ep-new"] == ("keep", "expires at 2026-06-01T13:00:00Z")
+
+
+def test_a_live_run_s_endpoint_is_kept_past_its_ttl_and_deleted_once_the_run_ended() -> None:
+    """Issue 19 defect 7: expiry counts from the deployment, and nothing a running run uses is removed."""
+    long_ago = NOW - timedelta(days=10)  # a spot run waiting for weeks: its tag (start + 24 h) passed long ago
+    tags = _tags(long_ago + timedelta(hours=24), "manual__spot")
+    deployed_late = [  # deployed 2 h ago, near the end of that run
+        _r("endpoint", "mlops-ep-late", tags, "InService"),
+        _r("endpoint_config", "mlops-epc-late", tags),
+        _r("model", "mlops-model-late", tags),
+    ]
+    deployed_late = [dataclasses.replace(r, deployed_at=NOW - timedelta(hours=2)) for r in deployed_late]
+    old = [dataclasses.replace(r, deployed_at=long_ago) for r in deployed_late]  # deployed 10 days ago: past any TTL
+
+    def state_is(state: str | None) -> reaper.RunState:
+        return lambda dag_id, run_id: state if (dag_id, run_id) == (OWNER_DAG, "manual__spot") else None
+
+    for state in ("running", "queued"):
+        decided = _decided(reaper.plan(old, NOW, state_is(state)))
+        assert {action for action, _ in decided.values()} == {"keep"}, decided
+        assert all(f"is {state}: in use" in reason for _, reason in decided.values())
+    for state in ("success", "failed", None):  # ended, or unknown to this Airflow
+        assert {a for a, _ in _decided(reaper.plan(old, NOW, state_is(state))).values()} == {"delete"}
+        # ... but one deployed 2 h ago has its 24 h from the deployment, whatever the run-start tag says
+        decided = _decided(reaper.plan(deployed_late, NOW, state_is(state), reaper.Policy(idle=None)))
+        assert set(decided.values()) == {("keep", "expires at 2026-06-02T10:00:00Z")}
+    short = reaper.Policy(ttl=timedelta(hours=1), idle=None)
+    assert {a for a, _ in _decided(reaper.plan(deployed_late, NOW, state_is("success"), short)).values()} == {"delete"}
+    # A later tag (a long TTL chosen on the form) still wins over the deployment's TTL.
+    later = [dataclasses.replace(r, tags=_tags(NOW + timedelta(days=3), "manual__spot")) for r in old]
+    assert {a for a, _ in _decided(reaper.plan(later, NOW, state_is("success"))).values()} == {"keep"}
+
+
+def test_only_resources_with_the_package_s_owner_tags_are_acted_on() -> None:
+    """Issue 20 item 5: an ``mlops-*`` name, or the created-by tag alone, is not ownership."""
+    owned = _tags(PAST)
+    resources = [
+        _r("endpoint", "mlops-ep-foreign", {}, "InService"),  # someone else's endpoint in the mlops-* space
+        _r("endpoint", "mlops-ep-created-by-only", {"mlops:created-by": owned["mlops:created-by"]}, "InService"),
+        _r("endpoint", "mlops-ep-no-run", {k: v for k, v in owned.items() if k != "mlops:dag-run-id"}, "InService"),
+        _r("endpoint", "mlops-ep-ours", owned, "InService"),
+    ]
+    resources = [dataclasses.replace(r, deployed_at=NOW - timedelta(days=30)) for r in resources]
+    decided = _decided(reaper.plan(resources, NOW, lambda d, r: None))
+    assert {name for name, (action, _) in decided.items() if action != "keep"} == {"mlops-ep-ours"}
+    for name in ("mlops-ep-foreign", "mlops-ep-created-by-only", "mlops-ep-no-run"):
+        assert "never touched" in decided[name][1]
+
+
+def _used(resource: Resource, last: datetime | None, deployed: datetime, hourly: float = 0.115) -> Resource:
+    usage = reaper.Usage(since=NOW - timedelta(days=14), last_invocation=last)
+    return dataclasses.replace(resource, usage=usage, deployed_at=deployed, hourly_usd=hourly)
+
+
+def test_an_idle_endpoint_goes_before_its_ttl_production_is_only_reported() -> None:
+    """Issue 22 part 3: no Invocations for the idle window deletes a package endpoint early; never production's,
+    never one a running run uses."""
+    from sagemaker_mlops.production.production_config import production_tags
+
+    fresh = _tags(FUTURE + timedelta(hours=20))  # TTL far away
+    deployed = NOW - timedelta(hours=5)
+    resources = [
+        _used(_r("endpoint", "mlops-ep-idle", fresh, "InService"), None, deployed),
+        _used(_r("endpoint", "mlops-ep-used", fresh, "InService"), NOW - timedelta(minutes=30), deployed),
+        _used(_r("endpoint", "mlops-ep-young", fresh, "InService"), None, NOW - timedelta(hours=1)),
+        _used(_r("endpoint", "mlops-ep-unread", fresh, "InService"), None, deployed, None),
+        _used(
+            _r("endpoint", "mlops-ep-live", _tags(FUTURE, "manual__live"), "InService"), None, NOW - timedelta(days=2)
+        ),
+        _used(
+            _r("endpoint", "mlops-production", production_tags("mnist_deploy_production", "manual__p", "arn:p")),
+            NOW - timedelta(hours=50),
+            NOW - timedelta(days=9),
+            0.23,
+        ),
+    ]
+    resources[3] = dataclasses.replace(resources[3], usage=None)  # CloudWatch could not be read: not idle
+    live = {(OWNER_DAG, "manual__live"): "running"}
+    decided = _decided(
+        reaper.plan(resources, NOW, lambda d, r: live.get((d, r)), reaper.Policy(idle=timedelta(hours=3)))
+    )
+    assert {name for name, (action, _) in decided.items() if action == "delete"} == {"mlops-ep-idle"}
+    assert decided["mlops-ep-idle"][1] == "idle: no Invocations for 5.0 h (limit 3.0 h)"
+    assert "in use" in decided["mlops-ep-live"][1]
+    assert decided["mlops-production"] == (
+        "keep",
+        "production (mlops:environment): never reaped; costs 5.52 USD/day, idle 50.0 h",
+    )
+    assert "expires at" in decided["mlops-ep-used"][1] and "expires at" in decided["mlops-ep-young"][1]
+    off = _decided(reaper.plan(resources, NOW, lambda d, r: live.get((d, r)), reaper.Policy(idle=None)))
+    assert off["mlops-ep-idle"][0] == "keep"
+    result = reaper.report(reaper.plan(resources, NOW, lambda d, r: None), now=NOW, region="us-east-1", dry_run=True)
+    production = next(e for e in result["kept"] if e["name"] == "mlops-production")
+    assert (production["usd_per_hour"], production["idle_hours"]) == (0.23, 50.0)
+
+
+def test_the_reaper_s_variables_are_checked() -> None:
+    assert reaper.policy_from(None, None) == reaper.Policy(ttl=timedelta(hours=24), idle=timedelta(hours=3))
+    assert reaper.policy_from("48", "0") == reaper.Policy(ttl=timedelta(hours=48), idle=None)
+    with pytest.raises(ValueError, match=r"sagemaker_mlops_reaper_idle_hours.*Fix"):
+        reaper.policy_from("24", "soon")
+    with pytest.raises(ValueError, match="sagemaker_mlops_reaper_ttl_hours"):
+        reaper.policy_from("0", None)
+
+
+def test_metric_periods_follow_cloudwatch_retention() -> None:
+    from sagemaker_mlops.reaper.sweep import metric_period
+
+    assert metric_period(NOW - timedelta(hours=3), NOW, NOW) == 60
+    assert metric_period(NOW - timedelta(days=14), NOW, NOW) % 60 == 0
+    assert (NOW - (NOW - timedelta(days=14))).total_seconds() / metric_period(
+        NOW - timedelta(days=14), NOW, NOW
+    ) <= 1440
+    assert metric_period(NOW - timedelta(days=20), NOW, NOW) % 300 == 0
+    assert metric_period(NOW - timedelta(days=70), NOW, NOW) % 3600 == 0
 
 
 def test_removals_come_first_endpoints_before_configs_before_models() -> None:
