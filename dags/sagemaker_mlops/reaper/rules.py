@@ -27,9 +27,10 @@ The rules, in order (the first that applies decides):
   that is later — so a model deployed late in a long run still gets its full time. An expired one is deleted (an
   endpoint kept with ``keep_endpoint`` included) except an endpoint in transition (Creating, Updating, ...), which
   AWS refuses to delete: kept, "retry next run";
-* an ``InService`` endpoint not expired yet that has served no ``Invocations`` (CloudWatch) for ``Policy.idle``
-  since it was deployed at least that long ago is deleted as idle (its config and model follow at their expiry:
-  they do not bill).
+* an ``InService`` endpoint not expired yet, whose DAG run this Airflow knows to be over, that has served no
+  ``Invocations`` (CloudWatch) for ``Policy.idle`` since its deployment is deleted as idle (its config and model
+  follow at their expiry: they do not bill). A run unknown here (another Airflow, or ``make reap`` on a laptop,
+  which knows no runs) may still be about to call it: its endpoint goes at its expiry only.
 
 Deletions are ordered endpoints, then endpoint configs, then models (what serves goes first); tuning jobs are
 stopped before training jobs.
@@ -37,6 +38,7 @@ stopped before training jobs.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -189,14 +191,13 @@ def _decide_job(job: Resource, now: datetime, run_state: RunState) -> Decision:
     )
 
 
-def _live_run(resource: Resource, run_state: RunState) -> str | None:
-    """The owning DAG run's state when this Airflow knows it as running or queued (and the tags are its own)."""
+def _owner_state(resource: Resource, run_state: RunState) -> str | None:
+    """The owning DAG run's state as this Airflow knows it, or None (unknown here, or tags not the run's own)."""
     dag_id, run_id = resource.tags.get(TAG_DAG_ID, ""), resource.tags.get(TAG_DAG_RUN_ID, "")
     if resource.tags.get(TAG_RUN_TOKEN) not in (None, run_token(dag_id, run_id)):
         # A run id cut or cleaned for the tag: the run may still be live, and a lookup cannot tell.
         return None
-    state = run_state(dag_id, run_id)
-    return state if state in LIVE_RUN else None
+    return run_state(dag_id, run_id)
 
 
 def _deployed_expiry(resource: Resource, policy: Policy) -> datetime | None:
@@ -208,8 +209,8 @@ def _deployed_expiry(resource: Resource, policy: Policy) -> datetime | None:
 
 
 def _decide_deployed(resource: Resource, now: datetime, run_state: RunState, policy: Policy) -> Decision:
-    state = _live_run(resource, run_state)
-    if state is not None:
+    state = _owner_state(resource, run_state)
+    if state in LIVE_RUN:
         return Decision(
             resource,
             "keep",
@@ -226,7 +227,9 @@ def _decide_deployed(resource: Resource, now: datetime, run_state: RunState, pol
     why = None
     if expires <= now:
         why = f"expired at {expires:%Y-%m-%dT%H:%M:%SZ}"
-    elif resource.kind == "endpoint" and resource.status == "InService" and policy.idle is not None:
+    elif resource.kind == "endpoint" and resource.status == "InService" and policy.idle is not None and state:
+        # Only when its run is known here and over: a run of another Airflow (or unseen from a laptop) may be
+        # about to call it; such an endpoint goes at its expiry.
         idle = idle_for(resource, now)
         if idle is not None and idle >= policy.idle:
             why = f"idle: no Invocations for {_hours(idle)} (limit {_hours(policy.idle)})"
@@ -348,25 +351,25 @@ TTL_VARIABLE = "sagemaker_mlops_reaper_ttl_hours"
 IDLE_VARIABLE = "sagemaker_mlops_reaper_idle_hours"
 
 
-def _hours_setting(value: str | None, name: str, default: int, minimum: int) -> int:
+def _hours_setting(value: str | None, name: str, default: float, allow_zero: bool) -> float:
     text = (value or "").strip()
     if not text:
         return default
     try:
-        hours = int(text)
+        hours = float(text)
     except ValueError:
-        hours = None
-    if hours is None or hours < minimum or hours > 24 * 30:
-        raise ParamError(
-            name, f"{text!r} is not whole hours in {minimum}..720", f"set it to e.g. {default}, or unset it"
-        )
+        hours = math.nan
+    if not (0 <= hours <= 24 * 30) or (hours == 0 and not allow_zero):
+        low = "0 (off)" if allow_zero else "above 0"
+        raise ParamError(name, f"{text!r} is not hours from {low} to 720", f"set it to e.g. {default:g}, or unset it")
     return hours
 
 
 def policy_from(ttl_hours: str | None, idle_hours: str | None) -> Policy:
-    """The :class:`Policy` from the Variables' text (unset: 24 h TTL, 3 h idle; idle 0 turns idle deletion off)."""
-    ttl = _hours_setting(ttl_hours, TTL_VARIABLE, DEFAULT_TTL_HOURS, 1)
-    idle = _hours_setting(idle_hours, IDLE_VARIABLE, DEFAULT_IDLE_HOURS, 0)
+    """The :class:`Policy` from the Variables' text, in hours (decimals allowed; unset: 24 h TTL, 3 h idle; idle 0
+    turns idle deletion off)."""
+    ttl = _hours_setting(ttl_hours, TTL_VARIABLE, DEFAULT_TTL_HOURS, allow_zero=False)
+    idle = _hours_setting(idle_hours, IDLE_VARIABLE, DEFAULT_IDLE_HOURS, allow_zero=True)
     return Policy(ttl=timedelta(hours=ttl), idle=timedelta(hours=idle) if idle else None)
 
 
