@@ -194,6 +194,8 @@ def _endpoint(sagemaker: Any, cloudwatch: Any, resource: Resource, now: datetime
         }
     costs = [_hourly("inference", types.get(name), count) for name, count in counts.items()]
     hourly = None if None in costs else round(sum(c for c in costs if c is not None), 4)
+    if endpoint.get("EndpointStatus") == "Failed":  # no instances run (it is only clutter)
+        hourly = 0.0
     usage = endpoint_usage(cloudwatch, resource.name, list(counts), now)
     return dataclasses.replace(resource, hourly_usd=hourly, usage=usage)
 
