@@ -324,7 +324,7 @@ def report(
             entry["deployed_at"] = decision.resource.deployed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         idle = idle_for(decision.resource, now)
         if idle is not None:
-            entry["idle_hours"] = round(idle.total_seconds() / 3600, 2)
+            entry["idle_hours"] = round(idle.total_seconds() / 3600, 4)
         if decision.action != "keep":
             entry["outcome"] = "dry run: not done" if dry_run else done.get(decision.resource.arn, "not attempted")
         entries.append(entry)
