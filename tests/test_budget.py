@@ -114,3 +114,51 @@ def test_the_tuning_pipeline_prices_every_trial_at_its_max_runtime():
     assert worst["usd"] == 45.93
     with pytest.raises(ParamError, match="x 20 jobs"):
         _resolve(**{**tuning, "max_runtime_seconds": 86400})  # 24 h per trial: 1,080 USD of training
+
+
+def _doc_rows() -> dict[str, list[float]]:
+    import re
+
+    from constants import REPO
+
+    rows = {}
+    for line in (REPO / "docs" / "budget.md").read_text().splitlines():
+        match = re.fullmatch(r"\| `([a-z_]+)`( \(kept\))? \| (.*) \|", line)
+        if match:
+            rows[match[1] + (match[2] or "")] = [float(cell) for cell in match[3].split(" | ")]
+    return rows
+
+
+def test_the_docs_show_each_dags_worst_case_per_term_as_the_code_computes_it():
+    from budget_defaults import DAGS, production_worst_day, worst_case
+
+    rows = _doc_rows()
+    for dag_id in DAGS:
+        for suffix, changes in (("", {}), (" (kept)", {"keep_endpoint": True})):
+            worst = worst_case(dag_id, **changes)
+            terms = worst["terms"]
+            expected = [terms["training"], terms["training_storage"], terms["endpoint"], worst["usd"]]
+            assert rows[dag_id + suffix] == expected, dag_id + suffix
+    day = production_worst_day()
+    assert rows["mnist_deploy_production"] == [*day["terms"].values(), day["usd_per_day"]]
+
+
+def test_a_kept_endpoint_is_priced_over_its_whole_ttl_and_every_region_by_its_factor():
+    kept = budget.worst_case(
+        training=budget.TrainingLimits("ml.p2.xlarge", 1, 3600),
+        endpoint=budget.EndpointLimits("ml.m5.xlarge", 2, variants=2, kept_hours=720),
+    )
+    # 2 instances x 2 variants x (720 h + the reaper's hour) x 0.23 USD/h
+    assert kept["endpoint_usd"] == 663.32 and "kept: endpoint_ttl_hours 720 h" in kept["how"][2]
+    with pytest.raises(ParamError, match="lower inference_instance_count or endpoint_ttl_hours"):
+        budget.check(kept, 200.0)
+    paris = budget.worst_case(training=budget.TrainingLimits("ml.p2.xlarge", 1, 3600), region="eu-west-3")
+    assert paris["training_usd"] == round(1.125 * paris["region_factor"], 2) and paris["region_factor"] > 1
+    with pytest.raises(ParamError, match="region: 'ap-east-1' has no price factor"):
+        budget.worst_case(training=budget.TrainingLimits("ml.p2.xlarge", 1, 3600), region="ap-east-1")
+
+
+def test_storage_volumes_are_priced_per_gb_month_prorated_by_runtime():
+    worst = budget.worst_case(training=budget.TrainingLimits("ml.p2.xlarge", 2, 730 * 3600, volume_size_gb=16384))
+    # 2 x 16 TB x 0.14 USD/GB-month for a whole 730 h month
+    assert worst["storage_usd"] == 4587.52 and worst["terms"]["training_storage"] == 4587.52
