@@ -34,24 +34,86 @@ class Ceiling:
     bounds: str
 
 
-MAX_COST_USD = Ceiling(f"{PREFIX}max_cost_usd", 200.0, "max_cost_usd (the form may lower it, never raise it)")
-TRAINING_TYPES = Ceiling(f"{PREFIX}allowed_training_instance_types", None, "training_instance_type")
-INFERENCE_TYPES = Ceiling(f"{PREFIX}allowed_inference_instance_types", None, "inference_instance_type (test endpoint)")
-PRODUCTION_TYPES = Ceiling(f"{PREFIX}allowed_production_instance_types", None, "instance_type (production)")
-TRAINING_COUNT = Ceiling(f"{PREFIX}max_training_instance_count", 4, "training_instance_count")
-INFERENCE_COUNT = Ceiling(f"{PREFIX}max_inference_instance_count", 2, "inference_instance_count")
-PRODUCTION_COUNT = Ceiling(f"{PREFIX}max_production_instance_count", 4, "instance_count (production)")
-MAX_RUNTIME = Ceiling(f"{PREFIX}max_runtime_seconds", 86400, "max_runtime_seconds (per job, per tuning trial)")
-VOLUME = Ceiling(f"{PREFIX}max_volume_size_gb", 100, "volume_size_gb")
-TUNING_JOBS = Ceiling(f"{PREFIX}max_tuning_jobs", 20, "max_number_of_training_jobs")
-TUNING_PARALLEL = Ceiling(f"{PREFIX}max_parallel_training_jobs", 3, "max_parallel_training_jobs")
-ENDPOINT_TTL = Ceiling(f"{PREFIX}max_endpoint_ttl_hours", 24, "endpoint_ttl_hours (how long a kept endpoint bills)")
-REGIONS = Ceiling(f"{PREFIX}allowed_regions", None, "region (default: the regions the price table knows)")
-PRODUCTION_PER_DAY = Ceiling(f"{PREFIX}production_max_cost_usd_per_day", 25.0, "production cost per day")
-IMAGE_REPOSITORIES = Ceiling(
-    f"{PREFIX}allowed_image_repositories", None, "training_image (default: the region's AWS algorithm image only)"
+MAX_COST_USD = Ceiling(
+    variable=f"{PREFIX}max_cost_usd",
+    default=200.0,
+    bounds="max_cost_usd (the form may lower it, never raise it)",
 )
-ALLOW_NETWORK_ACCESS = Ceiling(f"{PREFIX}allow_network_access", False, "network_isolation (off only when true)")
+TRAINING_TYPES = Ceiling(
+    variable=f"{PREFIX}allowed_training_instance_types",
+    default=None,
+    bounds="training_instance_type",
+)
+INFERENCE_TYPES = Ceiling(
+    variable=f"{PREFIX}allowed_inference_instance_types",
+    default=None,
+    bounds="inference_instance_type (test endpoint)",
+)
+PRODUCTION_TYPES = Ceiling(
+    variable=f"{PREFIX}allowed_production_instance_types",
+    default=None,
+    bounds="instance_type (production)",
+)
+TRAINING_COUNT = Ceiling(
+    variable=f"{PREFIX}max_training_instance_count",
+    default=4,
+    bounds="training_instance_count",
+)
+INFERENCE_COUNT = Ceiling(
+    variable=f"{PREFIX}max_inference_instance_count",
+    default=2,
+    bounds="inference_instance_count",
+)
+PRODUCTION_COUNT = Ceiling(
+    variable=f"{PREFIX}max_production_instance_count",
+    default=4,
+    bounds="instance_count (production)",
+)
+MAX_RUNTIME = Ceiling(
+    variable=f"{PREFIX}max_runtime_seconds",
+    default=86400,
+    bounds="max_runtime_seconds (per job, per tuning trial)",
+)
+VOLUME = Ceiling(
+    variable=f"{PREFIX}max_volume_size_gb",
+    default=100,
+    bounds="volume_size_gb",
+)
+TUNING_JOBS = Ceiling(
+    variable=f"{PREFIX}max_tuning_jobs",
+    default=20,
+    bounds="max_number_of_training_jobs",
+)
+TUNING_PARALLEL = Ceiling(
+    variable=f"{PREFIX}max_parallel_training_jobs",
+    default=3,
+    bounds="max_parallel_training_jobs",
+)
+ENDPOINT_TTL = Ceiling(
+    variable=f"{PREFIX}max_endpoint_ttl_hours",
+    default=24,
+    bounds="endpoint_ttl_hours (how long a kept endpoint bills)",
+)
+REGIONS = Ceiling(
+    variable=f"{PREFIX}allowed_regions",
+    default=None,
+    bounds="region (default: the regions the price table knows)",
+)
+PRODUCTION_PER_DAY = Ceiling(
+    variable=f"{PREFIX}production_max_cost_usd_per_day",
+    default=25.0,
+    bounds="production cost per day",
+)
+IMAGE_REPOSITORIES = Ceiling(
+    variable=f"{PREFIX}allowed_image_repositories",
+    default=None,
+    bounds="training_image (default: the region's AWS algorithm image only)",
+)
+ALLOW_NETWORK_ACCESS = Ceiling(
+    variable=f"{PREFIX}allow_network_access",
+    default=False,
+    bounds="network_isolation (off only when true)",
+)
 
 ALL: tuple[Ceiling, ...] = (
     MAX_COST_USD,

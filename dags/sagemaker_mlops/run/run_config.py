@@ -102,15 +102,17 @@ def common_params(
             None,
             ["null", "string"],
             "AWS region",
-            f"Empty: Variable {VARIABLE_PREFIX}region, else the AWS connection's region.",
+            f"Empty: Variable {VARIABLE_PREFIX}region, else the AWS connection's region. Must be in the admin's list "
+            f"(Variable {VARIABLE_PREFIX}allowed_regions; default: the priced regions).",
             STORAGE,
         ),
         "max_cost_usd": _param(
             None,
             ["null", "number"],
             "Budget (USD)",
-            "The run fails before anything is created when its worst case (every job to its limit, plus the test "
-            f"endpoint) costs more. Empty: Variable {VARIABLE_PREFIX}max_cost_usd, else 200.",
+            "The run fails before anything is created when its worst case (every job to its limit, their volumes, the "
+            f"test endpoint) costs more. Empty: Variable {VARIABLE_PREFIX}max_cost_usd, else 200; may lower that "
+            "ceiling, never raise it.",
             STORAGE,
             exclusiveMinimum=0,
         ),
@@ -118,7 +120,8 @@ def common_params(
             None,
             ["null", "string"],
             "Training image URI",
-            "Empty: the region's built-in image-classification:1 image.",
+            "Empty: the region's built-in image-classification:1 image. Another image only from a repository the "
+            f"admin allows (Variable {VARIABLE_PREFIX}allowed_image_repositories).",
             STORAGE,
         ),
         "training_instance_count": _param(
@@ -146,7 +149,8 @@ def common_params(
             True,
             "boolean",
             "Network isolation",
-            "Run the training and inference containers without network access.",
+            "Run the training and inference containers without network access. Off only when the admin allows it "
+            f"(Variable {VARIABLE_PREFIX}allow_network_access).",
             TRAINING,
         ),
         "capacity_retries": _param(
