@@ -162,3 +162,20 @@ def test_storage_volumes_are_priced_per_gb_month_prorated_by_runtime():
     worst = budget.worst_case(training=budget.TrainingLimits("ml.p2.xlarge", 2, 730 * 3600, volume_size_gb=16384))
     # 2 x 16 TB x 0.14 USD/GB-month for a whole 730 h month
     assert worst["storage_usd"] == 4587.52 and worst["terms"]["training_storage"] == 4587.52
+
+
+def test_the_training_report_shows_each_term_of_the_worst_case():
+    from sagemaker_mlops.core import report
+
+    worst = {**_resolve().extra["budget"]}
+    job = {
+        "TrainingJobName": "j",
+        "TrainingJobStatus": "Completed",
+        "ResourceConfig": {"InstanceType": "ml.p2.xlarge", "InstanceCount": 2},
+        "TrainingTimeInSeconds": 600,
+        "BillableTimeInSeconds": 600,
+    }
+    summary = report.training_report(job, region="us-east-1", worst_case=worst)
+    assert summary["costs"]["worst_case_terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35}
+    text = report.render_markdown(summary)
+    assert "- Worst case per term: training 54.0 USD, training_storage 0.28 USD, endpoint 0.35 USD" in text
