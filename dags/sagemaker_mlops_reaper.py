@@ -48,14 +48,22 @@ def reap(**context) -> dict:
     from airflow.sdk import Variable
     from botocore.exceptions import ClientError
 
+    from sagemaker_mlops.core.dag_params import declared_params
     from sagemaker_mlops.core.naming import run_token
-    from sagemaker_mlops.core.validation import ParamError, validate_bucket_name, validate_region, validate_s3_prefix
+    from sagemaker_mlops.core.validation import (
+        ParamError,
+        refuse_undeclared,
+        validate_bucket_name,
+        validate_region,
+        validate_s3_prefix,
+    )
     from sagemaker_mlops.reaper import rules as reaper
     from sagemaker_mlops.reaper import sweep
 
     log = logging.getLogger("sagemaker_mlops.reaper")
     params, dag_run, ti = context["params"], context["dag_run"], context["ti"]
     try:
+        refuse_undeclared(dag_run.conf or {}, declared_params(context), dag_run.dag_id)  # unvalidated otherwise
         region = params.get("region") or Variable.get("sagemaker_mlops_region", default=None)
         region = validate_region(region) if region else None
         bucket = params.get("report_bucket") or Variable.get("sagemaker_mlops_bucket", default=None)

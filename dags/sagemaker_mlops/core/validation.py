@@ -16,6 +16,7 @@ __all__ = [
     "JobEnded",
     "ParamError",
     "collect_errors",
+    "refuse_undeclared",
     "validate_bucket_name",
     "validate_region",
     "validate_role_arn",
@@ -263,3 +264,19 @@ def validate_url(value: object, field: str = "url") -> str:
     if parts.username is not None or parts.password is not None:
         raise ParamError(field, "contains credentials (user:password@)", "remove them; use a public or pre-signed URL")
     return text
+
+
+def refuse_undeclared(keys: Iterable[str], declared: Iterable[str], dag_id: str) -> None:
+    """Raise a ParamError (field ``conf``) naming the run's conf keys that the DAG does not declare as Params.
+
+    Why: Airflow merges every conf key into ``params`` and validates only the declared ones, so an undeclared key
+    (e.g. ``max_wait_seconds`` on a DAG without spot) would reach the tasks, and the budget, unchecked.
+    """
+    extra = sorted(set(keys) - set(declared))
+    if extra:
+        raise ParamError(
+            "conf",
+            f"the run's conf has keys {dag_id} does not declare as Params: {', '.join(extra)} (Airflow would pass "
+            "them to the tasks unvalidated)",
+            "remove them from the conf; the trigger form lists every field this DAG takes",
+        )
