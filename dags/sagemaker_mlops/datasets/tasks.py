@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,8 @@ from sagemaker_mlops.core.airflow_tasks import (
     bad_input_fails_fast,
 )
 from sagemaker_mlops.core.config import RunConfig
-from sagemaker_mlops.datasets import dataset, upload
+from sagemaker_mlops.core.validation import ParamError, redact_url
+from sagemaker_mlops.datasets import cache, dataset, upload
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +28,83 @@ log = logging.getLogger(__name__)
 DATA_DIR = Path(os.environ.get("SAGEMAKER_MLOPS_DATA_DIR", Path(tempfile.gettempdir()) / "sagemaker_mlops"))
 
 
+# Admin bounds (Variables; the trigger form cannot change them). Safe defaults for the book's 20 MB zips.
+DEADLINE_VARIABLE = dataset.DEADLINE_VARIABLE
+CACHE_MAX_GB_VARIABLE = "sagemaker_mlops_dataset_cache_max_gb"
+CACHE_MAX_AGE_VARIABLE = "sagemaker_mlops_dataset_cache_max_age_hours"
+
+
+def _variable(name: str) -> str | None:
+    return Variable.get(name, default=None)
+
+
+def _positive(name: str, default: float) -> float:
+    """A positive number from Variable ``name``, or ``default`` when it is unset; a bad value names the Variable."""
+    text = _variable(name)
+    if text in (None, ""):
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ParamError(
+            name, f"must be a positive number, got {text!r}", f"set the Variable {name} to e.g. {default:g}"
+        )
+    return value
+
+
+def download_deadline_seconds() -> float:
+    """The whole download's deadline (Variable, default :data:`dataset.DEFAULT_DEADLINE_SECONDS`)."""
+    return _positive(DEADLINE_VARIABLE, dataset.DEFAULT_DEADLINE_SECONDS)
+
+
+def _evict() -> None:
+    """Bound this worker's dataset cache (size and age, Variables), keeping what running tasks hold."""
+    cache.evict(
+        DATA_DIR,
+        max_bytes=int(_positive(CACHE_MAX_GB_VARIABLE, cache.DEFAULT_MAX_GB) * dataset.GiB),
+        max_age_seconds=_positive(CACHE_MAX_AGE_VARIABLE, cache.DEFAULT_MAX_AGE_HOURS) * 3600,
+    )
+
+
+def _full_dataset_url(cfg: RunConfig, context: dict[str, Any]) -> str:
+    """The URL to download: the run's form value when the config's (redacted: no query string) URL is its redacted
+    form, else the config's own (a mirror the resolver substituted, never pre-signed).
+
+    Why: the config travels through XCom and is logged, so it keeps only :func:`redact_url`'s form; the full
+    URL (a pre-signed URL's signature) is read here from the run's params and never logged or returned."""
+    params = context.get("params") or {}
+    url = params.get("dataset_url")
+    if isinstance(url, str) and redact_url(url) == cfg.dataset_url:
+        return url
+    return cfg.dataset_url
+
+
+@contextlib.contextmanager
+def _zip_held(cfg: RunConfig, url: str, sha256: str | None) -> Iterator[Path]:
+    """This worker's verified copy of the zip, held (eviction skips it) for the block."""
+    name = "downloads/" + dataset.cache_name(url, sha256)
+    with cache.hold(DATA_DIR, name):
+        yield dataset.ensure_dataset(
+            url,
+            sha256,
+            DATA_DIR / "downloads",
+            deadline_seconds=download_deadline_seconds(),
+            allowed_hosts=_allowed_dataset_hosts(),
+        )
+
+
 @task
-def download_dataset(config: dict[str, Any]) -> dict[str, Any]:
+def download_dataset(config: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Stream the zip to disk, check it, extract it safely and validate the book's layout; count the samples."""
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        zip_path = dataset.ensure_dataset(
-            cfg.dataset_url, cfg.dataset_sha256, DATA_DIR / "downloads", allowed_hosts=_allowed_dataset_hosts()
-        )
-        summary = _extract_and_validate(cfg, zip_path)
-    log.info("Dataset %s: %s", cfg.dataset_url, json.dumps(summary, sort_keys=True))
+        url = _full_dataset_url(cfg, context)
+        with _zip_held(cfg, url, cfg.dataset_sha256) as zip_path:
+            summary = _extract_and_validate(cfg, zip_path)
+        _evict()
+    log.info("Dataset %s: %s", redact_url(url), json.dumps(summary, sort_keys=True))
     return summary
 
 
@@ -47,36 +118,42 @@ def _allowed_dataset_hosts() -> frozenset[str]:
 
 def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
     digest = dataset.sha256_file(zip_path)
-    root = DATA_DIR / "extracted" / digest  # keyed by content: a re-downloaded, changed zip never reuses old files
-    if not root.exists():
-        staging = Path(tempfile.mkdtemp(dir=DATA_DIR, prefix="extract-"))
-        dataset.safe_extract(zip_path, staging)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(root)
-    summary = dataset.validate_layout(
-        root, num_classes=cfg.hyperparameters["num_classes"], image_shape=cfg.hyperparameters["image_shape"]
-    )
+    with cache.hold(DATA_DIR, f"extracted/{digest}") as root:  # keyed by content: a changed zip never reuses files
+        if not root.exists():
+            staging = Path(tempfile.mkdtemp(dir=DATA_DIR, prefix="extract-"))
+            dataset.safe_extract(zip_path, staging)
+            root.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                staging.rename(root)
+            except OSError:  # another task on this worker extracted the same zip meanwhile: use theirs
+                shutil.rmtree(staging, ignore_errors=True)
+                if not root.is_dir():
+                    raise
+        summary = dataset.validate_layout(
+            root, num_classes=cfg.hyperparameters["num_classes"], image_shape=cfg.hyperparameters["image_shape"]
+        )
     as_dict = summary.to_dict()
     as_dict.pop("files")  # hundreds of paths: the upload walks the validated folder instead of XCom
     return {**as_dict, "zip_sha256": digest, "local_root": str(root)}
 
 
 @task
-def upload_dataset(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+def upload_dataset(config: dict[str, Any], summary: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Upload train/, validation/, train_lst/, validation_lst/, test/ concurrently; unchanged objects are skipped."""
     cfg = RunConfig.from_dict(config)
     # This worker's copy, keyed by content: summary["local_root"] is a path on the disk of the worker that ran the
     # download (under CeleryExecutor, as on MWAA, usually another machine; on one machine it would be read silently).
-    root = DATA_DIR / "extracted" / summary["zip_sha256"]
-    with bad_input_fails_fast():
-        if not root.exists():  # another worker downloaded it: fetch (verified by SHA-256) and validate again here
-            zip_path = dataset.ensure_dataset(
-                cfg.dataset_url, summary["zip_sha256"], DATA_DIR / "downloads", allowed_hosts=_allowed_dataset_hosts()
-            )
-            root = Path(_extract_and_validate(cfg, zip_path)["local_root"])
-        client = upload.s3_client(cfg.aws_conn_id, max_pool_connections=upload.MAX_WORKERS, region_name=cfg.region)
-        created = upload.ensure_bucket(client, cfg.bucket, cfg.region, create=cfg.create_bucket)
-    report = upload.upload_tree(client, root, cfg.bucket, cfg.prefix)
+    with contextlib.ExitStack() as held:
+        root = held.enter_context(cache.hold(DATA_DIR, f"extracted/{summary['zip_sha256']}"))
+        with bad_input_fails_fast():
+            if not root.exists():  # another worker downloaded it (or it was evicted): fetch (verified) and validate
+                url = _full_dataset_url(cfg, context)
+                zip_path = held.enter_context(_zip_held(cfg, url, summary["zip_sha256"]))
+                root = Path(_extract_and_validate(cfg, zip_path)["local_root"])
+            client = upload.s3_client(cfg.aws_conn_id, max_pool_connections=upload.MAX_WORKERS, region_name=cfg.region)
+            created = upload.ensure_bucket(client, cfg.bucket, cfg.region, create=cfg.create_bucket)
+        report = upload.upload_tree(client, root, cfg.bucket, cfg.prefix)
+    _evict()
     result = {"bucket_created": created, **report.to_dict()}
     log.info("Upload to s3://%s/%s: %s", cfg.bucket, cfg.prefix, result)
     return result
