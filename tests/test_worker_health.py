@@ -435,3 +435,91 @@ def test_a_download_error_names_the_url_without_its_query_string(ok_server: _Ser
         )
     assert "SECRET" not in str(caught.value) and "/x.zip?..." in str(caught.value)
     assert ok_server.paths == [f"/x.zip?{SECRET}"]
+
+
+# -- every task of every DAG has an execution_timeout, at least as long as the AWS wait it makes ----------------------
+
+
+@pytest.fixture(scope="module")
+def all_dags() -> dict[str, Any]:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from constants import REPO
+
+    bag = DagBag(str(REPO / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    assert len(bag.dags) >= 5
+    return bag.dags
+
+
+def _aws_waits(dag: Any, task: Any) -> dict[str, float]:
+    """The AWS waits ``task`` may make, each in seconds, from the request's limits and the task's own settings."""
+    from sagemaker_mlops.production.tasks import SETTLE_TIMEOUT_SECONDS
+    from sagemaker_mlops.serving import teardown
+    from sagemaker_mlops.training.training_config import MAX_RUNTIME_LIMIT_SECONDS
+
+    waits: dict[str, float] = {}
+    if isinstance(getattr(task, "timeout", None), (int, float)):  # a sensor's whole wait
+        waits["sensor timeout"] = float(task.timeout)
+    if getattr(task, "max_ingestion_time", None):
+        waits["max_ingestion_time"] = float(task.max_ingestion_time)
+    attempts, interval = getattr(task, "max_attempts", None), getattr(task, "check_interval", None)
+    if getattr(task, "deferrable", False) and isinstance(attempts, int) and isinstance(interval, (int, float)):
+        waits["deferred polls"] = float(attempts * interval)
+    if task.task_id in ("train", "reattach_training"):  # a training job: MaxRuntime, or MaxWait on spot
+        for name in ("max_runtime_seconds", "max_wait_seconds"):
+            if name in dag.params:
+                waits[f"form's maximum {name}"] = float(dag.params.get_param(name).schema["maximum"])
+    if task.task_id in ("tune", "reattach_tuning"):
+        waits["tuning job's MaxRuntimeInSeconds limit"] = float(MAX_RUNTIME_LIMIT_SECONDS)
+    if task.task_id == "delete_endpoint":
+        waits["busy + deleting"] = teardown.BUSY_WAIT_SECONDS + teardown.DELETING_SECONDS
+    if dag.dag_id == "mnist_deploy_production" and task.task_id == "deploy":
+        waits["two settles"] = 2.0 * SETTLE_TIMEOUT_SECONDS
+    return waits
+
+
+def test_every_task_of_every_dag_has_an_execution_timeout_covering_its_aws_waits(all_dags: dict[str, Any]) -> None:
+    missing, short = [], []
+    waiting = set()
+    for dag in all_dags.values():
+        for task in dag.tasks:
+            where = f"{dag.dag_id}.{task.task_id}"
+            if task.execution_timeout is None:
+                missing.append(where)
+                continue
+            for what, seconds in _aws_waits(dag, task).items():
+                waiting.add(where)
+                if task.execution_timeout.total_seconds() < seconds:
+                    short.append(f"{where}: {task.execution_timeout} < {what} ({seconds:g} s)")
+    assert not missing, f"tasks without an execution_timeout: {missing}"
+    assert not short, "execution_timeout shorter than the AWS wait:\n" + "\n".join(short)
+    # The walk found the waits it must judge (a renamed task would otherwise pass unjudged).
+    for expected in (
+        "mnist_train_deploy.train",
+        "mnist_train_deploy.reattach_training",
+        "mnist_train_deploy.create_endpoint",
+        "mnist_train_deploy.delete_endpoint",
+        "mnist_incremental_spot.train",
+        "mnist_tuning.tune",
+        "mnist_tuning.reattach_tuning",
+        "mnist_deploy_production.deploy",
+    ):
+        assert expected in waiting, expected
+
+
+def test_the_spot_training_timeout_covers_the_forms_longest_max_wait(all_dags: dict[str, Any]) -> None:
+    dag = all_dags["mnist_incremental_spot"]
+    longest = dag.params.get_param("max_wait_seconds").schema["maximum"]
+    assert dag.get_task("train").execution_timeout.total_seconds() >= longest
+    # ... and a plain Python task gets the shared default, not days.
+    assert dag.get_task("training_request").execution_timeout.total_seconds() <= 3600
+
+
+def test_the_deadline_variable_cannot_outlast_the_dataset_tasks_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sagemaker_mlops.datasets import tasks
+
+    assert tasks.DATASET_TASK_TIMEOUT.total_seconds() > tasks.MAX_DEADLINE_SECONDS
+    monkeypatch.setattr(tasks, "_variable", lambda name: str(tasks.MAX_DEADLINE_SECONDS + 1))
+    with pytest.raises(ParamError, match="at most"):
+        tasks.download_deadline_seconds()

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,10 @@ DATA_DIR = Path(os.environ.get("SAGEMAKER_MLOPS_DATA_DIR", Path(tempfile.gettemp
 DEADLINE_VARIABLE = dataset.DEADLINE_VARIABLE
 CACHE_MAX_GB_VARIABLE = "sagemaker_mlops_dataset_cache_max_gb"
 CACHE_MAX_AGE_VARIABLE = "sagemaker_mlops_dataset_cache_max_age_hours"
+# The download deadline (Variable) is capped so the download, the extraction and the checks fit in the task's
+# execution_timeout (an upload on another worker downloads again, then uploads).
+DATASET_TASK_TIMEOUT = timedelta(hours=2)
+MAX_DEADLINE_SECONDS = 3600.0
 
 
 def _variable(name: str) -> str | None:
@@ -55,8 +60,16 @@ def _positive(name: str, default: float) -> float:
 
 
 def download_deadline_seconds() -> float:
-    """The whole download's deadline (Variable, default :data:`dataset.DEFAULT_DEADLINE_SECONDS`)."""
-    return _positive(DEADLINE_VARIABLE, dataset.DEFAULT_DEADLINE_SECONDS)
+    """The whole download's deadline (Variable, default :data:`dataset.DEFAULT_DEADLINE_SECONDS`, at most
+    :data:`MAX_DEADLINE_SECONDS`, so the task's execution_timeout never cuts a download short)."""
+    value = _positive(DEADLINE_VARIABLE, dataset.DEFAULT_DEADLINE_SECONDS)
+    if value > MAX_DEADLINE_SECONDS:
+        raise ParamError(
+            DEADLINE_VARIABLE,
+            f"{value:g} s is above the most the dataset tasks allow ({MAX_DEADLINE_SECONDS:g} s)",
+            f"set it to at most {MAX_DEADLINE_SECONDS:g}, or host the dataset closer to the workers (S3 in the region)",
+        )
+    return value
 
 
 def _evict() -> None:
@@ -95,7 +108,7 @@ def _zip_held(cfg: RunConfig, url: str, sha256: str | None) -> Iterator[Path]:
         )
 
 
-@task
+@task(execution_timeout=DATASET_TASK_TIMEOUT)
 def download_dataset(config: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Stream the zip to disk, check it, extract it safely and validate the book's layout; count the samples."""
     cfg = RunConfig.from_dict(config)
@@ -137,7 +150,7 @@ def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
     return {**as_dict, "zip_sha256": digest, "local_root": str(root)}
 
 
-@task
+@task(execution_timeout=DATASET_TASK_TIMEOUT)
 def upload_dataset(config: dict[str, Any], summary: dict[str, Any], **context: Any) -> dict[str, Any]:
     """Upload train/, validation/, train_lst/, validation_lst/, test/ concurrently; unchanged objects are skipped."""
     cfg = RunConfig.from_dict(config)
