@@ -523,3 +523,30 @@ def test_the_deadline_variable_cannot_outlast_the_dataset_tasks_timeout(monkeypa
     monkeypatch.setattr(tasks, "_variable", lambda name: str(tasks.MAX_DEADLINE_SECONDS + 1))
     with pytest.raises(ParamError, match="at most"):
         tasks.download_deadline_seconds()
+
+
+@pytest.mark.e2e
+def test_a_run_with_a_presigned_url_keeps_its_query_string_out_of_every_xcom_and_log_line(
+    airflow_db: Any, airflow_aws: Any, datasets: Any, capfd: Any, caplog: Any
+) -> None:
+    import json
+    import logging
+
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from dag_runs import run_dag
+
+    caplog.set_level(logging.INFO)
+    conf = datasets.conf("batch1")
+    conf["dataset_url"] += f"?{SECRET}"  # the dataset server ignores the query, as S3 checks it
+    run, states = run_dag("mnist_train_deploy", conf)
+    assert str(run.state) == "success", states
+    with create_session() as session:
+        rows = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id)).all()
+        values = [json.dumps(XComModel.deserialize_value(row), default=str) for row in rows]
+    assert not [value for value in values if "SECRET" in value]
+    assert len(values) > 10 and any("batch1.zip?..." in value for value in values)
+    out = capfd.readouterr()
+    logged = out.out + out.err + "\n".join(record.getMessage() for record in caplog.records)
+    assert "batch1.zip" in logged and "SECRET" not in logged
