@@ -120,14 +120,26 @@ def test_a_slow_drip_fails_at_the_deadline_naming_dataset_url(drip: _Server, tmp
     assert list(tmp_path.iterdir()) == []  # no partial file left behind
 
 
+def _variables(monkeypatch: pytest.MonkeyPatch, value: str | None) -> None:
+    """Every Variable the dataset tasks read answers ``value``."""
+    from sagemaker_mlops.datasets import tasks
+
+    class Stub:
+        @staticmethod
+        def get(name: str, default: Any = None) -> Any:
+            return default if value is None else value
+
+    monkeypatch.setattr(tasks, "Variable", Stub)
+
+
 def test_the_deadline_variable_is_read_with_a_safe_default(monkeypatch: pytest.MonkeyPatch) -> None:
     from sagemaker_mlops.datasets import tasks
 
-    monkeypatch.setattr(tasks, "_variable", lambda name: None)
+    _variables(monkeypatch, None)
     assert tasks.download_deadline_seconds() == dataset.DEFAULT_DEADLINE_SECONDS
-    monkeypatch.setattr(tasks, "_variable", lambda name: "120")
+    _variables(monkeypatch, "120")
     assert tasks.download_deadline_seconds() == 120
-    monkeypatch.setattr(tasks, "_variable", lambda name: "soon")
+    _variables(monkeypatch, "soon")
     with pytest.raises(ParamError, match=tasks.DEADLINE_VARIABLE):
         tasks.download_deadline_seconds()
 
@@ -520,7 +532,7 @@ def test_the_deadline_variable_cannot_outlast_the_dataset_tasks_timeout(monkeypa
     from sagemaker_mlops.datasets import tasks
 
     assert tasks.DATASET_TASK_TIMEOUT.total_seconds() > tasks.MAX_DEADLINE_SECONDS
-    monkeypatch.setattr(tasks, "_variable", lambda name: str(tasks.MAX_DEADLINE_SECONDS + 1))
+    _variables(monkeypatch, str(tasks.MAX_DEADLINE_SECONDS + 1))
     with pytest.raises(ParamError, match="at most"):
         tasks.download_deadline_seconds()
 

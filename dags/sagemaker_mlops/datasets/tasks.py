@@ -39,13 +39,8 @@ DATASET_TASK_TIMEOUT = timedelta(hours=2)
 MAX_DEADLINE_SECONDS = 3600.0
 
 
-def _variable(name: str) -> str | None:
-    return Variable.get(name, default=None)
-
-
-def _positive(name: str, default: float) -> float:
-    """A positive number from Variable ``name``, or ``default`` when it is unset; a bad value names the Variable."""
-    text = _variable(name)
+def _positive(name: str, text: str | None, default: float) -> float:
+    """A positive number from Variable ``name`` (its ``text``), or ``default`` when unset; a bad value names it."""
     if text in (None, ""):
         return default
     try:
@@ -62,7 +57,11 @@ def _positive(name: str, default: float) -> float:
 def download_deadline_seconds() -> float:
     """The whole download's deadline (Variable, default :data:`dataset.DEFAULT_DEADLINE_SECONDS`, at most
     :data:`MAX_DEADLINE_SECONDS`, so the task's execution_timeout never cuts a download short)."""
-    value = _positive(DEADLINE_VARIABLE, dataset.DEFAULT_DEADLINE_SECONDS)
+    value = _positive(
+        DEADLINE_VARIABLE,
+        Variable.get(dataset.DEADLINE_VARIABLE, default=None),
+        dataset.DEFAULT_DEADLINE_SECONDS,
+    )
     if value > MAX_DEADLINE_SECONDS:
         raise ParamError(
             DEADLINE_VARIABLE,
@@ -76,8 +75,14 @@ def _evict() -> None:
     """Bound this worker's dataset cache (size and age, Variables), keeping what running tasks hold."""
     cache.evict(
         DATA_DIR,
-        max_bytes=int(_positive(CACHE_MAX_GB_VARIABLE, cache.DEFAULT_MAX_GB) * dataset.GiB),
-        max_age_seconds=_positive(CACHE_MAX_AGE_VARIABLE, cache.DEFAULT_MAX_AGE_HOURS) * 3600,
+        max_bytes=int(
+            _positive(CACHE_MAX_GB_VARIABLE, Variable.get(CACHE_MAX_GB_VARIABLE, default=None), cache.DEFAULT_MAX_GB)
+            * dataset.GiB
+        ),
+        max_age_seconds=_positive(
+            CACHE_MAX_AGE_VARIABLE, Variable.get(CACHE_MAX_AGE_VARIABLE, default=None), cache.DEFAULT_MAX_AGE_HOURS
+        )
+        * 3600,
     )
 
 
