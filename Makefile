@@ -55,6 +55,9 @@ bench-parse: venv
 
 clean:
 	rm -rf $(VENV) .venv-sdk .venv-tools .local build .pytest_cache
+	@echo "make clean removed the venvs, .local/, build/ and .pytest_cache; it leaves the Debian packages make test" \
+	  "may have installed (chromium, fonts-liberation, redis-server): remove them with" \
+	  "sudo apt-get remove chromium fonts-liberation redis-server"
 
 # MWAA: build/mwaa/ holds exactly what MWAA syncs (dags/, plugins.zip, requirements.txt); deploy-mwaa prints its
 # plan, touches only the keys its manifest in the bucket says it owns, refuses to replace another team's
