@@ -484,7 +484,7 @@ def _aws_waits(dag: Any, task: Any) -> dict[str, float]:
                 waits[f"form's maximum {name}"] = float(dag.params.get_param(name).schema["maximum"])
     if task.task_id in ("tune", "reattach_tuning"):
         waits["tuning job's MaxRuntimeInSeconds limit"] = float(MAX_RUNTIME_LIMIT_SECONDS)
-    if task.task_id == "delete_endpoint":
+    if task.task_id in ("delete_endpoint", "decommission"):  # waits until the endpoint is gone
         waits["busy + deleting"] = teardown.BUSY_WAIT_SECONDS + teardown.DELETING_SECONDS
     if dag.dag_id == "mnist_deploy_production" and task.task_id == "deploy":
         waits["two settles"] = 2.0 * SETTLE_TIMEOUT_SECONDS
@@ -516,6 +516,7 @@ def test_every_task_of_every_dag_has_an_execution_timeout_covering_its_aws_waits
         "mnist_tuning.tune",
         "mnist_tuning.reattach_tuning",
         "mnist_deploy_production.deploy",
+        "mnist_production_decommission.decommission",
     ):
         assert expected in waiting, expected
 
