@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, chain
 
-from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, MODEL_ASSET, teardown_of
+from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, MODEL_ASSET, TASK_TIMEOUT, teardown_of
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
 from sagemaker_mlops.datasets import tasks as dataset_tasks
 from sagemaker_mlops.monitoring import tasks as utilisation_tasks
@@ -49,7 +49,12 @@ with DAG(
         ),
         **incremental_params(),
     },
-    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "owner": "ml-platform",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": TASK_TIMEOUT,
+    },
     tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "managed-spot", "incremental"],
 ) as dag:
     # --- set-up: params, quotas (spot), base model and its compatibility, dataset — before any spend

@@ -156,7 +156,13 @@ with DAG(
         ),
     },
     # Deletes are idempotent, so a retry is safe; a failed removal (AirflowFailException) is not retried.
-    default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(minutes=2)},
+    # execution_timeout: each endpoint it deletes may take ~11 minutes to be gone (serving/teardown.py)
+    default_args={
+        "owner": "ml-platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=2),
+        "execution_timeout": timedelta(hours=3),
+    },
     tags=["sagemaker", "cost-control", "teardown"],
 ) as dag:
     reap()

@@ -10,12 +10,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "JobEnded",
     "ParamError",
     "collect_errors",
+    "redact_url",
     "refuse_undeclared",
     "validate_bucket_name",
     "validate_region",
@@ -239,6 +240,26 @@ def validate_sha256(value: object, field: str = "sha256") -> str | None:
             "paste the output of 'sha256sum <file>' (first column) or leave it empty to skip the check",
         )
     return digest
+
+
+def redact_url(url: object) -> str:
+    """``url`` as it may be logged or stored: without query string, fragment or ``user:password@``.
+
+    Why: a pre-signed URL's query string is a bearer credential (``X-Amz-Signature``...), and logs and XCom are
+    read by far more people than the trigger form. The download itself still uses the full URL; a query that
+    was cut shows as ``?...`` so a reader knows there was one.
+    """
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return text.split("?", 1)[0].split("#", 1)[0]
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{port}" if port is not None else ""
+    redacted = urlunsplit((parts.scheme, netloc if parts.netloc else "", parts.path, "", ""))
+    return redacted + ("?..." if parts.query else "")
 
 
 def validate_url(value: object, field: str = "url") -> str:

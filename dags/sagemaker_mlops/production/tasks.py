@@ -17,7 +17,7 @@ from airflow.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk import task
 
 from sagemaker_mlops.core import report as cost
-from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, POLL_SECONDS
+from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, POLL_SECONDS, aws_wait_timeout
 from sagemaker_mlops.core.naming import resource_name
 from sagemaker_mlops.core.validation import ParamError, validate_region, validate_role_arn
 from sagemaker_mlops.production import production_config as pc
@@ -158,7 +158,7 @@ def _serving(sagemaker: Any, name: str) -> dict[str, Any] | None:
     }
 
 
-@task
+@task(execution_timeout=aws_wait_timeout(2 * SETTLE_TIMEOUT_SECONDS))  # settles before and after the update
 def deploy(plan: dict[str, Any]) -> dict[str, Any]:
     """Create the endpoint (first time) or update it blue/green behind the alarms; confirm what serves. A rollback
     fails the run and marks the package Rejected with the reason."""

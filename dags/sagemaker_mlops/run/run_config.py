@@ -352,7 +352,9 @@ def resolve(
         create_bucket=bool(params.get("create_bucket")),
         role_arn=_pick(params, "role_arn", variable),
         image_uri="",
-        dataset_url=dataset_url,
+        # Logged and passed through XCom: no query string (a pre-signed URL's signature). The download task reads
+        # the full URL from the run's params (datasets.tasks._full_dataset_url).
+        dataset_url=validation.redact_url(dataset_url) if isinstance(dataset_url, str) else dataset_url,
         dataset_sha256=params.get("dataset_sha256"),
         training_instance_type=params.get("training_instance_type"),
         training_instance_count=params.get("training_instance_count"),

@@ -17,6 +17,7 @@ from sagemaker_mlops.core.airflow_tasks import (
     AWS_CONN_ID,
     POLL_SECONDS,
     aws_client,
+    aws_wait_timeout,
     bad_input_fails_fast,
     s3_hook,
     sagemaker_client,
@@ -183,6 +184,7 @@ def tune_operator(config: Any, request: Any) -> Any:
         check_interval=POLL_SECONDS,
         max_attempts=_max_attempts(),
         retries=0,
+        execution_timeout=aws_wait_timeout(_max_attempts() * POLL_SECONDS),  # a tuning job's 28-day limit
     )
 
 
@@ -205,6 +207,7 @@ def reattach_sensor(config: Any) -> Any:
         mode="reschedule",
         poke_interval=POLL_SECONDS,
         timeout=_max_attempts() * POLL_SECONDS,
+        execution_timeout=aws_wait_timeout(_max_attempts() * POLL_SECONDS),
     )
 
 
