@@ -22,8 +22,9 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, CronTriggerTimetable
+from airflow.sdk import DAG, CronTriggerTimetable, Param
 
+from sagemaker_mlops.core.dag_params import keep_params_on_dag
 from sagemaker_mlops.monitoring import monitor_tasks
 
 MONITOR_CRON = os.environ.get("SAGEMAKER_MLOPS_MONITOR_CRON", "0 * * * *")
@@ -36,7 +37,27 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
+    params={
+        "endpoint_name": Param(
+            None,
+            type=["null", "string"],
+            title="Endpoint name",
+            description="The endpoint to watch. Empty: the Variable sagemaker_mlops_monitor_endpoint "
+            "(default mnist-production).",
+        ),
+        "max_records": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=100000,
+            title="Max records",
+            description="Captured records read at most in this run. Empty: the Variable "
+            "sagemaker_mlops_monitor_max_records (default 5000).",
+        ),
+    },
     default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(seconds=30)},
     tags=["sagemaker", "production", "monitoring", "drift"],
 ) as dag:
     monitor_tasks.emit_drift_event(monitor_tasks.measure_drift())
+
+keep_params_on_dag(dag)  # the form's Params stay on the DAG; tasks read them from it at run time

@@ -41,10 +41,10 @@ VARIABLES: dict[str, Any] = {
 }
 
 
-def _variable(name: str) -> Any:
+def variable(name: str) -> Any:
     """A Variable as the type of its default; a value that does not convert fails naming the Variable."""
-    from airflow.sdk.exceptions import AirflowFailException
     from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowFailException
 
     default = VARIABLES[name]
     raw = Variable.get(name, default=None)
@@ -61,11 +61,11 @@ def _variable(name: str) -> Any:
 
 def thresholds() -> drift.Thresholds:
     return drift.Thresholds(
-        class_mix_js=_variable("sagemaker_mlops_drift_js_threshold"),
-        confidence_drop=_variable("sagemaker_mlops_drift_confidence_drop"),
-        intensity_shift=_variable("sagemaker_mlops_drift_intensity_shift"),
-        unreadable_fraction=_variable("sagemaker_mlops_drift_unreadable_fraction"),
-        error_rate=_variable("sagemaker_mlops_drift_error_rate"),
+        class_mix_js=variable("sagemaker_mlops_drift_js_threshold"),
+        confidence_drop=variable("sagemaker_mlops_drift_confidence_drop"),
+        intensity_shift=variable("sagemaker_mlops_drift_intensity_shift"),
+        unreadable_fraction=variable("sagemaker_mlops_drift_unreadable_fraction"),
+        error_rate=variable("sagemaker_mlops_drift_error_rate"),
     )
 
 
@@ -182,15 +182,16 @@ def alarm_requests(endpoint: str, limits: dict[str, tuple[str, float]]) -> list[
 @task
 def measure_drift(**context: Any) -> dict[str, Any]:
     """Capture since the watermark -> figures vs the baseline -> report (JSON + HTML), metrics, alarms."""
-    from airflow.sdk.exceptions import AirflowSkipException
     from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowSkipException
 
     from sagemaker_mlops.monitoring import drift_html
 
     region = Variable.get("sagemaker_mlops_region", default=None) or None
-    endpoint_name = _variable("sagemaker_mlops_monitor_endpoint")
-    max_records = _variable("sagemaker_mlops_monitor_max_records")
-    min_records = _variable("sagemaker_mlops_monitor_min_records")
+    params = context["params"]
+    endpoint_name = params.get("endpoint_name") or variable("sagemaker_mlops_monitor_endpoint")
+    max_records = params.get("max_records") or variable("sagemaker_mlops_monitor_max_records")
+    min_records = variable("sagemaker_mlops_monitor_min_records")
     sagemaker, cloudwatch, s3 = _clients(region)
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
@@ -211,7 +212,7 @@ def measure_drift(**context: Any) -> dict[str, Any]:
     except s3.exceptions.NoSuchKey:
         watermarks = {}
     now = datetime.now(UTC)
-    since = capture.first_run_since(now, _variable("sagemaker_mlops_monitor_lookback_hours"))
+    since = capture.first_run_since(now, variable("sagemaker_mlops_monitor_lookback_hours"))
     batch = capture.read_capture(s3, destination, endpoint_name, variants, watermarks, max_records, since)
     if not batch.records:
         raise AirflowSkipException(f"No new capture under {destination}/{endpoint_name}/ since the last run.")
@@ -287,7 +288,7 @@ def emit_drift_event(measured: dict[str, Any], **context: Any) -> dict[str, Any]
 
     if not measured.get("drift"):
         raise AirflowSkipException("No figure past its threshold: no drift event.")
-    cooldown = _variable("sagemaker_mlops_drift_cooldown_hours")
+    cooldown = variable("sagemaker_mlops_drift_cooldown_hours")
     events = list(context["inlet_events"][DRIFT_ASSET][-1:])
     last = events[-1].timestamp if events else None
     now = datetime.now(UTC)
