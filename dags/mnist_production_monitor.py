@@ -55,7 +55,12 @@ with DAG(
             "sagemaker_mlops_monitor_max_records (default 5000).",
         ),
     },
-    default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "owner": "ml-platform",
+        "retries": 1,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": timedelta(hours=1),  # reads a bounded amount of capture (max_records)
+    },
     tags=["sagemaker", "production", "monitoring", "drift"],
 ) as dag:
     monitor_tasks.emit_drift_event(monitor_tasks.measure_drift())
