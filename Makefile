@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(CURDIR)/include
 
-.PHONY: venv sdk-venv tools-venv browser redis run airflow test emulator datasets bench bench-parse clean
+.PHONY: venv sdk-venv tools-venv browser redis run airflow test emulator datasets bench bench-parse clean reap
 
 venv:
 	@bash include/dev/bootstrap.sh
@@ -52,6 +52,12 @@ bench: bench-parse venv tools-venv
 # median of 5, import + build + serialize as the dag-processor does); fails when one is over 1.25x (about 2 minutes).
 bench-parse: venv
 	$(PY) include/dev/bench_parse.py --check $(BENCH_PARSE_ARGS)
+
+# The reaper's sweep from here (the DAG's code path, docs/reaper.md): everything of the package in the account with
+# its cost per hour. A dry run unless APPLY=1. CONN=<Airflow connection id> uses that connection, else boto3's
+# default chain (AWS_PROFILE, AWS_REGION; AWS_ENDPOINT_URL=http://127.0.0.1:4566 for the emulator).
+reap: venv
+	@$(PY) include/dev/reap.py $(if $(APPLY),--apply) $(if $(CONN),--conn-id $(CONN)) $(if $(REGION),--region $(REGION)) $(REAP_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-sdk .venv-tools .local build .pytest_cache

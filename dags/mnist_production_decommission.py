@@ -47,7 +47,12 @@ with DAG(
         "region": Param(None, type=["null", "string"], title="AWS region", description="Empty: Variable/connection."),
     },
     # Every step tolerates a piece already gone, so a retry finishes the job; a refused confirmation is not retried.
-    default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "ml-platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+        "execution_timeout": timedelta(hours=1),
+    },
     tags=["sagemaker", "production"],
 ) as dag:
     decommission()

@@ -63,7 +63,12 @@ with DAG(
         ),
     },
     # A FIX line fails the run at once (AirflowFailException is never retried); a retry covers a transient error.
-    default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "ml-platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+        "execution_timeout": timedelta(hours=1),
+    },
     tags=["sagemaker", "setup"],
 ) as dag:
     setup_check()

@@ -403,6 +403,10 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
             clients["sagemaker"], config, (_xcom(run, "training_result") or {}).get("training_job_name")
         )
         control.clear_requests()
+        # Created seconds ago: a TTL of ~1 s from its creation lets the expired tag decide (the reaper counts from
+        # the deployment), so the replay covers its DeleteModel.
+        env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_TTL_HOURS", "0.0003")
+        time.sleep(1.2)
         reaper_run, reaper_states = run_dag(REAPER_DAG_ID, {"dry_run": False})
         assert str(reaper_run.state) == "success", reaper_states
         requests += control.requests()

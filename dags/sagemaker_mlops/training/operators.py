@@ -93,6 +93,7 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
             attempt = 1 if latest is None else training.attempt_of(base, latest["TrainingJobName"])
             attempt += 1 if latest is not None and training.lacked_capacity(latest) else 0
         self.config["TrainingJobName"] = name = attempt_name(base, attempt)
+        training.logs_in_its_region(self.hook)  # print_log tails the job's region, not the connection's
         if context.get("ti") is not None:
             context["ti"].xcom_push(key="training_job_name", value=name)
         try:
@@ -104,6 +105,8 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
                 retried = self._retry_for_capacity(context, base, attempt, job["FailureReason"])
                 if retried is not None:
                     return retried
+            if job is not None and job["TrainingJobStatus"] in ("Failed", "Stopped"):
+                training.raise_for_status(job)  # its FailureReason and the fix, not the provider's bare exception
             raise
         except ClientError as err:
             error = err.response.get("Error", {})
