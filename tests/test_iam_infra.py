@@ -96,6 +96,13 @@ ALLOWED_UNCALLED = {
     # reaper's Describe/Stop of a tuning job are recorded: it stops the one planted below).
     "sagemaker:CreateHyperParameterTuningJob",
     "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+    # sagemaker_mlops_setup_check (tests/test_setup_check.py, replayed there): reads the SageMaker role and simulates
+    # its policy, and reads the data buckets' encryption, public access block and versioning; it writes nothing.
+    "iam:GetRole",
+    "iam:SimulatePrincipalPolicy",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketVersioning",
 }
 # The reaper's listings: SageMaker's List* actions support no resource-level permission, so they are granted on "*"
 # (they reveal names and statuses, nothing else); every other SageMaker action stays on mlops-* names.

@@ -16,11 +16,13 @@ from sagemaker_mlops.setup_check import checks as sc
 from sagemaker_mlops.setup_check import report_html
 
 from constants import ACCOUNT, DATA_BUCKET, INCREMENTAL_BUCKET, REGION, REPO
+from constants import ROLE_ARN as SUITE_ROLE_ARN
 from dag_runs import run_dag
 
 DAG_ID = "sagemaker_mlops_setup_check"
-ROLE_NAME = "SetupCheckRole"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/service-role/{ROLE_NAME}"
+# The suite's deployment role (the IAM replay's ${SageMakerExecutionRoleArn}): the Airflow role may read only it.
+ROLE_ARN = SUITE_ROLE_ARN
+ROLE_NAME = ROLE_ARN.rsplit("/", 1)[-1]
 IN_REGION = [{"ContextKeyName": "aws:RequestedRegion", "ContextKeyValues": [REGION], "ContextKeyType": "string"}]
 EC2_TRUST = {
     "Version": "2012-10-17",
@@ -175,11 +177,15 @@ def _private_bucket(s3: Any, name: str) -> None:
 def _reaper_paused(paused: bool) -> None:
     """The reaper's row in Airflow's DAG table, as the dag-processor writes it (dag.test parses only its own DAG)."""
     from airflow.models.dag import DagModel
+    from airflow.models.dagbundle import DagBundleModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
         row = session.get(DagModel, sc.REAPER_DAG_ID)
         if row is None:
+            if session.get(DagBundleModel, "dags-folder") is None:  # a fresh DB has no bundle row (a foreign key)
+                session.add(DagBundleModel(name="dags-folder"))
+                session.flush()
             row = DagModel(dag_id=sc.REAPER_DAG_ID, bundle_name="dags-folder")
             session.add(row)
         row.is_paused = paused
@@ -235,7 +241,7 @@ def test_a_good_set_up_is_green_with_its_report_stored(
         assert lines[key]["status"] == sc.OK, lines[key]
     assert result["ok"] is True and result["failures"] == []
     html = s3.get_object(Bucket=DATA_BUCKET, Key=result["html_uri"].split("/", 3)[3])["Body"].read().decode()
-    assert "setup check" in html and "SetupCheckRole" in html
+    assert "setup check" in html and ROLE_NAME in html
     # it spends nothing: only reads
     created = [
         a
@@ -247,6 +253,7 @@ def test_a_good_set_up_is_green_with_its_report_stored(
 
 
 @pytest.mark.e2e
+@pytest.mark.iam_denied_expected  # its data bucket is one the deployment (and so the Airflow role) does not have
 def test_a_broken_set_up_is_red_with_every_line_and_its_fix(
     airflow_db: Path, airflow_aws: Any, aws: Any, monkeypatch: pytest.MonkeyPatch, capfd: Any
 ) -> None:
