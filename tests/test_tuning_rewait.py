@@ -83,7 +83,7 @@ def test_a_describe_that_fails_transiently_defers_again_and_the_trials_keep_runn
 def test_the_re_waits_are_bounded(running_tuning_job: str) -> None:
     from airflow.exceptions import AirflowException
 
-    from sagemaker_mlops.training.operators import MAX_REWAITS
+    from sagemaker_mlops.core.operators import MAX_REWAITS
 
     with pytest.raises(AirflowException, match=f"still InProgress after {MAX_REWAITS} waits"):
         _operator().execute_complete({}, ERROR_EVENT, rewaits=MAX_REWAITS)

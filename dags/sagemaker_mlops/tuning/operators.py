@@ -6,27 +6,34 @@ A deferred wait also ends in an error while the tuning job still runs: a throttl
 DescribeHyperParameterTuningJob the waiter does not retry, expired credentials, ``max_attempts`` spent. Failing
 ``tune`` then made its teardown stop the tuning job and every trial already paid for; like
 :class:`~sagemaker_mlops.training.operators.ExplainedTrainingOperator`, this operator waits again instead (at most
-:data:`~sagemaker_mlops.training.operators.MAX_REWAITS` times) and fails only when the tuning job itself ended badly.
+:data:`~sagemaker_mlops.core.operators.MAX_REWAITS` times) and fails only when the tuning job itself ended badly.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTuningOperator
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
-from sagemaker_mlops.core.operators import PollsItsRegion
-from sagemaker_mlops.training.operators import MAX_REWAITS, TRANSIENT_CODES
+from sagemaker_mlops.core.operators import PollsItsRegion, WaitsAgainOnError
 from sagemaker_mlops.tuning import job as tuning_job
 
 
-class ExplainedTuningOperator(PollsItsRegion, SageMakerTuningOperator):
+class ExplainedTuningOperator(WaitsAgainOnError, PollsItsRegion, SageMakerTuningOperator):
     """SageMakerTuningOperator whose deferred wait polls the run's region for as long as a tuning job may run
     (``max_attempts``; the trigger's default gives up after 4 hours at 30 s), that waits again when the wait errs
     while the tuning job runs, and that fails with the tuning job's FailureReason and counters rather than the bare
     waiter event."""
+
+    JOB_NOUN = "tuning job"
+    DESCRIBE_OPERATION = "DescribeHyperParameterTuningJob"
+    STATUS_KEY = "HyperParameterTuningJobStatus"
+    TRIGGER_JOB_TYPE = "tuning"
+    GIVE_UP_ADVICE = (
+        "Check the account's credentials and SageMaker's health, then clear this run: start_or_attach_tuning "
+        "re-attaches to the tuning job."
+    )
 
     def __init__(self, *, max_attempts: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -45,48 +52,5 @@ class ExplainedTuningOperator(PollsItsRegion, SageMakerTuningOperator):
             tuning_job.raise_for_status(job)
         return super().execute_complete(context, event)
 
-    def _describe_unless_unreachable(self, name: str) -> dict[str, Any] | None:
-        """The tuning job, or None when SageMaker cannot be asked right now (its state is unknown, not bad)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return self.hook.describe_tuning_job(name)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") not in TRANSIENT_CODES:
-                raise
-            self.log.warning("DescribeHyperParameterTuningJob %s failed: %s", name, err)
-        except BotoCoreError as err:  # no credentials, connection errors
-            self.log.warning("DescribeHyperParameterTuningJob %s failed: %s", name, err)
-        return None
-
-    def _wait_again(self, event: dict[str, Any], job: dict[str, Any] | None, rewaits: int) -> None:
-        from airflow.exceptions import AirflowException
-        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-
-        state = job["HyperParameterTuningJobStatus"] if job else "in an unknown state (SageMaker did not answer)"
-        if rewaits >= MAX_REWAITS:
-            raise AirflowException(
-                f"Tuning job {event['job_name']} is still {state} after {MAX_REWAITS} waits ended in errors "
-                f"(last: {event.get('message')}); giving up. Check the account's credentials and SageMaker's "
-                "health, then clear this run: start_or_attach_tuning re-attaches to the tuning job."
-            )
-        self.log.warning(
-            "The wait for tuning job %s ended with an error (%s) while the tuning job is %s: waiting again (%d/%d).",
-            event["job_name"],
-            event.get("message"),
-            state,
-            rewaits + 1,
-            MAX_REWAITS,
-        )
-        if job is None:
-            time.sleep(min(self.check_interval, 30))  # do not hammer an API that just failed
-        self.defer(
-            trigger=SageMakerTrigger(
-                job_name=event["job_name"],
-                job_type="tuning",
-                waiter_delay=self.check_interval,
-                aws_conn_id=self.aws_conn_id,
-            ),
-            method_name="execute_complete",
-            kwargs={"rewaits": rewaits + 1},
-        )
+    def _describe_job(self, name: str) -> dict[str, Any]:
+        return self.hook.describe_tuning_job(name)
