@@ -39,7 +39,7 @@ from typing import Any
 from aws_emulator.control import EmulatorControl
 from sagemaker_mlops.run.run_config import DATASET_MIRROR_VARIABLE
 
-from local_stack import REPO, LocalStack
+from local_stack import REPO, LocalStack, lineage_file
 from services import AirflowServices
 
 DAG_IDS = (
@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
   (a value changed in the UI is kept).
 
   Logs: {airflow.logs} (services), {airflow.home / "logs"} (tasks), {work / "logs"} (emulator, datasets).
+  Lineage: {lineage_file(env) or "the OpenLineage transport your environment sets"} (docs/lineage.md).
   A restart keeps Airflow's DB, logs and password; the emulator starts empty.
   Ctrl-C stops everything.""",
                 flush=True,
