@@ -160,6 +160,31 @@ def completed_job(aws: Any, zip_path: Path, bucket: str, prefix: str, name: str)
     return job
 
 
+def approved_packages(
+    aws: Any, zip_path: Path, bucket: str, job_name: str, count: int, **package: Any
+) -> tuple[str, list[str]]:
+    """What a production deployment starts from: ``job_name`` trained on the zip, its model registered ``count``
+    times, Approved, in the group ``mnist-image-classifier`` (``package``: more CreateModelPackage fields).
+    Returns the model artifact's URI and the ARNs."""
+    artifact = completed_job(aws, zip_path, bucket, "ch06", job_name)["ModelArtifacts"]["S3ModelArtifacts"]
+    sm = aws("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="mnist-image-classifier")
+    arns = [
+        sm.create_model_package(
+            ModelPackageGroupName="mnist-image-classifier",
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [{"Image": IC_IMAGE, "ModelDataUrl": artifact}],
+                "SupportedContentTypes": ["image/png"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            **package,
+        )["ModelPackageArn"]
+        for _ in range(count)
+    ]
+    return artifact, arns
+
+
 def register_package(sm: Any, job: dict[str, Any], status: str) -> str:
     """A package of the default group for the job's model, set to ``status`` as a person would."""
     from sagemaker_mlops.registry import registry_config as rc
@@ -225,3 +250,4 @@ def png_bytes_of(image: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
