@@ -251,3 +251,21 @@ def png_bytes_of(image: Any) -> bytes:
     image.save(buffer, format="PNG")
     return buffer.getvalue()
 
+
+# -- the re-wait tests' stub (tests/test_training_rewait.py, tests/test_tuning_rewait.py) ----------------------------
+def waiter_error(job_name: str) -> dict[str, str]:
+    """The event SageMakerTrigger sends when its waiter gives up (``max_attempts`` spent) on ``job_name``."""
+    return {"status": "error", "message": "Waiter error: max attempts reached", "job_name": job_name}
+
+
+def resumed_operator(operator_class: type, task_id: str, config: dict[str, Any]) -> Any:
+    """``operator_class`` (one of the package's explained operators) configured as a deferred wait: polls every
+    second, gives up after 5 attempts, on the emulator's ``aws_default`` connection."""
+    return operator_class(
+        task_id=task_id,
+        config=config,
+        aws_conn_id="aws_default",
+        deferrable=True,
+        check_interval=1,
+        max_attempts=5,
+    )
