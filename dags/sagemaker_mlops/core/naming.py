@@ -15,12 +15,14 @@ import re
 import unicodedata
 
 __all__ = [
+    "DATASETS_FOLDER",
     "DEFAULT_NAME_LENGTH",
     "MAX_NAME_LENGTH",
     "NAME_PREFIX",
     "PROVIDER_SUFFIX_LENGTH",
     "TOKEN_LENGTH",
     "attempt_name",
+    "dataset_prefix",
     "is_valid_sagemaker_name",
     "resource_name",
     "run_token",
@@ -120,3 +122,22 @@ def attempt_name(base: str, attempt: int) -> str:
     name = base if attempt == 1 else f"{base}-a{attempt}"
     assert is_valid_sagemaker_name(name), name
     return name
+
+
+DATASETS_FOLDER = "datasets"
+"""The folder under a DAG's prefix that holds its datasets, one content-addressed prefix per zip."""
+
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def dataset_prefix(prefix: str, sha256: str) -> str:
+    """``<prefix>/datasets/<sha256>``: where one zip's channels live, addressed by the zip's content.
+
+    Why by content: every run of a DAG used to share ``<prefix>/<channel>/``, so one run's extra file (a
+    ``zzz.lst``) stayed in every later run's channels. Under its own digest a zip's prefix holds exactly its files;
+    a re-run of the same zip finds them all in place (0 bytes sent), a different zip never meets them.
+    """
+    if not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):
+        raise ValueError(f"sha256: {sha256!r} is not 64 lowercase hex digits. Fix: pass the zip's SHA-256 hex digest")
+    base = prefix.strip("/")
+    return f"{base}/{DATASETS_FOLDER}/{sha256}" if base else f"{DATASETS_FOLDER}/{sha256}"

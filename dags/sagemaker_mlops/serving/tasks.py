@@ -81,11 +81,17 @@ def smoke_test(
     def list_keys(prefix: str) -> list[str]:
         return s3.list_keys(bucket_name=cfg.bucket, prefix=prefix)
 
+    data_prefix = result.get("dataset", {}).get("data_prefix")
+    if not data_prefix:  # never fall back to the DAG's whole prefix: it holds every other zip's labels too
+        raise AirflowFailException(
+            "smoke_test: the training result names no data_prefix (this run's dataset), so there are no labels "
+            "that are only this run's. Fix: re-run the whole DAG run (clear it from download_dataset)."
+        )
     outcome = smoke.run(
         smoke.endpoint_invoker(aws_client(cfg, "sagemaker-runtime"), cfg.names["endpoint"]),
         read,
         list_keys,
-        prefix=cfg.prefix,
+        prefix=data_prefix,
         sample_size=cfg.smoke_sample_size,
         min_accuracy=cfg.min_accuracy,
         other_variants=(BASE_VARIANT,) if incremental else (),

@@ -35,7 +35,8 @@ def training_request(
     with its fingerprint (a re-run re-attaches only to a job of the same request)."""
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        request = build_training_request(training_spec(cfg, summary["num_training_samples"], incremental))
+        spec = training_spec(cfg, summary["num_training_samples"], incremental, data_prefix=uploaded["data_prefix"])
+        request = build_training_request(spec)
     return fingerprint.tagged(request, summary["zip_sha256"])
 
 
@@ -89,6 +90,7 @@ def training_result(config: dict[str, Any], summary: dict[str, Any], **context: 
     with bad_input_fails_fast():
         training.raise_for_status(job)
     counts = {k: summary[k] for k in ("num_training_samples", "num_validation_samples", "test_count") if k in summary}
+    counts["data_prefix"] = naming.dataset_prefix(cfg.prefix, summary["zip_sha256"])  # the smoke test reads it
     result = report.training_report(job, region=cfg.region, dataset=counts, worst_case=cfg.extra.get("budget"))
     markdown = report.render_markdown(result)
     s3 = s3_hook(cfg)
