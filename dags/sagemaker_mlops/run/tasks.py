@@ -22,6 +22,14 @@ from sagemaker_mlops.training import preflight
 log = logging.getLogger(__name__)
 
 
+def _default_prefix(context: Any) -> str | None:
+    """The DAG's own ``s3_prefix`` (its Param's default, set in the DAG file, not by the triggerer)."""
+    try:
+        return context["dag"].params.get_param("s3_prefix").value
+    except (KeyError, AttributeError):
+        return None
+
+
 @task(task_id=CONFIG_TASK, multiple_outputs=True)
 def validate_and_preflight(
     bucket_variable: str = "sagemaker_mlops_bucket",
@@ -53,6 +61,7 @@ def validate_and_preflight(
             connection_region=connection_region,
             bucket_variable=bucket_variable,
             endpoint_variants=endpoint_variants,
+            dag_prefix=_default_prefix(context),
         )  # includes the budget guard (max_cost_usd), before any Create call
         spot = bool(params.get("use_spot", False))
         needs = [
