@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from constants import DATA_BUCKET
-from dag_runs import run_dag, xcom
+from dag_runs import ACTIONS_THAT_CREATE, run_dag, xcom
 
 pytestmark = pytest.mark.e2e
 
@@ -62,3 +62,45 @@ def test_a_poisoned_run_does_not_reach_the_next_runs_channels(airflow_db, airflo
     # The first run's data stays where it is, under its own content address, untouched by the second.
     keys = aws("s3").list_objects_v2(Bucket=DATA_BUCKET, Prefix=f"ch06/datasets/{zzz_sha}/validation_lst/")
     assert [item["Key"].rsplit("/", 1)[-1] for item in keys.get("Contents", [])] == ["zzz.lst"]
+
+
+def test_a_form_bucket_or_prefix_outside_the_admins_is_refused_before_anything_is_created(
+    airflow_db, airflow_aws, datasets, capfd
+):
+    run, states = run_dag(DAG_ID, datasets.conf(bucket="other-teams-bucket", s3_prefix="ch06-tuning"))
+    assert str(run.state) == "failed" and states["validate_and_preflight"] == "failed", states
+    out = capfd.readouterr().out
+    assert "bucket: 'other-teams-bucket' is not a bucket this DAG may use" in out
+    assert "sagemaker_mlops_allowed_buckets" in out and "sagemaker_mlops_allowed_prefixes" in out
+    assert "s3_prefix: 'ch06-tuning' is outside the prefixes this DAG may write (ch06" in out and "Fix:" in out
+    assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())
+
+
+def test_a_teardown_fails_and_leaves_another_runs_model_that_has_this_runs_name(
+    airflow_db, airflow_aws, aws, datasets, capfd
+):
+    from sagemaker_mlops.core import naming
+    from sagemaker_mlops.core.tags import resource_tags
+
+    from constants import ROLE_ARN
+    from emulator_helpers import IC_IMAGE
+
+    when = datetime(2026, 3, 4, tzinfo=UTC)
+    name = naming.resource_name(naming.NAME_PREFIX, "model", DAG_ID, f"manual__{when.isoformat()}")
+    s3, sm = aws("s3"), aws("sagemaker")
+    s3.create_bucket(Bucket="someone-else")
+    s3.put_object(Bucket="someone-else", Key="model.tar.gz", Body=b"artifact")
+    other = resource_tags(DAG_ID, "manual__someone-else", when)
+    sm.create_model(
+        ModelName=name,
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": "s3://someone-else/model.tar.gz"},
+        Tags=[{"Key": key, "Value": value} for key, value in other.items()],
+    )
+    run, states = run_dag(DAG_ID, datasets.conf(), when=when)
+    assert str(run.state) == "failed" and states["delete_model"] == "failed", states
+    out = capfd.readouterr().out
+    assert f"model {name}" in out and "is not this run's" in out and "left untouched" in out
+    assert sm.describe_model(ModelName=name)["PrimaryContainer"]["ModelDataUrl"] == "s3://someone-else/model.tar.gz"
+    # This run's own endpoint and endpoint config were still torn down.
+    assert sm.list_endpoints()["Endpoints"] == [] and sm.list_endpoint_configs()["EndpointConfigs"] == []

@@ -40,8 +40,10 @@ PROVIDER_SUFFIX_LENGTH = 11
 DEFAULT_NAME_LENGTH = MAX_NAME_LENGTH - PROVIDER_SUFFIX_LENGTH
 """52: short enough that the provider's de-duplicated name ``name[:52]-<epoch>`` still contains the whole token."""
 
-TOKEN_LENGTH = 10
-"""Hex characters of sha256 in the token: 40 bits, collisions are negligible for the runs of a few DAGs."""
+TOKEN_LENGTH = 16
+"""Hex characters of sha256 in the token: 64 bits. Why not fewer: a teardown deletes by name (after checking the
+resource's tags), and a triggerer chooses the run id, so a name collision must be out of reach, not just unlikely.
+16 still fits the tuning job's 32 characters (``mlops-hpo-`` + a 5-character hint + the token)."""
 
 _SAGEMAKER_NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 _PART_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -58,7 +60,7 @@ def is_valid_sagemaker_name(name: object) -> bool:
 
 
 def run_token(dag_id: str, run_id: str) -> str:
-    """A short stable hash of (dag_id, run_id): the first 10 hex digits of sha256.
+    """A short stable hash of (dag_id, run_id): the first :data:`TOKEN_LENGTH` (16) hex digits of sha256.
 
     Both parts go in, separated by a NUL, so two DAGs triggered with the same run id get different names.
     """
@@ -83,7 +85,7 @@ def _readable_run_part(run_id: str) -> str:
 
 
 def resource_name(prefix: str, kind: str, dag_id: str, run_id: str, *, max_length: int = DEFAULT_NAME_LENGTH) -> str:
-    """``<prefix>-<kind>-<readable run hint>-<token>``, e.g. ``mlops-train-manual-20261124t080000-3f2a9c01b7``.
+    """``<prefix>-<kind>-<readable run hint>-<token>``, e.g. ``mlops-train-manual-20261124t080000-3f2a9c01b7d4e5f6``.
 
     Always a valid SageMaker name of at most ``max_length`` (default 52, see :data:`DEFAULT_NAME_LENGTH`)
     characters; the same for the same (dag_id, run_id, kind), different for different runs (the token). The

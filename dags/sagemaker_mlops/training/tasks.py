@@ -102,13 +102,14 @@ def training_result(config: dict[str, Any], summary: dict[str, Any], **context: 
 
 @task
 def stop_training_if_running(config: dict[str, Any], **context: Any) -> bool:
-    """Guaranteed: a failed or killed run never leaves this run's training job (any capacity attempt) billing."""
+    """Guaranteed: a failed or killed run never leaves this run's training job (any capacity attempt) billing. Only
+    a job tagged as this run's is stopped: another run's job with the same name fails the task and keeps running."""
     cfg = RunConfig.from_dict(config)
     sagemaker = sagemaker_client(cfg)
     stopped = False
     for attempt in range(1, _attempts(context["params"]) + 1):
         name = naming.attempt_name(cfg.names["job"], attempt)
-        if training.stop_if_running(sagemaker, name):
+        if training.stop_if_running(sagemaker, name, owner=(cfg.dag_id, cfg.run_id)):
             log.warning("Stopped training job %s, still running when the run ended.", name)
             stopped = True
     return stopped

@@ -306,7 +306,7 @@ def create_champion_model(config: dict[str, Any], requests: dict[str, Any]) -> s
 def stop_tuning_if_running(config: dict[str, Any]) -> bool:
     """Guaranteed: a failed or killed run never leaves its tuning job (and its training jobs) billing."""
     cfg = RunConfig.from_dict(config)
-    stopped = tuning_job.stop_if_running(sagemaker_client(cfg), cfg.names["tuning_job"])
+    stopped = tuning_job.stop_if_running(sagemaker_client(cfg), cfg.names["tuning_job"], owner=(cfg.dag_id, cfg.run_id))
     if stopped:
         log.warning("Stopped tuning job %s, still running when the run ended.", cfg.names["tuning_job"])
     return stopped
