@@ -22,19 +22,12 @@ from sagemaker_mlops.training import preflight
 log = logging.getLogger(__name__)
 
 
-def _default_prefix(context: Any) -> str | None:
-    """The DAG's own ``s3_prefix`` (its Param's default, set in the DAG file, not by the triggerer)."""
-    try:
-        return context["dag"].params.get_param("s3_prefix").value
-    except (KeyError, AttributeError):
-        return None
-
-
 @task(task_id=CONFIG_TASK, multiple_outputs=True)
 def validate_and_preflight(
     bucket_variable: str = "sagemaker_mlops_bucket",
     endpoint_variants: int = 1,
     parallel_jobs_param: str | None = None,
+    dag_prefix: str | None = None,
     **context: Any,
 ) -> dict[str, Any]:
     """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend.
@@ -42,6 +35,8 @@ def validate_and_preflight(
     ``endpoint_variants``: models served side by side on the test endpoint (pipeline 2 adds its base model), each
     on its own instances, so the endpoint quota must cover all of them. ``parallel_jobs_param``: the Param saying
     how many training jobs run at once (pipeline 3's tuning), each on ``training_instance_count`` instances.
+    ``dag_prefix``: the DAG's own ``s3_prefix`` (set in the DAG file, not by the triggerer; the run's Params carry
+    the conf's value), the root the form's prefix must stay under.
     """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -61,7 +56,7 @@ def validate_and_preflight(
             connection_region=connection_region,
             bucket_variable=bucket_variable,
             endpoint_variants=endpoint_variants,
-            dag_prefix=_default_prefix(context),
+            dag_prefix=dag_prefix,
         )  # includes the budget guard (max_cost_usd), before any Create call
         spot = bool(params.get("use_spot", False))
         needs = [
