@@ -74,7 +74,8 @@ def test_interrupted_spot_job_resumes_from_checkpoints_and_is_promoted(
     assert model_channel["DataSource"]["S3DataSource"]["S3Uri"] == base_job["ModelArtifacts"]["S3ModelArtifacts"]
     assert model_channel["ContentType"] == "application/x-sagemaker-model"
     checkpoint = job["CheckpointConfig"]["S3Uri"]
-    assert checkpoint == f"s3://{INCREMENTAL_BUCKET}/{result['training_job_name']}/checkpoints"
+    # Under the DAG's checkpoint prefix (a resume_checkpoint_uri must lie there: tests/test_isolation.py).
+    assert checkpoint == f"s3://{INCREMENTAL_BUCKET}/ch06/checkpoints/{result['training_job_name']}"
     assert "Resuming from checkpoint" in _log_text(aws, result["training_job_name"])
     assert result["spot_interruptions"] == 1 and result["spot_savings_percent"] > 0
     costs = result["costs"]  # spot: the worst case runs to max wait; savings = on-demand - billed

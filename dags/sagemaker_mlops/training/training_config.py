@@ -184,6 +184,7 @@ class TrainingSpec:
     max_wait_seconds: int | None = None
     checkpoint_s3_uri: str | None = None
     checkpoint_local_path: str = CHECKPOINT_LOCAL_PATH
+    data_prefix: str | None = None  # the channels' prefix (the zip's content address); None: ``prefix`` itself
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -236,6 +237,8 @@ def validate_spec(spec: TrainingSpec) -> None:
     _run(errors, validate_image_uri, spec.image_uri, "image_uri")
     _run(errors, validate_bucket_name, spec.bucket, "bucket")
     _run(errors, validate_s3_prefix, spec.prefix, "prefix")
+    if spec.data_prefix is not None:
+        _run(errors, validate_s3_prefix, spec.data_prefix, "data_prefix")
     if not isinstance(spec.hyperparameters, Hyperparameters):
         errors.append(ParamError("hyperparameters", "is not a Hyperparameters", "pass Hyperparameters(...)"))
     else:
@@ -339,7 +342,7 @@ def build_training_request(spec: TrainingSpec) -> dict[str, object]:
     (both omitted otherwise, like the SDK); ``CheckpointConfig`` only when a checkpoint URI is given.
     """
     validate_spec(spec)
-    base = f"s3://{spec.bucket}/{spec.prefix}"
+    base = f"s3://{spec.bucket}/{spec.data_prefix or spec.prefix}"
     channels = [_s3_channel(name, f"{base}/{name}", IMAGE_CONTENT_TYPE) for name in CHANNELS]
     if spec.model_uri is not None:
         model_channel = _s3_channel(MODEL_CHANNEL, spec.model_uri, MODEL_CONTENT_TYPE)
