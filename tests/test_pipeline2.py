@@ -169,6 +169,25 @@ def _resolve_only(datasets) -> tuple[Any, dict[str, str]]:
     return run, {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
 
 
+def test_after_its_own_promotion_pipeline_2_retrains_from_that_champion(
+    airflow_aws, aws, datasets, airflow_db, monkeypatch
+):
+    """Once pipeline 2 promoted a model, the registry's champion lies in pipeline 2's own bucket and prefix (an earlier
+    job's output folder). The next run — the tuning DAG's model Asset, the drift Asset or the cron — starts from it;
+    under ``make airflow`` this was refused ("s3_prefix: ... holds the base model"), a red run."""
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", INCREMENTAL_BUCKET)
+    own = completed_job(aws, datasets.folder / "batch2.zip", INCREMENTAL_BUCKET, "ch06", "mlops-promoted-by-p2")
+    assert own["ModelArtifacts"]["S3ModelArtifacts"].startswith(f"s3://{INCREMENTAL_BUCKET}/ch06/output/")
+    champion = register_package(aws("sagemaker"), own, "Approved")
+    airflow_aws.clear_requests()
+    run, states = _resolve_only(datasets)
+    assert states["resolve_base_model"] == "success", states
+    chosen = xcom(run, "resolve_base_model")
+    assert chosen["base_model_package_arn"] == champion
+    assert chosen["base"]["training_job_name"] == own["TrainingJobName"]
+    assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())
+
+
 def test_the_latest_approved_package_is_the_base_and_a_rejected_one_never_is(
     airflow_aws, aws, datasets, base_job, airflow_db, capfd
 ):

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sagemaker_mlops.core.validation import ParamError, validate_s3_uri
+from sagemaker_mlops.training.training_config import OUTPUT_FOLDER
 
 MUST_MATCH = ("num_classes", "image_shape", "num_layers")
 BASE_VARIANT = "BaseModel"
@@ -140,15 +141,23 @@ def checkpoint_uri(bucket: str, prefix: str, job_name: str, resume_uri: str | No
 
 
 def protection_errors(bucket: str, prefix: str, base_uri: str) -> list[ParamError]:
-    """This run writes under s3://bucket/prefix/: it must not be where the base model lives (never overwrite it)."""
+    """This run writes under s3://bucket/prefix/ (its data, checkpoints, its own job's output): the base model must
+    not lie there (never overwrite it) — except in an earlier training job's output folder
+    ``<prefix>/output/<job>/``, which SageMaker wrote for that job alone and no later job writes (each writes only
+    under its own, unique job name). That is where pipeline 2's own promoted models live: once one is the registry's
+    champion, the next run (cron, drift, a new model Asset) retrains from it."""
     base_bucket, _, base_key = base_uri[5:].partition("/")
-    if base_bucket == bucket and (base_key == prefix or base_key.startswith(prefix.rstrip("/") + "/")):
-        return [
-            ParamError(
-                "s3_prefix",
-                f"s3://{bucket}/{prefix}/ holds the base model {base_uri}; uploading this "
-                "run's data there could overwrite what the base model came from",
-                "use another bucket (the book uses a second one) or another prefix",
-            )
-        ]
-    return []
+    root = prefix.strip("/")
+    if base_bucket != bucket or not (base_key == root or base_key.startswith(f"{root}/")):
+        return []
+    earlier_job, _, inside = base_key.removeprefix(f"{root}/{OUTPUT_FOLDER}/").partition("/")
+    if base_key.startswith(f"{root}/{OUTPUT_FOLDER}/") and earlier_job and inside:
+        return []
+    return [
+        ParamError(
+            "s3_prefix",
+            f"s3://{bucket}/{root}/ holds the base model {base_uri}; uploading this "
+            "run's data there could overwrite what the base model came from",
+            "use another bucket (the book uses a second one) or another prefix",
+        )
+    ]
