@@ -172,6 +172,26 @@ def test_the_cloudwatch_requests_are_valid_and_named_as_iam_allows() -> None:
         assert alarm["AlarmName"].startswith("mnist-production-drift-") and alarm["Namespace"] == mt.NAMESPACE
 
 
+def test_invocations_of_a_window_starting_20_days_ago_are_still_read(aws: Any) -> None:
+    """CloudWatch answers a StartTime over 15 days ago only for a period that is a multiple of 300 s: with a fixed
+    60 s period the monitor read 0 invocations (and dropped the error rate) after a long pause."""
+    from moto.cloudwatch import models
+
+    cloudwatch = aws("cloudwatch")
+    now = datetime.now(UTC)
+    account = aws("sts").get_caller_identity()["Account"]
+    dims = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    backend = models.cloudwatch_backends[account][cloudwatch.meta.region_name]
+    for name, value in (("Invocations", 5.0), ("Invocation5XXErrors", 1.0)):
+        backend.put_metric_data(
+            "AWS/SageMaker",
+            [{"MetricName": name, "Value": value, "Timestamp": now - timedelta(hours=1), "Dimensions": dims}],
+        )
+    assert mt.invocation_counts(cloudwatch, ENDPOINT, ["AllTraffic"], now - timedelta(days=2), now) == (5.0, 1.0)
+    assert mt.invocation_counts(cloudwatch, ENDPOINT, ["AllTraffic"], now - timedelta(days=20), now) == (5.0, 1.0)
+    assert mt.invocation_counts(cloudwatch, ENDPOINT, ["AllTraffic"], now - timedelta(days=70), now) == (5.0, 1.0)
+
+
 def test_cooldown() -> None:
     now = datetime(2026, 12, 7, 12, tzinfo=UTC)
     assert mt.in_cooldown(None, now, 24) is False

@@ -203,7 +203,7 @@ def test_the_reaper_s_variables_are_checked() -> None:
 
 
 def test_metric_periods_follow_cloudwatch_retention() -> None:
-    from sagemaker_mlops.reaper.sweep import metric_period
+    from sagemaker_mlops.core.metrics import metric_period
 
     assert metric_period(NOW - timedelta(hours=3), NOW, NOW) == 60
     assert metric_period(NOW - timedelta(days=14), NOW, NOW) % 60 == 0

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow.sdk import Asset, task
 
+from sagemaker_mlops.core.metrics import metric_period
 from sagemaker_mlops.monitoring import capture, drift
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,11 @@ def load_baseline(s3: Any, package: dict[str, Any]) -> tuple[str, dict[str, Any]
 def invocation_counts(
     cloudwatch: Any, endpoint: str, variants: list[str], start: datetime, end: datetime
 ) -> tuple[float, float]:
-    """(Invocations, 4XX + 5XX errors) of the endpoint's variants over the window (GetMetricData, Sum, all pages)."""
+    """(Invocations, 4XX + 5XX errors) of the endpoint's variants over the window (GetMetricData, Sum, all pages).
+
+    The period follows the window's age (:func:`~sagemaker_mlops.core.metrics.metric_period`): CloudWatch answers a
+    StartTime over 15 days ago with no points unless the period is a multiple of 300 s (3,600 s past 63 days)."""
+    period = metric_period(start, end, datetime.now(UTC))
     queries = []
     for i, variant in enumerate(variants):
         for metric in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors"):
@@ -126,7 +131,7 @@ def invocation_counts(
                     "Id": f"{metric.lower().replace('invocation', 'i')}{i}",
                     "MetricStat": {
                         "Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric, "Dimensions": dims},
-                        "Period": 60,
+                        "Period": period,
                         "Stat": "Sum",
                     },
                     "Label": metric,
