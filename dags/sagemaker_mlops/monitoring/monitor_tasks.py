@@ -213,12 +213,13 @@ def measure_drift(**context: Any) -> dict[str, Any]:
     folder = "/".join(p for p in (key, REPORT_FOLDER, endpoint_name) if p)
     watermark_key = f"{folder}/watermark.json"
     try:
-        watermarks = json.loads(s3.get_object(Bucket=bucket, Key=watermark_key)["Body"].read())["variants"]
+        state = json.loads(s3.get_object(Bucket=bucket, Key=watermark_key)["Body"].read())
     except s3.exceptions.NoSuchKey:
-        watermarks = {}
+        state = {}
+    watermarks, read_keys = state.get("variants", {}), state.get("read_keys", {})
     now = datetime.now(UTC)
     since = capture.first_run_since(now, variable("sagemaker_mlops_monitor_lookback_hours"))
-    batch = capture.read_capture(s3, destination, endpoint_name, variants, watermarks, max_records, since)
+    batch = capture.read_capture(s3, destination, endpoint_name, variants, watermarks, max_records, since, read_keys)
     if not batch.records:
         raise AirflowSkipException(f"No new capture under {destination}/{endpoint_name}/ since the last run.")
     if len(batch.records) < min_records:
@@ -266,7 +267,9 @@ def measure_drift(**context: Any) -> dict[str, Any]:
     s3.put_object(
         Bucket=bucket,
         Key=watermark_key,
-        Body=json.dumps({"variants": batch.watermarks, "updated_at": now.isoformat()}).encode(),
+        Body=json.dumps(
+            {"variants": batch.watermarks, "read_keys": batch.read_keys, "updated_at": now.isoformat()}
+        ).encode(),
     )
     for reason in verdict["reasons"]:
         log.warning("Drift: %s", reason)
