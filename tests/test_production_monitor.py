@@ -16,6 +16,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from sagemaker_mlops.core import naming
 from sagemaker_mlops.monitoring import capture, drift
 from sagemaker_mlops.monitoring import monitor_tasks as mt
 
@@ -218,6 +219,8 @@ def test_the_cloudwatch_requests_are_valid_and_named_as_iam_allows() -> None:
     assert mt.NAMESPACE == "SageMakerMLOps/Drift"
     alarms = mt.alarm_requests(ENDPOINT, drift.alarm_thresholds(baseline(), drift.Thresholds()))
     assert len(alarms) == 4
+    # decommission deletes these by name (production may not import monitoring): the names must agree
+    assert sorted(a["AlarmName"] for a in alarms) == sorted(naming.drift_alarm_names(ENDPOINT))
     for alarm in alarms:
         _valid("cloudwatch", "PutMetricAlarm", alarm)
         assert alarm["AlarmName"].startswith("mnist-production-drift-") and alarm["Namespace"] == mt.NAMESPACE

@@ -17,6 +17,7 @@ from typing import Any
 from airflow.sdk import Asset, task
 
 from sagemaker_mlops.core.metrics import metric_period
+from sagemaker_mlops.core.naming import drift_alarm_name
 from sagemaker_mlops.monitoring import capture, drift
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def alarm_requests(endpoint: str, limits: dict[str, tuple[str, float]]) -> list[
     """PutMetricAlarm per figure with a limit, named ``<endpoint>-drift-<figure>`` (the IAM pattern)."""
     return [
         {
-            "AlarmName": f"{endpoint}-drift-{figure.replace('_', '-')}",
+            "AlarmName": drift_alarm_name(endpoint, figure),
             "AlarmDescription": f"Production drift of {endpoint}: {figure} past the monitor's threshold.",
             "Namespace": NAMESPACE,
             "MetricName": drift.FIGURES[figure][0],
