@@ -22,7 +22,7 @@ from sagemaker_mlops.core.tags import resource_tags
 from sagemaker_mlops.core.validation import ParamError
 from sagemaker_mlops.registry import registry_config
 from sagemaker_mlops.run import budget
-from sagemaker_mlops.training import training_config
+from sagemaker_mlops.training import incremental, training_config
 from sagemaker_mlops.training.spec import MAX_WAIT_CAP, as_form_fields, check_training_spec, training_spec
 from sagemaker_mlops.tuning import tuning_config
 
@@ -388,6 +388,7 @@ def resolve(
             check_spec,
             lambda: found.update(budget=check_budget(cfg, params, variable, endpoint_variants)),
             lambda: registry_config.validate_group_name(cfg.extra["model_package_group"]),
+            lambda: incremental.check_base_training_job(params.get("base_training_job")),  # pipeline 2 only
         ]
     )
     return dataclasses.replace(
