@@ -24,9 +24,9 @@ from constants import ACCOUNT, DATA_BUCKET, INCREMENTAL_BUCKET, REGION, REPO, RO
 
 IAM_DIR = REPO / "include" / "iam"
 PARTITION = "aws"
-# SAGEMAKER_MLOPS_IAM_REPLAY=1 turns the per-test replay on (off by default until the unit tests that call hooks on
-# resources of their own, e.g. tests/test_upload.py's buckets, are marked iam_denied_expected).
-ENABLED = os.environ.get("SAGEMAKER_MLOPS_IAM_REPLAY", "0") == "1"
+# On by default: every test's Airflow calls are checked (tests use the suite's buckets and mlops-* names, as a
+# deployment would). SAGEMAKER_MLOPS_IAM_REPLAY=0 turns it off, e.g. to see a test's own failure first.
+ENABLED = os.environ.get("SAGEMAKER_MLOPS_IAM_REPLAY", "1") != "0"
 
 # The stack's defaults for the admin ceilings (include/infra/mlops-stack.yaml's parameters)...
 PLACEHOLDERS: dict[str, Any] = {
