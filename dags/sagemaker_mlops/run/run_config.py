@@ -513,7 +513,8 @@ def incremental_params() -> dict[str, Any]:
             None,
             ["null", "string"],
             "Base training job",
-            "A completed training job whose model to start from (read like Estimator.attach).",
+            "A completed training job of this package (named mlops-*) whose model to start from (read like "
+            "Estimator.attach).",
         ),
         "use_spot": _param(
             True,
