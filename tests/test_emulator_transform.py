@@ -430,9 +430,6 @@ def test_provider_transform_operator_deferred_and_its_failure(airflow_aws, aws, 
     assert operator.execute_complete({}, event)["Transform"]["TransformJobStatus"] == "Completed"
 
     airflow_aws.fail_next_transform_job("ClientError: injected")
-    # The operator describes the job once right after creating it and fails there if it already ended; the injected
-    # failure comes when the instances have started (FAST: 50 ms), which a loaded host's create+describe outlasts.
-    airflow_aws.settings(starting_seconds=1.0)
     operator, event = deferred_event("mlops-eval-deferred-fails")
     assert event["status"] == "error" and "Failed" in event["message"], event
     with pytest.raises(RuntimeError, match="Error while running transform job"):
