@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from sagemaker_mlops.core.naming import NAME_PREFIX, is_valid_sagemaker_name
 from sagemaker_mlops.core.validation import ParamError, validate_s3_uri
 from sagemaker_mlops.training.training_config import OUTPUT_FOLDER
 
@@ -39,6 +40,29 @@ class BaseModel:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_base_training_job(name: object, field: str = "base_training_job") -> str | None:
+    """A base training job the Airflow role may read, or None (none given). Why: the role's IAM policy scopes
+    DescribeTrainingJob to the package's ``mlops-*`` names, so another job would fail as a raw AccessDenied in
+    ``resolve_base_model``; refused here, before any AWS call, naming the field and the fix."""
+    if name is None or name == "":
+        return None
+    if not is_valid_sagemaker_name(name):
+        raise ParamError(
+            field,
+            f"{name!r} is not a SageMaker training job name",
+            "give the name of a completed training job (letters, digits and hyphens, at most 63 characters)",
+        )
+    if not str(name).startswith(f"{NAME_PREFIX}-"):
+        raise ParamError(
+            field,
+            f"training job {name!r} is not one of this package's: the Airflow role may read only training jobs "
+            f"named {NAME_PREFIX}-* (include/iam/airflow-execution-role-policy.json)",
+            f"name a completed training job a run of this package trained (its name starts with {NAME_PREFIX}-), "
+            "or copy that job's model.tar.gz into the data bucket and give its S3 URI as base_model_uri",
+        )
+    return str(name)
 
 
 def from_job(job: Mapping[str, Any], source: str) -> BaseModel:
