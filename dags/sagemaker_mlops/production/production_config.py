@@ -52,6 +52,7 @@ __all__ = [
     "TAG_MODEL_PACKAGE",
     "alarm_names",
     "alarm_requests",
+    "check_package_group",
     "check_production",
     "confirm_update",
     "endpoint_config_request",
@@ -128,6 +129,18 @@ def check_production(sagemaker: Any, arn: str, what: str) -> None:
             f"{what} ({arn}) is not this package's production resource: {problem}. It was left untouched. Fix: "
             f"production acts only on resources tagged {TAG_ENVIRONMENT}={ENVIRONMENT_PRODUCTION} by "
             "mnist_deploy_production; delete another one by hand if it is a leftover"
+        )
+
+
+def check_package_group(package: Mapping[str, Any], group: str) -> None:
+    """Refuse a package outside the admin's registry group (Variable ``sagemaker_mlops_model_package_group``): the
+    form's ARN could otherwise deploy any Approved package the role can read (IAM alone is not the only check)."""
+    found = package.get("ModelPackageGroupName")
+    if found != group:
+        raise DeployConfigError(
+            "model_package_arn",
+            f"{package.get('ModelPackageArn', '?')} is in the group {found!r}, not the registry's {group!r}",
+            "pass a package of the group the pipelines register into (Variable sagemaker_mlops_model_package_group)",
         )
 
 
