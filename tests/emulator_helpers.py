@@ -13,6 +13,9 @@ from aws_emulator.storage import S3Store
 from constants import ACCOUNT, REGION, ROLE_ARN
 
 IC_IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
+# The tag every resource of the package carries (core.tags.resource_tags): the Airflow role may Stop/Delete/Update only
+# what has it (IAM aws:ResourceTag), so a job a test plants for DAG code to act on carries it too, as a run's would.
+PACKAGE_TAGS = [{"Key": "mlops:created-by", "Value": "airflow-sagemaker-mlops"}]
 CHANNELS = ("train", "validation", "train_lst", "validation_lst")
 # The book's hyperparameters (MLE on AWS ch. 6, PART01), less num_training_samples, which is counted from the data.
 BOOK_HYPERPARAMETERS = {
@@ -75,6 +78,7 @@ def training_request(name: str, bucket: str, prefix: str, samples: int, **overri
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         "HyperParameters": dict(BOOK_HYPERPARAMETERS, num_training_samples=str(samples)),
         "EnableNetworkIsolation": True,
+        "Tags": list(PACKAGE_TAGS),
     }
     request.update(overrides)
     return request
@@ -117,7 +121,7 @@ def tuning_request(
             "TrainingJobEarlyStoppingType": "Auto",
         },
         "TrainingJobDefinition": job_definition,
-        "Tags": [{"Key": "mlops:created-by", "Value": "airflow-sagemaker-mlops"}],
+        "Tags": list(PACKAGE_TAGS),
     }
 
 

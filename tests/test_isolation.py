@@ -29,7 +29,7 @@ def s3(emulator: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCapture
     }
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
     client = s3_client("aws_default")
-    ensure_bucket(client, "iso-bucket", "us-east-1", create=True)
+    ensure_bucket(client, DATA_BUCKET, "us-east-1", create=True)
     return client
 
 
@@ -50,18 +50,18 @@ def test_dataset_prefix_is_addressed_by_content() -> None:
 
 def test_an_exact_prefix_refuses_keys_not_in_the_zip_and_a_rerun_sends_nothing(s3: Any, tree: Path) -> None:
     prefix = naming.dataset_prefix("ch06", SHA)
-    first = upload_tree(s3, tree, "iso-bucket", prefix, exact=True)
+    first = upload_tree(s3, tree, DATA_BUCKET, prefix, exact=True)
     assert first.uploaded > 0 and first.bytes_sent > 0
-    again = upload_tree(s3, tree, "iso-bucket", prefix, exact=True)
+    again = upload_tree(s3, tree, DATA_BUCKET, prefix, exact=True)
     assert (again.uploaded, again.bytes_sent) == (0, 0)  # a re-run of the same zip reuses its prefix
 
-    s3.put_object(Bucket="iso-bucket", Key=f"{prefix}/validation_lst/zzz.lst", Body=b"1\t3\tthree/x.png\n")
+    s3.put_object(Bucket=DATA_BUCKET, Key=f"{prefix}/validation_lst/zzz.lst", Body=b"1\t3\tthree/x.png\n")
     with pytest.raises(DatasetError) as refused:
-        upload_tree(s3, tree, "iso-bucket", prefix, exact=True)
+        upload_tree(s3, tree, DATA_BUCKET, prefix, exact=True)
     message = str(refused.value)
     assert f"{prefix}/validation_lst/zzz.lst" in message and "aws s3 rm" in message
     # Refused before anything was sent or removed: the stray object is still there for a person to look at.
-    assert s3.head_object(Bucket="iso-bucket", Key=f"{prefix}/validation_lst/zzz.lst")["ContentLength"] > 0
+    assert s3.head_object(Bucket=DATA_BUCKET, Key=f"{prefix}/validation_lst/zzz.lst")["ContentLength"] > 0
 
 
 # -- buckets, prefixes and checkpoints come from the admin's Variables; the form only chooses within them ----------
@@ -69,7 +69,7 @@ from sagemaker_mlops.core.validation import ParamError  # noqa: E402
 from sagemaker_mlops.run import run_config  # noqa: E402
 from sagemaker_mlops.training import incremental  # noqa: E402
 
-from constants import ROLE_ARN  # noqa: E402
+from constants import DATA_BUCKET, ROLE_ARN  # noqa: E402
 
 VARIABLES = {"sagemaker_mlops_bucket": "mlops-test-bucket", "sagemaker_mlops_role_arn": ROLE_ARN}
 

@@ -792,3 +792,31 @@ def test_the_form_cannot_choose_where_the_report_goes(airflow_db: Any, airflow_a
     run, states = run_dag(DAG_ID, {"dry_run": True}, datetime(2026, 6, 3, tzinfo=UTC))
     assert str(run.state) == "success", states
     assert xcom(run, "reap")["report_uri"].startswith(f"s3://{DATA_BUCKET}/reaper/")
+
+
+def _without_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A laptop where boto3 finds nothing: no credential variables, no profile files, no instance metadata."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "AIRFLOW_CONN_")) or name == "REAP_CONN_ID":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_make_reap_without_credentials_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 21 review: `make reap` on a laptop without credentials ended in botocore's traceback."""
+    import importlib.util
+
+    _without_aws_credentials(monkeypatch, tmp_path)
+    spec = importlib.util.spec_from_file_location("reap_cli", REPO / "include" / "dev" / "reap.py")
+    assert spec and spec.loader
+    reap_cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reap_cli)
+    with pytest.raises(SystemExit) as exit_info:
+        reap_cli.main(["--region", "us-east-1"])
+    message = str(exit_info.value.code)
+    assert "no AWS credentials" in message and "CONN=" in message and "\n" not in message
+    with pytest.raises(SystemExit) as exit_info:
+        reap_cli.main([])
+    assert "REGION=<region>" in str(exit_info.value.code)

@@ -94,6 +94,25 @@ def test_pipeline_2_reads_its_own_bucket_variable() -> None:
     assert cfg.bucket == "mlops-test-incremental"
 
 
+def test_a_base_training_job_outside_the_package_s_names_is_refused_before_any_aws_call() -> None:
+    """Issue 19 item 8: the Airflow role may describe only ``mlops-*`` training jobs, so pipeline 2 given another
+    job would meet a raw AccessDenied in resolve_base_model. The first task refuses it, naming the field and the
+    fix; a job of the package's own name passes (whether it exists is resolve_base_model's question)."""
+    pipeline_2 = {
+        **form(),
+        **{name: param.value for name, param in run_config.incremental_params().items()},
+    }
+    declared = set(pipeline_2)
+    for foreign in ("my-own-training-job", "image-classification-2026-03-01-12-00-00-000", "mlops"):
+        found = problems({**pipeline_2, "base_training_job": foreign}, declared=declared)
+        assert set(found) == {"base_training_job"}, found
+        message = found["base_training_job"]
+        assert repr(foreign) in message and "mlops-" in message and "base_model_uri" in message, message
+    ours = resolve({**pipeline_2, "base_training_job": "mlops-train-mnist-train-deploy-x"}, declared=declared)
+    assert ours.bucket == "mlops-test-bucket"
+    assert resolve(pipeline_2, declared=declared).bucket == "mlops-test-bucket"  # empty: the registry or the Asset
+
+
 def test_names_are_the_same_for_a_retry_and_differ_between_runs() -> None:
     first, again = resolve(form()), resolve(form())
     assert first.names == again.names

@@ -469,6 +469,7 @@ def resolve(
             check_spec,
             lambda: found.update(budget=check_budget(cfg, params, variable, endpoint_variants)),
             lambda: registry_config.validate_group_name(cfg.extra["model_package_group"]),
+            lambda: incremental.check_base_training_job(params.get("base_training_job")),  # pipeline 2 only
         ]
     )
     return dataclasses.replace(
@@ -607,7 +608,8 @@ def incremental_params() -> dict[str, Any]:
             None,
             ["null", "string"],
             "Base training job",
-            "A completed training job whose model to start from (read like Estimator.attach).",
+            "A completed training job of this package (named mlops-*) whose model to start from (read like "
+            "Estimator.attach).",
         ),
         "use_spot": _param(
             True,

@@ -117,6 +117,8 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
                         incremental.NO_BASE_FIX,
                     )
                 job_name, source = latest["training_job_name"], "latest model Asset event"
+            # A name from the registry or an Asset event is checked too: the role reads mlops-* jobs only.
+            incremental.check_base_training_job(job_name)
             job = training.describe_or_none(sagemaker_client(cfg), job_name)
             if job is None:
                 if source == "latest model Asset event":  # e.g. the local emulator restarted empty

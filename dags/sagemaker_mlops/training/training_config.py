@@ -41,6 +41,7 @@ __all__ = [
     "MODEL_CHANNEL",
     "MODEL_CONTENT_TYPE",
     "NUM_LAYERS_CHOICES",
+    "OUTPUT_FOLDER",
     "SUGGESTED_TRAINING_INSTANCE_TYPES",
     "Hyperparameters",
     "TrainingSpec",
@@ -314,9 +315,13 @@ def _spot_errors(spec: TrainingSpec) -> list[ParamError]:
     return errors
 
 
+# Under the run's prefix, SageMaker writes each training job's model to OUTPUT_FOLDER/<job name>/output/.
+OUTPUT_FOLDER = "output"
+
+
 def output_path(bucket: str, prefix: str) -> str:
     """``s3://<bucket>/<prefix>/output``: the estimator's ``output_path`` in the book (``map_path("output")``)."""
-    return f"s3://{bucket}/{prefix}/output"
+    return f"s3://{bucket}/{prefix}/{OUTPUT_FOLDER}"
 
 
 def _s3_channel(name: str, uri: str, content_type: str) -> dict[str, object]:
