@@ -880,6 +880,23 @@ def test_production_recovery_and_off_switch_are_allowed_on_production_only() -> 
     assert not allowed(policy, "cloudwatch:DeleteAlarms", _arn("cloudwatch", "alarm:billing-alarm"))
 
 
+def test_only_mnist_production_may_be_created_as_production() -> None:
+    """Issue 20 review: a test endpoint's name (mlops-*) created with the production tags would be a production
+    endpoint the reaper never removes; only mnist-production may be created tagged environment=production."""
+    policy = airflow_policy()
+    create = "sagemaker:CreateEndpoint"
+    prod_request = {f"aws:RequestTag/{k}": v for k, v in PRODUCTION_REQUEST.items()}
+    test_request = {"aws:RequestTag/mlops:created-by": "airflow-sagemaker-mlops"}
+    assert not allowed(policy, create, _arn("sagemaker", "endpoint/mlops-extra-1"), prod_request)
+    assert allowed(policy, create, _arn("sagemaker", "endpoint/mlops-ep-x"), test_request)
+    assert allowed(policy, create, _arn("sagemaker", "endpoint/mnist-production"), prod_request)
+    assert not allowed(policy, create, _arn("sagemaker", "endpoint/mnist-production"), test_request)
+    assert allowed(policy, create, _arn("sagemaker", "endpoint-config/mlops-prod-epc-x"), prod_request)
+
+
+PRODUCTION_REQUEST = {"mlops:created-by": "airflow-sagemaker-mlops", "mlops:environment": "production"}
+
+
 def test_the_drift_loop_s_calls_are_allowed_and_no_more() -> None:
     """Issue 22: batch transform on mlops-* jobs, drift figures in the SageMakerMLOps/Drift namespace only, reading
     the production endpoint's data capture (under the data bucket)."""

@@ -168,3 +168,34 @@ def test_a_half_done_decommission_is_finished_and_other_endpoints_stay(deployed:
     assert after["configs"] == ["mlops-prod-epc-b"] and after["models"] == ["mlops-prod-model-b"]
     assert sorted(after["alarms"]) == sorted(pc.alarm_names(other))
     assert len(before["configs"]) > len(after["configs"]) and len(before["models"]) > len(after["models"])
+
+
+@pytest.mark.e2e
+def test_another_runs_endpoint_named_and_confirmed_is_refused_and_kept(
+    airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path
+) -> None:
+    """Issue 20: a triggerer names (and confirms) another run's test endpoint; it is not tagged production, so the
+    run fails before any delete and the endpoint, its config and its model stay. An undeclared conf key is refused."""
+    from sagemaker_mlops.core.tags import resource_tags
+
+    from emulator_helpers import deploy, wait_endpoint
+
+    sm = aws("sagemaker")
+    artifact, _ = approved_packages(aws, dataset_zip(tmp_path), DATA_BUCKET, "mlops-train-victim", 1)
+    victim = "mlops-ep-manual-20261207t070000-0123456789abcdef"
+    deploy(sm, artifact, victim)
+    tags = resource_tags("mnist_train_deploy", "manual__victim", datetime.now(UTC))
+    sm.add_tags(
+        ResourceArn=sm.describe_endpoint(EndpointName=victim)["EndpointArn"],
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+    wait_endpoint(sm, victim)
+    before = _production(sm, aws("cloudwatch"))
+
+    run, states = run_dag(OFF, {"endpoint_name": victim, "confirm_endpoint_name": victim})
+    assert str(run.state) == "failed", states
+    assert _production(sm, aws("cloudwatch")) == before
+    assert not [a for a in airflow_aws.actions("sagemaker") if a.startswith("Delete")]
+
+    run, states = run_dag(OFF, {"confirm_endpoint_name": NAME, "bucket": "x"}, datetime(2026, 6, 2, tzinfo=UTC))
+    assert str(run.state) == "failed", states

@@ -336,7 +336,11 @@ def production(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Any, batch
     sm.create_endpoint(
         EndpointName=ENDPOINT,
         EndpointConfigName="mlops-prod-epc",
-        Tags=[{"Key": "mlops:model-package", "Value": arn}, {"Key": "mlops:environment", "Value": "production"}],
+        Tags=[
+            {"Key": "mlops:model-package", "Value": arn},
+            {"Key": "mlops:environment", "Value": "production"},
+            {"Key": "mlops:created-by", "Value": "airflow-sagemaker-mlops"},
+        ],
     )
     wait_endpoint(sm, ENDPOINT)
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_MONITOR_MIN_RECORDS", "20")
@@ -493,3 +497,43 @@ def test_real_invocations_are_read_from_the_emulators_capture_without_drift(
     }
     listed = cw.list_metrics(Namespace=mt.NAMESPACE)["Metrics"]
     assert {"ClassMixJensenShannon", "CapturedRecords", "Invocations"} <= {m["MetricName"] for m in listed}
+
+
+def test_the_watched_endpoint_comes_from_the_admins_variables_only() -> None:
+    """Issue 20 review: the monitor's endpoint is the admin's (monitor Variable, else the production endpoint's)."""
+    assert mt.monitored_endpoint(lambda key: None) == ENDPOINT
+    assert mt.monitored_endpoint({"sagemaker_mlops_production_endpoint": "prod-b"}.get) == "prod-b"
+    both = {"sagemaker_mlops_production_endpoint": "prod-b", "sagemaker_mlops_monitor_endpoint": "prod-c"}
+    assert mt.monitored_endpoint(both.get) == "prod-c"
+
+
+@pytest.mark.e2e
+def test_another_runs_endpoint_is_never_watched(
+    airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """Issue 20 review: conf endpoint_name pointed the monitor at another run's endpoint (reading its capture, writing
+    reports and watermarks into its bucket, retraining pipeline 2 on its drift). The conf key is refused; an endpoint
+    the admin names that is not tagged production fails before anything is read or written."""
+    from sagemaker_mlops.core.tags import resource_tags
+
+    from emulator_helpers import dataset_zip, deploy
+
+    sm = aws("sagemaker")
+    artifact, _ = approved_packages(aws, dataset_zip(tmp_path), DATA_BUCKET, "mlops-train-victim", 1)
+    victim = "mlops-ep-manual-20261207t070000-0123456789abcdef"
+    deploy(sm, artifact, victim)
+    tags = resource_tags("mnist_train_deploy", "manual__victim", datetime.now(UTC))
+    sm.add_tags(
+        ResourceArn=sm.describe_endpoint(EndpointName=victim)["EndpointArn"],
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+    wait_endpoint(sm, victim)
+    airflow_aws.clear_requests()
+    run, states = run_dag(DAG_ID, {"endpoint_name": victim})
+    assert str(run.state) == "failed", states
+    assert "DescribeEndpoint" not in airflow_aws.actions("sagemaker")
+
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_MONITOR_ENDPOINT", victim)
+    run, states = run_dag(DAG_ID, {}, datetime(2026, 6, 2, tzinfo=UTC))
+    assert str(run.state) == "failed", states
+    assert not [a for a in airflow_aws.actions("s3") if a.startswith(("Put", "Get", "List"))]

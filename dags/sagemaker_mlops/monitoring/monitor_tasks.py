@@ -18,6 +18,7 @@ from airflow.sdk import Asset, task
 
 from sagemaker_mlops.core.metrics import metric_period
 from sagemaker_mlops.core.naming import drift_alarm_name
+from sagemaker_mlops.core.tags import CREATED_BY, TAG_CREATED_BY
 from sagemaker_mlops.monitoring import capture, drift
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,9 @@ DRIFT_ASSET = Asset(name="sagemaker_mlops.production_drift")
 AWS_CONN_ID = "aws_default"
 NAMESPACE = "SageMakerMLOps/Drift"  # the IAM policy allows PutMetricData in this namespace only
 PACKAGE_TAG = "mlops:model-package"  # production.production_config.TAG_MODEL_PACKAGE (monitoring may not import it)
+# production.production_config's names (monitoring may not import production)
+PRODUCTION_ENDPOINT_VARIABLE = "sagemaker_mlops_production_endpoint"
+ENVIRONMENT_TAG = "mlops:environment"
 REPORT_FOLDER = "_monitor"  # beside <DestinationS3Uri>/<endpoint>/: no endpoint name starts with "_"
 
 # Variable -> default (docs/configuration.md explains each)
@@ -79,6 +83,33 @@ def _clients(region: str | None) -> tuple[Any, Any, Any]:
     sagemaker = SageMakerHook(aws_conn_id=AWS_CONN_ID, region_name=region).conn
     cloudwatch = AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="cloudwatch", region_name=region).conn
     return sagemaker, cloudwatch, S3Hook(aws_conn_id=AWS_CONN_ID, region_name=region).conn
+
+
+def monitored_endpoint(variable: Any) -> str:
+    """The endpoint to watch: the admin's Variables only (``sagemaker_mlops_monitor_endpoint``, else the production
+    endpoint's ``sagemaker_mlops_production_endpoint``, else ``mnist-production``), never the trigger form: the form
+    would otherwise make the monitor read any endpoint's capture, write into its bucket and retrain on its drift."""
+    return (
+        (variable("sagemaker_mlops_monitor_endpoint") or "").strip()
+        or (variable(PRODUCTION_ENDPOINT_VARIABLE) or "").strip()
+        or VARIABLES["sagemaker_mlops_monitor_endpoint"]
+    )
+
+
+def check_production_endpoint(sagemaker: Any, endpoint: dict[str, Any]) -> None:
+    """Fail unless the endpoint is tagged as this package's production (``mlops:created-by`` and
+    ``mlops:environment=production``, what mnist_deploy_production writes): nothing else is monitored."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])}
+    wanted = {TAG_CREATED_BY: CREATED_BY, ENVIRONMENT_TAG: "production"}
+    differing = [f"{k}={tags.get(k)!r} (wanted {v!r})" for k, v in wanted.items() if tags.get(k) != v]
+    if differing:
+        raise AirflowFailException(
+            f"Endpoint {endpoint['EndpointName']} is not this package's production endpoint: {'; '.join(differing)}. "
+            "Nothing was read or written. Fix: point the Variable sagemaker_mlops_monitor_endpoint at the endpoint "
+            "mnist_deploy_production deployed"
+        )
 
 
 def serving_package(sagemaker: Any, endpoint: dict[str, Any]) -> dict[str, Any]:
@@ -189,13 +220,19 @@ def alarm_requests(endpoint: str, limits: dict[str, tuple[str, float]]) -> list[
 def measure_drift(**context: Any) -> dict[str, Any]:
     """Capture since the watermark -> figures vs the baseline -> report (JSON + HTML), metrics, alarms."""
     from airflow.sdk import Variable
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+    from sagemaker_mlops.core.dag_params import declared_params
+    from sagemaker_mlops.core.validation import ParamError, refuse_undeclared
     from sagemaker_mlops.monitoring import drift_html
 
+    params, dag_run = context["params"], context["dag_run"]
+    try:  # before anything else: Airflow passes undeclared conf keys on unvalidated
+        refuse_undeclared(dag_run.conf or {}, declared_params(context), dag_run.dag_id)
+    except ParamError as error:
+        raise AirflowFailException(str(error)) from error
     region = Variable.get("sagemaker_mlops_region", default=None) or None
-    params = context["params"]
-    endpoint_name = params.get("endpoint_name") or variable("sagemaker_mlops_monitor_endpoint")
+    endpoint_name = monitored_endpoint(lambda key: Variable.get(key, default=None))
     max_records = params.get("max_records") or variable("sagemaker_mlops_monitor_max_records")
     min_records = variable("sagemaker_mlops_monitor_min_records")
     sagemaker, cloudwatch, s3 = _clients(region)
@@ -205,6 +242,7 @@ def measure_drift(**context: Any) -> dict[str, Any]:
         if "Could not find" in str(error) or "ValidationException" in str(error):
             raise AirflowSkipException(f"No endpoint {endpoint_name}: nothing to monitor.") from error
         raise
+    check_production_endpoint(sagemaker, endpoint)  # before reading its capture or writing beside it
     destination = (endpoint.get("DataCaptureConfig") or {}).get("DestinationS3Uri")
     if not destination:
         raise AirflowSkipException(f"Endpoint {endpoint_name} has no data capture configured: nothing to read.")
