@@ -6,7 +6,8 @@ parameters, and for a Delete/Stop/Update of a SageMaker resource the tags that r
 test when a call is denied, so every path the suite walks (recovery, re-attach, capacity retry, reaper, fault
 matrix, production) is an IAM test, not only the happy run tests/test_iam_infra.py replays in detail.
 
-The policy is include/iam/airflow-execution-role-policy.json with its placeholders filled as the test suite's
+The policy is the Airflow role's managed policies together (include/iam/airflow-execution-role-policy-*.json,
+AIRFLOW_POLICY_FILES) with their placeholders filled as the test suite's
 "deployment" (REPLAY_PLACEHOLDERS): the suite's account, region, buckets and role, and admin ceilings wide enough for
 the instance types and runtimes the tests choose on purpose. A call this module cannot map fails the test, naming it:
 add the mapping (and, if the DAGs need it, the permission).
@@ -24,6 +25,9 @@ from typing import Any
 from constants import ACCOUNT, DATA_BUCKET, INCREMENTAL_BUCKET, REGION, REPO, ROLE_ARN
 
 IAM_DIR = REPO / "include" / "iam"
+# The Airflow role's permissions, split into managed policies: one document of them all would exceed IAM's 10,240
+# characters for a role's inline policies and the 6,144 of a managed policy (tests/test_iam_infra.py keeps each under).
+AIRFLOW_POLICY_FILES = tuple(sorted(p.name for p in IAM_DIR.glob("airflow-execution-role-policy-*.json")))
 PARTITION = "aws"
 # On by default: every test's Airflow calls are checked (tests use the suite's buckets and mlops-* names, as a
 # deployment would). SAGEMAKER_MLOPS_IAM_REPLAY=0 turns it off, e.g. to see a test's own failure first.
@@ -101,6 +105,13 @@ def substitute(document: Any, values: dict[str, Any], where: str) -> Any:
 
 def json_document(name: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
     return substitute(json.loads((IAM_DIR / name).read_text()), values or PLACEHOLDERS, name)
+
+
+def airflow_role_policy(values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Airflow role's managed policies as one document: IAM allows a call when any attached policy does."""
+    documents = [json_document(name, values) for name in AIRFLOW_POLICY_FILES]
+    assert documents, f"no airflow-execution-role-policy-*.json in {IAM_DIR}"
+    return {"Version": "2012-10-17", "Statement": [s for d in documents for s in _as_list(d["Statement"])]}
 
 
 # -- a tiny IAM evaluator --------------------------------------------------------------------------------------------
@@ -402,7 +413,7 @@ def denied_calls(entries: list[dict[str, Any]], policy: dict[str, Any] | None = 
     """Each audited call the policy would refuse, as 'action on resource (call)'."""
     if not entries:  # most tests make no Airflow call: nothing to render the policy for
         return []
-    policy = policy or json_document("airflow-execution-role-policy.json", REPLAY_PLACEHOLDERS)
+    policy = policy or airflow_role_policy(REPLAY_PLACEHOLDERS)
     return [
         f"{n.action} on {n.resource} ({n.because})"
         for entry in entries
