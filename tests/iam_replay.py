@@ -271,12 +271,17 @@ def _instance_types(action: str, params: dict[str, Any]) -> list[str]:
         config = params.get("ResourceConfig") or {}
     elif action == "CreateHyperParameterTuningJob":
         definitions = [params.get("TrainingJobDefinition") or {}, *(params.get("TrainingJobDefinitions") or [])]
+        # A definition names its instances in ResourceConfig or (as the DAGs' tuning request does, like the SDK's
+        # tuner) HyperParameterTuningResourceConfig; the key is taken to hold the types of either.
+        configs = [
+            c for d in definitions for c in (d.get("ResourceConfig"), d.get("HyperParameterTuningResourceConfig")) if c
+        ]
         return sorted(
             {
                 t
-                for d in definitions
-                for t in [(d.get("ResourceConfig") or {}).get("InstanceType")]
-                + [g.get("InstanceType") for g in (d.get("ResourceConfig") or {}).get("InstanceGroups") or []]
+                for c in configs
+                for t in [c.get("InstanceType")]
+                + [g.get("InstanceType") for g in [*(c.get("InstanceGroups") or []), *(c.get("InstanceConfigs") or [])]]
                 if t
             }
         )
@@ -319,7 +324,9 @@ def _sagemaker_needs(action: str, params: dict[str, Any], entry: dict[str, Any],
         if action == "AddTags":
             needs = [Need(iam_action, params["ResourceArn"], because, _request_tag_context(_tags(params)))]
         return needs
-    if action.startswith("List") or action == "Search":
+    # Lists take no resource, but ListTrainingJobsForHyperParameterTuningJob is authorized on its tuning job
+    # (Service Authorization Reference: resource type hyper-parameter-tuning-job*).
+    if (action.startswith("List") and action != "ListTrainingJobsForHyperParameterTuningJob") or action == "Search":
         return [Need(iam_action, "*", because)]
     for suffix, kind, name_field in SAGEMAKER_KINDS:
         if not action.endswith(suffix):
