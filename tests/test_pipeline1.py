@@ -80,8 +80,25 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert first["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == artifact
     metadata = first["CustomerMetadataProperties"]
     assert metadata["training_job"] == result["training_job_name"] and len(metadata["dataset_sha256"]) == 64
-    evaluation = _read_json(aws, first["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+    # ModelMetrics: the baseline on the admin-pinned holdout (batch transform), also the drift monitor's baseline
+    from sagemaker_mlops.evaluation.baseline import Baseline
+
+    metrics_uri = first["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    assert metadata["baseline_uri"] == metrics_uri == artifact.rsplit("/", 1)[0] + "/baseline.json"
+    baseline = Baseline.from_dict(_read_json(aws, metrics_uri))  # validates the schema
+    holdout = xcom(run, "prepare_holdout")
+    assert baseline.holdout.sha256 == holdout["sha256"] == metadata["holdout_sha256"] and baseline.holdout.images == 120
+    assert baseline.training_job == result["training_job_name"] and baseline.model_data_url == artifact
+    assert sum(row[i] for i, row in enumerate(baseline.confusion)) / 120 == baseline.accuracy > 0.5
+    assert baseline.input.mean_width == 28.0 and baseline.input.unreadable_fraction == 0.0
+    transform = aws("sagemaker").describe_transform_job(
+        TransformJobName=xcom(run, "evaluate")["challenger"]["transform_job"]
+    )
+    assert transform["TransformResources"] == {"InstanceType": "ml.m5.large", "InstanceCount": 1}
+    assert transform["TransformJobName"].startswith("mlops-eval-")
+    evaluation = _read_json(aws, artifact.rsplit("/", 1)[0] + "/evaluation.json")
     assert evaluation["smoke_accuracy"] == smoke["accuracy"] and evaluation["sample_size"] == smoke["sample_size"]
+    assert evaluation["holdout"]["accuracy"] == baseline.accuracy
     # AWS refuses Tags on a version: the group carries them, the version its provenance in its metadata
     group_arn = sm.describe_model_package_group(ModelPackageGroupName=first["ModelPackageGroupName"])[
         "ModelPackageGroupArn"
@@ -104,6 +121,24 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert again == {**xcom(run, "register_model"), "created": False}
     packages = sm.list_model_packages(ModelPackageGroupName="mnist-image-classifier")["ModelPackageSummaryList"]
     assert len(packages) == 2
+
+
+def test_without_a_pinned_holdout_the_first_model_waits_for_a_person(
+    airflow_db, airflow_aws, aws, datasets, monkeypatch
+):
+    """Issue 20: promotion is decided only on data the triggerer cannot choose. No holdout pinned: the run still
+    trains, smoke-tests and registers, but nothing is evaluated and the package stays Pending (no first champion)."""
+    monkeypatch.delenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_URI")
+    monkeypatch.delenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_SHA256")
+    run, states = run_dag(DAG_ID, datasets.conf())
+    assert str(run.state) == "success", states
+    assert states["transform_challenger"] == "skipped" and states["evaluate"] == "success"
+    approval = xcom(run, "decide_approval")
+    assert approval["status"] == "PendingManualApproval"
+    package = aws("sagemaker").describe_model_package(ModelPackageName=approval["model_package_arn"])
+    assert "baseline_uri" not in package["CustomerMetadataProperties"]
+    assert aws("sagemaker").list_transform_jobs()["TransformJobSummaries"] == []
+    assert leftovers(aws) == NOTHING_LEFT
 
 
 def test_smoke_test_below_threshold_fails_the_run_and_still_deletes_everything(airflow_db, airflow_aws, aws, datasets):

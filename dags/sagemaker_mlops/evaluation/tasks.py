@@ -308,3 +308,27 @@ def baseline_summary(evaluation: dict[str, Any] | None) -> str:
     if not evaluation or not evaluation.get("pinned"):
         return "not evaluated (no pinned holdout)"
     return json.dumps({"accuracy": evaluation["challenger"]["accuracy"], "holdout": evaluation["holdout"]})
+
+
+class HoldoutEvaluation:
+    """The evaluation's tasks in a DAG: ``holdout`` (prepare), the transform ``requests`` (setups of ``stop``),
+    the ``transforms`` (after the SageMaker models exist), ``evaluation`` (the scores) and the teardown ``stop``."""
+
+    def __init__(self, config: Any, result: Any, incremental: Any = None) -> None:
+        from sagemaker_mlops.core.airflow_tasks import teardown_of
+
+        self.holdout = prepare_holdout(config)
+        challenger = challenger_transform_request(config, self.holdout)
+        self.requests = [challenger]
+        self.transforms = [transform_operator(config, challenger, "challenger")]
+        champion_output = None
+        if incremental is not None:
+            champion = champion_transform_request(config, self.holdout, incremental)
+            self.requests.append(champion)
+            self.transforms.append(transform_operator(config, champion, "champion"))
+            champion_output = self.transforms[1].output
+        self.evaluation = evaluate(
+            config, result, self.holdout, incremental, self.transforms[0].output, champion_output
+        )
+        self.stop = teardown_of(stop_transform_jobs(config), setups=self.requests)
+        self.evaluation >> self.stop
