@@ -158,10 +158,10 @@ def champion_transform_request(
 
 
 def transform_operator(config: Any, request: Any, which: str) -> Any:
-    """The provider's SageMakerTransformOperator, deferrable; ``transform_<which>``."""
-    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTransformOperator
+    """The provider's SageMakerTransformOperator (polled in the run's region), deferrable; ``transform_<which>``."""
+    from sagemaker_mlops.evaluation.operators import RegionalTransformOperator
 
-    return SageMakerTransformOperator(
+    return RegionalTransformOperator(
         task_id=f"transform_{which}",
         config=request,
         aws_conn_id=AWS_CONN_ID,
@@ -169,6 +169,7 @@ def transform_operator(config: Any, request: Any, which: str) -> Any:
         deferrable=True,
         check_interval=POLL_SECONDS,
         max_ingestion_time=tc.MAX_RUNTIME_SECONDS,
+        max_attempts=max(1, tc.MAX_RUNTIME_SECONDS // max(POLL_SECONDS, 1)),
         check_if_model_exists=False,
     )
 
