@@ -93,14 +93,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     return result
 
 
+_STARTED_EMULATORS: list[Any] = []
+
+
 @pytest.fixture(scope="session")
 def emulator_server() -> Iterator[Any]:
     from aws_emulator.server import EmulatorServer
 
     server = EmulatorServer("127.0.0.1", 0)
     server.start()
+    _STARTED_EMULATORS.append(server)
     yield server
+    _STARTED_EMULATORS.remove(server)
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _iam_replay(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test: each AWS call Airflow made (the emulator's audit) must be allowed by the Airflow execution
+    role's policy (tests/iam_replay.py), so a path the DAGs need a missing permission on fails the test walking it."""
+    yield
+    import iam_replay
+
+    if not iam_replay.ENABLED:
+        return
+    for server in _STARTED_EMULATORS:
+        audited = server.app.requests.drain_audit()
+        if request.node.get_closest_marker("iam_denied_expected"):
+            continue
+        denied = iam_replay.denied_calls(audited)
+        header = "include/iam/airflow-execution-role-policy.json denies calls this test's DAG runs made:\n"
+        assert not denied, header + "\n".join(dict.fromkeys(denied))
 
 
 @pytest.fixture()

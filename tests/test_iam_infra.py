@@ -21,6 +21,17 @@ from typing import Any
 
 import pytest
 import yaml
+from iam_replay import (
+    PARTITION,
+    PLACEHOLDERS,
+    Need,
+    _as_list,
+    _sub,
+    allowed,
+    audit_needs,
+    denied_calls,
+    json_document,
+)
 
 from constants import ACCOUNT, DATA_BUCKET, FAST, INCREMENTAL_BUCKET, LOOPBACK_DATASET_HOSTS, REGION, REPO, ROLE_ARN
 from dag_runs import run_dag
@@ -32,30 +43,21 @@ TOOLS_REQUIREMENTS = REPO / "requirements-tools.txt"
 
 DAG_ID = "mnist_train_deploy"
 REAPER_DAG_ID = "sagemaker_mlops_reaper"
-PARTITION = "aws"
 SOURCE_BUCKET = "airflow-mlops-test-source"
 ENVIRONMENT = "mlops-airflow"
 
-# The JSON files' placeholders and the values the tests give them. The template spells the same things the
-# CloudFormation way: pseudo parameters, its bucket resources (Ref = bucket name) and the role's Arn attribute.
-PLACEHOLDERS = {
-    "Partition": PARTITION,
-    "Region": REGION,
-    "Account": ACCOUNT,
-    "EnvironmentName": ENVIRONMENT,
-    "SourceBucket": SOURCE_BUCKET,
-    "DataBucket": DATA_BUCKET,
-    "IncrementalBucket": INCREMENTAL_BUCKET,
-    "SageMakerExecutionRoleArn": ROLE_ARN,
-    "ModelPackageGroupName": "mnist-image-classifier",
-}
+# The JSON files' placeholders and the values the tests give them (tests/iam_replay.py). The template spells the
+# same things the CloudFormation way: pseudo parameters, its bucket resources (Ref = bucket name), the role's Arn
+# attribute and its own parameters for the list placeholders.
 TEMPLATE_NAME_OF = {
     "Partition": "AWS::Partition",
     "Region": "AWS::Region",
     "Account": "AWS::AccountId",
     "SageMakerExecutionRoleArn": "SageMakerExecutionRole.Arn",
+    "Regions": "TrainingRegions",
 }
-TEMPLATE_REFS = {TEMPLATE_NAME_OF.get(name, name): value for name, value in PLACEHOLDERS.items()}
+TEMPLATE_REFS: dict[str, Any] = {TEMPLATE_NAME_OF.get(name, name): value for name, value in PLACEHOLDERS.items()}
+TEMPLATE_CONDITIONS = {"DefaultRegions": False}  # the tests pass TrainingRegions explicitly
 # Template parameters that the bucket resources take their names from.
 TEMPLATE_PARAMETER_VALUES = {
     "DataBucketName": DATA_BUCKET,
@@ -79,9 +81,17 @@ ALLOWED_UNCALLED = {
     "sagemaker:StopTrainingJob",
     # SageMakerEndpointOperator: a retry of create_endpoint that finds the endpoint already exists updates it.
     "sagemaker:UpdateEndpoint",
-    # mnist_deploy_production (tests/test_production_endpoint.py), which the replayed pipeline-1 run does not call.
+    # mnist_deploy_production (tests/test_production_endpoint.py), which the replayed pipeline-1 run does not call;
+    # DeleteAlarms: its off-switch (issue 21) removes the endpoint's alarms with it.
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:TagResource",
+    "cloudwatch:DeleteAlarms",
+    # issue 22's drift loop: batch-transform evaluation and the monitor's figures (statements ahead of the DAG code,
+    # tested in test_the_drift_loop_s_calls_are_allowed_and_no_more; the per-test replay covers them once called).
+    "sagemaker:CreateTransformJob",
+    "sagemaker:DescribeTransformJob",
+    "sagemaker:StopTransformJob",
+    "cloudwatch:PutMetricData",
     # pipeline 3 (mnist_tuning); the recorded run these tests replay is pipeline 1's, which tunes nothing (the
     # reaper's Describe/Stop of a tuning job are recorded: it stops the one planted below).
     "sagemaker:CreateHyperParameterTuningJob",
@@ -135,28 +145,6 @@ def load_template() -> dict[str, Any]:
     return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # a SafeLoader subclass
 
 
-_SUB_VAR = re.compile(r"\$\{([^}!]+)\}")
-
-
-def _sub(text: str, values: dict[str, str], where: str) -> str:
-    def one(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            raise AssertionError(f"{where}: unknown placeholder ${{{name}}} in {text!r}")
-        return values[name]
-
-    return _SUB_VAR.sub(one, text)
-
-
-def substitute(document: Any, values: dict[str, str], where: str) -> Any:
-    """The JSON files' ``${Name}`` placeholders filled in (an unknown one fails)."""
-    if isinstance(document, dict):
-        return {k: substitute(v, values, where) for k, v in document.items()}
-    if isinstance(document, list):
-        return [substitute(v, values, where) for v in document]
-    return _sub(document, values, where) if isinstance(document, str) else document
-
-
 def resolve(node: Any, refs: dict[str, str]) -> Any:
     """The template's intrinsic functions (Ref, Fn::GetAtt, Fn::Sub) evaluated with ``refs``."""
     if isinstance(node, dict):
@@ -170,14 +158,13 @@ def resolve(node: Any, refs: dict[str, str]) -> Any:
                 body, extra = body[0], {k: resolve(v, refs) for k, v in body[1].items()}
                 return _sub(body, {**refs, **extra}, "template")
             return _sub(body, refs, "template")
+        if set(node) == {"Fn::If"}:
+            condition, if_true, if_false = node["Fn::If"]
+            return resolve(if_true if TEMPLATE_CONDITIONS[condition] else if_false, refs)
         return {k: resolve(v, refs) for k, v in node.items()}
     if isinstance(node, list):
         return [resolve(v, refs) for v in node]
     return node
-
-
-def json_document(name: str) -> dict[str, Any]:
-    return substitute(json.loads((IAM_DIR / name).read_text()), PLACEHOLDERS, name)
 
 
 def template_document(role: str, kind: str) -> dict[str, Any]:
@@ -194,71 +181,6 @@ def airflow_policy() -> dict[str, Any]:
 
 def sagemaker_policy() -> dict[str, Any]:
     return json_document("sagemaker-execution-role-policy.json")
-
-
-# -- a tiny IAM evaluator --------------------------------------------------------------------------------------------
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def wildcard_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
-    """IAM's matching: ``*`` is any run of characters (``/`` and ``:`` included), ``?`` one character."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL) is not None
-
-
-def _string_test(operator: str, wanted: list[str], actual: str) -> bool:
-    if operator in ("StringEquals", "ArnEquals"):
-        return actual in wanted
-    if operator in ("StringLike", "ArnLike"):
-        return any(wildcard_match(w, actual) for w in wanted)
-    if operator == "Bool":
-        return actual.lower() in [str(w).lower() for w in wanted]
-    raise AssertionError(f"the test's IAM evaluator does not know condition operator {operator!r}: add it")
-
-
-def conditions_hold(condition: dict[str, Any] | None, context: dict[str, Any]) -> bool:
-    for full_operator, tests in (condition or {}).items():
-        quantifier, _, operator = full_operator.rpartition(":")
-        for key, wanted in tests.items():
-            wanted = [str(w) for w in _as_list(wanted)]
-            actual = context.get(key)
-            if quantifier == "ForAllValues":  # IAM: true for an absent or empty key
-                if not all(_string_test(operator, wanted, str(a)) for a in _as_list(actual or [])):
-                    return False
-            elif quantifier == "ForAnyValue":
-                if not any(_string_test(operator, wanted, str(a)) for a in _as_list(actual or [])):
-                    return False
-            elif quantifier:
-                raise AssertionError(f"unknown condition quantifier in {full_operator!r}")
-            elif actual is None or isinstance(actual, list) or not _string_test(operator, wanted, str(actual)):
-                return False
-    return True
-
-
-def _statement_applies(statement: dict[str, Any], action: str, resource: str, context: dict[str, Any]) -> bool:
-    if "Action" in statement:
-        if not any(wildcard_match(a, action, ignore_case=True) for a in _as_list(statement["Action"])):
-            return False
-    elif any(wildcard_match(a, action, ignore_case=True) for a in _as_list(statement["NotAction"])):
-        return False
-    if "Resource" in statement:
-        if not any(wildcard_match(r, resource) for r in _as_list(statement["Resource"])):
-            return False
-    elif any(wildcard_match(r, resource) for r in _as_list(statement["NotResource"])):
-        return False
-    return conditions_hold(statement.get("Condition"), context)
-
-
-def allowed(policy: dict[str, Any], action: str, resource: str, context: dict[str, Any] | None = None) -> bool:
-    """Identity-policy evaluation: an explicit Deny wins, else some Allow must apply."""
-    verdict = False
-    for statement in _as_list(policy["Statement"]):
-        if _statement_applies(statement, action, resource, context or {}):
-            if statement["Effect"] == "Deny":
-                return False
-            verdict = True
-    return verdict
 
 
 def test_evaluator_follows_iam_semantics() -> None:
@@ -379,6 +301,7 @@ class PipelineRun:
     model_request: dict[str, Any]
     log_streams: list[str]
     seconds: float
+    audit: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def recorded(self) -> set[tuple[str, str]]:
@@ -476,6 +399,7 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
         reaper_run, reaper_states = run_dag(REAPER_DAG_ID, {"dry_run": False})
         assert str(reaper_run.state) == "success", reaper_states
         requests += control.requests()
+    audit = emulator_server.app.requests.drain_audit()  # every call Airflow signed, with its parameters
     deploy = _xcom(run, "deploy_requests") or {"model": _xcom(run, "deploy_requests", "model")}
     result = _xcom(run, "training_result") or {}
     job = clients["sagemaker"].describe_training_job(TrainingJobName=result["training_job_name"]) if result else {}
@@ -490,62 +414,7 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
         else []
     )
     control.reset()
-    yield PipelineRun(str(run.state), states, config, requests, job, deploy.get("model") or {}, streams, seconds)
-
-
-@dataclass(frozen=True)
-class Need:
-    """One permission a recorded call needs: IAM action, resource ARN, request context, and why."""
-
-    action: str
-    resource: str
-    because: str
-    context: tuple[tuple[str, Any], ...] = field(default=())
-
-    def ctx(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.context}
-
-
-# The emulator's S3 action names (REST: method + path + subresource) -> (IAM action, bucket- or object-level).
-# Bucket subresource PUTs are named after S3's API (PutPublicAccessBlock, PutBucketEncryption); an older request log
-# recorded them as CreateBucket, which IMPLIED below covers.
-S3_ACTIONS = {
-    "HeadBucket": ("s3:ListBucket", "bucket"),
-    "ListObjectsV2": ("s3:ListBucket", "bucket"),
-    "ListObjects": ("s3:ListBucket", "bucket"),
-    "CreateBucket": ("s3:CreateBucket", "bucket"),
-    "PutPublicAccessBlock": ("s3:PutBucketPublicAccessBlock", "bucket"),
-    "PutBucketEncryption": ("s3:PutEncryptionConfiguration", "bucket"),
-    "GetBucketLocation": ("s3:GetBucketLocation", "bucket"),
-    "DeleteBucket": ("s3:DeleteBucket", "bucket"),
-    "PutBucketVersioning": ("s3:PutBucketVersioning", "bucket"),
-    "PutBucketPolicy": ("s3:PutBucketPolicy", "bucket"),
-    "GetObject": ("s3:GetObject", "object"),
-    "HeadObject": ("s3:GetObject", "object"),
-    "PutObject": ("s3:PutObject", "object"),
-    "MultipartUpload": ("s3:PutObject", "object"),
-    "CreateMultipartUpload": ("s3:PutObject", "object"),
-    "UploadPart": ("s3:PutObject", "object"),
-    "CompleteMultipartUpload": ("s3:PutObject", "object"),
-    "AbortMultipartUpload": ("s3:AbortMultipartUpload", "object"),
-    "DeleteObject": ("s3:DeleteObject", "object"),
-    "DeleteObjects": ("s3:DeleteObject", "object"),
-}
-# SageMaker action suffix -> (ARN resource type, key of the run config's "names"). Longest suffix first.
-SAGEMAKER_KINDS = [
-    ("HyperParameterTuningJob", "hyper-parameter-tuning-job", "tuning_job"),
-    ("EndpointConfig", "endpoint-config", "endpoint_config"),
-    ("TrainingJob", "training-job", "job"),
-    ("Endpoint", "endpoint", "endpoint"),
-    ("Model", "model", "model"),
-]
-# The Model Registry's actions -> (ARN resource type, the run's group or its first version).
-REGISTRY_KINDS = [
-    ("ModelPackageGroup", "model-package-group", "{group}"),
-    ("ModelPackage", "model-package", "{group}/1"),
-]
-# Calls that need no permission of the caller.
-NO_PERMISSION = {("sts", "GetCallerIdentity")}
+    yield PipelineRun(str(run.state), states, config, requests, job, deploy.get("model") or {}, streams, seconds, audit)
 
 
 def _arn(service: str, resource: str) -> str:
@@ -557,95 +426,9 @@ def _log_group_arns(group: str) -> list[str]:
     return [_arn("logs", f"log-group:{group}"), _arn("logs", f"log-group:{group}:*")]
 
 
-def needs_of(service: str, action: str, run: PipelineRun) -> list[Need]:
-    """The permissions one recorded (service, action) needs, on this run's real resources."""
-    because = f"{service} {action}"
-    names, bucket, prefix = run.config["names"], run.config["bucket"], run.config["prefix"]
-    if (service, action) in NO_PERMISSION:
-        return []
-    if service == "s3":
-        if action not in S3_ACTIONS:
-            raise AssertionError(f"recorded call {because} is not in S3_ACTIONS: add its IAM action")
-        iam_action, level = S3_ACTIONS[action]
-        arn = f"arn:{PARTITION}:s3:::{bucket}" + (f"/{prefix}/train/0.png" if level == "object" else "")
-        return [Need(iam_action, arn, because)]
-    if service == "sagemaker":  # the runtime's InvokeEndpoint is signed as "sagemaker" too
-        registry = _registry_arn(action, run)
-        if registry:
-            return [Need(f"sagemaker:{action}", registry, because)]
-        for suffix, kind, key in SAGEMAKER_KINDS:
-            if action.endswith(suffix):
-                return [Need(f"sagemaker:{action}", _arn("sagemaker", f"{kind}/{names[key]}"), because)]
-        if action == "ListTags":  # the reaper reads the tags of the package's resources only (mlops-* names)
-            return [
-                Need("sagemaker:ListTags", _arn("sagemaker", f"{kind}/{names[key]}"), because)
-                for _, kind, key in SAGEMAKER_KINDS
-            ]
-        if action.startswith("List") or action == "Search":
-            return [Need(f"sagemaker:{action}", "*", because)]
-        raise AssertionError(f"recorded call {because}: which SageMaker resource? extend SAGEMAKER_KINDS")
-    if service == "logs" and action in ("DescribeLogStreams", "GetLogEvents"):
-        group = "/aws/sagemaker/TrainingJobs"
-        arns = _log_group_arns(group)
-        if action == "GetLogEvents":
-            arns += [_arn("logs", f"log-group:{group}:log-stream:{s}") for s in run.log_streams]
-        return [Need(f"logs:{action}", arn, because) for arn in arns]
-    if service == "servicequotas" and action in ("ListServiceQuotas", "ListAWSDefaultServiceQuotas", "GetServiceQuota"):
-        return [Need(f"servicequotas:{action}", "*", because)]
-    if service == "monitoring" and action == "GetMetricData":  # the utilisation report; no resource-level IAM
-        return [Need("cloudwatch:GetMetricData", "*", because)]
-    raise AssertionError(f"recorded call {because} has no IAM mapping in this test: add one to needs_of()")
-
-
-def _registry_arn(action: str, run: PipelineRun) -> str | None:
-    group = run.config.get("extra", {}).get("model_package_group")
-    for suffix, kind, name in REGISTRY_KINDS:
-        if action.endswith(suffix) and not action.startswith("List"):
-            return _arn("sagemaker", f"{kind}/{name.format(group=group)}")
-    return None
-
-
-def implied_needs(service: str, action: str, run: PipelineRun) -> list[Need]:
-    """Permissions a call needs beyond its own action: passing the role, tagging on create."""
-    names, config = run.config["names"], run.config
-    because = f"{service} {action} (implied)"
-    needs: list[Need] = []
-    if (service, action) in (("sagemaker", "CreateTrainingJob"), ("sagemaker", "CreateModel")):
-        needs.append(
-            Need("iam:PassRole", config["role_arn"], because, (("iam:PassedToService", "sagemaker.amazonaws.com"),))
-        )
-    registry = _registry_arn(action, run) if service == "sagemaker" and action.startswith("Create") else None
-    if registry and config.get("tags"):  # the registry's tags: the run's, without the expiry
-        keys = tuple(k for k in config["tags"] if k != "mlops:expires-at")
-        needs.append(Need("sagemaker:AddTags", registry, because, (("aws:TagKeys", keys),)))
-    elif service == "sagemaker" and action.startswith("Create") and config.get("tags"):
-        for suffix, kind, key in SAGEMAKER_KINDS:
-            if action.endswith(suffix):  # tags in a Create request need sagemaker:AddTags on the new resource
-                needs.append(
-                    Need(
-                        "sagemaker:AddTags",
-                        _arn("sagemaker", f"{kind}/{names[key]}"),
-                        because,
-                        (("aws:TagKeys", tuple(config["tags"])),),
-                    )
-                )
-                break
-    if (service, action) == ("s3", "CreateBucket"):
-        # upload.ensure_bucket creates a bucket only together with its Block Public Access and SSE-S3 settings;
-        # an older request log recorded those two PUTs as CreateBucket.
-        bucket_arn = f"arn:{PARTITION}:s3:::{config['bucket']}"
-        needs += [
-            Need("s3:PutBucketPublicAccessBlock", bucket_arn, because),
-            Need("s3:PutEncryptionConfiguration", bucket_arn, because),
-        ]
-    return needs
-
-
 def derived_needs(run: PipelineRun) -> list[Need]:
-    needs: list[Need] = []
-    for service, action in sorted(run.recorded):
-        needs += needs_of(service, action, run) + implied_needs(service, action, run)
-    return needs
+    """The permissions each audited Airflow call of the runs needs (tests/iam_replay.py), on its real resources."""
+    return [need for entry in run.audit for need in audit_needs(entry)]
 
 
 def derived_actions(run: PipelineRun) -> set[str]:
@@ -767,11 +550,12 @@ def test_the_airflow_role_cannot_delete_or_open_the_data(action: str) -> None:
 
 def test_passrole_is_conditioned_and_sagemaker_is_scoped_to_mlops_names() -> None:
     raw = json.loads((IAM_DIR / "airflow-execution-role-policy.json").read_text())
+    # The region is "*" in the ARN and held to the stack's regions by aws:RequestedRegion (see below).
     arn_pattern = re.compile(
-        r"arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(training-job|model|endpoint-config|endpoint"
-        r"|hyper-parameter-tuning-job)/mlops-\*"
+        r"arn:\$\{Partition\}:sagemaker:\*:\$\{Account\}:(training-job|model|endpoint-config|endpoint"
+        r"|hyper-parameter-tuning-job|transform-job)/mlops-\*"
         # the production endpoint by its one name (mnist_deploy_production), and the registry's group and packages
-        r"|arn:\$\{Partition\}:sagemaker:\$\{Region\}:\$\{Account\}:(endpoint/mnist-production"
+        r"|arn:\$\{Partition\}:sagemaker:\*:\$\{Account\}:(endpoint/mnist-production"
         r"|model-package-group/\$\{ModelPackageGroupName\}|model-package/\$\{ModelPackageGroupName\}/\*)"
     )
     passrole = [s for s in raw["Statement"] if "iam:PassRole" in _as_list(s.get("Action", []))]
@@ -875,18 +659,6 @@ def test_the_sagemaker_role_allows_what_the_run_s_job_and_endpoint_use(pipeline_
     assert allowed(policy, "s3:GetObject", f"arn:aws:s3:::{DATA_BUCKET}/ch06/output/mlops-train-x/model.tar.gz")
 
 
-def test_an_older_request_log_still_derives_the_bucket_settings() -> None:
-    """requests_log.py once recorded the bucket-level PUTs (?publicAccessBlock, ?encryption) as CreateBucket."""
-    config = {"names": {"job": "mlops-train-x"}, "bucket": DATA_BUCKET, "prefix": "ch06", "role_arn": ROLE_ARN}
-    for recorded in (["CreateBucket"], ["CreateBucket", "PutPublicAccessBlock", "PutBucketEncryption"]):
-        run = PipelineRun("success", {}, config, [{"service": "s3", "action": a} for a in recorded], {}, {}, [], 0)
-        assert derived_actions(run) == {
-            "s3:CreateBucket",
-            "s3:PutBucketPublicAccessBlock",
-            "s3:PutEncryptionConfiguration",
-        }, recorded
-
-
 def _all_actions(documents: Iterable[dict[str, Any]]) -> set[str]:
     return {a for d in documents for s in d["Statement"] for a in _as_list(s.get("Action", []))}
 
@@ -905,6 +677,231 @@ def test_the_airflow_role_may_run_this_package_s_tuning_jobs_only() -> None:
     )
     for action in sorted(ALLOWED_UNCALLED):
         if "HyperParameterTuningJob" in action:
-            assert allowed(policy, action, ours), action
-            assert not allowed(policy, action, other), action
+            ctx = TRAINING_CREATE if action.startswith("sagemaker:Create") else {}
+            assert allowed(policy, action, ours, ctx), action
+            assert not allowed(policy, action, other, ctx), action
     assert allowed(policy, "sagemaker:AddTags", ours, {"aws:TagKeys": ["mlops:dag-id"]})
+
+
+# -- issues 19-22: regions, the trigger form's trust boundary, production's recovery and off-switch, drift --------
+PACKAGE_TAGS = {"mlops:created-by": "airflow-sagemaker-mlops", "mlops:dag-id": "mnist_train_deploy"}
+REQUEST_TAGS = {"aws:TagKeys": list(PACKAGE_TAGS), **{f"aws:RequestTag/{k}": v for k, v in PACKAGE_TAGS.items()}}
+OWNED = {f"aws:ResourceTag/{k}": v for k, v in PACKAGE_TAGS.items()}
+PRODUCTION_OWNED = {**OWNED, "aws:ResourceTag/mlops:environment": "production"}
+# What a default pipeline-1 CreateTrainingJob sets (the book's instance, the form's default runtime, isolation on).
+TRAINING_CREATE = {
+    **REQUEST_TAGS,
+    "sagemaker:InstanceTypes": ["ml.p2.xlarge"],
+    "sagemaker:MaxRuntimeInSeconds": 86400,
+    "sagemaker:NetworkIsolation": "true",
+}
+
+
+def test_every_regional_permission_holds_in_the_stack_s_regions_only() -> None:
+    """Issue 21: the stack's TrainingRegions (JSON: ${Regions}) bound every SageMaker, Logs, ECR and CloudWatch
+    permission the DAGs and SageMaker use; a region outside the list is refused, one added to it is allowed."""
+    for name in ("airflow-execution-role-policy.json", "sagemaker-execution-role-policy.json"):
+        raw = json.loads((IAM_DIR / name).read_text())
+        for statement in raw["Statement"]:
+            services = {a.split(":")[0] for a in _as_list(statement["Action"])}
+            if services & {"sagemaker", "logs", "ecr", "cloudwatch"} and not statement["Sid"].startswith("Mwaa"):
+                regions = statement.get("Condition", {}).get("StringEquals", {}).get("aws:RequestedRegion")
+                assert regions == "${Regions}", f"{name} {statement['Sid']}: no aws:RequestedRegion condition"
+    job = "training-job/mlops-train-x"
+    for policy_values, eu_allowed in (
+        (PLACEHOLDERS, False),
+        ({**PLACEHOLDERS, "Regions": [REGION, "eu-west-1"]}, True),
+    ):
+        policy = json_document("airflow-execution-role-policy.json", policy_values)
+        assert allowed(policy, "sagemaker:CreateTrainingJob", _arn("sagemaker", job), TRAINING_CREATE)
+        eu = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:{job}"
+        assert allowed(policy, "sagemaker:CreateTrainingJob", eu, TRAINING_CREATE) is eu_allowed
+        assert allowed(policy, "sagemaker:DescribeTrainingJob", eu) is eu_allowed
+        assert allowed(policy, "sagemaker:ListTrainingJobs", "*", {"aws:RequestedRegion": "eu-west-1"}) is eu_allowed
+    # The template: a CommaDelimitedList whose description names the DAGs' Variable, defaulting to the stack's region.
+    template = load_template()
+    parameter = template["Parameters"]["TrainingRegions"]
+    assert parameter["Type"] == "CommaDelimitedList" and parameter["Default"] == ""
+    assert "sagemaker_mlops_allowed_regions" in parameter["Description"]
+    TEMPLATE_CONDITIONS["DefaultRegions"] = True
+    try:
+        default = template_document("AirflowExecutionRole", "policy")
+    finally:
+        TEMPLATE_CONDITIONS["DefaultRegions"] = False
+    statement = next(s for s in default["Statement"] if s["Sid"] == "DagsSageMakerCreateTrainingJob")
+    assert statement["Condition"]["StringEquals"]["aws:RequestedRegion"] == [PLACEHOLDERS["Region"]]
+
+
+def _algorithm_images() -> dict[str, str]:
+    (path,) = (REPO / "dags").rglob("algorithm_images.json")  # wherever the package keeps it
+    return json.loads(path.read_text())["uris"]
+
+
+def test_the_sagemaker_role_pulls_only_the_algorithm_registry_s_images() -> None:
+    """Issue 20: not ``repository/image-classification`` in any account, but each region's AWS algorithm registry
+    account (from the SDK-generated algorithm_images.json), and only in the team's regions."""
+    expected = sorted(
+        f"arn:${{Partition}}:ecr:{region}:{uri.split('.', 1)[0]}:repository/image-classification"
+        for region, uri in _algorithm_images().items()
+    )
+    raw = json.loads((IAM_DIR / "sagemaker-execution-role-policy.json").read_text())
+    (pull,) = [s for s in raw["Statement"] if s["Sid"] == "PullImageClassificationAlgorithm"]
+    assert sorted(pull["Resource"]) == expected, "regenerate the list from algorithm_images.json"
+    policy = sagemaker_policy()
+    algorithm = _ecr_repository_arn(_algorithm_images()[REGION])
+    assert allowed(policy, "ecr:BatchGetImage", algorithm)
+    attacker = f"arn:aws:ecr:{REGION}:999999999999:repository/image-classification"
+    assert not allowed(policy, "ecr:BatchGetImage", attacker), "a triggerer's own image-classification repository"
+    other_region = _ecr_repository_arn(_algorithm_images()["eu-west-1"])
+    assert not allowed(policy, "ecr:BatchGetImage", other_region), "a region outside TrainingRegions"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "limits"),
+    [
+        ("sagemaker:CreateTrainingJob", "training-job/mlops-train-x", "training"),
+        ("sagemaker:CreateHyperParameterTuningJob", "hyper-parameter-tuning-job/mlops-hpo-x", "training"),
+        ("sagemaker:CreateModel", "model/mlops-model-x", "model"),
+        ("sagemaker:CreateEndpointConfig", "endpoint-config/mlops-epc-x", "inference"),
+        ("sagemaker:CreateTransformJob", "transform-job/mlops-eval-x", "transform"),
+    ],
+)
+def test_creates_carry_the_admin_ceilings_as_condition_keys(action: str, resource: str, limits: str) -> None:
+    """Issue 20: what the trigger form must not raise, IAM refuses too. Each key is one the Service Authorization
+    Reference lists for that action ("Actions defined by Amazon SageMaker AI"): sagemaker:NetworkIsolation on
+    CreateTrainingJob/CreateModel/CreateHyperParameterTuningJob, sagemaker:InstanceTypes on those two jobs,
+    CreateEndpointConfig and CreateTransformJob, sagemaker:MaxRuntimeInSeconds on the two jobs, sagemaker:ModelArn
+    on CreateTransformJob, aws:RequestTag/${TagKey} on every Create."""
+    policy = airflow_policy()
+    arn = _arn("sagemaker", resource)
+    good: dict[str, Any] = {**REQUEST_TAGS}
+    if limits == "training":
+        good.update(TRAINING_CREATE)
+    if limits == "model":
+        good["sagemaker:NetworkIsolation"] = "true"
+    if limits in ("inference", "transform"):
+        good["sagemaker:InstanceTypes"] = ["ml.m5.xlarge"]
+    if limits == "transform":
+        good["sagemaker:ModelArn"] = _arn("sagemaker", "model/mlops-model-x")
+    assert allowed(policy, action, arn, good)
+    bad: list[dict[str, Any]] = [
+        {k: v for k, v in good.items() if not k.startswith("aws:RequestTag/")},  # untagged: the reaper cannot see it
+        {**good, "aws:RequestTag/mlops:created-by": "someone-else"},
+    ]
+    if "sagemaker:NetworkIsolation" in good:
+        bad.append({**good, "sagemaker:NetworkIsolation": "false"})
+    if "sagemaker:InstanceTypes" in good:
+        bad.append({**good, "sagemaker:InstanceTypes": ["ml.p4d.24xlarge"]})
+        bad.append({k: v for k, v in good.items() if k != "sagemaker:InstanceTypes"})
+    if "sagemaker:MaxRuntimeInSeconds" in good:
+        bad.append({**good, "sagemaker:MaxRuntimeInSeconds": 2419200})
+    if "sagemaker:ModelArn" in good:
+        bad.append({**good, "sagemaker:ModelArn": _arn("sagemaker", "model/another-teams-model")})
+    for context in bad:
+        assert not allowed(policy, action, arn, context), context
+    # The condition keys are only ever used on actions that support them (else they never match, or deny all).
+    supported = {
+        "sagemaker:NetworkIsolation": {"CreateTrainingJob", "CreateModel", "CreateHyperParameterTuningJob"},
+        "sagemaker:InstanceTypes": {
+            "CreateTrainingJob",
+            "CreateHyperParameterTuningJob",
+            "CreateEndpointConfig",
+            "CreateTransformJob",
+        },
+        "sagemaker:MaxRuntimeInSeconds": {"CreateTrainingJob", "CreateHyperParameterTuningJob"},
+        "sagemaker:ModelArn": {"CreateTransformJob", "CreateEndpointConfig"},
+    }
+    for statement in json.loads((IAM_DIR / "airflow-execution-role-policy.json").read_text())["Statement"]:
+        keys = {k for tests in statement.get("Condition", {}).values() for k in tests}
+        actions = {a.removeprefix("sagemaker:") for a in _as_list(statement["Action"])}
+        for key in keys & set(supported):
+            assert actions <= supported[key], f"{statement['Sid']}: {key} on {sorted(actions - supported[key])}"
+
+
+def test_delete_stop_update_need_the_package_s_tag() -> None:
+    """Issue 20: Delete/Stop/Update only on resources tagged as the package's (aws:ResourceTag), so a crafted name
+    cannot make a teardown or the reaper act on another team's mlops-* resource."""
+    policy = airflow_policy()
+    for action, resource in [
+        ("sagemaker:DeleteEndpoint", "endpoint/mlops-ep-x"),
+        ("sagemaker:DeleteEndpointConfig", "endpoint-config/mlops-epc-x"),
+        ("sagemaker:DeleteModel", "model/mlops-model-x"),
+        ("sagemaker:StopTrainingJob", "training-job/mlops-train-x"),
+        ("sagemaker:StopHyperParameterTuningJob", "hyper-parameter-tuning-job/mlops-hpo-x"),
+        ("sagemaker:StopTransformJob", "transform-job/mlops-eval-x"),
+        ("sagemaker:UpdateEndpoint", "endpoint/mlops-ep-x"),
+    ]:
+        arn = _arn("sagemaker", resource)
+        assert allowed(policy, action, arn, OWNED), action
+        assert not allowed(policy, action, arn, {"aws:ResourceTag/mlops:created-by": "another-team"}), action
+        assert not allowed(policy, action, arn), f"{action} on an untagged resource"
+    # Listing (the reaper) has no resource-level conditions: it stays on "*".
+    assert allowed(policy, "sagemaker:ListEndpoints", "*")
+
+
+def test_production_recovery_and_off_switch_are_allowed_on_production_only() -> None:
+    """Issue 19 item 8: mnist_deploy_production deletes a Failed mnist-production before recreating it. Issue 21
+    item 6: its off-switch deletes the endpoint, its config, model and alarms together."""
+    policy = airflow_policy()
+    production = _arn("sagemaker", "endpoint/mnist-production")
+    assert allowed(policy, "sagemaker:DeleteEndpoint", production, PRODUCTION_OWNED)
+    assert not allowed(policy, "sagemaker:DeleteEndpoint", production, OWNED), "a test endpoint's tags"
+    assert not allowed(policy, "sagemaker:DeleteEndpoint", _arn("sagemaker", "endpoint/another-production"), OWNED)
+    for kind in ("endpoint-config/mlops-prod-epc-x", "model/mlops-prod-model-x"):
+        action = "sagemaker:DeleteEndpointConfig" if kind.startswith("endpoint-config") else "sagemaker:DeleteModel"
+        assert allowed(policy, action, _arn("sagemaker", kind), PRODUCTION_OWNED)
+    for alarm in ("mnist-production-latency", "mnist-production-drift-psi"):
+        for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"):
+            assert allowed(policy, action, _arn("cloudwatch", f"alarm:{alarm}")), (action, alarm)
+    assert not allowed(policy, "cloudwatch:DeleteAlarms", _arn("cloudwatch", "alarm:billing-alarm"))
+
+
+def test_the_drift_loop_s_calls_are_allowed_and_no_more() -> None:
+    """Issue 22: batch transform on mlops-* jobs, drift figures in the SageMakerMLOps/Drift namespace only, reading
+    the production endpoint's data capture (under the data bucket)."""
+    policy = airflow_policy()
+    job = _arn("sagemaker", "transform-job/mlops-eval-x")
+    assert allowed(policy, "sagemaker:DescribeTransformJob", job)
+    assert not allowed(policy, "sagemaker:DescribeTransformJob", _arn("sagemaker", "transform-job/other"))
+    assert allowed(policy, "sagemaker:AddTags", job, REQUEST_TAGS)
+    dags_metrics = {**policy, "Statement": [s for s in policy["Statement"] if s["Sid"].startswith("Dags")]}
+    assert allowed(dags_metrics, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "SageMakerMLOps/Drift"})
+    assert not allowed(dags_metrics, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "AWS/SageMaker"})
+    capture = f"arn:aws:s3:::{DATA_BUCKET}/capture/mnist-production/AllTraffic/2026/12/07/03/x.jsonl"
+    assert allowed(policy, "s3:GetObject", capture)
+    assert allowed(policy, "s3:ListBucket", f"arn:aws:s3:::{DATA_BUCKET}")
+
+
+def test_the_replay_refuses_what_the_policy_refuses() -> None:
+    """tests/iam_replay.py (run after every test) maps an audited call to its needs: a DeleteEndpoint of the
+    production endpoint, as the recovery path sends it, is allowed only with the endpoint's production tags."""
+    entry = {
+        "service": "sagemaker",
+        "action": "DeleteEndpoint",
+        "region": REGION,
+        "params": {"EndpointName": "mnist-production"},
+        "resource_tags": {**PACKAGE_TAGS, "mlops:environment": "production"},
+    }
+    assert denied_calls([entry]) == []
+    assert denied_calls([{**entry, "resource_tags": None}]), "a missing resource has no tags: AccessDenied"
+    main_policy = {  # the policy before issue 19: no DeleteEndpoint on mnist-production
+        **airflow_policy(),
+        "Statement": [s for s in airflow_policy()["Statement"] if s["Sid"] != "DagsProductionEndpointChange"],
+    }
+    assert denied_calls([entry], main_policy)
+    create = {
+        "service": "sagemaker",
+        "action": "CreateTrainingJob",
+        "region": REGION,
+        "params": {
+            "TrainingJobName": "mlops-train-x",
+            "RoleArn": ROLE_ARN,
+            "ResourceConfig": {"InstanceType": "ml.p2.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+            "EnableNetworkIsolation": True,
+            "Tags": [{"Key": k, "Value": v} for k, v in PACKAGE_TAGS.items()],
+        },
+    }
+    assert denied_calls([create]) == []
+    isolation_off = {**create, "params": {**create["params"], "EnableNetworkIsolation": False}}
+    assert any("CreateTrainingJob" in d for d in denied_calls([isolation_off]))

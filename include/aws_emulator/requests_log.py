@@ -1,9 +1,16 @@
 """A record of every AWS API call the emulator answered: tests assert on it ("no Create call was made"), and
-the IAM policy checks derive the actions the DAGs really call from it."""
+the IAM policy checks derive the actions the DAGs really call from it.
+
+Besides that log (which tests clear), an *audit* of the calls Airflow made (the provider's hooks sign them with
+``Airflow/<version>`` in the User-Agent): each with its request parameters and, for a change to an existing SageMaker
+resource, the tags that resource had. Tests never clear it; tests/iam_replay.py drains it after every test and checks
+each call against the IAM policy, so every path a test walks is an IAM test too.
+"""
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import threading
 import time
@@ -69,10 +76,51 @@ def action_of(environ: dict[str, Any], service: str) -> str:
     return f"{method} {path}"
 
 
+def is_airflow_call(environ: dict[str, Any]) -> bool:
+    """The provider's AWS hooks put ``Airflow/<version>`` in the User-Agent; a test's own boto3 clients do not."""
+    return "Airflow/" in environ.get("HTTP_USER_AGENT", "")
+
+
+def request_params(environ: dict[str, Any], service: str) -> dict[str, Any]:
+    """The call's parameters as IAM sees them: a JSON body, a query/form body, or S3's bucket and key."""
+    path = environ.get("PATH_INFO", "")
+    if service == "s3":
+        bucket, _, key = path.lstrip("/").partition("/")
+        return {"Bucket": bucket, "Key": key}
+    if path.endswith("/invocations"):  # SageMaker Runtime: /endpoints/<name>/invocations
+        return {"EndpointName": path.split("/")[-2]}
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if not length or length > 1_000_000:
+        return dict(parse_qs(environ.get("QUERY_STRING", "")))
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)  # hand the body on untouched
+    content_type = environ.get("CONTENT_TYPE", "")
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
 class RequestLog:
     def __init__(self, maxlen: int = 50_000) -> None:
         self._lock = threading.Lock()
         self._items: deque[dict[str, Any]] = deque(maxlen=maxlen)
+        self._audit: deque[dict[str, Any]] = deque(maxlen=maxlen)
+
+    def audit(self, entry: dict[str, Any]) -> None:
+        """Keep one Airflow call (service, action, region, params, resource_tags) until drained."""
+        with self._lock:
+            self._audit.append(entry)
+
+    def drain_audit(self) -> list[dict[str, Any]]:
+        """The Airflow calls audited since the last drain; reset and clear() leave them alone."""
+        with self._lock:
+            items = list(self._audit)
+            self._audit.clear()
+            return items
 
     def add(self, service: str, action: str, region: str, status: int) -> None:
         with self._lock:

@@ -27,7 +27,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_emulator.install import install
-from aws_emulator.requests_log import RequestLog, action_of, service_and_region
+from aws_emulator.requests_log import RequestLog, action_of, is_airflow_call, request_params, service_and_region
 from aws_emulator.settings import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,8 @@ class EmulatorApp:
             return self._control(environ, start_response, path[len("/_emulator/") :].strip("/"))
         service, region = service_and_region(environ)
         action = action_of(environ, service) if service else ""
+        if service and is_airflow_call(environ):
+            self._audit(environ, service, action, region)
         if service == "s3":
             latency = SETTINGS.snapshot().s3_latency_ms
             if latency > 0:
@@ -96,6 +98,18 @@ class EmulatorApp:
         if service:
             self.requests.add(service, action, region, status_box[0])
         return result
+
+    def _audit(self, environ: dict[str, Any], service: str, action: str, region: str) -> None:
+        entry: dict[str, Any] = {"service": service, "action": action, "region": region}
+        try:  # the audit never changes what the emulator answers; a failure is recorded for the replay to report
+            entry["params"] = params = request_params(environ, service)
+            if service == "sagemaker" and action.startswith(("Delete", "Stop", "Update")):
+                entry["resource_tags"] = _sagemaker_tags(action, region, params)
+                if action == "UpdateEndpoint":  # authorized on the new endpoint config too, with its own tags
+                    entry["config_tags"] = _sagemaker_tags("UpdateEndpointConfig", region, params)
+        except Exception as err:
+            entry["audit_error"] = repr(err)
+        self.requests.audit(entry)
 
     # -- control API ---------------------------------------------------------------------------------------
     def _control(self, environ: dict[str, Any], start_response: StartResponse, route: str) -> Iterable[bytes]:
@@ -204,6 +218,44 @@ def _sagemaker(payload: dict[str, Any]) -> Any:
     return sagemaker_backends[str(payload.get("account_id") or DEFAULT_ACCOUNT_ID)][
         str(payload.get("region") or "us-east-1")
     ]
+
+
+_NAME_FIELDS = {
+    "TrainingJob": ("training-job", "TrainingJobName"),
+    "HyperParameterTuningJob": ("hyper-parameter-tuning-job", "HyperParameterTuningJobName"),
+    "TransformJob": ("transform-job", "TransformJobName"),
+    "EndpointConfig": ("endpoint-config", "EndpointConfigName"),
+    "Endpoint": ("endpoint", "EndpointName"),
+    "Model": ("model", "ModelName"),
+}
+
+
+def _sagemaker_tags(action: str, region: str, params: dict[str, Any]) -> dict[str, str] | None:
+    """The tags IAM's ``aws:ResourceTag/...`` would see on the resource a Delete/Stop/Update names (None: no such
+    resource, as AWS sees it: no tags at all)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sagemaker.models import sagemaker_backends
+
+    for suffix, (kind, field) in _NAME_FIELDS.items():
+        if action.endswith(suffix) and params.get(field):
+            arn = f"arn:aws:sagemaker:{region}:{DEFAULT_ACCOUNT_ID}:{kind}/{params[field]}"
+            try:
+                tags = sagemaker_backends[DEFAULT_ACCOUNT_ID][region]._get_resource_from_arn(arn).tags
+            except Exception:  # any lookup failure means "no such resource" here
+                return None
+            return _tag_dict(tags)
+    return None
+
+
+def _tag_dict(tags: Any) -> dict[str, str]:
+    """moto keeps tags as [{"Key", "Value"}], the emulator's own resources sometimes as a dict or (key, value) pairs."""
+    if isinstance(tags, dict):
+        return {str(k): str(v) for k, v in tags.items()}
+    out: dict[str, str] = {}
+    for tag in tags or []:
+        key, value = (tag["Key"], tag["Value"]) if isinstance(tag, dict) else tag
+        out[str(key)] = str(value)
+    return out
 
 
 def _remembering(dispatcher: type) -> type:

@@ -24,6 +24,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bench_table import format_table
+
 REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
 LIMIT = 1.25
@@ -92,22 +94,6 @@ def report(samples: Mapping[str, Sequence[float]], baseline: str = BASELINE, lim
         spread = f"{min(values) * 1000:.0f}-{max(values) * 1000:.0f}"
         rows.append([name, f"{statistics.median(values) * 1000:.0f}", spread, f"{by_name[name]:.2f}x", verdict])
     return format_table(headers, rows)
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table: first column left-aligned, the others right-aligned, columns two spaces apart."""
-    cells = [[str(value) for value in row] for row in [headers, *rows]]
-    if any(len(row) != len(headers) for row in cells):
-        raise ValueError("every row needs one value per header")
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: list[str]) -> str:
-        return "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
 
 
 # -- measuring ----------------------------------------------------------------------------------------------------

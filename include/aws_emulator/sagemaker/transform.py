@@ -33,7 +33,7 @@ import threading
 import time
 import zlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from moto.core.utils import utcnow
 from moto.sagemaker.models import FakeTransformJob
@@ -45,8 +45,15 @@ from aws_emulator.sagemaker.exceptions import ResourceInUseException, Validation
 from aws_emulator.settings import SETTINGS
 from aws_emulator.storage import LogWriter, S3Store, split_s3_uri
 
-if TYPE_CHECKING:
-    from aws_emulator.sagemaker.models import EmulatorSageMakerBackend
+
+class TransformBackend(Protocol):
+    """What a transform run needs of the SageMaker backend (models.py hands itself down; no import back)."""
+
+    account_id: str
+    region_name: str
+    _models: dict[str, Any]
+    transform_jobs: dict[str, Any]
+
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +83,7 @@ def _transform_arn(name: str, account_id: str, region: str) -> str:
     return FakeTransformJob.arn_formatter(name, account_id, region)
 
 
-def validate_request(backend: EmulatorSageMakerBackend, request: dict[str, Any]) -> None:
+def validate_request(backend: TransformBackend, request: dict[str, Any]) -> None:
     """What CreateTransformJob refuses (the service model's shapes were checked already by the response layer)."""
     name = request["TransformJobName"]
     if name in backend.transform_jobs:
@@ -195,7 +202,7 @@ def pack_recordio(images: list[bytes], labels: list[float] | None = None) -> byt
 class TransformRun:
     """Drives one FakeTransformJob from InProgress to Completed, Failed or Stopped in a background thread."""
 
-    def __init__(self, backend: EmulatorSageMakerBackend, job: FakeTransformJob) -> None:
+    def __init__(self, backend: TransformBackend, job: FakeTransformJob) -> None:
         self.backend = backend
         self.job = job
         self.s3 = S3Store(backend.account_id, backend.region_name)
