@@ -312,7 +312,7 @@ def baseline_summary(evaluation: dict[str, Any] | None) -> str:
 
 
 class HoldoutEvaluation:
-    """The evaluation's tasks in a DAG: ``holdout`` (prepare), the transform ``requests`` (setups of ``stop``),
+    """The evaluation's tasks in a DAG: ``holdout`` (prepare; the set-up of ``stop``), the transform ``requests``,
     the ``transforms`` (after the SageMaker models exist), ``evaluation`` (the scores) and the teardown ``stop``."""
 
     def __init__(self, config: Any, result: Any, incremental: Any = None) -> None:
@@ -331,5 +331,7 @@ class HoldoutEvaluation:
         self.evaluation = evaluate(
             config, result, self.holdout, incremental, self.transforms[0].output, champion_output
         )
-        self.stop = teardown_of(stop_transform_jobs(config), setups=self.requests)
+        # The set-up is prepare_holdout, not the requests: a skipped set-up skips every task in its scope whatever
+        # its trigger rule, and evaluate must run (and say "not pinned") when the requests skip.
+        self.stop = teardown_of(stop_transform_jobs(config), setups=self.holdout)
         self.evaluation >> self.stop
