@@ -179,7 +179,7 @@ def _production(stack: LocalStack, env: dict[str, str], new_jobs: set[str], dag_
         if not decision["promote"]:
             print(f"\n== mnist_deploy_production: skipped, pipeline 2 was not promoted ({decision['reason']})")
             return True
-    label = "champion, first deployment" if dag_id == "mnist_train_deploy" else "pipeline 2, canary update"
+    label = "champion, first deployment" if dag_id == "mnist_train_deploy" else "pipeline 2, blue/green update"
     return run_production.deploy(sm, run_production.register_if_missing(sm, job), env, WORK, label)
 
 
