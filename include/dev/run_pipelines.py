@@ -234,6 +234,9 @@ def main() -> int:
         EmulatorControl(stack.emulator_url).settings(time_scale=30.0)
         print(f"emulator {stack.emulator_url} | datasets {stack.dataset_url} | Airflow home {env['AIRFLOW_HOME']}")
         env.update(pin_holdout(stack))
+        # What an admin pins for automatic runs (pipeline 2 from its cron or an Asset): the local batch2.zip.
+        env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_URL"] = f"{stack.dataset_url}/r/batch2.zip"
+        env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_SHA256"] = stack.dataset_sha256("batch2.zip")
         migrate_db(env)
         runs = (("mnist_train_deploy", "batch1"), ("mnist_incremental_spot", "batch2"), ("mnist_tuning", "batch1"))
         for dag_id, batch in runs:

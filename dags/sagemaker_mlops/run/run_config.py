@@ -32,6 +32,11 @@ BOOK_BATCH2_URL = "https://bit.ly/3KyonQE"
 # The files the book's short links point at (raw.githubusercontent.com/.../chapter06/batch1.zip, batch2.zip).
 BOOK_DATASET_FILES = {BOOK_BATCH1_URL: "batch1.zip", BOOK_BATCH2_URL: "batch2.zip"}
 DATASET_MIRROR_VARIABLE = f"{VARIABLE_PREFIX}dataset_mirror"
+# Automatic runs (scheduled, Asset-triggered: any run_type but manual) train on the dataset an admin pinned here,
+# never on the form's defaults: nobody chose them, and the book's URLs carry no digest (issue 20).
+DATASET_URL_VARIABLE = f"{VARIABLE_PREFIX}dataset_url"
+DATASET_SHA256_VARIABLE = f"{VARIABLE_PREFIX}dataset_sha256"
+MANUAL_RUN_TYPE = "manual"
 INFERENCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge"]
 HYPERPARAMETER_NAMES = (
     "num_layers",
@@ -276,6 +281,36 @@ def mirrored_dataset_url(url: Any, mirror: str | None) -> Any:
     return f"{base.rstrip('/')}/{BOOK_DATASET_FILES[url]}"
 
 
+class DatasetNotPinned(ParamError):
+    """An automatic run found no pinned dataset (the Variables unset): it trains nothing."""
+
+
+def is_automatic(run_type: object) -> bool:
+    """Whether a run of this ``DagRun.run_type`` was started by no person's form (anything but ``manual``)."""
+    return str(getattr(run_type, "value", run_type)) != MANUAL_RUN_TYPE
+
+
+def pinned_dataset(variable: Callable[[str], str | None]) -> dict[str, str]:
+    """An automatic run's ``dataset_url`` and ``dataset_sha256``, from the admin's Variables, both required and
+    checked (a bad value names its Variable). :class:`DatasetNotPinned` when either is unset."""
+    url, sha256 = variable(DATASET_URL_VARIABLE), variable(DATASET_SHA256_VARIABLE)
+    if not url or not sha256:
+        missing = " and ".join(
+            name for name, value in ((DATASET_URL_VARIABLE, url), (DATASET_SHA256_VARIABLE, sha256)) if not value
+        )
+        raise DatasetNotPinned(
+            missing,
+            "an automatic (scheduled or Asset-triggered) run trains only on the dataset an admin pinned, and "
+            f"{missing} {'is' if ' and ' not in missing else 'are'} not set",
+            f"an admin sets Variables {DATASET_URL_VARIABLE} (the zip's http(s) URL) and {DATASET_SHA256_VARIABLE} "
+            "(its SHA-256: sha256sum file.zip); or trigger the DAG by hand with the form's dataset",
+        )
+    return {
+        "dataset_url": validation.validate_url(url, DATASET_URL_VARIABLE),
+        "dataset_sha256": validation.validate_sha256(sha256, DATASET_SHA256_VARIABLE) or "",
+    }
+
+
 def resolve(
     params: Mapping[str, Any],
     *,
@@ -288,6 +323,7 @@ def resolve(
     bucket_variable: str | None = None,
     endpoint_variants: int = 1,
     declared: Collection[str] | None = None,
+    automatic: bool = False,
 ) -> RunConfig:
     """Params + Variables → a validated RunConfig, or one ParamError listing every problem (nothing is created).
 
@@ -296,11 +332,17 @@ def resolve(
     (:func:`check_training_spec`) and the budget guard (:func:`check_budget`; ``endpoint_variants``: models served
     side by side on the test endpoint), the admin's ceilings (:func:`check_ceilings`), all through one
     :func:`validation.collect_errors`. ``declared``: the DAG's Param names; conf keys outside them are refused
-    (Airflow merges undeclared conf into ``params`` unvalidated) and nothing here reads them.
+    (Airflow merges undeclared conf into ``params`` unvalidated) and nothing here reads them. ``automatic``: a run
+    no person triggered (:func:`is_automatic`) takes its dataset URL and SHA-256 from the admin's Variables
+    (:func:`pinned_dataset`; :class:`DatasetNotPinned` first, on its own, when they are unset), never the form's.
     """
     undeclared = sorted(set(params) - set(declared)) if declared is not None else []
     if declared is not None:
         params = {name: value for name, value in params.items() if name in declared}
+    dataset_source: dict[str, str] = {}
+    if automatic:
+        params = {**params, **pinned_dataset(variable)}
+        dataset_source = {"dataset_url_variable": DATASET_URL_VARIABLE}
     region = _pick(params, "region", variable) or connection_region()
     found: dict[str, Any] = {}
 
@@ -370,7 +412,10 @@ def resolve(
         expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
         names=names,
         tags=resource_tags(dag_id, run_id, expires),
-        extra={"model_package_group": _pick(params, "model_package_group", variable) or registry_config.DEFAULT_GROUP},
+        extra={
+            "model_package_group": _pick(params, "model_package_group", variable) or registry_config.DEFAULT_GROUP,
+            **dataset_source,
+        },
     )
 
     def check_spec() -> None:
