@@ -20,6 +20,7 @@ from sagemaker_mlops.core.form import DEPLOYMENT, HYPERPARAMETERS, STORAGE, TRAI
 from sagemaker_mlops.core.form import param as _param
 from sagemaker_mlops.core.tags import resource_tags
 from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.evaluation import transform_config
 from sagemaker_mlops.registry import registry_config
 from sagemaker_mlops.run import budget
 from sagemaker_mlops.training import training_config
@@ -324,6 +325,7 @@ def resolve(
     endpoint_variants: int = 1,
     declared: Collection[str] | None = None,
     automatic: bool = False,
+    evaluation_jobs: int = 1,
 ) -> RunConfig:
     """Params + Variables → a validated RunConfig, or one ParamError listing every problem (nothing is created).
 
@@ -335,6 +337,8 @@ def resolve(
     (Airflow merges undeclared conf into ``params`` unvalidated) and nothing here reads them. ``automatic``: a run
     no person triggered (:func:`is_automatic`) takes its dataset URL and SHA-256 from the admin's Variables
     (:func:`pinned_dataset`; :class:`DatasetNotPinned` first, on its own, when they are unset), never the form's.
+    ``evaluation_jobs``: the holdout evaluation's batch transform jobs a run may start (the new model; 2 where a
+    champion is scored too), priced by the budget guard.
     """
     undeclared = sorted(set(params) - set(declared)) if declared is not None else []
     if declared is not None:
@@ -431,7 +435,7 @@ def resolve(
             check_dataset_url,
             lambda: validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"),
             check_spec,
-            lambda: found.update(budget=check_budget(cfg, params, variable, endpoint_variants)),
+            lambda: found.update(budget=check_budget(cfg, params, variable, endpoint_variants, evaluation_jobs)),
             lambda: registry_config.validate_group_name(cfg.extra["model_package_group"]),
         ]
     )
@@ -492,7 +496,11 @@ def _network_access_allowed(variable: Callable[[str], str | None]) -> None:
 
 
 def check_budget(
-    cfg: RunConfig, params: Mapping[str, Any], variable: Callable[[str], str | None], endpoint_variants: int = 1
+    cfg: RunConfig,
+    params: Mapping[str, Any],
+    variable: Callable[[str], str | None],
+    endpoint_variants: int = 1,
+    evaluation_jobs: int = 1,
 ) -> dict[str, Any]:
     """The run's worst case (:mod:`.budget`, every term) against max_cost_usd (the form may lower the Variable's
     ceiling, never raise it); raises a ParamError when over, before anything is created. ``params``: the DAG's
@@ -535,6 +543,11 @@ def check_budget(
             int(cfg.inference_instance_count),
             variants=endpoint_variants,
             kept_hours=int(params.get("endpoint_ttl_hours") or 24) if cfg.keep_endpoint else None,
+        ),
+        transform=budget.TransformLimits(
+            transform_config.cheapest_cpu_instance(prices.table()["inference"]),
+            jobs=evaluation_jobs,
+            seconds=transform_config.WORST_BILLED_SECONDS,
         ),
         region=str(cfg.region),
     )

@@ -29,6 +29,7 @@ def validate_and_preflight(
     bucket_variable: str = "sagemaker_mlops_bucket",
     endpoint_variants: int = 1,
     parallel_jobs_param: str | None = None,
+    evaluation_jobs: int = 1,
     **context: Any,
 ) -> dict[str, Any]:
     """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend.
@@ -36,6 +37,8 @@ def validate_and_preflight(
     ``endpoint_variants``: models served side by side on the test endpoint (pipeline 2 adds its base model), each
     on its own instances, so the endpoint quota must cover all of them. ``parallel_jobs_param``: the Param saying
     how many training jobs run at once (pipeline 3's tuning), each on ``training_instance_count`` instances.
+    ``evaluation_jobs``: the holdout evaluation's batch transform jobs (2 where the champion is scored too), which
+    the budget guard prices.
     """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -47,7 +50,9 @@ def validate_and_preflight(
 
     with bad_input_fails_fast():
         try:
-            cfg = _resolve(params, dag_run, connection_region, bucket_variable, endpoint_variants, context)
+            cfg = _resolve(
+                params, dag_run, connection_region, bucket_variable, endpoint_variants, evaluation_jobs, context
+            )
         except run_config.DatasetNotPinned as error:
             # a cron tick or an Asset event with no dataset pinned: nobody asked for it, so it skips (a fresh
             # install is not red); a backfill or another DAG's trigger fails naming the Variables
@@ -90,6 +95,7 @@ def _resolve(
     connection_region: Any,
     bucket_variable: str,
     endpoint_variants: int,
+    evaluation_jobs: int,
     context: dict[str, Any],
 ) -> RunConfig:
     """The run config (:func:`run_config.resolve`; includes the budget guard, before any Create call); a run no
@@ -105,6 +111,7 @@ def _resolve(
         endpoint_variants=endpoint_variants,
         declared=declared_params(context),
         automatic=run_config.is_automatic(dag_run.run_type),
+        evaluation_jobs=evaluation_jobs,
     )
 
 
