@@ -92,6 +92,19 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert baseline.training_job == result["training_job_name"] and baseline.model_data_url == artifact
     assert sum(row[i] for i, row in enumerate(baseline.confusion)) / 120 == baseline.accuracy > 0.5
     assert baseline.input.mean_width == 28.0 and baseline.input.unreadable_fraction == 0.0
+    # ...which mnist_production_monitor reads as the Approved package's (issue 22): its own loader finds it through
+    # the package's baseline_uri, validates it, and production traffic like the holdout is no drift against it.
+    from sagemaker_mlops.monitoring import drift, monitor_tasks
+
+    uri, monitored = monitor_tasks.load_baseline(aws("s3"), first)
+    assert uri == metrics_uri and monitored == baseline.to_dict()
+    like_holdout = {
+        "records": 120,
+        "class_mix": dict(baseline.class_mix),
+        "mean_top1_confidence": baseline.mean_top1_confidence,
+        "input": {**baseline.to_dict()["input"]},
+    }
+    assert drift.evaluate(monitored, like_holdout, drift.Thresholds())["drift"] is False
     transform = aws("sagemaker").describe_transform_job(
         TransformJobName=xcom(run, "evaluate")["challenger"]["transform_job"]
     )
