@@ -40,7 +40,12 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert report["training_job_name"] == result["training_job_name"] and report["estimated_cost"]["usd"] > 0
     costs = report["costs"]  # worst case (the budget guard's) beside the estimate; no spot, no savings
     assert costs["worst_case_usd"] == 54.76 and costs["max_cost_usd"] == 200.0
-    assert costs["worst_case_terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35}
+    assert costs["worst_case_terms"] == {
+        "training": 54.0,
+        "training_storage": 0.28,
+        "endpoint": 0.35,
+        "transform": 0.14,
+    }
     assert 0 < costs["estimated_actual_usd"] < costs["worst_case_usd"] and costs["spot_savings_usd"] is None
     utilisation = xcom(run, "utilisation_report")
     assert utilisation["rating"] == "under-used" and "on 2 × ml.p2.xlarge: under-used" in utilisation["verdict"]
