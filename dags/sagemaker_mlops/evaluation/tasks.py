@@ -295,7 +295,8 @@ def stop_transform_jobs(config: dict[str, Any]) -> list[str]:
             for page in pages:
                 for job in page["TransformJobSummaries"]:
                     name = job["TransformJobName"]
-                    if status == "InProgress" and transform_job.stop_if_running(client, name):
+                    owner = (cfg.dag_id, cfg.run_id)
+                    if status == "InProgress" and transform_job.stop_if_running(client, name, owner=owner):
                         log.warning("Stopped transform job %s", name)
                     stopped.append(name)
     deadline = time.monotonic() + tc.STOP_WAIT_SECONDS
