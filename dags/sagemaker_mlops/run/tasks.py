@@ -67,7 +67,8 @@ def validate_and_preflight(
             # a cron tick or an Asset event with no dataset pinned: nobody asked for it, so it skips (a fresh
             # install is not red); a backfill or another DAG's trigger fails naming the Variables
             if incremental.skips_without_base(dag_run.run_type):
-                raise AirflowSkipException(f"No dataset pinned for this {dag_run.run_type} run: {error}") from None
+                run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
+                raise AirflowSkipException(f"No dataset pinned for this {run_type} run: {error}") from None
             raise
         spot = bool(params.get("use_spot", False))
         needs = [
