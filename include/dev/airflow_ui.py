@@ -41,7 +41,7 @@ from typing import Any
 from aws_emulator.control import EmulatorControl
 from sagemaker_mlops.run.run_config import DATASET_MIRROR_VARIABLE, DATASET_SHA256_VARIABLE, DATASET_URL_VARIABLE
 
-from local_stack import REPO, LocalStack
+from local_stack import REPO, LocalStack, lineage_file
 from services import AirflowServices
 
 # Every DAG of dags/ (each file is named after its DAG): the UI is ready once all are listed, so a new DAG is never
@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
   (a value changed in the UI is kept).
 
   Logs: {airflow.logs} (services), {airflow.home / "logs"} (tasks), {work / "logs"} (emulator, datasets).
+  Lineage: {lineage_file(env) or "the OpenLineage transport your environment sets"} (docs/lineage.md).
   A restart keeps Airflow's DB, logs and password; the emulator starts empty.
   Ctrl-C stops everything.""",
                 flush=True,

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.sdk import Variable, task
 
-from sagemaker_mlops.core import naming
+from sagemaker_mlops.core import lineage, naming
 from sagemaker_mlops.core.airflow_tasks import (
     bad_input_fails_fast,
 )
@@ -185,4 +185,6 @@ def upload_dataset(config: dict[str, Any], summary: dict[str, Any], **context: A
     _evict()
     result = {"bucket_created": created, "data_prefix": data_prefix, **report.to_dict()}
     log.info("Upload to s3://%s/%s: %s", cfg.bucket, data_prefix, result)
+    # OpenLineage: the (redacted) source URL in, the channel folders the upload filled out (the training job's input)
+    lineage.report(context, inputs=[cfg.dataset_url], outputs=result["channel_uris"])
     return result

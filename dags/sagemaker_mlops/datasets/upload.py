@@ -58,6 +58,9 @@ class UploadReport:
     skipped: int
     bytes_sent: int
     seconds: float
+    # The channel folders that now hold the dataset (s3://bucket/prefix/<channel>): what the training job reads,
+    # and what the upload task reports as its lineage outputs.
+    channel_uris: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (XCom, logs)."""
@@ -66,6 +69,7 @@ class UploadReport:
             "skipped": self.skipped,
             "bytes_sent": self.bytes_sent,
             "seconds": round(self.seconds, 3),
+            "channel_uris": list(self.channel_uris),
         }
 
 
@@ -173,6 +177,7 @@ def upload_tree(
     base = f"{prefix}/" if prefix else ""
 
     plan: list[tuple[Path, str]] = []  # (local file, key)
+    present: list[str] = []
     for channel in channels:
         if files is not None:
             relpaths = list(files.get(channel, ()))
@@ -189,6 +194,7 @@ def upload_tree(
         else:
             raise DatasetError(f"{channel}/", f"is missing under {root}", "validate and extract the dataset first")
         plan.extend((root / channel / rel, f"{base}{channel}/{rel}") for rel in relpaths)
+        present.append(channel)
 
     try:
         existing = _existing_objects(client, bucket, base)
@@ -250,6 +256,7 @@ def upload_tree(
         skipped=totals["skipped"],
         bytes_sent=totals["bytes"],
         seconds=time.monotonic() - started,
+        channel_uris=tuple(f"s3://{bucket}/{base}{channel}" for channel in present),
     )
     log.info(
         "s3://%s/%s: uploaded %d files (%d bytes), skipped %d unchanged, in %.1f s",

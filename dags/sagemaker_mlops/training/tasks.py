@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import TriggerRule, setup, task
 
-from sagemaker_mlops.core import fingerprint, naming, report
+from sagemaker_mlops.core import fingerprint, lineage, naming, report
 from sagemaker_mlops.core.airflow_tasks import (
     AWS_CONN_ID,
     POLL_SECONDS,
@@ -98,7 +98,20 @@ def training_result(config: dict[str, Any], summary: dict[str, Any], **context: 
     store_beside_model(s3, result, "report.json", result)
     store_beside_model(s3, result, "report.md", markdown)
     log.info("Training report:\n%s", markdown)
+    _report_lineage(context, job)
     return result
+
+
+def _report_lineage(context: dict[str, Any], job: dict[str, Any]) -> None:
+    """OpenLineage, from the job SageMaker describes (also when the run re-attached and ``train`` never ran): its
+    input channels in; the model artifact and the job itself (ARN) out, so the package registered from it links."""
+    channels = [
+        c["DataSource"]["S3DataSource"]["S3Uri"]
+        for c in job.get("InputDataConfig", [])
+        if "S3DataSource" in c.get("DataSource", {})
+    ]
+    outputs = [job["ModelArtifacts"]["S3ModelArtifacts"], job["TrainingJobArn"]]
+    lineage.report(context, inputs=channels, outputs=outputs, external_job=job["TrainingJobName"])
 
 
 @task
