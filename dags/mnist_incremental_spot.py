@@ -26,6 +26,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, chain
 from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, MODEL_ASSET, TASK_TIMEOUT, teardown_of
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
 from sagemaker_mlops.datasets import tasks as dataset_tasks
+from sagemaker_mlops.evaluation.tasks import HoldoutEvaluation
 from sagemaker_mlops.monitoring import tasks as utilisation_tasks
 from sagemaker_mlops.monitoring.monitor_tasks import DRIFT_ASSET
 from sagemaker_mlops.registry import tasks as registry_tasks
@@ -63,13 +64,14 @@ with DAG(
 ) as dag:
     # --- set-up: params, quotas (spot), base model and its compatibility, dataset — before any spend
     config = run_tasks.validate_and_preflight(
-        dag_prefix="ch06", bucket_variable="sagemaker_mlops_incremental_bucket", endpoint_variants=2
-    )
+        dag_prefix="ch06", bucket_variable="sagemaker_mlops_incremental_bucket", evaluation_jobs=2
+    )  # the holdout evaluation scores the new model and the base model
     incremental = incremental_tasks.resolve_base_model(config)
     dataset = dataset_tasks.download_dataset(config)
     uploaded = dataset_tasks.upload_dataset(config, dataset)
 
-    # --- body: incremental spot training (or re-attach), report, deploy new + base, compare, publish if better
+    # --- body: incremental spot training (or re-attach), report, deploy and smoke-test the new model, score it and
+    # the base model on the admin-pinned holdout (batch transform), publish if better
     request = training_tasks.training_request(config, dataset, uploaded, incremental)
     decision = training_tasks.start_or_attach(config, request)
     train, reattach = training_tasks.train_operator(config, request), training_tasks.reattach_sensor(config)
@@ -79,9 +81,10 @@ with DAG(
     create_model, create_endpoint_config, create_endpoint = serving_tasks.deploy_operators(config, requests)
     create_base_model = serving_tasks.base_model_operator(config, requests)
     smoke = serving_tasks.smoke_test(config, result, incremental)
-    promotion = incremental_tasks.decide_promotion(config, result, smoke, incremental)
-    package = registry_tasks.register_model(config, dataset, result, smoke)
-    approval = registry_tasks.decide_approval(config, package, promotion)
+    holdout = HoldoutEvaluation(config, result, incremental)
+    promotion = incremental_tasks.decide_promotion(config, result, smoke, incremental, holdout.evaluation)
+    package = registry_tasks.register_model(config, dataset, result, smoke, holdout.evaluation)
+    approval = registry_tasks.decide_approval(config, package, promotion, holdout.evaluation)
     published = incremental_tasks.publish_model.override(outlets=[CHAMPION_ASSET])(
         config, result, smoke, promotion, package=approval
     )
@@ -109,6 +112,9 @@ with DAG(
         published,
     )
     chain(smoke, delete_endpoint, delete_endpoint_config, [delete_model, delete_base_model])
+    chain([create_model, create_base_model], holdout.transforms[0])
+    create_base_model >> holdout.transforms[1]
+    chain(holdout.stop, [delete_model, delete_base_model])  # the models go after their transform jobs
 
     # --- outcome: last of all; fails the run if any task failed, also after a person marked the run failed
     run_tasks.end_with_run_outcome(dag)

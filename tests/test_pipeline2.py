@@ -81,7 +81,7 @@ def test_interrupted_spot_job_resumes_from_checkpoints_and_is_promoted(
     assert "Resuming from checkpoint" in _log_text(aws, result["training_job_name"])
     assert result["spot_interruptions"] == 1 and result["spot_savings_percent"] > 0
     costs = result["costs"]  # spot: the worst case runs to max wait; savings = on-demand - billed
-    assert costs["worst_case_usd"] == 1.83 and 0 < costs["estimated_actual_usd"] < costs["worst_case_usd"]
+    assert costs["worst_case_usd"] == 1.75 and 0 < costs["estimated_actual_usd"] < costs["worst_case_usd"]
     assert costs["spot_savings_usd"] == round(result["on_demand_cost"]["usd"] - costs["estimated_actual_usd"], 4) > 0
     assert xcom(run, "utilisation_report")["rating"] in {"under-used", "right-sized", "saturated", "input-bound"}
     decision = xcom(run, "decide_promotion")
@@ -215,3 +215,59 @@ def test_the_latest_approved_package_is_the_base_and_a_rejected_one_never_is(
     out = capfd.readouterr().out
     assert "has no Approved package" in out and "update-model-package" in out
     assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())
+
+
+# -- issue 20: promotion is decided on the admin-pinned holdout, never on data the triggerer brought ----------------
+def _poisoned(datasets) -> dict[str, Any]:
+    """batch2 with every train and validation label moved to the next digit (images and .lst alike), served
+    beside the others: a run whose own data says a wrong model is right."""
+    import hashlib
+    import re
+    import zipfile
+
+    out = datasets.folder / "poisoned.zip"
+    if not out.exists():
+        shift = lambda label: str((int(label) + 1) % 10)  # noqa: E731
+        with zipfile.ZipFile(datasets.folder / "batch2.zip") as source, zipfile.ZipFile(out, "w") as target:
+            for info in source.infolist():
+                data, name = source.read(info), info.filename
+                if re.match(r"(train|validation)/\d/", name):
+                    channel, label, rest = name.split("/", 2)
+                    name = f"{channel}/{shift(label)}/{rest}"
+                elif name.endswith(".lst"):
+                    lines = []
+                    for line in data.decode().splitlines():
+                        index, label, path = line.split("\t")
+                        new = shift(float(label))
+                        lines.append(f"{index}\t{new}\t{new}/{path.split('/', 1)[1]}")
+                    data = ("\n".join(lines) + "\n").encode()
+                target.writestr(name, data)
+    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    return {"dataset_url": f"{datasets.url}/poisoned.zip", "dataset_sha256": sha}
+
+
+def test_a_run_with_its_own_poisoned_labels_cannot_promote(airflow_aws, aws, datasets, base_job, airflow_db):
+    conf = {**_conf(datasets), **_poisoned(datasets), "min_accuracy": 0.0}
+    run, states = run_dag(DAG_ID, conf)
+    assert str(run.state) == "success", states
+    evaluation, decision = xcom(run, "evaluate"), xcom(run, "decide_promotion")
+    assert evaluation["challenger"]["holdout"] == evaluation["champion"]["holdout"]  # the same pinned images
+    assert decision["promote"] is False and decision["challenger_accuracy"] < decision["base_accuracy"]
+    assert states["publish_model"] == "skipped"
+    package = _package(aws, xcom(run, "decide_approval")["model_package_arn"])
+    assert package["ModelApprovalStatus"] == "Rejected"
+    assert leftovers(aws) == NOTHING_LEFT
+
+
+def test_without_a_pinned_holdout_nothing_is_promoted(airflow_aws, aws, datasets, base_job, airflow_db, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_URI")
+    monkeypatch.delenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_SHA256")
+    run, states = run_dag(DAG_ID, _conf(datasets))
+    assert str(run.state) == "success", states
+    decision = xcom(run, "decide_promotion")
+    assert decision["promote"] is False and decision["pending"] is True and "pinned holdout" in decision["reason"]
+    assert states["publish_model"] == "skipped"  # no champion event
+    assert {states[t] for t in ("transform_challenger", "transform_champion")} == {"skipped"}
+    package = _package(aws, xcom(run, "decide_approval")["model_package_arn"])
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert leftovers(aws) == NOTHING_LEFT
