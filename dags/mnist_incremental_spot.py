@@ -3,8 +3,9 @@
 
 The book's PART02 notebook as a pipeline: start from the model pipeline 1 published (or a given model or job),
 train on the second batch of digits **incrementally** (a `model` channel) on **managed spot** capacity with
-**checkpoints**, report the spot savings, then deploy the new model beside the base model and promote it only if
-it scores at least as well on the same labeled sample. Everything deployed is deleted at the end. The new model is
+**checkpoints**, report the spot savings, then score the new model and the champion (the group's latest Approved
+package, whatever base seeded training; the base while the group has none) on the admin-pinned holdout and promote
+it only if it scores at least as well. Everything deployed is deleted at the end. The new model is
 registered in the Model Registry and set Approved or Rejected by that comparison; by default the base model is the
 group's latest Approved package (read at run time, so a package a person rejected is never used).
 
@@ -66,7 +67,8 @@ with DAG(
     config = run_tasks.validate_and_preflight(
         dag_prefix="ch06", bucket_variable="sagemaker_mlops_incremental_bucket", evaluation_jobs=2
     )  # the holdout evaluation scores the new model and the base model
-    incremental = incremental_tasks.resolve_base_model(config)
+    incremental = incremental_tasks.resolve_base_model(config)  # seeds training
+    champion = incremental_tasks.resolve_champion(config, incremental)  # what the new model must beat
     dataset = dataset_tasks.download_dataset(config)
     uploaded = dataset_tasks.upload_dataset(config, dataset)
 
@@ -77,12 +79,12 @@ with DAG(
     train, reattach = training_tasks.train_operator(config, request), training_tasks.reattach_sensor(config)
     result = training_tasks.training_result(config, dataset)
     utilisation_tasks.utilisation_report(config, result)  # right-sizing verdict, beside the deploy
-    requests = serving_tasks.deploy_requests(config, result, incremental)
+    requests = serving_tasks.deploy_requests(config, result, champion)
     create_model, create_endpoint_config, create_endpoint = serving_tasks.deploy_operators(config, requests)
     create_base_model = serving_tasks.base_model_operator(config, requests)
-    smoke = serving_tasks.smoke_test(config, result, incremental)
-    holdout = HoldoutEvaluation(config, result, incremental)
-    promotion = incremental_tasks.decide_promotion(config, result, smoke, incremental, holdout.evaluation)
+    smoke = serving_tasks.smoke_test(config, result, champion)
+    holdout = HoldoutEvaluation(config, result, champion)
+    promotion = incremental_tasks.decide_promotion(config, result, smoke, champion, holdout.evaluation)
     package = registry_tasks.register_model(config, dataset, result, smoke, holdout.evaluation)
     approval = registry_tasks.decide_approval(config, package, promotion, holdout.evaluation)
     published = incremental_tasks.publish_model.override(outlets=[CHAMPION_ASSET])(
@@ -98,7 +100,7 @@ with DAG(
         serving_tasks.delete_model.override(task_id="delete_base_model")(config, which="base_model"), setups=requests
     )
 
-    chain(incremental, dataset)
+    chain(incremental, champion, dataset)
     chain(request, decision, [train, reattach], result, stop_training)
     decision >> result
     chain(

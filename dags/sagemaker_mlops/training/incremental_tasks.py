@@ -157,6 +157,42 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
     return {"base": base.to_dict(), "base_model_package_arn": package_arn, **settings}
 
 
+@task
+def resolve_champion(config: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """What the new model must beat: the group's current Approved package (read now), whatever base the form
+    named. A base named in the form (``base_training_job``/``base_model_uri``) or by an Asset event only seeds
+    training: a triggerer could otherwise name a weak base to get a model Approved over a better champion. When
+    the base already is that package, or the group has no Approved package yet (nothing to protect), the base is
+    what it is compared with. Same shape as ``resolve_base_model``'s result (and the tuning DAG's champion), so
+    the deploy, holdout evaluation and decision read it unchanged; its artifact must exist (checked here)."""
+    from sagemaker_mlops.registry import tasks as registry_tasks
+
+    cfg = RunConfig.from_dict(config)
+    if base.get("base_model_package_arn"):
+        return base  # the registry's champion is the base
+    group = registry_tasks.group_of(cfg)
+    package = registry_tasks.latest_approved(sagemaker_client(cfg), group)
+    if package is None:
+        log.info("Group %s has no Approved package: the new model is compared with its base", group)
+        return base
+    found = registry_config.package_base(package)
+    bucket, _, key = found["model_data_url"][5:].partition("/")
+    with bad_input_fails_fast():
+        if not s3_hook(cfg).check_for_key(key, bucket):
+            raise ParamError(
+                "model_package_group",
+                f"the champion {found['model_package_arn']} serves {found['model_data_url']}, which does not exist",
+                "restore that model.tar.gz, or reject the package so the previous Approved one is the champion",
+            )
+    champion = incremental.BaseModel(
+        model_uri=found["model_data_url"],
+        source=f"model registry {found['model_package_arn']}",
+        training_job_name=found["training_job_name"],
+    )
+    log.info("Champion of %s (the base %s only seeds training): %s", group, base["base"], champion.to_dict())
+    return {"base": champion.to_dict(), "base_model_package_arn": found["model_package_arn"], "compared_as": "champion"}
+
+
 def _registry_base(cfg: RunConfig, dag_run: Any) -> tuple[str | None, str | None]:
     """(training job, package ARN) of the group's latest Approved package, read now (a package a person rejected
     is never used); (None, None) when the group is empty, so the Asset event decides. A group with versions but
