@@ -528,8 +528,9 @@ def _foreign(resource: str) -> list[str]:
     """The same resource elsewhere: another name, bucket, account or region."""
     if resource == "*":
         return []
-    if resource.startswith("arn:aws:s3:::"):
-        return [resource.replace(DATA_BUCKET, "someone-elses-bucket")]
+    if resource.startswith("arn:aws:s3:::"):  # whatever bucket (the data's, the run's, the admin's holdout)
+        _bucket, sep, key = resource.removeprefix("arn:aws:s3:::").partition("/")
+        return [f"arn:aws:s3:::someone-elses-bucket{sep}{key}"]
     if resource.startswith("arn:aws:iam::"):
         return [f"arn:aws:iam::{ACCOUNT}:role/Admin"]
     out = [resource.replace(f":{ACCOUNT}:", ":999999999999:"), resource.replace(f":{REGION}:", ":eu-west-1:")]
