@@ -44,6 +44,31 @@ def test_only_this_endpoints_configs_are_its_own() -> None:
     assert dc.owned_configs(NAME, configs) == ["mlops-prod-epc-a"]
 
 
+def test_decommission_deletes_the_monitors_drift_alarms_too(aws: Any) -> None:
+    """The production monitor creates ``<endpoint>-drift-*`` alarms; decommission deletes them with the rollback
+    alarms (each one left bills an alarm-month). Another endpoint's alarms stay."""
+    from sagemaker_mlops.monitoring import drift
+    from sagemaker_mlops.monitoring import monitor_tasks as mt
+
+    sm, cw = aws("sagemaker"), aws("cloudwatch")
+    other = "mnist-staging"
+    for endpoint in (NAME, other):
+        for alarm in pc.alarm_requests(endpoint, config_name="mlops-prod-epc-a", latency_ms=500, tags={}):
+            cw.put_metric_alarm(**alarm)
+        limits = drift.alarm_thresholds({"mean_top1_confidence": 0.9}, drift.Thresholds())
+        for alarm in mt.alarm_requests(endpoint, limits):
+            cw.put_metric_alarm(**alarm)
+    names = {a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]}
+    assert {f"{NAME}-drift-class-mix-js", f"{NAME}-drift-error-rate"} <= names
+    assert set(pc.all_alarm_names(NAME)) == {n for n in names if n.startswith(f"{NAME}-")}
+
+    dc.decommission_endpoint(sm, cw, NAME, poll_seconds=0)
+
+    left = sorted(a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"])
+    assert not [n for n in left if n.startswith(f"{NAME}-")], left
+    assert left == sorted(pc.all_alarm_names(other))
+
+
 @pytest.fixture()
 def deployed(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path, monkeypatch: Any) -> Iterator[dict]:
     """Production deployed twice (create, then update) from two Approved packages; production on; bakes short."""

@@ -16,6 +16,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from sagemaker_mlops.core import naming
 from sagemaker_mlops.monitoring import capture, drift
 from sagemaker_mlops.monitoring import monitor_tasks as mt
 
@@ -156,6 +157,57 @@ def test_capture_lines_as_the_emulator_writes_them_parse() -> None:
     )
 
 
+def _capture_line(when: str) -> bytes:
+    return json.dumps(
+        {
+            "captureData": {
+                "endpointInput": {"data": "aGk=", "encoding": "BASE64"},
+                "endpointOutput": {"data": "[0.1, 0.9]", "encoding": "JSON"},
+            },
+            "eventMetadata": {"inferenceTime": when},
+        }
+    ).encode()
+
+
+def test_a_capture_file_of_a_second_instance_landing_late_is_read_once(aws: Any) -> None:
+    """SageMaker names a capture file by when its buffer opened and uploads it when it closes: with two instances,
+    instance B's 10:04 file can land after instance A's 10:05 file was read. It is read on the next run, and no file
+    is read twice."""
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="capbkt")
+    base = f"cap/{ENDPOINT}/AllTraffic/2026/12/07/10/"
+    since = datetime(2026, 12, 7, 9, tzinfo=UTC)
+
+    def run(previous: capture.Batch | None) -> capture.Batch:
+        marks, read = (previous.watermarks, previous.read_keys) if previous else ({}, {})
+        return capture.read_capture(s3, "s3://capbkt/cap", ENDPOINT, ["AllTraffic"], marks, 1000, since, read)
+
+    s3.put_object(Bucket="capbkt", Key=base + "05-00-000-aaaa.jsonl", Body=_capture_line("2026-12-07T10:05:00Z"))
+    first = run(None)
+    assert len(first.records) == 1
+    s3.put_object(Bucket="capbkt", Key=base + "04-00-000-bbbb.jsonl", Body=_capture_line("2026-12-07T10:04:00Z"))
+    second = run(first)
+    assert (len(second.records), second.first_time) == (1, "2026-12-07T10:04:00Z")
+    assert len(run(second).records) == 0  # nothing twice
+    # hours later the margin moved on: keys before it are dropped from the watermark file
+    later = f"cap/{ENDPOINT}/AllTraffic/2026/12/07/13/"
+    s3.put_object(Bucket="capbkt", Key=later + "00-00-000-aaaa.jsonl", Body=_capture_line("2026-12-07T13:00:00Z"))
+    third = run(second)
+    assert len(third.records) == 1 and third.read_keys["AllTraffic"] == [later + "00-00-000-aaaa.jsonl"]
+    assert third.watermarks["AllTraffic"] == f"cap/{ENDPOINT}/AllTraffic/2026/12/07/12"
+
+
+def test_the_keys_kept_in_the_watermark_are_bounded() -> None:
+    prefix = "cap/e/AllTraffic/"
+    read = {f"{prefix}2026/12/07/10/{i:06d}.jsonl" for i in range(capture.MAX_READ_KEYS + 3)}
+    after, kept = capture.advance(prefix, f"{prefix}2026/12/07/09", read)
+    assert len(kept) == capture.MAX_READ_KEYS and after == f"{prefix}2026/12/07/10/{2:06d}.jsonl"
+    assert all(key > after for key in kept)
+    # an older watermark file (the last key read, no read_keys) never moves the watermark back
+    old = f"{prefix}2026/12/07/10/000009.jsonl"
+    assert capture.advance(prefix, old, {f"{prefix}2026/12/07/10/000010.jsonl"})[0] == old
+
+
 def test_the_cloudwatch_requests_are_valid_and_named_as_iam_allows() -> None:
     now = datetime.now(UTC)
     figures = {name: 0.5 for name in drift.FIGURES}
@@ -167,9 +219,31 @@ def test_the_cloudwatch_requests_are_valid_and_named_as_iam_allows() -> None:
     assert mt.NAMESPACE == "SageMakerMLOps/Drift"
     alarms = mt.alarm_requests(ENDPOINT, drift.alarm_thresholds(baseline(), drift.Thresholds()))
     assert len(alarms) == 4
+    # decommission deletes these by name (production may not import monitoring): the names must agree
+    assert sorted(a["AlarmName"] for a in alarms) == sorted(naming.drift_alarm_names(ENDPOINT))
     for alarm in alarms:
         _valid("cloudwatch", "PutMetricAlarm", alarm)
         assert alarm["AlarmName"].startswith("mnist-production-drift-") and alarm["Namespace"] == mt.NAMESPACE
+
+
+def test_invocations_of_a_window_starting_20_days_ago_are_still_read(aws: Any) -> None:
+    """CloudWatch answers a StartTime over 15 days ago only for a period that is a multiple of 300 s: with a fixed
+    60 s period the monitor read 0 invocations (and dropped the error rate) after a long pause."""
+    from moto.cloudwatch import models
+
+    cloudwatch = aws("cloudwatch")
+    now = datetime.now(UTC)
+    account = aws("sts").get_caller_identity()["Account"]
+    dims = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    backend = models.cloudwatch_backends[account][cloudwatch.meta.region_name]
+    for name, value in (("Invocations", 5.0), ("Invocation5XXErrors", 1.0)):
+        backend.put_metric_data(
+            "AWS/SageMaker",
+            [{"MetricName": name, "Value": value, "Timestamp": now - timedelta(hours=1), "Dimensions": dims}],
+        )
+    assert mt.invocation_counts(cloudwatch, ENDPOINT, ["AllTraffic"], now - timedelta(days=2), now) == (5.0, 1.0)
+    assert mt.invocation_counts(cloudwatch, ENDPOINT, ["AllTraffic"], now - timedelta(days=20), now) == (5.0, 1.0)
+    assert mt.invocation_counts(cloudwatch, ENDPOINT, ["AllTraffic"], now - timedelta(days=70), now) == (5.0, 1.0)
 
 
 def test_cooldown() -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 from airflow.sdk import Asset, task
 
+from sagemaker_mlops.core.metrics import metric_period
+from sagemaker_mlops.core.naming import drift_alarm_name
 from sagemaker_mlops.monitoring import capture, drift
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,11 @@ def load_baseline(s3: Any, package: dict[str, Any]) -> tuple[str, dict[str, Any]
 def invocation_counts(
     cloudwatch: Any, endpoint: str, variants: list[str], start: datetime, end: datetime
 ) -> tuple[float, float]:
-    """(Invocations, 4XX + 5XX errors) of the endpoint's variants over the window (GetMetricData, Sum, all pages)."""
+    """(Invocations, 4XX + 5XX errors) of the endpoint's variants over the window (GetMetricData, Sum, all pages).
+
+    The period follows the window's age (:func:`~sagemaker_mlops.core.metrics.metric_period`): CloudWatch answers a
+    StartTime over 15 days ago with no points unless the period is a multiple of 300 s (3,600 s past 63 days)."""
+    period = metric_period(start, end, datetime.now(UTC))
     queries = []
     for i, variant in enumerate(variants):
         for metric in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors"):
@@ -126,7 +132,7 @@ def invocation_counts(
                     "Id": f"{metric.lower().replace('invocation', 'i')}{i}",
                     "MetricStat": {
                         "Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric, "Dimensions": dims},
-                        "Period": 60,
+                        "Period": period,
                         "Stat": "Sum",
                     },
                     "Label": metric,
@@ -163,7 +169,7 @@ def alarm_requests(endpoint: str, limits: dict[str, tuple[str, float]]) -> list[
     """PutMetricAlarm per figure with a limit, named ``<endpoint>-drift-<figure>`` (the IAM pattern)."""
     return [
         {
-            "AlarmName": f"{endpoint}-drift-{figure.replace('_', '-')}",
+            "AlarmName": drift_alarm_name(endpoint, figure),
             "AlarmDescription": f"Production drift of {endpoint}: {figure} past the monitor's threshold.",
             "Namespace": NAMESPACE,
             "MetricName": drift.FIGURES[figure][0],
@@ -208,12 +214,13 @@ def measure_drift(**context: Any) -> dict[str, Any]:
     folder = "/".join(p for p in (key, REPORT_FOLDER, endpoint_name) if p)
     watermark_key = f"{folder}/watermark.json"
     try:
-        watermarks = json.loads(s3.get_object(Bucket=bucket, Key=watermark_key)["Body"].read())["variants"]
+        state = json.loads(s3.get_object(Bucket=bucket, Key=watermark_key)["Body"].read())
     except s3.exceptions.NoSuchKey:
-        watermarks = {}
+        state = {}
+    watermarks, read_keys = state.get("variants", {}), state.get("read_keys", {})
     now = datetime.now(UTC)
     since = capture.first_run_since(now, variable("sagemaker_mlops_monitor_lookback_hours"))
-    batch = capture.read_capture(s3, destination, endpoint_name, variants, watermarks, max_records, since)
+    batch = capture.read_capture(s3, destination, endpoint_name, variants, watermarks, max_records, since, read_keys)
     if not batch.records:
         raise AirflowSkipException(f"No new capture under {destination}/{endpoint_name}/ since the last run.")
     if len(batch.records) < min_records:
@@ -261,7 +268,9 @@ def measure_drift(**context: Any) -> dict[str, Any]:
     s3.put_object(
         Bucket=bucket,
         Key=watermark_key,
-        Body=json.dumps({"variants": batch.watermarks, "updated_at": now.isoformat()}).encode(),
+        Body=json.dumps(
+            {"variants": batch.watermarks, "read_keys": batch.read_keys, "updated_at": now.isoformat()}
+        ).encode(),
     )
     for reason in verdict["reasons"]:
         log.warning("Drift: %s", reason)

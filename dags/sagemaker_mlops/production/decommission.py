@@ -107,5 +107,5 @@ def decommission_endpoint(sagemaker: Any, cloudwatch: Any, endpoint_name: str, *
             removed["models"].append(name)
     # AWS: "If you specify any incorrect alarm names, the alarms you specify with correct names are still
     # deleted" — one call, no DescribeAlarms (and no permission for it); afterwards none of these exist.
-    cloudwatch.delete_alarms(AlarmNames=pc.alarm_names(endpoint_name))
+    cloudwatch.delete_alarms(AlarmNames=pc.all_alarm_names(endpoint_name))
     return removed

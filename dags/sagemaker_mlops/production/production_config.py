@@ -28,7 +28,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sagemaker_mlops.core.naming import is_valid_sagemaker_name, run_token
+from sagemaker_mlops.core.naming import drift_alarm_names, is_valid_sagemaker_name, run_token
 from sagemaker_mlops.core.validation import ParamError
 from sagemaker_mlops.serving.deploy_config import (
     CREATED_BY,
@@ -50,6 +50,7 @@ __all__ = [
     "TAG_MODEL_PACKAGE",
     "alarm_names",
     "alarm_requests",
+    "all_alarm_names",
     "confirm_update",
     "endpoint_config_request",
     "model_request",
@@ -136,6 +137,12 @@ def endpoint_config_request(
 
 def alarm_names(endpoint_name: str) -> list[str]:
     return [f"{endpoint_name}-{suffix}" for suffix in ALARM_METRICS]
+
+
+def all_alarm_names(endpoint_name: str) -> list[str]:
+    """Every alarm of the endpoint: the two rollback alarms and the production monitor's drift alarms (what
+    decommission deletes; each left behind bills an alarm-month)."""
+    return alarm_names(endpoint_name) + drift_alarm_names(endpoint_name)
 
 
 def alarm_requests(endpoint_name: str, *, config_name: str, latency_ms: int, tags: Mapping[str, str]) -> list[dict]:
