@@ -3,8 +3,9 @@
 
 The book's PART02 notebook as a pipeline: start from the model pipeline 1 published (or a given model or job),
 train on the second batch of digits **incrementally** (a `model` channel) on **managed spot** capacity with
-**checkpoints**, report the spot savings, then deploy the new model beside the base model and promote it only if
-it scores at least as well on the same labeled sample. Everything deployed is deleted at the end. The new model is
+**checkpoints**, report the spot savings, then score the new model and the champion (the group's latest Approved
+package, whatever base seeded training; the base while the group has none) on the admin-pinned holdout and promote
+it only if it scores at least as well. Everything deployed is deleted at the end. The new model is
 registered in the Model Registry and set Approved or Rejected by that comparison; by default the base model is the
 group's latest Approved package (read at run time, so a package a person rejected is never used).
 
@@ -26,6 +27,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, chain
 from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, MODEL_ASSET, TASK_TIMEOUT, teardown_of
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
 from sagemaker_mlops.datasets import tasks as dataset_tasks
+from sagemaker_mlops.evaluation.tasks import HoldoutEvaluation
 from sagemaker_mlops.monitoring import tasks as utilisation_tasks
 from sagemaker_mlops.monitoring.monitor_tasks import DRIFT_ASSET
 from sagemaker_mlops.registry import tasks as registry_tasks
@@ -63,25 +65,28 @@ with DAG(
 ) as dag:
     # --- set-up: params, quotas (spot), base model and its compatibility, dataset — before any spend
     config = run_tasks.validate_and_preflight(
-        dag_prefix="ch06", bucket_variable="sagemaker_mlops_incremental_bucket", endpoint_variants=2
-    )
-    incremental = incremental_tasks.resolve_base_model(config)
+        dag_prefix="ch06", bucket_variable="sagemaker_mlops_incremental_bucket", evaluation_jobs=2
+    )  # the holdout evaluation scores the new model and the base model
+    incremental = incremental_tasks.resolve_base_model(config)  # seeds training
+    champion = incremental_tasks.resolve_champion(config, incremental)  # what the new model must beat
     dataset = dataset_tasks.download_dataset(config)
     uploaded = dataset_tasks.upload_dataset(config, dataset)
 
-    # --- body: incremental spot training (or re-attach), report, deploy new + base, compare, publish if better
+    # --- body: incremental spot training (or re-attach), report, deploy and smoke-test the new model, score it and
+    # the base model on the admin-pinned holdout (batch transform), publish if better
     request = training_tasks.training_request(config, dataset, uploaded, incremental)
     decision = training_tasks.start_or_attach(config, request)
     train, reattach = training_tasks.train_operator(config, request), training_tasks.reattach_sensor(config)
     result = training_tasks.training_result(config, dataset)
     utilisation_tasks.utilisation_report(config, result)  # right-sizing verdict, beside the deploy
-    requests = serving_tasks.deploy_requests(config, result, incremental)
+    requests = serving_tasks.deploy_requests(config, result, champion)
     create_model, create_endpoint_config, create_endpoint = serving_tasks.deploy_operators(config, requests)
     create_base_model = serving_tasks.base_model_operator(config, requests)
-    smoke = serving_tasks.smoke_test(config, result, incremental)
-    promotion = incremental_tasks.decide_promotion(config, result, smoke, incremental)
-    package = registry_tasks.register_model(config, dataset, result, smoke)
-    approval = registry_tasks.decide_approval(config, package, promotion)
+    smoke = serving_tasks.smoke_test(config, result, champion)
+    holdout = HoldoutEvaluation(config, result, champion)
+    promotion = incremental_tasks.decide_promotion(config, result, smoke, champion, holdout.evaluation)
+    package = registry_tasks.register_model(config, dataset, result, smoke, holdout.evaluation)
+    approval = registry_tasks.decide_approval(config, package, promotion, holdout.evaluation)
     published = incremental_tasks.publish_model.override(outlets=[CHAMPION_ASSET])(
         config, result, smoke, promotion, package=approval
     )
@@ -95,7 +100,7 @@ with DAG(
         serving_tasks.delete_model.override(task_id="delete_base_model")(config, which="base_model"), setups=requests
     )
 
-    chain(incremental, dataset)
+    chain(incremental, champion, dataset)
     chain(request, decision, [train, reattach], result, stop_training)
     decision >> result
     chain(
@@ -109,6 +114,9 @@ with DAG(
         published,
     )
     chain(smoke, delete_endpoint, delete_endpoint_config, [delete_model, delete_base_model])
+    chain([create_model, create_base_model], holdout.transforms[0])
+    create_base_model >> holdout.transforms[1]
+    chain(holdout.stop, [delete_model, delete_base_model])  # the models go after their transform jobs
 
     # --- outcome: last of all; fails the run if any task failed, also after a person marked the run failed
     run_tasks.end_with_run_outcome(dag)

@@ -21,6 +21,7 @@ from airflow.sdk import DAG, chain
 from sagemaker_mlops.core.airflow_tasks import TASK_TIMEOUT, teardown_of
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
 from sagemaker_mlops.datasets import tasks as dataset_tasks
+from sagemaker_mlops.evaluation.tasks import HoldoutEvaluation
 from sagemaker_mlops.monitoring import tasks as utilisation_tasks
 from sagemaker_mlops.registry import tasks as registry_tasks
 from sagemaker_mlops.run import tasks as run_tasks
@@ -60,9 +61,11 @@ with DAG(
     requests = serving_tasks.deploy_requests(config, result)
     create_model, create_endpoint_config, create_endpoint = serving_tasks.deploy_operators(config, requests)
     smoke = serving_tasks.smoke_test(config, result)
+    holdout = HoldoutEvaluation(config, result)  # scored on the admin-pinned holdout: the package's baseline
     # --- registry: a new PendingManualApproval version; the first model of an empty group is its first champion
-    package = registry_tasks.register_model(config, dataset, result, smoke)
-    approval = registry_tasks.decide_approval(config, package)
+    # (only when scored on the pinned holdout: without one it waits for a person)
+    package = registry_tasks.register_model(config, dataset, result, smoke, holdout.evaluation)
+    approval = registry_tasks.decide_approval(config, package, evaluation=holdout.evaluation)
     published = incremental_tasks.publish_model(config, result, smoke, package=approval)
 
     # --- teardown: runs after success, failure or upstream failure; skipped only with keep_endpoint
@@ -75,6 +78,8 @@ with DAG(
     decision >> result
     chain(result, requests, create_model, create_endpoint_config, create_endpoint, smoke, published)
     chain(smoke, delete_endpoint, delete_endpoint_config, delete_model)
+    create_model >> holdout.transforms[0]
+    holdout.stop >> delete_model  # the model goes after its transform job
 
     # --- outcome: last of all; fails the run if any task failed, also after a person marked the run failed
     run_tasks.end_with_run_outcome(dag)

@@ -31,6 +31,7 @@ from airflow.sdk import DAG, chain
 from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, TASK_TIMEOUT, teardown_of
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
 from sagemaker_mlops.datasets import tasks as dataset_tasks
+from sagemaker_mlops.evaluation.tasks import HoldoutEvaluation
 from sagemaker_mlops.monitoring import tasks as utilisation_tasks
 from sagemaker_mlops.registry import tasks as registry_tasks
 from sagemaker_mlops.run import tasks as run_tasks
@@ -63,8 +64,8 @@ with DAG(
     # --- set-up: nothing is created or billed until params, ranges, quotas (parallel jobs; the endpoint serves the
     # best model and the champion), the champion and the dataset passed
     config = run_tasks.validate_and_preflight(
-        dag_prefix="ch06-tuning", parallel_jobs_param="max_parallel_training_jobs", endpoint_variants=2
-    )
+        dag_prefix="ch06-tuning", parallel_jobs_param="max_parallel_training_jobs", evaluation_jobs=2
+    )  # the holdout evaluation scores the best trial and the champion
     tuning = tuning_tasks.validate_tuning(config)
     champion = tuning_tasks.resolve_champion(config)
     dataset = dataset_tasks.download_dataset(config)
@@ -80,10 +81,11 @@ with DAG(
     create_model, create_endpoint_config, create_endpoint = serving_tasks.deploy_operators(config, requests)
     create_champion = tuning_tasks.create_champion_model(config, requests)
     smoke = serving_tasks.smoke_test(config, result, champion)
+    holdout = HoldoutEvaluation(config, result, champion)  # the best and the champion on the pinned holdout
     # --- registry: a new Pending version, then Approved/Rejected against the champion (or the first champion)
-    promotion = incremental_tasks.decide_promotion(config, result, smoke, champion)
-    package = registry_tasks.register_model(config, dataset, result, smoke)
-    approval = registry_tasks.decide_approval(config, package, promotion)
+    promotion = incremental_tasks.decide_promotion(config, result, smoke, champion, holdout.evaluation)
+    package = registry_tasks.register_model(config, dataset, result, smoke, holdout.evaluation)
+    approval = registry_tasks.decide_approval(config, package, promotion, holdout.evaluation)
     published = incremental_tasks.publish_model(config, result, smoke, package=approval)
     champion_event = incremental_tasks.publish_model.override(task_id="publish_champion", outlets=[CHAMPION_ASSET])(
         config, result, smoke, promotion, package=approval
@@ -112,6 +114,9 @@ with DAG(
         [published, champion_event],
     )
     chain(smoke, delete_endpoint, delete_endpoint_config, [delete_model, delete_champion_model])
+    chain([create_model, create_champion], holdout.transforms[0])
+    create_champion >> holdout.transforms[1]
+    chain(holdout.stop, [delete_model, delete_champion_model])  # the models go after their transform jobs
     run_tasks.end_with_run_outcome(dag)
 
 keep_params_on_dag(dag)  # the form's Params stay on the DAG; tasks read them from it at run time

@@ -12,7 +12,17 @@ from typing import Any
 
 import pytest
 
-from constants import DATA_BUCKET, FAST, LOOPBACK_DATASET_HOSTS, REGION, REPO, ROLE_ARN
+from constants import (
+    ACCOUNT,
+    DATA_BUCKET,
+    FAST,
+    HOLDOUT_BUCKET,
+    HOLDOUT_KEY,
+    LOOPBACK_DATASET_HOSTS,
+    REGION,
+    REPO,
+    ROLE_ARN,
+)
 
 # Before anything imports Airflow: a private AIRFLOW_HOME (SQLite), this repo's dags, no examples, fast polling.
 # Each pytest-xdist worker (pyproject's addopts run two) gets its own Airflow DB and worker disk.
@@ -220,6 +230,29 @@ def airflow_db() -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def holdout_zip(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
+    """The admin's pinned holdout: batch3's zip (digits no batch trains on), its bytes and SHA-256."""
+    from local_datasets import build_dataset
+
+    info = build_dataset(tmp_path_factory.mktemp("holdout") / "batch3.zip", "batch3", train_per_class=1, test_count=1)
+    return info.path.read_bytes(), info.sha256
+
+
+def pin_holdout(monkeypatch: pytest.MonkeyPatch, holdout: tuple[bytes, str]) -> str:
+    """Put the holdout in its own bucket on the emulator and pin it as an admin would (the two Variables)."""
+    from aws_emulator.storage import S3Store
+
+    store = S3Store(ACCOUNT, REGION)
+    if not store.bucket_exists(HOLDOUT_BUCKET):
+        store._backend.create_bucket(HOLDOUT_BUCKET, REGION)
+    uri = f"s3://{HOLDOUT_BUCKET}/{HOLDOUT_KEY}"
+    store.write(uri, holdout[0])
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_URI", uri)
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_SHA256", holdout[1])
+    return uri
+
+
 def _migrated_revision(home: Path, *, stamp: bool = False) -> str | None:
     """The DB's alembic revision if a previous session of this Airflow version migrated it to there (a stamp
     file beside the DB), else None: checking a migrated DB with ``upgradedb`` cost each worker ~1.6 s of CPU."""
@@ -245,8 +278,9 @@ def _migrated_revision(home: Path, *, stamp: bool = False) -> str | None:
 
 
 @pytest.fixture()
-def airflow_aws(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The aws_default connection pointed at the emulator, plus the account Variables: all a DAG needs."""
+def airflow_aws(emulator: Any, monkeypatch: pytest.MonkeyPatch, holdout_zip: tuple[bytes, str]) -> Any:
+    """The aws_default connection pointed at the emulator, plus the account Variables: all a DAG needs, with the
+    admin's pinned holdout (a test of a run without one deletes the two Variables)."""
     connection = {
         "conn_type": "aws",
         "login": "testing",
@@ -258,6 +292,7 @@ def airflow_aws(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
     # The tests' dataset servers are on loopback, which the download refuses unless listed (the SSRF guard).
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS", LOOPBACK_DATASET_HOSTS)
+    pin_holdout(monkeypatch, holdout_zip)
     return emulator
 
 

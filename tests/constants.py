@@ -12,6 +12,8 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/service-role/AmazonSageMaker-ExecutionRole"
 DATA_BUCKET = "mlops-test-bucket"
+HOLDOUT_BUCKET = "mlops-holdout-bucket"  # the admin's pinned holdout (Variables sagemaker_mlops_holdout_uri/_sha256)
+HOLDOUT_KEY = "holdout/batch3.zip"
 INCREMENTAL_BUCKET = "mlops-test-incremental"
 FAST = {
     "starting_seconds": 0.05,

@@ -60,5 +60,6 @@ def leftovers(aws: Any) -> dict[str, list[str]]:
         "models": [m["ModelName"] for m in sm.list_models()["Models"]],
         "running_jobs": [
             j["TrainingJobName"] for j in sm.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]
-        ],
+        ]
+        + [j["TransformJobName"] for j in sm.list_transform_jobs(StatusEquals="InProgress")["TransformJobSummaries"]],
     }

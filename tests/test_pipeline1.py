@@ -39,8 +39,13 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     report = _read_json(aws, artifact.rsplit("/", 1)[0] + "/report.json")
     assert report["training_job_name"] == result["training_job_name"] and report["estimated_cost"]["usd"] > 0
     costs = report["costs"]  # worst case (the budget guard's) beside the estimate; no spot, no savings
-    assert costs["worst_case_usd"] == 54.63 and costs["max_cost_usd"] == 200.0
-    assert costs["worst_case_terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35}
+    assert costs["worst_case_usd"] == 54.76 and costs["max_cost_usd"] == 200.0
+    assert costs["worst_case_terms"] == {
+        "training": 54.0,
+        "training_storage": 0.28,
+        "endpoint": 0.35,
+        "transform": 0.14,
+    }
     assert 0 < costs["estimated_actual_usd"] < costs["worst_case_usd"] and costs["spot_savings_usd"] is None
     utilisation = xcom(run, "utilisation_report")
     assert utilisation["rating"] == "under-used" and "on 2 × ml.p2.xlarge: under-used" in utilisation["verdict"]
@@ -81,8 +86,38 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert first["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == artifact
     metadata = first["CustomerMetadataProperties"]
     assert metadata["training_job"] == result["training_job_name"] and len(metadata["dataset_sha256"]) == 64
-    evaluation = _read_json(aws, first["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+    # ModelMetrics: the baseline on the admin-pinned holdout (batch transform), also the drift monitor's baseline
+    from sagemaker_mlops.evaluation.baseline import Baseline
+
+    metrics_uri = first["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    assert metadata["baseline_uri"] == metrics_uri == artifact.rsplit("/", 1)[0] + "/baseline.json"
+    baseline = Baseline.from_dict(_read_json(aws, metrics_uri))  # validates the schema
+    holdout = xcom(run, "prepare_holdout")
+    assert baseline.holdout.sha256 == holdout["sha256"] == metadata["holdout_sha256"] and baseline.holdout.images == 120
+    assert baseline.training_job == result["training_job_name"] and baseline.model_data_url == artifact
+    assert sum(row[i] for i, row in enumerate(baseline.confusion)) / 120 == baseline.accuracy > 0.5
+    assert baseline.input.mean_width == 28.0 and baseline.input.unreadable_fraction == 0.0
+    # ...which mnist_production_monitor reads as the Approved package's (issue 22): its own loader finds it through
+    # the package's baseline_uri, validates it, and production traffic like the holdout is no drift against it.
+    from sagemaker_mlops.monitoring import drift, monitor_tasks
+
+    uri, monitored = monitor_tasks.load_baseline(aws("s3"), first)
+    assert uri == metrics_uri and monitored == baseline.to_dict()
+    like_holdout = {
+        "records": 120,
+        "class_mix": dict(baseline.class_mix),
+        "mean_top1_confidence": baseline.mean_top1_confidence,
+        "input": {**baseline.to_dict()["input"]},
+    }
+    assert drift.evaluate(monitored, like_holdout, drift.Thresholds())["drift"] is False
+    transform = aws("sagemaker").describe_transform_job(
+        TransformJobName=xcom(run, "evaluate")["challenger"]["transform_job"]
+    )
+    assert transform["TransformResources"] == {"InstanceType": "ml.m5.large", "InstanceCount": 1}
+    assert transform["TransformJobName"].startswith("mlops-eval-")
+    evaluation = _read_json(aws, artifact.rsplit("/", 1)[0] + "/evaluation.json")
     assert evaluation["smoke_accuracy"] == smoke["accuracy"] and evaluation["sample_size"] == smoke["sample_size"]
+    assert evaluation["holdout"]["accuracy"] == baseline.accuracy
     # AWS refuses Tags on a version: the group carries them, the version its provenance in its metadata
     group_arn = sm.describe_model_package_group(ModelPackageGroupName=first["ModelPackageGroupName"])[
         "ModelPackageGroupArn"
@@ -105,6 +140,24 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert again == {**xcom(run, "register_model"), "created": False}
     packages = sm.list_model_packages(ModelPackageGroupName="mnist-image-classifier")["ModelPackageSummaryList"]
     assert len(packages) == 2
+
+
+def test_without_a_pinned_holdout_the_first_model_waits_for_a_person(
+    airflow_db, airflow_aws, aws, datasets, monkeypatch
+):
+    """Issue 20: promotion is decided only on data the triggerer cannot choose. No holdout pinned: the run still
+    trains, smoke-tests and registers, but nothing is evaluated and the package stays Pending (no first champion)."""
+    monkeypatch.delenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_URI")
+    monkeypatch.delenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_SHA256")
+    run, states = run_dag(DAG_ID, datasets.conf())
+    assert str(run.state) == "success", states
+    assert states["transform_challenger"] == "skipped" and states["evaluate"] == "success"
+    approval = xcom(run, "decide_approval")
+    assert approval["status"] == "PendingManualApproval"
+    package = aws("sagemaker").describe_model_package(ModelPackageName=approval["model_package_arn"])
+    assert "baseline_uri" not in package["CustomerMetadataProperties"]
+    assert aws("sagemaker").list_transform_jobs()["TransformJobSummaries"] == []
+    assert leftovers(aws) == NOTHING_LEFT
 
 
 def test_smoke_test_below_threshold_fails_the_run_and_still_deletes_everything(airflow_db, airflow_aws, aws, datasets):
@@ -133,7 +186,7 @@ def test_a_bad_param_fails_before_anything_is_created(airflow_db, airflow_aws, d
     out = capfd.readouterr().out
     assert "role_arn: 'AmazonSageMaker-ExecutionRole' looks like a role name" in out and "Fix:" in out
     # The budget guard, in the same preflight: 2 x ml.p2.xlarge x 24 h + the endpoint is over 5 USD.
-    assert "max_cost_usd: the worst case of this run is 54.63 USD, above the budget of 5 USD" in out
+    assert "max_cost_usd: the worst case of this run is 54.76 USD, above the budget of 5 USD" in out
     assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())
 
 

@@ -67,6 +67,12 @@ PROVIDER_CALLS: dict[str, tuple[tuple[str, str], ...]] = {
         ("sagemaker", "DescribeEndpoint"),
         ("sagemaker", "DescribeEndpointConfig"),
     ),
+    # _get_unique_job_name -> DescribeTransformJob, create_transform_job, then describe job and model (results)
+    "SageMakerTransformOperator": (
+        ("sagemaker", "CreateTransformJob"),
+        ("sagemaker", "DescribeTransformJob"),
+        ("sagemaker", "DescribeModel"),
+    ),
     "SageMakerTrainingSensor": (("sagemaker", "DescribeTrainingJob"), *_TRAINING_LOGS),
     "SageMakerTuningSensor": (("sagemaker", "DescribeHyperParameterTuningJob"),),
     # triggers/sagemaker.py: the service's waiters (training_job_complete, tuning_job_complete, endpoint_in_service)

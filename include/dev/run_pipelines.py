@@ -47,6 +47,11 @@ def _leftovers(sm: Any, keep: frozenset[str] = frozenset()) -> dict[str, list[st
             for status in ("InProgress", "Stopping")
             for j in sm.list_training_jobs(StatusEquals=status)["TrainingJobSummaries"]
         ],
+        "running transform jobs": [
+            j["TransformJobName"]
+            for status in ("InProgress", "Stopping")
+            for j in sm.list_transform_jobs(StatusEquals=status)["TransformJobSummaries"]
+        ],
     }
     return {kind: [n for n in names if n not in keep] for kind, names in left.items()}
 
@@ -137,6 +142,15 @@ def summarize(stack: LocalStack, new_jobs: set[str], test_labels: dict[str, int]
         f"images (min {smoke['min_accuracy']}), latency p50 {smoke['latency_ms']['p50']} ms, "
         f"p95 {smoke['latency_ms']['p95']} ms"
     )
+    try:
+        baseline = _read_json(s3, f"{folder}/baseline.json")
+        print(
+            f"  holdout evaluation (batch transform, {baseline['holdout']['images']} pinned images, sha256 "
+            f"{baseline['holdout']['sha256'][:12]}): accuracy {baseline['accuracy']:.3f}, mean top-1 confidence "
+            f"{baseline['mean_top1_confidence']:.3f}  (baseline: {folder}/baseline.json)"
+        )
+    except s3.exceptions.NoSuchKey:
+        print("  holdout evaluation: none (no holdout pinned): the package waits for a person")
     if base or tuned:  # pipeline 2 against its base model; the tuning DAG against the champion, if there is one
         try:
             reason = _read_json(s3, f"{folder}/promotion.json")["reason"]
@@ -190,6 +204,23 @@ def _print_registry(sm: Any, job_name: str) -> None:
         print(f"    v{row['version']} {row['status']}: {row['training_job']}{reason}{mark}")
 
 
+HOLDOUT_BUCKET = "mlops-holdout-demo"
+
+
+def pin_holdout(stack: LocalStack) -> dict[str, str]:
+    """What an admin does once: put a holdout no pipeline trains on (batch3's validation digits) in S3 and pin it
+    by SHA-256 (Variables sagemaker_mlops_holdout_uri/_sha256); promotion is decided on it."""
+    from local_datasets import build_dataset
+
+    info = build_dataset(WORK / "holdout" / "batch3.zip", "batch3", train_per_class=1, test_count=1)
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket=HOLDOUT_BUCKET)
+    s3.put_object(Bucket=HOLDOUT_BUCKET, Key="holdout/batch3.zip", Body=info.path.read_bytes())
+    uri = f"s3://{HOLDOUT_BUCKET}/holdout/batch3.zip"
+    print(f"holdout pinned: {uri} sha256 {info.sha256} ({info.counts['validation']} labeled images)")
+    return {"AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_URI": uri, "AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_SHA256": info.sha256}
+
+
 def _print_lineage(env: dict[str, str]) -> None:
     """Where the runs' OpenLineage events went (docs/lineage.md), with the datasets they name."""
     path = lineage_file(env)
@@ -213,6 +244,10 @@ def main() -> int:
         # Report emulated time at 30x (a 3 s local job reads as 1.5 minutes), so seconds and costs look like AWS's.
         EmulatorControl(stack.emulator_url).settings(time_scale=30.0)
         print(f"emulator {stack.emulator_url} | datasets {stack.dataset_url} | Airflow home {env['AIRFLOW_HOME']}")
+        env.update(pin_holdout(stack))
+        # What an admin pins for automatic runs (pipeline 2 from its cron or an Asset): the local batch2.zip.
+        env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_URL"] = f"{stack.dataset_url}/r/batch2.zip"
+        env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_SHA256"] = stack.dataset_sha256("batch2.zip")
         migrate_db(env)
         runs = (("mnist_train_deploy", "batch1"), ("mnist_incremental_spot", "batch2"), ("mnist_tuning", "batch1"))
         for dag_id, batch in runs:

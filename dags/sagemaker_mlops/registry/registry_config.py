@@ -34,7 +34,7 @@ RESPONSE_TYPES = ("application/json",)
 # Instance types a deployer may pick for this package (the algorithm serves on CPU and GPU); the run's own
 # inference type is always added. Transform: CPU types of the algorithm's batch-transform list.
 REALTIME_INSTANCE_TYPES = ("ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.c5.2xlarge", "ml.g4dn.xlarge")
-TRANSFORM_INSTANCE_TYPES = ("ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.c5.2xlarge")
+TRANSFORM_INSTANCE_TYPES = ("ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.c5.2xlarge")
 
 # CustomerMetadataProperties keys: the package says where it came from, and a cleared task finds its own package.
 META_TRAINING_JOB = "training_job"
@@ -44,6 +44,9 @@ META_DAG_RUN = "dag_run"
 # What the run's tags said of the version, kept in its metadata: AWS refuses Tags on a version (below).
 META_CREATED_BY = "created_by"
 META_RUN_TOKEN = "run_token"
+# The package's baseline on the pinned holdout (evaluation/baseline.py's schema): the drift monitor reads it.
+META_BASELINE_URI = "baseline_uri"
+META_HOLDOUT_SHA256 = "holdout_sha256"
 # botocore's CustomerMetadataMap: 1-50 entries, keys <= 128 and values <= 256 characters (_metadata_value cuts).
 
 _MAX_DESCRIPTION = 1024
@@ -90,6 +93,8 @@ class PackageSpec:
     inference_instance_type: str
     tags: Mapping[str, str]
     description: str = ""
+    baseline_uri: str = ""  # the evaluation on the pinned holdout; empty: not evaluated (no holdout pinned)
+    holdout_sha256: str = ""
 
 
 def _metadata_value(value: str) -> str:
@@ -107,6 +112,9 @@ def package_metadata(spec: PackageSpec) -> dict[str, str]:
         META_DAG_ID: _metadata_value(spec.dag_id),
         META_DAG_RUN: _metadata_value(spec.dag_run),
     }
+    if spec.baseline_uri:
+        metadata[META_BASELINE_URI] = _metadata_value(spec.baseline_uri)
+        metadata[META_HOLDOUT_SHA256] = _metadata_value(spec.holdout_sha256)
     for key, tag in ((META_CREATED_BY, TAG_CREATED_BY), (META_RUN_TOKEN, TAG_RUN_TOKEN)):
         if spec.tags.get(tag):
             metadata[key] = _metadata_value(spec.tags[tag])
@@ -127,7 +135,11 @@ def build_package_request(spec: PackageSpec) -> dict[str, Any]:
             "SupportedTransformInstanceTypes": list(TRANSFORM_INSTANCE_TYPES),
         },
         "ModelMetrics": {
-            "ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": spec.evaluation_s3_uri}}
+            # The baseline on the pinned holdout when there is one (accuracy, per-class scores, confusion
+            # matrix), else the smoke test's record.
+            "ModelQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": spec.baseline_uri or spec.evaluation_s3_uri}
+            }
         },
         "CustomerMetadataProperties": package_metadata(spec),
         "ModelApprovalStatus": PENDING,
@@ -147,7 +159,9 @@ def build_approval_request(package_arn: str, status: str, reason: str) -> dict[s
     }
 
 
-def evaluation_record(result: Mapping[str, Any], smoke: Mapping[str, Any]) -> dict[str, Any]:
+def evaluation_record(
+    result: Mapping[str, Any], smoke: Mapping[str, Any], evaluation: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The evaluation JSON ModelMetrics points at. A tuned model (``result["tuning"]``, the tuning DAG's) also
     says which search chose it and by what: the objective metric and the value the tuning job ranked it by (the
     trial's final validation:accuracy, the same number as ``validation_accuracy``), out of how many trials."""
@@ -158,6 +172,9 @@ def evaluation_record(result: Mapping[str, Any], smoke: Mapping[str, Any]) -> di
         "sample_size": smoke["sample_size"],
         "latency_ms": smoke.get("latency_ms"),
     }
+    if evaluation and evaluation.get("pinned"):
+        challenger = evaluation["challenger"]
+        record["holdout"] = {**evaluation["holdout"], "accuracy": challenger["accuracy"], "baseline": challenger["uri"]}
     tuning = result.get("tuning")
     if tuning:
         record["tuning"] = {
@@ -189,9 +206,12 @@ def approval_for(
     Only a Pending package is decided: one a person (or an earlier try of this task) approved or rejected keeps
     that status — the registry is the truth, not what Airflow last thought. With a champion/challenger decision
     (pipeline 2) the comparison decides; without one (pipeline 1) the first model of an empty group becomes the
-    first champion, any later one waits for a person.
+    first champion, any later one waits for a person. A decision made without the pinned holdout
+    (``decision["pending"]``) decides nothing: the triggerer chose that data, so a person must.
     """
     if current_status != PENDING:
+        return None
+    if decision is not None and decision.get("pending"):
         return None
     if decision is not None:
         return (APPROVED if decision["promote"] else REJECTED), str(decision["reason"])

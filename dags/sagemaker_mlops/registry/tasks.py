@@ -98,10 +98,17 @@ def registry_packages(client: Any, group: str) -> list[dict[str, Any]]:
 
 @task
 def register_model(
-    config: dict[str, Any], summary: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any], **context: Any
+    config: dict[str, Any],
+    summary: dict[str, Any],
+    result: dict[str, Any],
+    smoke: dict[str, Any],
+    evaluation: dict[str, Any] | None = None,
+    **context: Any,
 ) -> dict[str, Any]:
-    """A smoke-tested model becomes a new PendingManualApproval version of its group, with its evaluation JSON
-    (next to the model) as ModelMetrics. A cleared task finds the version it registered before: never a second."""
+    """A smoke-tested model becomes a new PendingManualApproval version of its group. ModelMetrics: its baseline
+    on the pinned holdout (``evaluation``), whose URI also goes in CustomerMetadataProperties ``baseline_uri`` for
+    the drift monitor; without a holdout, the smoke test's record. A cleared task finds the version it registered
+    before: never a second."""
     from sagemaker_mlops.core.airflow_tasks import s3_hook, sagemaker_client, store_beside_model
 
     cfg = RunConfig.from_dict(config)
@@ -113,7 +120,10 @@ def register_model(
         log.info("Training job %s is already registered as %s", job, existing["ModelPackageArn"])
         _report_lineage(context, result, existing["ModelPackageArn"])
         return {"group": group, "model_package_arn": existing["ModelPackageArn"], "created": False}
-    evaluation_uri = store_beside_model(s3_hook(cfg), result, "evaluation.json", rc.evaluation_record(result, smoke))
+    evaluation_uri = store_beside_model(
+        s3_hook(cfg), result, "evaluation.json", rc.evaluation_record(result, smoke, evaluation)
+    )
+    pinned = bool(evaluation and evaluation.get("pinned"))
     spec = rc.PackageSpec(
         group=group,
         image_uri=cfg.image_uri,
@@ -126,6 +136,8 @@ def register_model(
         inference_instance_type=cfg.inference_instance_type,
         tags=cfg.tags,
         description=rc.package_description(result),
+        baseline_uri=evaluation["challenger"]["uri"] if pinned else "",
+        holdout_sha256=evaluation["holdout"]["sha256"] if pinned else "",
     )
     arn = client.create_model_package(**rc.build_package_request(spec))["ModelPackageArn"]
     log.info("Registered %s (%s) in group %s", arn, rc.PENDING, group)
@@ -141,10 +153,15 @@ def _report_lineage(context: dict[str, Any], result: dict[str, Any], package_arn
 
 @task
 def decide_approval(
-    config: dict[str, Any], package: dict[str, Any], decision: dict[str, Any] | None = None
+    config: dict[str, Any],
+    package: dict[str, Any],
+    decision: dict[str, Any] | None = None,
+    evaluation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Approved/Rejected by the champion/challenger decision (pipeline 2); pipeline 1's model is the first
-    champion of an empty group, else it waits for a person. A package already decided keeps its status."""
+    """Approved/Rejected by the champion/challenger decision on the pinned holdout (pipeline 2, tuning); pipeline
+    1's model is the first champion of an empty group, else it waits for a person. Without a pinned holdout
+    (``evaluation["pinned"]`` false) nothing is decided: the package waits for a person. A package already
+    decided keeps its status."""
     from sagemaker_mlops.core.airflow_tasks import sagemaker_client
 
     cfg = RunConfig.from_dict(config)
@@ -152,6 +169,8 @@ def decide_approval(
     current = client.describe_model_package(ModelPackageName=arn)
     status = current["ModelApprovalStatus"]
     has_approved = decision is None and latest_approved(client, package["group"]) is not None
+    if evaluation is not None and not evaluation.get("pinned"):
+        decision = {"pending": True, "promote": False, "reason": evaluation.get("reason", "no pinned holdout")}
     choice = rc.approval_for(status, decision, has_approved, package["group"])
     reason = current.get("ApprovalDescription", "")
     if choice is not None:

@@ -22,7 +22,6 @@ from sagemaker_mlops.core.config import RunConfig
 from sagemaker_mlops.serving import deploy_config
 from sagemaker_mlops.serving import smoke_test as smoke
 from sagemaker_mlops.serving import teardown as td
-from sagemaker_mlops.training.incremental import BASE_VARIANT
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,8 @@ def deploy_requests(
 ) -> dict[str, Any]:
     """CreateModel / CreateEndpointConfig / CreateEndpoint requests, from the job's real artifact (XCom).
 
-    With a base model (pipeline 2) it is deployed beside the new one as a weight-0 variant, so both are scored
-    on the same labeled sample through one endpoint.
+    With a base model (pipeline 2, the tuning DAG's champion) its SageMaker Model is created too, for the
+    holdout's batch transform; the endpoint serves only the new model (one endpoint's instances, not two).
     """
     cfg = RunConfig.from_dict(config)
     names = cfg.names
@@ -49,7 +48,6 @@ def deploy_requests(
         ),
         "endpoint": deploy_config.build_endpoint_request(names["endpoint"], names["endpoint_config"], cfg.tags),
     }
-    shadow = {}
     if incremental:
         requests["base_model"] = deploy_config.build_model_request(
             names["base_model"],
@@ -59,14 +57,12 @@ def deploy_requests(
             cfg.tags,
             cfg.network_isolation,
         )
-        shadow = {BASE_VARIANT: names["base_model"]}
     requests["endpoint_config"] = deploy_config.build_endpoint_config_request(
         names["endpoint_config"],
         names["model"],
         cfg.inference_instance_type,
         cfg.inference_instance_count,
         cfg.tags,
-        shadow_variants=shadow,
     )
     return requests
 
@@ -75,7 +71,8 @@ def deploy_requests(
 def smoke_test(
     config: dict[str, Any], result: dict[str, Any], incremental: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Predict every test/ image (ZERO…NINE, as the book prints) and score a labeled sample against min_accuracy."""
+    """Predict every test/ image (ZERO…NINE, as the book prints) and score a labeled sample against min_accuracy
+    (the book's smoke test and latency; promotion is decided on the pinned holdout, not here)."""
     cfg = RunConfig.from_dict(config)
     s3 = s3_hook(cfg)
     client = s3.get_conn()
@@ -99,7 +96,6 @@ def smoke_test(
         prefix=data_prefix,
         sample_size=cfg.smoke_sample_size,
         min_accuracy=cfg.min_accuracy,
-        other_variants=(BASE_VARIANT,) if incremental else (),
     )
     outcome["endpoint"] = cfg.names["endpoint"]
     for name, label in sorted(outcome["test_predictions"].items()):
@@ -166,7 +162,7 @@ def delete_model(config: dict[str, Any], which: str = "model") -> bool:
 
 
 def base_model_operator(config: Any, requests: Any) -> Any:
-    """Pipeline 2: the base model, served beside the new one for the comparison."""
+    """Pipeline 2: the base model's SageMaker Model, which the champion's batch transform on the holdout runs."""
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerModelOperator
 
     return SageMakerModelOperator(

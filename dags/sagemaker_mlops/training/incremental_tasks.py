@@ -22,7 +22,6 @@ from sagemaker_mlops.core.validation import ParamError, validate_s3_uri
 from sagemaker_mlops.registry import registry_config
 from sagemaker_mlops.training import incremental
 from sagemaker_mlops.training import job as training
-from sagemaker_mlops.training.incremental import BASE_VARIANT
 from sagemaker_mlops.training.spec import check_training_spec, training_spec
 
 log = logging.getLogger(__name__)
@@ -158,6 +157,42 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
     return {"base": base.to_dict(), "base_model_package_arn": package_arn, **settings}
 
 
+@task
+def resolve_champion(config: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """What the new model must beat: the group's current Approved package (read now), whatever base the form
+    named. A base named in the form (``base_training_job``/``base_model_uri``) or by an Asset event only seeds
+    training: a triggerer could otherwise name a weak base to get a model Approved over a better champion. When
+    the base already is that package, or the group has no Approved package yet (nothing to protect), the base is
+    what it is compared with. Same shape as ``resolve_base_model``'s result (and the tuning DAG's champion), so
+    the deploy, holdout evaluation and decision read it unchanged; its artifact must exist (checked here)."""
+    from sagemaker_mlops.registry import tasks as registry_tasks
+
+    cfg = RunConfig.from_dict(config)
+    if base.get("base_model_package_arn"):
+        return base  # the registry's champion is the base
+    group = registry_tasks.group_of(cfg)
+    package = registry_tasks.latest_approved(sagemaker_client(cfg), group)
+    if package is None:
+        log.info("Group %s has no Approved package: the new model is compared with its base", group)
+        return base
+    found = registry_config.package_base(package)
+    bucket, _, key = found["model_data_url"][5:].partition("/")
+    with bad_input_fails_fast():
+        if not s3_hook(cfg).check_for_key(key, bucket):
+            raise ParamError(
+                "model_package_group",
+                f"the champion {found['model_package_arn']} serves {found['model_data_url']}, which does not exist",
+                "restore that model.tar.gz, or reject the package so the previous Approved one is the champion",
+            )
+    champion = incremental.BaseModel(
+        model_uri=found["model_data_url"],
+        source=f"model registry {found['model_package_arn']}",
+        training_job_name=found["training_job_name"],
+    )
+    log.info("Champion of %s (the base %s only seeds training): %s", group, base["base"], champion.to_dict())
+    return {"base": champion.to_dict(), "base_model_package_arn": found["model_package_arn"], "compared_as": "champion"}
+
+
 def _registry_base(cfg: RunConfig, dag_run: Any) -> tuple[str | None, str | None]:
     """(training job, package ARN) of the group's latest Approved package, read now (a package a person rejected
     is never used); (None, None) when the group is empty, so the Asset event decides. A group with versions but
@@ -207,36 +242,51 @@ def decide_promotion(
     result: dict[str, Any],
     smoke: dict[str, Any],
     incremental: dict[str, Any] | None,
+    evaluation: dict[str, Any] | None = None,
     **context: Any,
 ) -> dict[str, Any] | None:
-    """Champion/challenger: promote only if the new model scores at least the base model's accuracy plus the
-    margin, on the very same labeled sample. The decision and its reason are kept next to the model.
+    """Champion/challenger on the admin-pinned holdout: promote only if the new model's batch-transform accuracy
+    is at least the champion's plus the margin, both scored on the very same pinned images (never on data the
+    triggering run brought). Without a pinned holdout nothing is promoted: ``pending``, the package waits for a
+    person and no champion event is emitted. The decision and its reason are kept next to the model.
 
     ``incremental``: pipeline 2's base model, or the tuning DAG's champion (``compared_as: "champion"``); with
     none (the tuning DAG on an empty group) there is nothing to compare: None, and the registry's first-champion
     rule decides."""
+    from sagemaker_mlops.evaluation import scoring
+
     if not incremental:
         log.info("Champion/challenger: no champion to compare with")
         return None
     cfg = RunConfig.from_dict(config)
     margin = float(context["params"].get("min_improvement") or 0.0)
     label = incremental.get("compared_as", "base model")
-    challenger = smoke["accuracy"]
-    champion = smoke["other_variants"][BASE_VARIANT]["accuracy"]
-    promote = challenger >= champion + margin
-    reason = (
-        f"new model {challenger:.3f} vs {label} {champion:.3f} on the same {smoke['sample_size']} labeled "
-        f"images; promotion needs >= {label.split()[0]} + {margin:g}: {'promoted' if promote else f'kept the {label}'}"
-    )
-    decision = {
-        "promote": promote,
-        "challenger_accuracy": challenger,
-        "base_accuracy": champion,
-        "min_improvement": margin,
-        "reason": reason,
-        "base": incremental["base"],
-        "challenger_job": result["training_job_name"],
-    }
+    if not evaluation or not evaluation.get("pinned") or not evaluation.get("champion"):
+        reason = (
+            f"{(evaluation or {}).get('reason', 'no pinned holdout')}: promotion is decided only on the "
+            "admin-pinned holdout, so this package waits for a person (PendingManualApproval)"
+        )
+        decision = {
+            "promote": False,
+            "pending": True,
+            "reason": reason,
+            "base": incremental["base"],
+            "challenger_job": result["training_job_name"],
+            "min_improvement": margin,
+        }
+    else:
+        challenger, champion = evaluation["challenger"], evaluation["champion"]
+        promote, reason = scoring.compare(challenger, champion, margin)
+        decision = {
+            "promote": promote,
+            "challenger_accuracy": challenger["accuracy"],
+            "base_accuracy": champion["accuracy"],
+            "min_improvement": margin,
+            "reason": reason.replace("champion", label) if label != "champion" else reason,
+            "holdout": evaluation["holdout"],
+            "base": incremental["base"],
+            "challenger_job": result["training_job_name"],
+        }
     store_beside_model(s3_hook(cfg), result, "promotion.json", decision)
-    log.info("Champion/challenger: %s", reason)
+    log.info("Champion/challenger: %s", decision["reason"])
     return decision

@@ -289,7 +289,7 @@ def resolve_champion(config: dict[str, Any]) -> dict[str, Any] | None:
 
 @task
 def create_champion_model(config: dict[str, Any], requests: dict[str, Any]) -> str | None:
-    """The champion's model, served beside the best trial as a weight-0 variant (pipeline 2's
+    """The champion's SageMaker Model, which its batch transform on the pinned holdout runs (pipeline 2's
     ``create_base_model``); with no champion there is nothing to create. A retry finds the model it created."""
     request = requests.get("base_model")
     if request is None:

@@ -1,0 +1,1 @@
+"""Offline evaluation: batch transform over an admin-pinned holdout, its scores, and the baseline drift checks use."""
