@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/dags:$(CURDIR)/plugins:$(CURDIR)/include
 
-.PHONY: venv sdk-venv tools-venv browser redis run airflow test emulator datasets bench bench-parse clean
+.PHONY: venv sdk-venv tools-venv browser redis run airflow test emulator datasets bench bench-parse clean reap
 
 venv:
 	@bash include/dev/bootstrap.sh
@@ -53,8 +53,17 @@ bench: bench-parse venv tools-venv
 bench-parse: venv
 	$(PY) include/dev/bench_parse.py --check $(BENCH_PARSE_ARGS)
 
+# The reaper's sweep from here (the DAG's code path, docs/reaper.md): everything of the package in the account with
+# its cost per hour. A dry run unless APPLY=1. CONN=<Airflow connection id> uses that connection, else boto3's
+# default chain (AWS_PROFILE, AWS_REGION; AWS_ENDPOINT_URL=http://127.0.0.1:4566 for the emulator).
+reap: venv
+	@$(PY) include/dev/reap.py $(if $(APPLY),--apply) $(if $(CONN),--conn-id $(CONN)) $(if $(REGION),--region $(REGION)) $(REAP_ARGS)
+
 clean:
 	rm -rf $(VENV) .venv-sdk .venv-tools .local build .pytest_cache
+	@echo "make clean removed the venvs, .local/, build/ and .pytest_cache; it leaves the Debian packages make test" \
+	  "may have installed (chromium, fonts-liberation, redis-server): remove them with" \
+	  "sudo apt-get remove chromium fonts-liberation redis-server"
 
 # MWAA: build/mwaa/ holds exactly what MWAA syncs (dags/, plugins.zip, requirements.txt); deploy-mwaa prints its
 # plan, touches only the keys its manifest in the bucket says it owns, refuses to replace another team's

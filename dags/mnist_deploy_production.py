@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param
 
-from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET
+from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, TASK_TIMEOUT
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
 from sagemaker_mlops.production import production_config
 from sagemaker_mlops.production import tasks as production_tasks
@@ -87,7 +87,12 @@ with DAG(
     },
     # A retry finds this run's model/config by name and an update already serving them; a rollback or bad input
     # (AirflowFailException) is never retried.
-    default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "ml-platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+        "execution_timeout": TASK_TIMEOUT,
+    },
     tags=["sagemaker", "production", "bills-continuously"],
 ) as dag:
     plan = production_tasks.plan_deployment()

@@ -8,7 +8,8 @@ it scores at least as well on the same labeled sample. Everything deployed is de
 registered in the Model Registry and set Approved or Rejected by that comparison; by default the base model is the
 group's latest Approved package (read at run time, so a package a person rejected is never used).
 
-Runs when pipeline 1 publishes a model (Asset `sagemaker_mlops.mnist_image_classifier`) and on a schedule
+Runs when pipeline 1 publishes a model (Asset `sagemaker_mlops.mnist_image_classifier`), when the production
+monitor sees drift (Asset `sagemaker_mlops.production_drift`, at most once per cooldown) and on a schedule
 (`SAGEMAKER_MLOPS_RETRAIN_CRON`, default Mondays 03:00 UTC); one run at a time, no catch-up. A spot job that runs
 out of max wait keeps its checkpoints: trigger again with *Resume from checkpoints* set to continue.
 Inputs and outputs go to a second bucket (Variable `sagemaker_mlops_incremental_bucket`), never over the
@@ -22,11 +23,12 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, chain
 
-from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, MODEL_ASSET, teardown_of
+from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, MODEL_ASSET, TASK_TIMEOUT, teardown_of
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
 from sagemaker_mlops.datasets import tasks as dataset_tasks
 from sagemaker_mlops.evaluation.tasks import HoldoutEvaluation
 from sagemaker_mlops.monitoring import tasks as utilisation_tasks
+from sagemaker_mlops.monitoring.monitor_tasks import DRIFT_ASSET
 from sagemaker_mlops.registry import tasks as registry_tasks
 from sagemaker_mlops.run import tasks as run_tasks
 from sagemaker_mlops.run.run_config import BOOK_BATCH2_URL, common_params, incremental_params
@@ -40,7 +42,9 @@ with DAG(
     dag_id="mnist_incremental_spot",
     description="MLE on AWS ch. 6 part 2: incremental managed-spot training with checkpoints, champion/challenger",
     doc_md=__doc__,
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(RETRAIN_CRON, timezone="UTC"), assets=MODEL_ASSET),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(RETRAIN_CRON, timezone="UTC"), assets=MODEL_ASSET | DRIFT_ASSET
+    ),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -50,7 +54,12 @@ with DAG(
         ),
         **incremental_params(),
     },
-    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "owner": "ml-platform",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": TASK_TIMEOUT,
+    },
     tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "managed-spot", "incremental"],
 ) as dag:
     # --- set-up: params, quotas (spot), base model and its compatibility, dataset — before any spend

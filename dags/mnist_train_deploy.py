@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, chain
 
-from sagemaker_mlops.core.airflow_tasks import teardown_of
+from sagemaker_mlops.core.airflow_tasks import TASK_TIMEOUT, teardown_of
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
 from sagemaker_mlops.datasets import tasks as dataset_tasks
 from sagemaker_mlops.evaluation.tasks import HoldoutEvaluation
@@ -39,7 +39,12 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     params=common_params(dataset_url=BOOK_BATCH1_URL, prefix="ch06"),
-    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "owner": "ml-platform",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": TASK_TIMEOUT,
+    },
     tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "deployment"],
 ) as dag:
     # --- set-up: nothing is created or billed until the params, quotas and dataset have passed

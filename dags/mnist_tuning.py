@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, chain
 
-from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, teardown_of
+from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, TASK_TIMEOUT, teardown_of
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
 from sagemaker_mlops.datasets import tasks as dataset_tasks
 from sagemaker_mlops.evaluation.tasks import HoldoutEvaluation
@@ -53,7 +53,12 @@ with DAG(
         **tuning_tasks.tuning_params(),
         **champion_params(),
     },
-    default_args={"owner": "ml-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "owner": "ml-platform",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": TASK_TIMEOUT,
+    },
     tags=["sagemaker", "mle-on-aws", "chapter-6", "tuning", "deployment"],
 ) as dag:
     # --- set-up: nothing is created or billed until params, ranges, quotas (parallel jobs; the endpoint serves the

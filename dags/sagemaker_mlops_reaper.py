@@ -2,16 +2,21 @@
 ### The reaper: nothing the pipelines created keeps billing
 
 Hourly, it lists the SageMaker endpoints, endpoint configs, models, tuning jobs and training jobs named `mlops-…`
-that carry the package's tag `mlops:created-by`, and
+that carry the package's tags (`mlops:created-by` and the owning DAG run's id and token), and
 
-* deletes the endpoints, endpoint configs and models whose `mlops:expires-at` has passed (an endpoint kept with
-  *Keep the endpoint* included), except an endpoint still Creating/Updating (AWS refuses; retried next run);
+* never removes what a DAG run still running uses;
+* deletes the endpoints, endpoint configs and models that expired — 24 h (Variable
+  `sagemaker_mlops_reaper_ttl_hours`) after their *deployment*, or at their `mlops:expires-at` if later — an
+  endpoint kept with *Keep the endpoint* included, except an endpoint still Creating/Updating (retried next run);
+* deletes earlier an endpoint that served no `Invocations` for 3 h (Variable `sagemaker_mlops_reaper_idle_hours`,
+  0: off); the production endpoint is never deleted, only reported with its cost per day and idle time;
 * stops tuning and training jobs still running whose DAG run is no longer running (a killed worker, a run marked
   failed), or, when that run is unknown here, once they have expired. A tuning job's trials stop with it: they are
   never stopped on their own (their tuning job would launch the next).
 
 It never touches a resource without the package's tag, and never deletes a job (ended jobs do not bill and are
-the lineage of published models). **Dry run** (on by default for manual triggers) only lists what it would
+the lineage of published models). The report prices everything (USD per hour, core's price table).
+`make reap` runs the same sweep from a laptop. **Dry run** (on by default for manual triggers) only lists what it would
 do; scheduled runs act, unless the Variable `sagemaker_mlops_reaper_dry_run` is `true`. Each run logs a JSON report
 (found, removed, kept and why) and stores it in `s3://<report bucket>/<report prefix>/`; a delete or stop that
 fails fails the run, after the others were tried.
@@ -30,25 +35,35 @@ AWS_CONN_ID = "aws_default"
 
 @task
 def reap(**context) -> dict:
-    """List the package's resources, decide (pure rules in sagemaker_mlops.reaper), act unless dry, report."""
+    """List the package's resources, price them and read endpoints' use, decide (pure rules in
+    sagemaker_mlops.reaper), act unless dry, report (the same sweep as ``make reap``)."""
     import json
     import logging
     from datetime import UTC
 
     from airflow.exceptions import AirflowFailException
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
     from airflow.sdk import Variable
     from botocore.exceptions import ClientError
 
+    from sagemaker_mlops.core.dag_params import declared_params
     from sagemaker_mlops.core.naming import run_token
-    from sagemaker_mlops.core.validation import ParamError, validate_bucket_name, validate_region, validate_s3_prefix
+    from sagemaker_mlops.core.validation import (
+        ParamError,
+        refuse_undeclared,
+        validate_bucket_name,
+        validate_region,
+        validate_s3_prefix,
+    )
     from sagemaker_mlops.reaper import rules as reaper
     from sagemaker_mlops.reaper import sweep
 
     log = logging.getLogger("sagemaker_mlops.reaper")
     params, dag_run, ti = context["params"], context["dag_run"], context["ti"]
     try:
+        refuse_undeclared(dag_run.conf or {}, declared_params(context), dag_run.dag_id)  # unvalidated otherwise
         region = params.get("region") or Variable.get("sagemaker_mlops_region", default=None)
         region = validate_region(region) if region else None
         bucket = params.get("report_bucket") or Variable.get("sagemaker_mlops_bucket", default=None)
@@ -59,18 +74,26 @@ def reap(**context) -> dict:
     dry_run = reaper.is_dry_run(
         dag_run.run_type, params.get("dry_run"), Variable.get(reaper.DRY_RUN_VARIABLE, default=None)
     )
+    try:
+        policy = reaper.policy_from(
+            Variable.get(reaper.TTL_VARIABLE, default=None), Variable.get(reaper.IDLE_VARIABLE, default=None)
+        )
+    except ParamError as error:
+        raise AirflowFailException(str(error)) from error
     hook = SageMakerHook(aws_conn_id=AWS_CONN_ID, region_name=region)
     sagemaker, region = hook.conn, region or hook.conn_region_name
+    cloudwatch = AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="cloudwatch", region_name=region).conn
 
     def run_state(dag_id: str, run_id: str) -> str | None:
+        """The owning run's state through the Task SDK (the execution API: tasks have no ORM in Airflow 3)."""
         if not ti.get_dr_count(dag_id=dag_id, run_ids=[run_id]):
             return None
         return str(getattr(state := ti.get_dagrun_state(dag_id=dag_id, run_id=run_id), "value", state))
 
     now = datetime.now(UTC)
-    decisions = reaper.plan(sweep.inventory(sagemaker), now, run_state)
-    outcomes = {} if dry_run else sweep.carry_out(sagemaker, decisions)
-    result = reaper.report(decisions, now=now, region=region, dry_run=dry_run, done=outcomes)
+    result = sweep.sweep(
+        sagemaker, cloudwatch, now=now, region=region, run_state=run_state, policy=policy, dry_run=dry_run
+    )
     text = json.dumps(result, indent=2, sort_keys=True)
     log.info("Reaper report (%s):\n%s", "dry run" if dry_run else "acted", text)
     if bucket:
@@ -133,7 +156,13 @@ with DAG(
         ),
     },
     # Deletes are idempotent, so a retry is safe; a failed removal (AirflowFailException) is not retried.
-    default_args={"owner": "ml-platform", "retries": 1, "retry_delay": timedelta(minutes=2)},
+    # execution_timeout: each endpoint it deletes may take ~11 minutes to be gone (serving/teardown.py)
+    default_args={
+        "owner": "ml-platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=2),
+        "execution_timeout": timedelta(hours=3),
+    },
     tags=["sagemaker", "cost-control", "teardown"],
 ) as dag:
     reap()

@@ -26,11 +26,17 @@ def load_dag(dag_id: str) -> Any:
     return bag.get_dag(dag_id)
 
 
-def run_dag(dag_id: str, conf: dict[str, Any], when: Any = None) -> tuple[Any, dict[str, str]]:
+def run_dag(
+    dag_id: str, conf: dict[str, Any], when: Any = None, mark_success_pattern: str | None = None
+) -> tuple[Any, dict[str, str]]:
     """Runs the DAG once; returns the DagRun and {task_id: state}. ``when`` fixes the run id
-    (``manual__<when>``), so a test can know this run's resource names in advance."""
+    (``manual__<when>``), so a test can know this run's resource names in advance; tasks matching
+    ``mark_success_pattern`` are marked success without running (a task that never ran, e.g. after a crash)."""
     dag = load_dag(dag_id)
-    run = dag.test(run_conf=conf, run_after=when, logical_date=when) if when else dag.test(run_conf=conf)
+    extra: dict[str, Any] = {"mark_success_pattern": mark_success_pattern} if mark_success_pattern else {}
+    if when:
+        extra.update(run_after=when, logical_date=when)
+    run = dag.test(run_conf=conf, **extra)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     return run, states
 

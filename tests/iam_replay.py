@@ -202,6 +202,9 @@ S3_ACTIONS = {
     "CreateBucket": ("s3:CreateBucket", "bucket"),
     "PutPublicAccessBlock": ("s3:PutBucketPublicAccessBlock", "bucket"),
     "PutBucketEncryption": ("s3:PutEncryptionConfiguration", "bucket"),
+    "GetBucketEncryption": ("s3:GetEncryptionConfiguration", "bucket"),
+    "GetPublicAccessBlock": ("s3:GetBucketPublicAccessBlock", "bucket"),
+    "GetBucketVersioning": ("s3:GetBucketVersioning", "bucket"),
     "GetBucketLocation": ("s3:GetBucketLocation", "bucket"),
     "DeleteBucket": ("s3:DeleteBucket", "bucket"),
     "PutBucketVersioning": ("s3:PutBucketVersioning", "bucket"),
@@ -373,6 +376,13 @@ def audit_needs(entry: dict[str, Any]) -> list[Need]:
         if action == "GetLogEvents":
             arns = [_arn("logs", f"log-group:{group}:log-stream:{params.get('logStreamName')}", region)]
         return [Need(f"logs:{action}", arn, because) for arn in arns]
+    if service == "iam" and action in ("GetRole", "SimulatePrincipalPolicy"):
+        # GetRole names the role, and IAM authorizes on its ARN (with its path): the suite's role is the one it knows.
+        name = params.get("RoleName", "")
+        role = params.get("PolicySourceArn") or (
+            ROLE_ARN if ROLE_ARN.rsplit("/", 1)[-1] == name else f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name}"
+        )
+        return [Need(f"iam:{action}", role, because)]
     if service == "servicequotas":
         return [Need(f"servicequotas:{action}", "*", because)]
     if service == "monitoring":

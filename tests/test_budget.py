@@ -20,18 +20,20 @@ def test_pipeline_1_worst_case_is_every_instance_for_the_whole_max_runtime_plus_
         training=budget.TrainingLimits("ml.p2.xlarge", instance_count=2, max_runtime_seconds=86400),
         endpoint=BOOK_ENDPOINT,
     )
-    # 2 x 24 h x 1.125 USD/h = 54 USD; the endpoint 1 x (3600 + 1800) s x 0.23 USD/h = 0.345 USD.
+    # 2 x 24 h x 1.125 USD/h = 54 USD; the endpoint 1 x (3600 + 1800) s x 0.23 USD/h = 0.345 USD (no volume here).
     assert worst["training_usd"] == 54.0 and worst["endpoint_usd"] == 0.35  # rounded up to the cent
     assert worst["usd"] == 54.35 and worst["training_limit"] == "max_runtime_seconds"
     assert worst["how"][0] == "training 2 x ml.p2.xlarge x 86400 s (max_runtime_seconds) x 1.125 USD/h = 54.00 USD"
 
 
-def test_spot_counts_max_wait_and_tuning_counts_every_job():
+def test_spot_is_priced_by_its_max_runtime_and_tuning_counts_every_job():
+    # Billable time is capped by MaxRuntimeInSeconds; waiting for capacity (up to max wait) is not billed.
     spot = budget.worst_case(
         training=budget.TrainingLimits("ml.p2.xlarge", 2, 1800, use_spot=True, max_wait_seconds=3600),
         endpoint=budget.EndpointLimits("ml.m5.xlarge", 1, variants=2),
     )
-    assert spot["training_usd"] == 2.25 and spot["training_limit"] == "max_wait_seconds"
+    assert spot["training_usd"] == 1.13 and spot["training_limit"] == "max_runtime_seconds"
+    assert "1800 s (max_runtime_seconds (spot: billable time <= max runtime, priced on demand))" in spot["how"][0]
     assert spot["endpoint_usd"] == pytest.approx(0.69, abs=0.01)  # both served models, each on its instances
     tuning = budget.worst_case(training=budget.TrainingLimits("ml.g4dn.xlarge", 1, 3600, jobs=20))
     assert tuning["usd"] == 14.72 and tuning["endpoint_usd"] == 0.0
@@ -85,10 +87,13 @@ def _resolve(variables: dict[str, str] | None = None, pipeline_2: bool = False, 
 
 def test_the_run_config_carries_the_worst_case_for_the_report():
     worst = _resolve().extra["budget"]
-    assert (worst["usd"], worst["max_cost_usd"], worst["source"]) == (54.35, 200.0, "the package default")
+    # 54 USD of training, 2 x 30 GB x 0.14 USD/GB-month x 24 h / 730 h = 0.28 USD of volumes, 0.345 USD endpoint.
+    assert (worst["usd"], worst["max_cost_usd"], worst["source"]) == (54.63, 200.0, "the package default")
+    assert worst["terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35}
     spot = _resolve({"sagemaker_mlops_max_cost_usd": "5"}, pipeline_2=True).extra["budget"]
-    # Pipeline 2's defaults: 2 x ml.p2.xlarge to the 3600 s max wait, the endpoint serving both models.
-    assert (spot["usd"], spot["source"]) == (2.94, "Variable sagemaker_mlops_max_cost_usd")
+    # Pipeline 2's defaults: 2 x ml.p2.xlarge to the 1800 s max runtime (spot waiting is not billed), the endpoint
+    # serving both models.
+    assert (spot["usd"], spot["source"]) == (1.83, "Variable sagemaker_mlops_max_cost_usd")
 
 
 def test_over_budget_is_reported_with_every_other_problem_at_once():
@@ -105,7 +110,72 @@ def test_the_tuning_pipeline_prices_every_trial_at_its_max_runtime():
     tuning = {name: p.value for name, p in tuning_tasks.tuning_params().items()}
     worst = _resolve(variants=2, **tuning).extra["budget"]
     # 20 trials x 2 x ml.p2.xlarge (1.125 USD/h) x the 3600 s per-trial default = 45 USD, + the endpoint serving
-    # the best trial and the champion: 2 x 0.35.
-    assert worst["usd"] == 45.69
+    # the best trial and the champion: 2 x 0.345, + 20 x 2 x 30 GB volumes for 1 h: 0.23.
+    assert worst["usd"] == 45.93
     with pytest.raises(ParamError, match="x 20 jobs"):
         _resolve(**{**tuning, "max_runtime_seconds": 86400})  # 24 h per trial: 1,080 USD of training
+
+
+def _doc_rows() -> dict[str, list[float]]:
+    import re
+
+    from constants import REPO
+
+    rows = {}
+    for line in (REPO / "docs" / "budget.md").read_text().splitlines():
+        match = re.fullmatch(r"\| `([a-z_]+)`( \(kept\))? \| (.*) \|", line)
+        if match:
+            rows[match[1] + (match[2] or "")] = [float(cell) for cell in match[3].split(" | ")]
+    return rows
+
+
+def test_the_docs_show_each_dags_worst_case_per_term_as_the_code_computes_it():
+    from budget_defaults import DAGS, production_worst_day, worst_case
+
+    rows = _doc_rows()
+    for dag_id in DAGS:
+        for suffix, changes in (("", {}), (" (kept)", {"keep_endpoint": True})):
+            worst = worst_case(dag_id, **changes)
+            terms = worst["terms"]
+            expected = [terms["training"], terms["training_storage"], terms["endpoint"], worst["usd"]]
+            assert rows[dag_id + suffix] == expected, dag_id + suffix
+    day = production_worst_day()
+    assert rows["mnist_deploy_production"] == [*day["terms"].values(), day["usd_per_day"]]
+
+
+def test_a_kept_endpoint_is_priced_over_its_whole_ttl_and_every_region_by_its_factor():
+    kept = budget.worst_case(
+        training=budget.TrainingLimits("ml.p2.xlarge", 1, 3600),
+        endpoint=budget.EndpointLimits("ml.m5.xlarge", 2, variants=2, kept_hours=720),
+    )
+    # 2 instances x 2 variants x (720 h + the reaper's hour) x 0.23 USD/h
+    assert kept["endpoint_usd"] == 663.32 and "kept: endpoint_ttl_hours 720 h" in kept["how"][2]
+    with pytest.raises(ParamError, match="lower inference_instance_count or endpoint_ttl_hours"):
+        budget.check(kept, 200.0)
+    paris = budget.worst_case(training=budget.TrainingLimits("ml.p2.xlarge", 1, 3600), region="eu-west-3")
+    assert paris["training_usd"] == round(1.125 * paris["region_factor"], 2) and paris["region_factor"] > 1
+    with pytest.raises(ParamError, match="region: 'ap-east-1' has no price factor"):
+        budget.worst_case(training=budget.TrainingLimits("ml.p2.xlarge", 1, 3600), region="ap-east-1")
+
+
+def test_storage_volumes_are_priced_per_gb_month_prorated_by_runtime():
+    worst = budget.worst_case(training=budget.TrainingLimits("ml.p2.xlarge", 2, 730 * 3600, volume_size_gb=16384))
+    # 2 x 16 TB x 0.14 USD/GB-month for a whole 730 h month
+    assert worst["storage_usd"] == 4587.52 and worst["terms"]["training_storage"] == 4587.52
+
+
+def test_the_training_report_shows_each_term_of_the_worst_case():
+    from sagemaker_mlops.core import report
+
+    worst = {**_resolve().extra["budget"]}
+    job = {
+        "TrainingJobName": "j",
+        "TrainingJobStatus": "Completed",
+        "ResourceConfig": {"InstanceType": "ml.p2.xlarge", "InstanceCount": 2},
+        "TrainingTimeInSeconds": 600,
+        "BillableTimeInSeconds": 600,
+    }
+    summary = report.training_report(job, region="us-east-1", worst_case=worst)
+    assert summary["costs"]["worst_case_terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35}
+    text = report.render_markdown(summary)
+    assert "- Worst case per term: training 54.0 USD, training_storage 0.28 USD, endpoint 0.35 USD" in text

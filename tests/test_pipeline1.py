@@ -39,7 +39,8 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     report = _read_json(aws, artifact.rsplit("/", 1)[0] + "/report.json")
     assert report["training_job_name"] == result["training_job_name"] and report["estimated_cost"]["usd"] > 0
     costs = report["costs"]  # worst case (the budget guard's) beside the estimate; no spot, no savings
-    assert costs["worst_case_usd"] == 54.35 and costs["max_cost_usd"] == 200.0
+    assert costs["worst_case_usd"] == 54.63 and costs["max_cost_usd"] == 200.0
+    assert costs["worst_case_terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35}
     assert 0 < costs["estimated_actual_usd"] < costs["worst_case_usd"] and costs["spot_savings_usd"] is None
     utilisation = xcom(run, "utilisation_report")
     assert utilisation["rating"] == "under-used" and "on 2 × ml.p2.xlarge: under-used" in utilisation["verdict"]
@@ -167,7 +168,7 @@ def test_a_bad_param_fails_before_anything_is_created(airflow_db, airflow_aws, d
     out = capfd.readouterr().out
     assert "role_arn: 'AmazonSageMaker-ExecutionRole' looks like a role name" in out and "Fix:" in out
     # The budget guard, in the same preflight: 2 x ml.p2.xlarge x 24 h + the endpoint is over 5 USD.
-    assert "max_cost_usd: the worst case of this run is 54.35 USD, above the budget of 5 USD" in out
+    assert "max_cost_usd: the worst case of this run is 54.63 USD, above the budget of 5 USD" in out
     assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())
 
 

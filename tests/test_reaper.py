@@ -7,7 +7,9 @@ expired, unexpired, foreign-tagged and untagged resources, and DAG runs in the m
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,8 +27,10 @@ from dag_runs import run_dag, xcom
 from emulator_helpers import (
     IC_IMAGE,
     all_trials,
+    completed_job,
     dataset_zip,
     deploy,
+    first_png,
     training_request,
     tuning_request,
     upload_zip,
@@ -36,6 +40,7 @@ from emulator_helpers import (
 )
 
 DAG_ID = "sagemaker_mlops_reaper"
+REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PAST, FUTURE = NOW - timedelta(hours=1), NOW + timedelta(hours=1)
 OWNER_DAG = "mnist_train_deploy"
@@ -87,6 +92,126 @@ def test_only_expired_package_tagged_deployments_are_deleted() -> None:
     )
     assert "no valid mlops:expires-at" in decided["mlops-model-bad-expiry"][1]
     assert decided["mlops-ep-new"] == ("keep", "expires at 2026-06-01T13:00:00Z")
+
+
+def test_a_live_run_s_endpoint_is_kept_past_its_ttl_and_deleted_once_the_run_ended() -> None:
+    """Issue 19 defect 7: expiry counts from the deployment, and nothing a running run uses is removed."""
+    long_ago = NOW - timedelta(days=10)  # a spot run waiting for weeks: its tag (start + 24 h) passed long ago
+    tags = _tags(long_ago + timedelta(hours=24), "manual__spot")
+    deployed_late = [  # deployed 2 h ago, near the end of that run
+        _r("endpoint", "mlops-ep-late", tags, "InService"),
+        _r("endpoint_config", "mlops-epc-late", tags),
+        _r("model", "mlops-model-late", tags),
+    ]
+    deployed_late = [dataclasses.replace(r, deployed_at=NOW - timedelta(hours=2)) for r in deployed_late]
+    old = [dataclasses.replace(r, deployed_at=long_ago) for r in deployed_late]  # deployed 10 days ago: past any TTL
+
+    def state_is(state: str | None) -> reaper.RunState:
+        return lambda dag_id, run_id: state if (dag_id, run_id) == (OWNER_DAG, "manual__spot") else None
+
+    for state in ("running", "queued"):
+        decided = _decided(reaper.plan(old, NOW, state_is(state)))
+        assert {action for action, _ in decided.values()} == {"keep"}, decided
+        assert all(f"is {state}: in use" in reason for _, reason in decided.values())
+    for state in ("success", "failed", None):  # ended, or unknown to this Airflow
+        assert {a for a, _ in _decided(reaper.plan(old, NOW, state_is(state))).values()} == {"delete"}
+        # ... but one deployed 2 h ago has its 24 h from the deployment, whatever the run-start tag says
+        decided = _decided(reaper.plan(deployed_late, NOW, state_is(state), reaper.Policy(idle=None)))
+        assert set(decided.values()) == {("keep", "expires at 2026-06-02T10:00:00Z")}
+    short = reaper.Policy(ttl=timedelta(hours=1), idle=None)
+    assert {a for a, _ in _decided(reaper.plan(deployed_late, NOW, state_is("success"), short)).values()} == {"delete"}
+    # A later tag (a long TTL chosen on the form) still wins over the deployment's TTL.
+    later = [dataclasses.replace(r, tags=_tags(NOW + timedelta(days=3), "manual__spot")) for r in old]
+    assert {a for a, _ in _decided(reaper.plan(later, NOW, state_is("success"))).values()} == {"keep"}
+
+
+def test_only_resources_with_the_package_s_owner_tags_are_acted_on() -> None:
+    """Issue 20 item 5: an ``mlops-*`` name, or the created-by tag alone, is not ownership."""
+    owned = _tags(PAST)
+    resources = [
+        _r("endpoint", "mlops-ep-foreign", {}, "InService"),  # someone else's endpoint in the mlops-* space
+        _r("endpoint", "mlops-ep-created-by-only", {"mlops:created-by": owned["mlops:created-by"]}, "InService"),
+        _r("endpoint", "mlops-ep-no-run", {k: v for k, v in owned.items() if k != "mlops:dag-run-id"}, "InService"),
+        _r("endpoint", "mlops-ep-ours", owned, "InService"),
+    ]
+    resources = [dataclasses.replace(r, deployed_at=NOW - timedelta(days=30)) for r in resources]
+    decided = _decided(reaper.plan(resources, NOW, lambda d, r: None))
+    assert {name for name, (action, _) in decided.items() if action != "keep"} == {"mlops-ep-ours"}
+    for name in ("mlops-ep-foreign", "mlops-ep-created-by-only", "mlops-ep-no-run"):
+        assert "never touched" in decided[name][1]
+
+
+def _used(resource: Resource, last: datetime | None, deployed: datetime, hourly: float = 0.115) -> Resource:
+    usage = reaper.Usage(since=NOW - timedelta(days=14), last_invocation=last)
+    return dataclasses.replace(resource, usage=usage, deployed_at=deployed, hourly_usd=hourly)
+
+
+def test_an_idle_endpoint_goes_before_its_ttl_production_is_only_reported() -> None:
+    """Issue 22 part 3: no Invocations for the idle window deletes a package endpoint early; never production's,
+    never one a running run uses."""
+    from sagemaker_mlops.production.production_config import production_tags
+
+    fresh = _tags(FUTURE + timedelta(hours=20))  # TTL far away
+    deployed = NOW - timedelta(hours=5)
+    resources = [
+        _used(_r("endpoint", "mlops-ep-idle", fresh, "InService"), None, deployed),
+        _used(_r("endpoint", "mlops-ep-used", fresh, "InService"), NOW - timedelta(minutes=30), deployed),
+        _used(_r("endpoint", "mlops-ep-young", fresh, "InService"), None, NOW - timedelta(hours=1)),
+        _used(_r("endpoint", "mlops-ep-unread", fresh, "InService"), None, deployed, None),
+        _used(
+            _r("endpoint", "mlops-ep-elsewhere", _tags(FUTURE, "manual__other-airflow"), "InService"), None, deployed
+        ),
+        _used(
+            _r("endpoint", "mlops-ep-live", _tags(FUTURE, "manual__live"), "InService"), None, NOW - timedelta(days=2)
+        ),
+        _used(
+            _r("endpoint", "mlops-production", production_tags("mnist_deploy_production", "manual__p", "arn:p")),
+            NOW - timedelta(hours=50),
+            NOW - timedelta(days=9),
+            0.23,
+        ),
+    ]
+    resources[3] = dataclasses.replace(resources[3], usage=None)  # CloudWatch could not be read: not idle
+    # Idle deletion needs the run known here and over; one unknown (another Airflow, a laptop) waits for expiry.
+    live = {(OWNER_DAG, "manual__live"): "running", (OWNER_DAG, "manual__2026-06-01T10:00:00+00:00"): "success"}
+    decided = _decided(
+        reaper.plan(resources, NOW, lambda d, r: live.get((d, r)), reaper.Policy(idle=timedelta(hours=3)))
+    )
+    assert {name for name, (action, _) in decided.items() if action == "delete"} == {"mlops-ep-idle"}
+    assert decided["mlops-ep-idle"][1] == "idle: no Invocations for 5.0 h (limit 3.0 h)"
+    assert "in use" in decided["mlops-ep-live"][1]
+    assert "expires at" in decided["mlops-ep-elsewhere"][1]
+    assert decided["mlops-production"] == (
+        "keep",
+        "production (mlops:environment): never reaped; costs 5.52 USD/day, idle 50.0 h",
+    )
+    assert "expires at" in decided["mlops-ep-used"][1] and "expires at" in decided["mlops-ep-young"][1]
+    off = _decided(reaper.plan(resources, NOW, lambda d, r: live.get((d, r)), reaper.Policy(idle=None)))
+    assert off["mlops-ep-idle"][0] == "keep"
+    result = reaper.report(reaper.plan(resources, NOW, lambda d, r: None), now=NOW, region="us-east-1", dry_run=True)
+    production = next(e for e in result["kept"] if e["name"] == "mlops-production")
+    assert (production["usd_per_hour"], production["idle_hours"]) == (0.23, 50.0)
+
+
+def test_the_reaper_s_variables_are_checked() -> None:
+    assert reaper.policy_from(None, None) == reaper.Policy(ttl=timedelta(hours=24), idle=timedelta(hours=3))
+    assert reaper.policy_from("48", "0") == reaper.Policy(ttl=timedelta(hours=48), idle=None)
+    with pytest.raises(ValueError, match=r"sagemaker_mlops_reaper_idle_hours.*Fix"):
+        reaper.policy_from("24", "soon")
+    with pytest.raises(ValueError, match="sagemaker_mlops_reaper_ttl_hours"):
+        reaper.policy_from("0", None)
+
+
+def test_metric_periods_follow_cloudwatch_retention() -> None:
+    from sagemaker_mlops.reaper.sweep import metric_period
+
+    assert metric_period(NOW - timedelta(hours=3), NOW, NOW) == 60
+    assert metric_period(NOW - timedelta(days=14), NOW, NOW) % 60 == 0
+    assert (NOW - (NOW - timedelta(days=14))).total_seconds() / metric_period(
+        NOW - timedelta(days=14), NOW, NOW
+    ) <= 1440
+    assert metric_period(NOW - timedelta(days=20), NOW, NOW) % 300 == 0
+    assert metric_period(NOW - timedelta(days=70), NOW, NOW) % 3600 == 0
 
 
 def test_removals_come_first_endpoints_before_configs_before_models() -> None:
@@ -422,7 +547,12 @@ def _names(sm: Any) -> dict[str, set[str]]:
 
 
 @pytest.mark.e2e
-def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[str, Any], airflow_aws: Any) -> None:
+def test_the_reaper_removes_only_expired_package_tagged_resources(
+    estate: dict[str, Any], airflow_aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Deployed seconds ago: a TTL of ~1 s from the deployment lets their run-start tags decide (past or future).
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_TTL_HOURS", "0.0003")
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_IDLE_HOURS", "0")
     sm = estate["sm"]
     before = _names(sm)
     trials = {
@@ -483,6 +613,133 @@ def test_the_reaper_removes_only_expired_package_tagged_resources(estate: dict[s
     bucket, key = result["report_uri"][5:].split("/", 1)
     stored = json.loads(estate["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())
     assert stored["removed"] == result["removed"] and key.startswith("reaper/")
+
+
+@pytest.fixture()
+def endpoints(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Served endpoints (ml.m5.xlarge): one of a running DAG run, one of an ended run, an idle and a busy one of
+    ended runs (tags far from expiry), and a foreign ``mlops-*`` endpoint without the package's tags."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete
+
+    sm, now = aws("sagemaker"), datetime.now(UTC)
+    airflow_aws.set_quota("ml.m5.xlarge for endpoint usage", 5)  # the account default (4) is one short here
+    artifact = completed_job(aws, dataset_zip(tmp_path), "mlops-test-bucket", "ch06", "mlops-train-ep")
+    artifact = artifact["ModelArtifacts"]["S3ModelArtifacts"]
+    plan = {
+        "mlops-live": _tags(now - timedelta(days=9), "manual__live"),  # a long run: its start-tag passed long ago
+        "mlops-ended": _tags(now - timedelta(days=9), "manual__ended"),
+        "mlops-idle": _tags(now + timedelta(days=2), "manual__ended"),
+        "mlops-busy": _tags(now + timedelta(days=2), "manual__ended"),
+        "mlops-foreign": {},
+    }
+    for name, tags in plan.items():
+        deploy(sm, artifact, name)
+        for arn in (
+            sm.describe_model(ModelName=name)["ModelArn"],
+            sm.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigArn"],
+            sm.describe_endpoint(EndpointName=name)["EndpointArn"],
+        ):
+            if tags:
+                sm.add_tags(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    for name in plan:
+        wait_endpoint(sm, name)
+    _dag_run(OWNER_DAG, "manual__live", "running")
+    _dag_run(OWNER_DAG, "manual__ended", "success")
+    time.sleep(1.5)  # older than the tests' TTL and idle window (1 s) since their deployment
+    png, _ = first_png(dataset_zip(tmp_path / "png"))
+    aws("sagemaker-runtime").invoke_endpoint(EndpointName="mlops-busy", ContentType="application/x-image", Body=png)
+    airflow_aws.clear_requests()
+    yield {"sm": sm, "plan": plan}
+    with create_session() as session:
+        session.execute(
+            delete(DagRun).where(DagRun.dag_id == OWNER_DAG, DagRun.run_id.in_(["manual__live", "manual__ended"]))
+        )
+
+
+@pytest.mark.e2e
+def test_a_live_run_s_endpoint_stays_foreign_ones_are_untouched_idle_ones_go(
+    endpoints: dict[str, Any], airflow_aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issues 19.7, 20.5, 22.3 on the emulator: expiry from the deployment, never what a running run uses, never a
+    foreign ``mlops-*`` endpoint, idle (no ``Invocations`` in CloudWatch) before the TTL."""
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_TTL_HOURS", "0.0003")  # ~1 s after the deployment
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_IDLE_HOURS", "0.0003")
+    sm = endpoints["sm"]
+    run, states = run_dag(DAG_ID, {"dry_run": True})
+    assert str(run.state) == "success", states
+    dry = xcom(run, "reap")
+    assert {(e["kind"], e["name"]) for e in dry["would_remove"]} == {
+        ("endpoint", "mlops-ended"),
+        ("endpoint_config", "mlops-ended"),
+        ("model", "mlops-ended"),
+        ("endpoint", "mlops-idle"),
+    }
+    priced = {(e["kind"], e["name"]): e["usd_per_hour"] for e in dry["would_remove"] + dry["kept"]}
+    assert priced[("endpoint", "mlops-idle")] == 0.23 and priced[("model", "mlops-ended")] == 0.0  # ml.m5.xlarge
+    assert priced[("endpoint", "mlops-foreign")] is None  # nothing read about it
+    assert dry["usd_per_hour"] == round(4 * 0.23, 4)
+    assert {a for a in airflow_aws.actions("sagemaker") if a.startswith("Delete")} == set()
+    # Nothing but its listing and tags was asked about the foreign endpoint (no Describe, no metrics, no delete).
+    foreign = {r["action"] for r in airflow_aws.requests() if "mlops-foreign" in json.dumps(r)}
+    assert foreign <= {"ListTags"}, foreign
+    kept = {e["name"]: e["reason"] for e in dry["kept"] if e["kind"] == "endpoint"}
+    assert "is running: in use" in kept["mlops-live"] and "never touched" in kept["mlops-foreign"]
+    assert "expires at" in kept["mlops-busy"]
+    idle = {e["name"]: e.get("idle_hours") for e in dry["would_remove"] + dry["kept"] if e["kind"] == "endpoint"}
+    # Its Invocations were read: invoked just now (within CloudWatch's whole-second timestamps), unlike mlops-idle.
+    assert idle["mlops-busy"] < 0.0005 < idle["mlops-idle"]
+
+    run, states = run_dag(DAG_ID, {"dry_run": False})
+    assert str(run.state) == "success", states
+    assert _names(sm)["endpoints"] == {"mlops-live", "mlops-busy", "mlops-foreign"}
+    assert _names(sm)["models"] == {"mlops-live", "mlops-idle", "mlops-busy", "mlops-foreign"}  # idle: only what bills
+    # The run ends: the same endpoint, now past its TTL from the deployment, goes.
+    _dag_run(OWNER_DAG, "manual__live", "success")
+    run, states = run_dag(DAG_ID, {"dry_run": False})
+    assert str(run.state) == "success", states
+    assert _names(sm)["endpoints"] == {"mlops-busy", "mlops-foreign"}
+    assert "mlops-foreign" in _names(sm)["configs"]
+
+
+def _reap_cli(emulator_url: str, *args: str) -> str:
+    import subprocess
+
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": emulator_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
+    env.pop("AWS_PROFILE", None)
+    done = subprocess.run(
+        ["make", "-s", "reap", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.e2e
+def test_make_reap_lists_the_package_with_its_cost_and_deletes_only_with_apply(
+    endpoints: dict[str, Any], airflow_aws: Any
+) -> None:
+    """Issue 21 item 6: from a laptop, through the DAG's sweep: a dry run by default, APPLY=1 acts."""
+    sm = endpoints["sm"]
+    out = _reap_cli(airflow_aws.url, "REAP_ARGS=--ttl-hours 0.0003")
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("endpoint ")}
+    assert "0.230" in lines["mlops-idle"] and "keep" in lines["mlops-idle"]  # runs unknown here: no idle deletion
+    assert "delete (dry run: not done)" in lines["mlops-ended"] and "delete (dry run" in lines["mlops-live"]
+    assert "never touched" in lines["mlops-foreign"]
+    assert "bills 0.920 USD/h now" in out  # four of the package's endpoints; the foreign one is not priced
+    assert not [a for a in airflow_aws.actions("sagemaker") if a.startswith("Delete")]
+    assert len(_names(sm)["endpoints"]) == 5
+    out = _reap_cli(airflow_aws.url, "APPLY=1", "REAP_ARGS=--ttl-hours 0.0003")
+    # A laptop knows no DAG runs: what expired goes (the live run's too: its run is unknown here, as from another
+    # Airflow), what has not expired stays, and the foreign endpoint is untouched.
+    assert _names(sm)["endpoints"] == {"mlops-idle", "mlops-busy", "mlops-foreign"}
+    assert "applied" in out
 
 
 def test_one_failed_removal_does_not_stop_the_others_and_is_reported() -> None:

@@ -58,7 +58,7 @@ def test_an_errored_wait_on_a_running_job_defers_again(running_job: str, aws: An
 def test_the_re_waits_are_bounded(running_job: str) -> None:
     from airflow.exceptions import AirflowException
 
-    from sagemaker_mlops.training.operators import MAX_REWAITS
+    from sagemaker_mlops.core.operators import MAX_REWAITS
 
     with pytest.raises(AirflowException, match=f"still InProgress after {MAX_REWAITS} waits"):
         _operator().execute_complete({}, ERROR_EVENT, rewaits=MAX_REWAITS)

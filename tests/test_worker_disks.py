@@ -39,6 +39,7 @@ def test_upload_on_another_worker_uses_its_own_copy_not_the_download_workers_pat
     params = {
         name: p.value for name, p in run_config.common_params(dataset_url=f"{served}/batch1.zip", prefix="ch06").items()
     }
+    params["mini_batch_size"] = 10  # the small dataset has 20 training images (a batch of 100 is refused)
     cfg = run_config.resolve(
         params,
         dag_id="mnist_train_deploy",

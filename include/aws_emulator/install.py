@@ -19,6 +19,9 @@ def install() -> None:
     import moto.cloudwatch
     import moto.cloudwatch.models
     import moto.cloudwatch.responses
+    import moto.iam
+    import moto.iam.models
+    import moto.iam.responses
     import moto.sagemaker
     import moto.sagemaker.models
     import moto.sagemakerruntime
@@ -27,6 +30,7 @@ def install() -> None:
     import moto.servicequotas.models
 
     from aws_emulator.cloudwatch.models import EmulatorCloudWatchBackend
+    from aws_emulator.iam.models import EmulatorIamBackend
     from aws_emulator.quotas.models import EmulatorServiceQuotasBackend
     from aws_emulator.runtime.models import EmulatorRuntimeBackend
     from aws_emulator.sagemaker.models import EmulatorSageMakerBackend
@@ -36,10 +40,18 @@ def install() -> None:
         (moto.sagemaker, "sagemaker_backends", BackendDict(EmulatorSageMakerBackend, "sagemaker")),
         (moto.sagemakerruntime, "sagemakerruntime_backends", BackendDict(EmulatorRuntimeBackend, "sagemaker-runtime")),
         (moto.servicequotas, "servicequotas_backends", BackendDict(EmulatorServiceQuotasBackend, "service-quotas")),
+        (
+            moto.iam,
+            "iam_backends",
+            BackendDict(
+                EmulatorIamBackend, "iam", use_boto3_regions=False, additional_regions=moto.iam.models.PARTITION_NAMES
+            ),
+        ),
     ]
     for package, attribute, backends in replacements:
         # moto.backends.get_backend() reads the package attribute; moto's own code reads the models module's.
         setattr(package, attribute, backends)
         setattr(package.models, attribute, backends)
     moto.cloudwatch.responses.cloudwatch_backends = moto.cloudwatch.cloudwatch_backends  # bound at its import
+    moto.iam.responses.iam_backends = moto.iam.iam_backends  # bound at its import (moto's other IAM responses)
     _installed = True

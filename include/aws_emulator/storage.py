@@ -67,13 +67,18 @@ class S3Store:
 
 
 class LogWriter:
-    """Writes a training job's log lines to /aws/sagemaker/TrainingJobs, one stream per instance."""
+    """Writes a training job's log lines to /aws/sagemaker/TrainingJobs, one stream per instance and launch, named
+    as SageMaker names them: ``<job>/algo-<n>-<epoch seconds of the launch>`` (a spot job relaunched after an
+    interruption writes to new streams, ``after``: the previous launch's epoch, so the names never repeat)."""
 
     GROUP = "/aws/sagemaker/TrainingJobs"
 
-    def __init__(self, account_id: str, region: str, job_name: str, instance_count: int) -> None:
+    def __init__(
+        self, account_id: str, region: str, job_name: str, instance_count: int, after: int | None = None
+    ) -> None:
         self._backend = logs_backends[account_id][region]
-        started = int(time.time())
+        started = max(int(time.time()), (after or 0) + 1)
+        self.started = started
         self.streams = [f"{job_name}/algo-{n}-{started}" for n in range(1, instance_count + 1)]
         if self.GROUP not in self._backend.groups:
             self._backend.create_log_group(self.GROUP, {})

@@ -4,13 +4,12 @@
 # browser download is never used (this machine reaches no browser CDN). Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=include/dev/apt_lib.sh
+. include/dev/apt_lib.sh
 
 if ! command -v chromium >/dev/null 2>&1; then
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+    apt_install "the browser test (tests/test_ui_browser.py drives Debian's Chromium; Playwright's own browser download is never used)" \
+        chromium fonts-liberation
 fi
 chromium --version 2>/dev/null
 

@@ -78,13 +78,22 @@ def deploy(sm: Any, package_arn: str, env: dict[str, str], work: Path, label: st
         f"{capture.get('CaptureStatus')} at {capture.get('CurrentSamplingPercentage')}% into "
         f"{capture.get('DestinationS3Uri')}"
         + (
-            f"; canary update: {routing['CanarySize']['Value']}% first, {routing['WaitIntervalInSeconds']} s bake, "
-            "auto-rollback on " + ", ".join(alarm_names(DEFAULT_ENDPOINT_NAME))
+            f"; {describe_update(routing)}, auto-rollback on " + ", ".join(alarm_names(DEFAULT_ENDPOINT_NAME))
             if routing
             else ""
         )
     )
     return True
+
+
+def describe_update(routing: dict[str, Any]) -> str:
+    """The last blue/green update in words: a canary on a fleet of two or more, else all at once then a bake."""
+    bake = f"{routing['WaitIntervalInSeconds']} s bake"
+    if routing.get("Type") == "CANARY":
+        size = routing["CanarySize"]
+        unit = "%" if size["Type"] == "CAPACITY_PERCENT" else " instance(s)"
+        return f"canary update: {size['Value']}{unit} first, {bake}"
+    return f"{routing.get('Type', 'ALL_AT_ONCE').lower().replace('_', '-')} update, {bake}"
 
 
 def print_history(s3: Any, bucket: str) -> None:

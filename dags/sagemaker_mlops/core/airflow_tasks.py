@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Asset
@@ -33,6 +34,18 @@ CHAMPION_ASSET = Asset(name="sagemaker_mlops.mnist_image_classifier_champion")
 
 
 CONFIG_TASK = "validate_and_preflight"
+
+
+# Every task has an execution_timeout (issue 20): a hung call must not hold a worker slot for ever. TASK_TIMEOUT is
+# the DAGs' default (default_args); a task that waits on AWS sets its own from the longest wait its request allows
+# (aws_wait_timeout), so AWS's own limit, not Airflow's, ends a long job.
+TASK_TIMEOUT = timedelta(hours=1)
+TIMEOUT_MARGIN = timedelta(minutes=30)
+
+
+def aws_wait_timeout(wait_seconds: float) -> timedelta:
+    """execution_timeout for a task that waits up to ``wait_seconds`` on AWS: the wait plus TIMEOUT_MARGIN."""
+    return timedelta(seconds=wait_seconds) + TIMEOUT_MARGIN
 
 
 def sagemaker_client(cfg: RunConfig) -> Any:

@@ -26,3 +26,15 @@ def keep_params_on_dag(dag: Any) -> Any:
         if len(own) != len(task.params):
             task.params = own
     return dag
+
+
+def declared_params(context: Any) -> frozenset[str]:
+    """The Param names the run's DAG (and the task) declare: the only keys a run's conf may carry.
+
+    Why: Airflow merges every conf key into ``params``, declared or not, and validates only the declared ones; a
+    key the form does not show (e.g. ``max_wait_seconds`` on a DAG without spot) would reach the tasks unchecked.
+    """
+    dag = context.get("dag") or getattr(context.get("task"), "dag", None)
+    names = set(getattr(dag, "params", {}) or {})
+    names |= set(getattr(context.get("task"), "params", {}) or {})
+    return frozenset(names)

@@ -21,6 +21,8 @@ __all__ = [
     "ECR_IMAGE_URI_RE",
     "EXAMPLE_IMAGE_URI",
     "IMAGES_FILE",
+    "algorithm_accounts",
+    "check_image_source",
     "is_ecr_image_uri",
     "supported_regions",
     "training_image_uri",
@@ -112,3 +114,44 @@ def training_image_uri(region: str, override: str | None = None, *, images_file:
             f"{region!r} has no built-in {ALGORITHM} image in the vendored map (known: {', '.join(sorted(uris))})",
             "pass an explicit training image URI for that region, or use one of the known regions",
         ) from None
+
+
+def algorithm_accounts(images_file: Path | None = None) -> dict[str, str]:
+    """Region -> the AWS account that publishes the algorithm's image there (from the SDK oracle's map)."""
+    uris = _load_uris(images_file or IMAGES_FILE)
+    return {region: uri.split(".", 1)[0] for region, uri in uris.items()}
+
+
+def image_repository(uri: str) -> str:
+    """``<registry host>/<repository>`` of an ECR image URI (the URI without its tag or digest)."""
+    match = ECR_IMAGE_URI_RE.fullmatch(uri)
+    if match is None:
+        return uri
+    return f"{match['account']}.dkr.ecr.{match['region']}.{match['domain']}/{match['repository']}"
+
+
+def check_image_source(
+    uri: str, region: str, allowed_repositories: tuple[str, ...] | None = (), *, variable: str = "", images_file=None
+) -> str:
+    """Return ``uri`` when it is the algorithm's own image (AWS's registry account of ``region``, repository
+    ``image-classification``) or lies in a repository an admin allowed (``<account>.dkr.ecr.<region>.<domain>/<repo>``
+    entries, e.g. from the Variable named ``variable``); else a ParamError.
+
+    Why: the training container runs as the SageMaker execution role, which reads and writes the buckets, and the
+    image is recorded in the Model Registry on its way to production; a form field must not be able to swap it for
+    a container of the triggerer's own.
+    """
+    match = ECR_IMAGE_URI_RE.fullmatch(uri)
+    account = algorithm_accounts(images_file).get(region)
+    if match is not None and match["account"] == account and match["repository"] == ALGORITHM:
+        return uri
+    if image_repository(uri) in (allowed_repositories or ()):
+        return uri
+    allowed = ", ".join(allowed_repositories or ()) or "none"
+    raise ParamError(
+        "training_image",
+        f"{uri!r} is not the {ALGORITHM} algorithm's image of {region} (AWS account {account or 'unknown'}, "
+        f"repository {ALGORITHM}) nor in a repository the admin allowed ({allowed}; Variable {variable})",
+        f"leave training_image empty (the region's algorithm image), or ask whoever may edit Variables to add "
+        f"{image_repository(uri)!r} to {variable}",
+    )

@@ -45,6 +45,7 @@ def cost_lines(worst: dict[str, Any] | None, billed: dict[str, Any], on_demand: 
     actual, full = billed["usd"], on_demand["usd"]
     return {
         "worst_case_usd": None if worst is None else worst["usd"],
+        "worst_case_terms": None if worst is None else worst.get("terms"),
         "max_cost_usd": None if worst is None else worst.get("max_cost_usd"),
         "estimated_actual_usd": actual,
         "spot_savings_usd": round(full - actual, 4) if spot and actual is not None and full is not None else None,
@@ -106,6 +107,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"- Cost: worst case {costs['worst_case_usd']} USD (budget {costs['max_cost_usd']} USD) · estimated "
             f"actual {costs['estimated_actual_usd']} USD (training) · spot savings {costs['spot_savings_usd']} USD"
         ]
+        if costs.get("worst_case_terms"):
+            terms = ", ".join(f"{name} {usd} USD" for name, usd in costs["worst_case_terms"].items())
+            lines += [f"- Worst case per term: {terms}"]
     if report["managed_spot"]:
         lines += [
             f"- Managed spot savings: {report['spot_savings_percent']}% "

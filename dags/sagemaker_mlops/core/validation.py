@@ -10,12 +10,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "JobEnded",
     "ParamError",
     "collect_errors",
+    "redact_url",
+    "refuse_undeclared",
     "validate_bucket_name",
     "validate_region",
     "validate_role_arn",
@@ -240,6 +242,26 @@ def validate_sha256(value: object, field: str = "sha256") -> str | None:
     return digest
 
 
+def redact_url(url: object) -> str:
+    """``url`` as it may be logged or stored: without query string, fragment or ``user:password@``.
+
+    Why: a pre-signed URL's query string is a bearer credential (``X-Amz-Signature``...), and logs and XCom are
+    read by far more people than the trigger form. The download itself still uses the full URL; a query that
+    was cut shows as ``?...`` so a reader knows there was one.
+    """
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return text.split("?", 1)[0].split("#", 1)[0]
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{port}" if port is not None else ""
+    redacted = urlunsplit((parts.scheme, netloc if parts.netloc else "", parts.path, "", ""))
+    return redacted + ("?..." if parts.query else "")
+
+
 def validate_url(value: object, field: str = "url") -> str:
     """An absolute ``http``/``https`` URL with a host and no embedded credentials; returns it unchanged.
 
@@ -263,3 +285,19 @@ def validate_url(value: object, field: str = "url") -> str:
     if parts.username is not None or parts.password is not None:
         raise ParamError(field, "contains credentials (user:password@)", "remove them; use a public or pre-signed URL")
     return text
+
+
+def refuse_undeclared(keys: Iterable[str], declared: Iterable[str], dag_id: str) -> None:
+    """Raise a ParamError (field ``conf``) naming the run's conf keys that the DAG does not declare as Params.
+
+    Why: Airflow merges every conf key into ``params`` and validates only the declared ones, so an undeclared key
+    (e.g. ``max_wait_seconds`` on a DAG without spot) would reach the tasks, and the budget, unchecked.
+    """
+    extra = sorted(set(keys) - set(declared))
+    if extra:
+        raise ParamError(
+            "conf",
+            f"the run's conf has keys {dag_id} does not declare as Params: {', '.join(extra)} (Airflow would pass "
+            "them to the tasks unvalidated)",
+            "remove them from the conf; the trigger form lists every field this DAG takes",
+        )

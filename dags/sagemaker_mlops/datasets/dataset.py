@@ -29,14 +29,15 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from sagemaker_mlops.core.validation import ParamError, validate_sha256, validate_url
+from sagemaker_mlops.core.validation import ParamError, redact_url, validate_sha256, validate_url
 from sagemaker_mlops.training.training_config import parse_image_shape
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "DatasetError",
     "DatasetSummary",
     "DownloadResult",
+    "cache_name",
     "download",
     "ensure_dataset",
     "files_for_upload",
@@ -53,6 +55,7 @@ __all__ = [
     "safe_extract",
     "sha256_file",
     "validate_layout",
+    "zip_entry_count",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,9 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 CHUNK_BYTES = 1 * MiB
 DEFAULT_MAX_BYTES = 512 * MiB
+DEFAULT_DEADLINE_SECONDS = 15 * 60  # the whole download; the book's 20 MB zips take seconds
+DEADLINE_VARIABLE = "sagemaker_mlops_dataset_download_deadline_seconds"
+CENTRAL_ENTRY_BYTES = 256  # a generous central-directory record (46 bytes + name + extra) per entry
 MAX_PROBLEMS = 20
 MAX_REDIRECTS = 10
 
@@ -139,6 +145,7 @@ def sha256_file(path: Path) -> str:
 
 
 def _too_big(url: str, size: int, max_bytes: int, *, announced: bool) -> DatasetError:
+    url = redact_url(url)
     how = "announces" if announced else "sent more than"
     amount = f"{size} bytes" if announced else f"{max_bytes} bytes"
     return DatasetError(
@@ -155,6 +162,7 @@ def download(
     sha256: str | None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = 60,
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
     allowed_hosts: Iterable[str] = (),
 ) -> DownloadResult:
     """Stream ``url`` to ``dest`` (following redirects) and verify its SHA-256 when ``sha256`` is given.
@@ -164,7 +172,10 @@ def download(
 
     The body goes to a temporary file next to ``dest`` in 1 MiB chunks and is renamed into place only when it
     is complete, within ``max_bytes`` and matches the digest, so ``dest`` is never a partial or unverified file.
-    ``timeout`` applies to connecting and to each read. Raises :class:`DatasetError` naming ``dataset_url``
+    ``timeout`` applies to connecting and to each read; ``deadline_seconds`` to the whole download, redirects
+    included (a server that drips a byte at a time passes every read timeout, never the deadline). The URL is
+    logged and named in errors without its query string (a pre-signed URL's signature).
+    Raises :class:`DatasetError` naming ``dataset_url``
     (HTTP error, connection failure, too big) or ``dataset_sha256`` (wrong digest).
     """
     import requests  # lazy: keep DAG parsing light
@@ -173,6 +184,10 @@ def download(
     expected = validate_sha256(sha256, "dataset_sha256")
     if max_bytes <= 0:
         raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+    if deadline_seconds <= 0:
+        raise ValueError(f"deadline_seconds must be positive, got {deadline_seconds}")
+    deadline = time.monotonic() + deadline_seconds
+    shown = redact_url(url)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
@@ -181,19 +196,19 @@ def download(
     try:
         with os.fdopen(handle, "wb") as out:
             try:
-                with _open_checked(url, timeout, allowed_hosts) as response:
+                with _open_checked(url, timeout, allowed_hosts, deadline, deadline_seconds) as response:
                     if response.status_code >= 400:
                         raise DatasetError(
                             "dataset_url",
-                            f"{url} answered HTTP {response.status_code} {response.reason or ''}".rstrip()
-                            + (f" (after redirect to {response.url})" if response.url != url else ""),
+                            f"{shown} answered HTTP {response.status_code} {response.reason or ''}".rstrip()
+                            + (f" (after redirect to {redact_url(response.url)})" if response.url != url else ""),
                             "check the URL in a browser; a 404 means the file moved or the link is mistyped, "
                             "a 403 that it is private (use a public or pre-signed URL)",
                         )
                     announced = response.headers.get("Content-Length")
                     if announced and announced.isdigit() and int(announced) > max_bytes:
                         raise _too_big(url, int(announced), max_bytes, announced=True)
-                    for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+                    for chunk in _chunks_until(response, deadline, timeout, url, deadline_seconds):
                         size += len(chunk)
                         if size > max_bytes:
                             raise _too_big(url, size, max_bytes, announced=False)
@@ -201,32 +216,32 @@ def download(
                         out.write(chunk)
             except requests.exceptions.TooManyRedirects as error:
                 raise DatasetError(
-                    "dataset_url", f"{url} redirects too many times ({error})", "use the final URL of the file"
+                    "dataset_url", f"{shown} redirects too many times ({error})", "use the final URL of the file"
                 ) from None
             except requests.exceptions.Timeout:
                 raise DatasetError(
                     "dataset_url",
-                    f"{url} did not answer within {timeout:g} s",
+                    f"{shown} did not answer within {timeout:g} s",
                     "check that the host is reachable from the Airflow workers (VPC, NAT gateway) or retry later",
                 ) from None
             except requests.exceptions.ConnectionError as error:
                 raise DatasetError(
                     "dataset_url",
-                    f"could not connect to or read from {url} ({type(error).__name__}: {_short(error)})",
+                    f"could not connect to or read from {shown} ({type(error).__name__}: {_short(error, url=url)})",
                     "check the host name and port, and that the Airflow workers can reach the internet "
                     "(MWAA in private subnets needs a NAT gateway)",
                 ) from None
             except requests.exceptions.RequestException as error:
                 raise DatasetError(
                     "dataset_url",
-                    f"downloading {url} failed ({type(error).__name__}: {_short(error)})",
+                    f"downloading {shown} failed ({type(error).__name__}: {_short(error, url=url)})",
                     "check the URL and retry",
                 ) from None
         actual = digest.hexdigest()
         if expected is not None and actual != expected:
             raise DatasetError(
                 "dataset_sha256",
-                f"the file downloaded from {url} has SHA-256 {actual}, expected {expected}",
+                f"the file downloaded from {shown} has SHA-256 {actual}, expected {expected}",
                 "if the dataset was changed on purpose, review it and paste the new digest "
                 "('sha256sum <file>'); otherwise check that dataset_url points to the right file",
             )
@@ -235,35 +250,122 @@ def download(
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    log.info("Downloaded %s (%d bytes, sha256 %s) to %s", url, size, actual, dest)
+    log.info("Downloaded %s (%d bytes, sha256 %s) to %s", shown, size, actual, dest)
     return DownloadResult(path=dest, sha256=actual, size_bytes=size)
 
 
-def _open_checked(url: str, timeout: float, allowed_hosts: Iterable[str]) -> Any:
+class _NoQueryStrings(logging.Filter):
+    """Cuts query strings from urllib3's DEBUG lines (``"GET /x.zip?X-Amz-Signature=... HTTP/1.1" 200``), so a
+    worker logging at DEBUG does not write a pre-signed URL's signature either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_cut_queries(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def _cut_queries(text: str) -> str:
+    return re.sub(r"\?[^\s'\"()]+", "?...", text)
+
+
+def _quiet_urllib3_queries() -> None:
+    connection_log = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _NoQueryStrings) for f in connection_log.filters):
+        connection_log.addFilter(_NoQueryStrings())
+
+
+def _open_checked(url: str, timeout: float, allowed_hosts: Iterable[str], deadline: float, budget: float) -> Any:
     """GET ``url`` streamed, following up to MAX_REDIRECTS redirects by hand so that each target is checked
     (scheme, no credentials, public address or allowed host) before it is requested, and each connection again on
-    the address it reached (egress.checked_session)."""
+    the address it reached (egress.checked_session). Every request gets at most the time left before ``deadline``."""
     import requests
 
     from sagemaker_mlops.datasets import egress
 
+    _quiet_urllib3_queries()
     session = egress.checked_session(allowed_hosts)
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         validate_url(current, "dataset_url")
         egress.check_url(current, allowed_hosts)
-        response = session.get(current, stream=True, timeout=timeout, allow_redirects=False)
+        response = session.get(
+            current, stream=True, timeout=_time_left(deadline, timeout, url, budget), allow_redirects=False
+        )
         if not response.is_redirect:
             return response
         response.close()
         current = urljoin(current, response.headers["Location"])
-        log.info("%s redirects to %s", url, current)
+        log.info("%s redirects to %s", redact_url(url), redact_url(current))
     raise requests.exceptions.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _short(error: BaseException, limit: int = 300) -> str:
+def _past_deadline(url: str, budget: float) -> DatasetError:
+    return DatasetError(
+        "dataset_url",
+        f"downloading {redact_url(url)} did not finish within the deadline of {budget:g} s (the server sends too "
+        "slowly, or the file is larger than expected)",
+        "check that the URL points to the dataset zip on a fast host (an S3 pre-signed URL in the region); for a "
+        f"big file on a slow link raise the Variable {DEADLINE_VARIABLE}",
+    )
+
+
+def _time_left(deadline: float, timeout: float, url: str, budget: float) -> float:
+    """The next connect/read timeout: ``timeout``, or less when the deadline is nearer; raises when it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _past_deadline(url, budget)
+    return min(timeout, left)
+
+
+def _chunks_until(response: Any, deadline: float, timeout: float, url: str, budget: float) -> Iterator[bytes]:
+    """The body in chunks of up to CHUNK_BYTES, each read returning as soon as some bytes arrived (``read1``) with
+    a socket timeout of the time left, so a slow drip fails at the deadline rather than one day later."""
+    raw = response.raw
+    while True:
+        left = _time_left(deadline, timeout, url, budget)
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(left)
+        try:
+            chunk = raw.read1(CHUNK_BYTES, decode_content=True)
+        except Exception as error:
+            if deadline - time.monotonic() <= 0:
+                raise _past_deadline(url, budget) from None
+            raise _as_requests_error(error) from None
+        if not chunk:
+            return
+        yield chunk
+
+
+def _as_requests_error(error: Exception) -> Exception:
+    """urllib3's read errors as the requests exceptions :func:`download` reports (iter_content does the same)."""
+    import requests
+    from urllib3 import exceptions as urllib3_errors
+
+    if isinstance(error, (urllib3_errors.ReadTimeoutError, TimeoutError)):
+        return requests.exceptions.ReadTimeout(str(error))
+    if isinstance(error, urllib3_errors.DecodeError):
+        return requests.exceptions.ContentDecodingError(str(error))
+    if isinstance(error, (urllib3_errors.ProtocolError, urllib3_errors.SSLError, OSError)):
+        return requests.exceptions.ConnectionError(str(error))
+    return error
+
+
+def _short(error: BaseException, limit: int = 300, *, url: str | None = None) -> str:
+    """The error's text, shortened, with any query string cut (urllib3 names the request's path and query)."""
     text = str(error)
+    if url is not None:
+        text = text.replace(url, redact_url(url))
+    text = _cut_queries(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def cache_name(url: str, sha256: str | None) -> str:
+    """The zip's file name in the cache: by digest when pinned, else by a hash of the URL (never the URL itself)."""
+    expected = validate_sha256(sha256, "dataset_sha256")
+    if expected:
+        return f"sha256-{expected}.zip"
+    return f"url-{hashlib.sha256(url.encode()).hexdigest()[:32]}.zip"
 
 
 def ensure_dataset(
@@ -273,6 +375,7 @@ def ensure_dataset(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = 60,
+    deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
     allowed_hosts: Iterable[str] = (),
 ) -> Path:
     """The dataset zip from this worker's cache, downloading it only when there is no verified copy.
@@ -286,19 +389,23 @@ def ensure_dataset(
     validate_url(url, "dataset_url")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    if expected:
-        path = cache_dir / f"sha256-{expected}.zip"
-        sidecar = None
-    else:
-        path = cache_dir / f"url-{hashlib.sha256(url.encode()).hexdigest()[:32]}.zip"
-        sidecar = path.with_name(path.name + ".sha256")
+    path = cache_dir / cache_name(url, expected)
+    sidecar = None if expected else path.with_name(path.name + ".sha256")
     if path.is_file():
         want = expected or (sidecar.read_text().strip() if sidecar and sidecar.is_file() else None)
         if want and sha256_file(path) == want:
-            log.info("Reusing cached dataset %s for %s", path, url)
+            log.info("Reusing cached dataset %s for %s", path, redact_url(url))
             return path
         log.warning("Cached dataset %s is missing its digest or does not match it; downloading again", path)
-    result = download(url, path, sha256=expected, max_bytes=max_bytes, timeout=timeout, allowed_hosts=allowed_hosts)
+    result = download(
+        url,
+        path,
+        sha256=expected,
+        max_bytes=max_bytes,
+        timeout=timeout,
+        deadline_seconds=deadline_seconds,
+        allowed_hosts=allowed_hosts,
+    )
     if sidecar is not None:
         tmp = sidecar.with_name(sidecar.name + f".{os.getpid()}.tmp")
         tmp.write_text(result.sha256 + "\n")
@@ -348,6 +455,48 @@ def _raise_all(errors: list[DatasetError], more: int = 0) -> None:
     raise DatasetError.combine(errors)
 
 
+def zip_entry_count(zip_path: Path) -> tuple[int, int]:
+    """The entry count and central directory size a zip's end records declare (zip64 too), without parsing the
+    directory itself.
+
+    Why: ``zipfile.ZipFile()`` builds one record per central-directory entry before the caller can count them, and
+    millions of empty entries fit in a 512 MiB download. The count comes from the end-of-central-directory record
+    (``zipfile._EndRecData``, what ZipFile itself reads first); the size matters as much, since ZipFile parses by
+    size, not by the declared count (a forged small count hides nothing). Raises :class:`zipfile.BadZipFile` when
+    there is no end record.
+    """
+    with Path(zip_path).open("rb") as stream:
+        end = zipfile._EndRecData(stream)  # type: ignore[attr-defined]
+    if not end:
+        raise zipfile.BadZipFile("no end-of-central-directory record (not a zip file, or truncated)")
+    return int(end[zipfile._ECD_ENTRIES_TOTAL]), int(end[zipfile._ECD_SIZE])  # type: ignore[attr-defined]
+
+
+def _check_entry_count(zip_path: Path, max_files: int) -> None:
+    """Refuse a zip whose end record declares more entries, or a bigger central directory, than ``max_files``
+    allows, before ZipFile parses the directory. Folders are entries too, so up to ``2 * max_files`` entries pass
+    here; the files themselves are counted exactly once the (now bounded) directory is parsed."""
+    entries, directory_bytes = zip_entry_count(zip_path)
+    max_entries = 2 * max_files
+    fix = (
+        "check that dataset_url points to the right dataset (the book's zips hold about 200 files); "
+        "a real dataset this large needs a higher max_files"
+    )
+    if entries > max_entries:
+        raise DatasetError(
+            "dataset_url",
+            f"the zip declares {entries} entries (files and folders), more than 2 x max_files={max_files}",
+            fix,
+        )
+    if directory_bytes > max(max_entries, 1) * CENTRAL_ENTRY_BYTES:
+        raise DatasetError(
+            "dataset_url",
+            f"the zip's central directory is {directory_bytes} bytes, more than {CENTRAL_ENTRY_BYTES} bytes for each "
+            f"of 2 x max_files={max_files} entries (it holds more entries than its end record declares?)",
+            fix,
+        )
+
+
 def safe_extract(
     zip_path: Path,
     dest: Path,
@@ -358,7 +507,9 @@ def safe_extract(
 ) -> list[str]:
     """Extract ``zip_path`` into ``dest`` (which must not exist or be empty) and return the file paths written.
 
-    Every member is checked before anything is written: no absolute paths, ``..`` parts, backslashes or drive
+    The entry count (and the central directory's size) is read from the zip's end record and checked against
+    ``max_files`` before the directory is parsed (:func:`zip_entry_count`). Every member is checked before anything
+    is written: no absolute paths, ``..`` parts, backslashes or drive
     letters, no symlinks or other non-regular files, no duplicates, at most ``max_files`` files and
     ``max_total_bytes`` uncompressed, and no member (over 1 MiB) or archive compressed more than ``max_ratio``:1
     (a zip bomb). Members are then streamed one by one into a staging folder that becomes ``dest`` only when all
@@ -366,6 +517,7 @@ def safe_extract(
     """
     zip_path, dest = Path(zip_path), Path(dest)
     try:
+        _check_entry_count(zip_path, max_files)  # before ZipFile() parses the whole central directory
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as error:
         raise DatasetError(

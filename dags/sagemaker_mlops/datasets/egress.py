@@ -82,7 +82,9 @@ def checked_session(allowed_hosts: Iterable[str] = (), *, field: str = "dataset_
 
     Why, on top of :func:`check_url`: a name can resolve to a public address for the check and to the metadata
     service a moment later, when the connection resolves it again (DNS rebinding). Through a proxy the proxy
-    resolves the target, so only :func:`check_url` applies then.
+    resolves the target, unchecked — so the session ignores the proxy variables (``HTTP(S)_PROXY``, ``ALL_PROXY``)
+    and ``.netrc`` (``trust_env=False``): the dataset fetch always connects directly, and every connection's peer is
+    checked. A worker that can reach the internet only through a proxy cannot fetch datasets (docs/datasets.md).
     """
     import requests
     from requests.adapters import HTTPAdapter
@@ -92,7 +94,7 @@ def checked_session(allowed_hosts: Iterable[str] = (), *, field: str = "dataset_
     allowed = frozenset(entry.lower() for entry in allowed_hosts)
 
     def check_peer(conn: Any, sock: socket.socket) -> None:
-        if getattr(conn, "proxy", None) is not None or _is_allowed(conn.host, conn.port, allowed):
+        if _is_allowed(conn.host, conn.port, allowed):
             return
         peer = sock.getpeername()[0].split("%", 1)[0]
         kind = address_class(peer)
@@ -129,6 +131,7 @@ def checked_session(allowed_hosts: Iterable[str] = (), *, field: str = "dataset_
             self.poolmanager.pool_classes_by_scheme = {"http": CheckedHTTPPool, "https": CheckedHTTPSPool}
 
     session = requests.Session()
+    session.trust_env = False  # no proxy from the environment: the proxy, not this check, would pick the address
     for prefix in ("http://", "https://"):
         session.mount(prefix, CheckedAdapter())
     return session

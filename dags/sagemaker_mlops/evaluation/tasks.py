@@ -312,7 +312,7 @@ def baseline_summary(evaluation: dict[str, Any] | None) -> str:
 
 
 class HoldoutEvaluation:
-    """The evaluation's tasks in a DAG: ``holdout`` (prepare; the set-up of ``stop``), the transform ``requests``,
+    """The evaluation's tasks in a DAG: ``holdout`` (prepare), the transform ``requests`` (the set-ups of ``stop``),
     the ``transforms`` (after the SageMaker models exist), ``evaluation`` (the scores) and the teardown ``stop``."""
 
     def __init__(self, config: Any, result: Any, incremental: Any = None) -> None:
@@ -331,7 +331,9 @@ class HoldoutEvaluation:
         self.evaluation = evaluate(
             config, result, self.holdout, incremental, self.transforms[0].output, champion_output
         )
-        # The set-up is prepare_holdout, not the requests: a skipped set-up skips every task in its scope whatever
-        # its trigger rule, and evaluate must run (and say "not pinned") when the requests skip.
-        self.stop = teardown_of(stop_transform_jobs(config), setups=self.holdout)
-        self.evaluation >> self.stop
+        # The set-ups are the requests and the scope only the transforms: a skipped set-up skips every task in its
+        # scope whatever its trigger rule, and Airflow wants a set-up's direct downstream ALL_SUCCESS, while
+        # evaluate (NONE_FAILED) must run and say "not pinned" or "cached" when requests skip. So evaluate stays
+        # outside the scope; it reads only Completed jobs' outputs, which stopping could not change.
+        self.stop = teardown_of(stop_transform_jobs(config), setups=self.requests)
+        self.transforms >> self.stop

@@ -237,3 +237,77 @@ def confirm_update(described: Mapping[str, Any], wanted_config: str) -> str | No
         return None
     reason = described.get("FailureReason") or "no FailureReason given"
     return f"endpoint {described.get('EndpointName')} is {status} on config {serving}, not {wanted_config}: {reason}"
+
+
+# An update runs the new fleet beside the old one: the create wait (1 h at most), the bake, the termination wait.
+UPDATE_CREATE_SECONDS = 3600
+
+
+def worst_per_day(
+    instance_type: str, instance_count: int, region: str, *, bake_seconds: int = 0, termination_wait_seconds: int = 0
+) -> dict[str, Any]:
+    """The production endpoint's worst case for one day, per term: the fleet around the clock, plus, on the day of a
+    blue/green update, the new fleet beside the old one until the old one is terminated. Unknown type or region
+    fails closed (a ParamError from :mod:`sagemaker_mlops.core.prices`)."""
+    from sagemaker_mlops.core import prices
+
+    hourly = prices.hourly("inference", instance_type, region, "instance_type")
+    serving = hourly * instance_count * 24
+    overlap_seconds = UPDATE_CREATE_SECONDS + int(bake_seconds) + int(termination_wait_seconds)
+    overlap = hourly * instance_count * overlap_seconds / 3600.0
+    cents = lambda usd: math.ceil(round(usd * 100, 6)) / 100  # noqa: E731 - rounded up: never under-stated
+    return {
+        "usd_per_day": cents(serving + overlap),
+        "terms": {"serving_24h": cents(serving), "update_overlap": cents(overlap)},
+        "how": [
+            f"serving {instance_count} x {instance_type} x 24 h x {hourly} USD/h = {serving:.2f} USD",
+            f"update overlap {instance_count} x {instance_type} x {overlap_seconds} s (create wait + bake + "
+            f"termination wait) x {hourly} USD/h = {overlap:.2f} USD",
+        ],
+        "region": region,
+    }
+
+
+def check_production_ceilings(params: Mapping[str, Any], region: str, variable: Any) -> dict[str, Any]:
+    """The admin's production ceilings (allowed types, instance count, region, cost per day; Variables the form
+    cannot raise), all problems at once; returns the per-day worst case when within them."""
+    from sagemaker_mlops.core import ceilings, prices
+    from sagemaker_mlops.core.validation import collect_errors
+
+    found: dict[str, Any] = {}
+    instance_type, count = params.get("instance_type"), params.get("instance_count")
+
+    def check_cost() -> None:
+        worst = worst_per_day(
+            str(instance_type),
+            int(count),
+            region,
+            bake_seconds=int(params.get("bake_seconds") or 0),
+            termination_wait_seconds=int(params.get("termination_wait_seconds") or 0),
+        )
+        ceiling = ceilings.number(variable, ceilings.PRODUCTION_PER_DAY)
+        if worst["usd_per_day"] > ceiling:
+            raise ParamError(
+                "instance_count",
+                f"the production endpoint's worst day costs {worst['usd_per_day']:.2f} USD, above the admin's ceiling "
+                f"of {ceiling:g} USD per day (Variable {ceilings.PRODUCTION_PER_DAY.variable}); computed as "
+                f"{'; '.join(worst['how'])}",
+                f"lower instance_count or choose a cheaper instance_type, or ask whoever may edit Variables to raise "
+                f"{ceilings.PRODUCTION_PER_DAY.variable}",
+            )
+        found["worst"] = {**worst, "max_usd_per_day": ceiling}
+
+    checks = [
+        lambda: ceilings.one_of(
+            "instance_type",
+            instance_type,
+            variable,
+            ceilings.PRODUCTION_TYPES,
+            default=sorted(prices.table()["inference"]),
+        ),
+        lambda: ceilings.at_most("instance_count", count, variable, ceilings.PRODUCTION_COUNT),
+        lambda: ceilings.one_of("region", region, variable, ceilings.REGIONS, default=prices.priced_regions()),
+    ]
+    collect_errors(checks)
+    collect_errors([check_cost])
+    return found["worst"]

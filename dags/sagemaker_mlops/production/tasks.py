@@ -17,7 +17,7 @@ from airflow.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk import task
 
 from sagemaker_mlops.core import report as cost
-from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, POLL_SECONDS
+from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, POLL_SECONDS, aws_wait_timeout
 from sagemaker_mlops.core.naming import resource_name
 from sagemaker_mlops.core.validation import ParamError, validate_region, validate_role_arn
 from sagemaker_mlops.production import production_config as pc
@@ -60,7 +60,14 @@ def plan_deployment(**context: Any) -> dict[str, Any]:
     """Gate (Variable), package (param or champion event), role, region; every request built before any call."""
     from airflow.sdk import Variable
 
+    from sagemaker_mlops.core.dag_params import declared_params
+    from sagemaker_mlops.core.validation import refuse_undeclared
+
     params, dag_run = context["params"], context["dag_run"]
+    try:  # before anything else: Airflow passes undeclared conf keys on unvalidated
+        refuse_undeclared(dag_run.conf or {}, declared_params(context), dag_run.dag_id)
+    except ParamError as error:
+        raise AirflowFailException(str(error)) from error
     if not _enabled(Variable.get(ENABLED_VARIABLE, default=None)):
         raise AirflowSkipException(
             f"Production deployments are off: set the Variable {ENABLED_VARIABLE} to true to enable them "
@@ -76,6 +83,9 @@ def plan_deployment(**context: Any) -> dict[str, Any]:
         region = validate_region(region) if region else None
         role = validate_role_arn(params.get("role_arn") or Variable.get("sagemaker_mlops_role_arn", default=""))
         sagemaker, _, _, region = _clients(region)
+        # the admin's ceilings (types, count, region, cost per day), before anything is created
+        worst = pc.check_production_ceilings(params, region, lambda key: Variable.get(key, default=None))
+        log.info("Production worst day %.2f USD: %s", worst["usd_per_day"], "; ".join(worst["how"]))
         package = sagemaker.describe_model_package(ModelPackageName=arn)
         endpoint = params["endpoint_name"]
         tags = pc.production_tags(dag_run.dag_id, dag_run.run_id, package["ModelPackageArn"])
@@ -116,6 +126,7 @@ def plan_deployment(**context: Any) -> dict[str, Any]:
         "tags": tags,
         "instance_type": params["instance_type"],
         "instance_count": params["instance_count"],
+        "worst_per_day": worst,
         "requests": requests,
     }
 
@@ -147,7 +158,7 @@ def _serving(sagemaker: Any, name: str) -> dict[str, Any] | None:
     }
 
 
-@task
+@task(execution_timeout=aws_wait_timeout(2 * SETTLE_TIMEOUT_SECONDS))  # settles before and after the update
 def deploy(plan: dict[str, Any]) -> dict[str, Any]:
     """Create the endpoint (first time) or update it blue/green behind the alarms; confirm what serves. A rollback
     fails the run and marks the package Rejected with the reason."""
@@ -249,6 +260,7 @@ def report(plan: dict[str, Any], result: dict[str, Any], removed: list[str], **c
         **entry,
         "endpoint": plan["endpoint"],
         "cost": day,
+        "worst_per_day": plan.get("worst_per_day"),
         "history": history,
         "history_uri": f"s3://{bucket}/{key}",
         "data": result,

@@ -10,11 +10,11 @@ created or billed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sagemaker_mlops.core import images, naming, validation
+from sagemaker_mlops.core import ceilings, images, naming, prices, validation
 from sagemaker_mlops.core.config import RunConfig
 from sagemaker_mlops.core.form import DEPLOYMENT, HYPERPARAMETERS, STORAGE, TRAINING
 from sagemaker_mlops.core.form import param as _param
@@ -102,15 +102,17 @@ def common_params(
             None,
             ["null", "string"],
             "AWS region",
-            f"Empty: Variable {VARIABLE_PREFIX}region, else the AWS connection's region.",
+            f"Empty: Variable {VARIABLE_PREFIX}region, else the AWS connection's region. Must be in the admin's list "
+            f"(Variable {VARIABLE_PREFIX}allowed_regions; default: the priced regions).",
             STORAGE,
         ),
         "max_cost_usd": _param(
             None,
             ["null", "number"],
             "Budget (USD)",
-            "The run fails before anything is created when its worst case (every job to its limit, plus the test "
-            f"endpoint) costs more. Empty: Variable {VARIABLE_PREFIX}max_cost_usd, else 200.",
+            "The run fails before anything is created when its worst case (every job to its limit, their volumes, the "
+            f"test endpoint) costs more. Empty: Variable {VARIABLE_PREFIX}max_cost_usd, else 200; may lower that "
+            "ceiling, never raise it.",
             STORAGE,
             exclusiveMinimum=0,
         ),
@@ -118,7 +120,8 @@ def common_params(
             None,
             ["null", "string"],
             "Training image URI",
-            "Empty: the region's built-in image-classification:1 image.",
+            "Empty: the region's built-in image-classification:1 image. Another image only from a repository the "
+            f"admin allows (Variable {VARIABLE_PREFIX}allowed_image_repositories).",
             STORAGE,
         ),
         "training_instance_count": _param(
@@ -146,7 +149,8 @@ def common_params(
             True,
             "boolean",
             "Network isolation",
-            "Run the training and inference containers without network access.",
+            "Run the training and inference containers without network access. Off only when the admin allows it "
+            f"(Variable {VARIABLE_PREFIX}allow_network_access).",
             TRAINING,
         ),
         "capacity_retries": _param(
@@ -283,14 +287,20 @@ def resolve(
     now: datetime | None = None,
     bucket_variable: str | None = None,
     endpoint_variants: int = 1,
+    declared: Collection[str] | None = None,
 ) -> RunConfig:
     """Params + Variables → a validated RunConfig, or one ParamError listing every problem (nothing is created).
 
     Ranges and enums are the Params' schema (the form and the API refuse values outside them); this gathers what
     only the run can know — Variables, the region, the region's image — and the request builder's own rules
     (:func:`check_training_spec`) and the budget guard (:func:`check_budget`; ``endpoint_variants``: models served
-    side by side on the test endpoint), all through one :func:`validation.collect_errors`.
+    side by side on the test endpoint), the admin's ceilings (:func:`check_ceilings`), all through one
+    :func:`validation.collect_errors`. ``declared``: the DAG's Param names; conf keys outside them are refused
+    (Airflow merges undeclared conf into ``params`` unvalidated) and nothing here reads them.
     """
+    undeclared = sorted(set(params) - set(declared)) if declared is not None else []
+    if declared is not None:
+        params = {name: value for name, value in params.items() if name in declared}
     region = _pick(params, "region", variable) or connection_region()
     found: dict[str, Any] = {}
 
@@ -302,10 +312,17 @@ def resolve(
                 f"set the region field, Variable {VARIABLE_PREFIX}region, or the connection's region_name extra",
             )
         validation.validate_region(region)
+        ceilings.one_of("region", region, variable, ceilings.REGIONS, default=prices.priced_regions())
         try:
             found["image"] = images.training_image_uri(region, params.get("training_image") or None)
         except ParamError as error:
             raise ParamError.combine(as_form_fields(error)) from None
+        images.check_image_source(
+            found["image"],
+            region,
+            ceilings.names(variable, ceilings.IMAGE_REPOSITORIES),
+            variable=ceilings.IMAGE_REPOSITORIES.variable,
+        )
 
     try:  # the form's book defaults resolve to a local mirror when the Variable is set (no internet there)
         dataset_url, mirror_error = (
@@ -335,7 +352,9 @@ def resolve(
         create_bucket=bool(params.get("create_bucket")),
         role_arn=_pick(params, "role_arn", variable),
         image_uri="",
-        dataset_url=dataset_url,
+        # Logged and passed through XCom: no query string (a pre-signed URL's signature). The download task reads
+        # the full URL from the run's params (datasets.tasks._full_dataset_url).
+        dataset_url=validation.redact_url(dataset_url) if isinstance(dataset_url, str) else dataset_url,
         dataset_sha256=params.get("dataset_sha256"),
         training_instance_type=params.get("training_instance_type"),
         training_instance_count=params.get("training_instance_count"),
@@ -361,6 +380,8 @@ def resolve(
 
     validation.collect_errors(
         [
+            lambda: validation.refuse_undeclared(undeclared, (), dag_id),
+            lambda: check_ceilings(cfg, params, variable),
             check_region,
             check_dataset_url,
             lambda: validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"),
@@ -377,20 +398,80 @@ def resolve(
     )
 
 
+def check_ceilings(cfg: RunConfig, params: Mapping[str, Any], variable: Callable[[str], str | None]) -> None:
+    """The admin's ceilings (:mod:`sagemaker_mlops.core.ceilings`, Variables the form cannot raise): every value
+    outside one is refused naming the field, the ceiling and the Variable."""
+    checks: list[Callable[[], object]] = [
+        lambda: ceilings.one_of(
+            "training_instance_type", cfg.training_instance_type, variable, ceilings.TRAINING_TYPES
+        ),
+        lambda: ceilings.one_of(
+            "inference_instance_type",
+            cfg.inference_instance_type,
+            variable,
+            ceilings.INFERENCE_TYPES,
+            default=sorted(prices.table()["inference"]),
+        ),
+        lambda: ceilings.at_most(
+            "training_instance_count", cfg.training_instance_count, variable, ceilings.TRAINING_COUNT
+        ),
+        lambda: ceilings.at_most(
+            "inference_instance_count", cfg.inference_instance_count, variable, ceilings.INFERENCE_COUNT
+        ),
+        lambda: ceilings.at_most("max_runtime_seconds", cfg.max_runtime_seconds, variable, ceilings.MAX_RUNTIME),
+        lambda: ceilings.at_most("volume_size_gb", cfg.volume_size_gb, variable, ceilings.VOLUME),
+        lambda: ceilings.at_most(
+            "endpoint_ttl_hours", params.get("endpoint_ttl_hours"), variable, ceilings.ENDPOINT_TTL
+        ),
+        lambda: ceilings.at_most(
+            "max_number_of_training_jobs", params.get("max_number_of_training_jobs"), variable, ceilings.TUNING_JOBS
+        ),
+        lambda: ceilings.at_most(
+            "max_parallel_training_jobs", params.get("max_parallel_training_jobs"), variable, ceilings.TUNING_PARALLEL
+        ),
+    ]
+    if not cfg.network_isolation:
+        checks.append(lambda: _network_access_allowed(variable))
+    validation.collect_errors(checks)
+
+
+def _network_access_allowed(variable: Callable[[str], str | None]) -> None:
+    if not ceilings.flag(variable, ceilings.ALLOW_NETWORK_ACCESS):
+        raise ParamError(
+            "network_isolation",
+            "turning network isolation off is not allowed (the containers run as the execution role; Variable "
+            f"{ceilings.ALLOW_NETWORK_ACCESS.variable} is not true)",
+            "leave network_isolation on, or ask whoever may edit Variables to set "
+            f"{ceilings.ALLOW_NETWORK_ACCESS.variable} to true",
+        )
+
+
 def check_budget(
     cfg: RunConfig, params: Mapping[str, Any], variable: Callable[[str], str | None], endpoint_variants: int = 1
 ) -> dict[str, Any]:
-    """The run's worst case (:mod:`.budget`) against max_cost_usd (form, else Variable, else the default); raises
-    a ParamError when over, before anything is created. Spot (pipeline 2) is bounded by max wait."""
+    """The run's worst case (:mod:`.budget`, every term) against max_cost_usd (the form may lower the Variable's
+    ceiling, never raise it); raises a ParamError when over, before anything is created. ``params``: the DAG's
+    declared, validated Params only. Spot is billed at most its max runtime."""
     spot = bool(params.get("use_spot"))
     family = str(cfg.training_instance_type).rsplit(".", 1)[0]
-    numbers = (cfg.training_instance_count, cfg.max_runtime_seconds, cfg.inference_instance_count)
+    numbers = (
+        cfg.training_instance_count,
+        cfg.max_runtime_seconds,
+        cfg.inference_instance_count,
+        cfg.volume_size_gb,
+        params.get("endpoint_ttl_hours") or 24,
+    )
     if (
         family not in training_config.GPU_TRAINING_FAMILIES
         or cfg.inference_instance_type not in INFERENCE_TYPES
         or not all(isinstance(n, int) for n in numbers)
     ):
         return {}  # bad types or counts: their own checks name them; nothing is priced until they pass
+    try:  # a bad or refused region is named by the region check; an allowed region without a price fails closed
+        validation.validate_region(cfg.region)
+        ceilings.one_of("region", cfg.region, variable, ceilings.REGIONS, default=prices.priced_regions())
+    except ParamError:
+        return {}
     trials = params.get("max_number_of_training_jobs")  # the tuning pipeline's: every trial may run its max
     jobs = trials if isinstance(trials, int) and not isinstance(trials, bool) and trials >= 1 else 1
     limit, source = budget.budget_from(params.get(budget.PARAM), variable(budget.VARIABLE))
@@ -402,10 +483,15 @@ def check_budget(
             use_spot=spot,
             max_wait_seconds=params.get("max_wait_seconds") if spot else None,
             jobs=jobs,
+            volume_size_gb=int(cfg.volume_size_gb),
         ),
         endpoint=budget.EndpointLimits(
-            cfg.inference_instance_type, int(cfg.inference_instance_count), variants=endpoint_variants
+            cfg.inference_instance_type,
+            int(cfg.inference_instance_count),
+            variants=endpoint_variants,
+            kept_hours=int(params.get("endpoint_ttl_hours") or 24) if cfg.keep_endpoint else None,
         ),
+        region=str(cfg.region),
     )
     budget.check(worst, limit, source)
     return {**worst, "max_cost_usd": limit, "source": source}

@@ -16,6 +16,7 @@ from sagemaker_mlops.core.airflow_tasks import (
     aws_client,
     bad_input_fails_fast,
 )
+from sagemaker_mlops.core.dag_params import declared_params
 from sagemaker_mlops.run import run_config
 from sagemaker_mlops.training import preflight
 
@@ -53,6 +54,7 @@ def validate_and_preflight(
             connection_region=connection_region,
             bucket_variable=bucket_variable,
             endpoint_variants=endpoint_variants,
+            declared=declared_params(context),
         )  # includes the budget guard (max_cost_usd), before any Create call
         spot = bool(params.get("use_spot", False))
         needs = [
@@ -73,10 +75,11 @@ def validate_and_preflight(
         preflight.check_quotas(aws_client(cfg, "service-quotas"), needs, cfg.region, tuning=tuning)
     worst = cfg.extra["budget"]
     log.info(
-        "Worst case %.2f USD within the budget of %g USD (%s): %s",
+        "Worst case %.2f USD within the budget of %g USD (%s), per term %s: %s",
         worst["usd"],
         worst["max_cost_usd"],
         worst["source"],
+        json.dumps(worst["terms"], sort_keys=True),
         "; ".join(worst["how"]),
     )
     log.info("Run config: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))

@@ -13,6 +13,7 @@ from sagemaker_mlops.core.airflow_tasks import (
     AWS_CONN_ID,
     POLL_SECONDS,
     aws_client,
+    aws_wait_timeout,
     s3_hook,
     sagemaker_client,
     store_beside_model,
@@ -23,6 +24,10 @@ from sagemaker_mlops.serving import smoke_test as smoke
 from sagemaker_mlops.serving import teardown as td
 
 log = logging.getLogger(__name__)
+
+ENDPOINT_WAIT_SECONDS = 3600  # CreateEndpoint to InService (the budget's ENDPOINT_CREATE_TIMEOUT_SECONDS)
+# A teardown waits for a busy endpoint, then for Deleting to end, each Describe retried through an outage.
+TEARDOWN_WAIT_SECONDS = td.BUSY_WAIT_SECONDS + td.DELETING_SECONDS + 4 * td.OUTAGE_SECONDS
 
 
 @setup
@@ -113,7 +118,7 @@ def _skip_if_kept(cfg: RunConfig, what: str) -> None:
         raise AirflowSkipException(f"keep_endpoint is on: {what} is kept (and keeps billing).")
 
 
-@task
+@task(execution_timeout=aws_wait_timeout(TEARDOWN_WAIT_SECONDS))
 def delete_endpoint(config: dict[str, Any]) -> bool:
     """Delete this run's endpoint and wait until it is gone (its instances bill until then); idempotent."""
     cfg = RunConfig.from_dict(config)
@@ -180,6 +185,7 @@ def deploy_operators(config: Any, requests: Any) -> tuple[Any, Any, Any]:
         region_name=region,
         deferrable=True,
         check_interval=POLL_SECONDS,
-        max_ingestion_time=3600,
+        max_ingestion_time=ENDPOINT_WAIT_SECONDS,
+        execution_timeout=aws_wait_timeout(ENDPOINT_WAIT_SECONDS),
     )
     return model, endpoint_config, endpoint

@@ -8,6 +8,7 @@ from typing import Any
 
 from sagemaker_mlops.core.naming import attempt_name
 from sagemaker_mlops.core.validation import JobEnded, ParamError
+from sagemaker_mlops.training.algorithm_limits import failure_fix
 
 CREATE, ATTACH, DONE = "create", "attach", "done"
 
@@ -80,7 +81,8 @@ def next_step(job: dict[str, Any] | None) -> str:
 
 
 def raise_for_status(job: dict[str, Any]) -> None:
-    """Stopped counts as failure (a spot job out of MaxWait ends Stopped/MaxWaitTimeExceeded)."""
+    """Stopped counts as failure (a spot job out of MaxWait ends Stopped/MaxWaitTimeExceeded); a Failed job's
+    message is its FailureReason and the fix (:func:`algorithm_limits.failure_fix`)."""
     status = job["TrainingJobStatus"]
     if status == "Completed":
         return
@@ -93,29 +95,56 @@ def raise_for_status(job: dict[str, Any]) -> None:
             f"{job.get('StoppingCondition', {}).get('MaxWaitTimeInSeconds')}. The checkpoints are kept in "
             f"{checkpoint}: trigger a new run with resume_checkpoint_uri={checkpoint} to continue from them"
         )
+    elif status == "Failed":
+        detail = f"{detail}. {failure_fix(detail)}" if detail else failure_fix(detail)
     raise TrainingJobEnded(f"Training job {job['TrainingJobName']} ended {status} ({secondary}). {detail}".strip())
 
 
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+def log_streams(logs: Any, job_name: str) -> list[str]:
+    """Every stream of the job: one per host and launch (``<job>/algo-<n>-<epoch>``; a spot job relaunched after an
+    interruption, or a retried one, has new streams), sorted by name (host, then launch), every page."""
+    names: list[str] = []
+    kwargs: dict[str, Any] = {"logGroupName": LOG_GROUP, "logStreamNamePrefix": f"{job_name}/"}
+    while True:
+        page = logs.describe_log_streams(**kwargs)
+        names += [stream["logStreamName"] for stream in page["logStreams"]]
+        if not page.get("nextToken"):
+            return sorted(names)
+        kwargs["nextToken"] = page["nextToken"]
+
+
 def log_lines(logs: Any, job_name: str, limit: int = 500) -> list[str]:
-    """The first ``limit`` CloudWatch lines of the job's first instance (/aws/sagemaker/TrainingJobs): the deferred
-    operator prints only what exists before it defers, and a re-attached job prints nothing, so the result task
-    copies them into its log; the full streams stay in CloudWatch (the plugin links to them)."""
+    """The first ``limit`` CloudWatch lines of every host and launch of the job (/aws/sagemaker/TrainingJobs),
+    each prefixed with its stream: the deferred operator prints only what exists before it defers, and a
+    re-attached job prints nothing, so the result task copies them into its log; the full streams stay in
+    CloudWatch (the plugin links to them). ``logs`` must be a client of the run's region (the job's logs are
+    there), e.g. ``aws_client(cfg, "logs")``."""
     from botocore.exceptions import ClientError
 
-    group = "/aws/sagemaker/TrainingJobs"
     try:
-        streams = logs.describe_log_streams(
-            logGroupName=group, logStreamNamePrefix=f"{job_name}/", orderBy="LogStreamName"
-        )["logStreams"]
+        streams = log_streams(logs, job_name)
     except ClientError:
         return []
     lines: list[str] = []
-    for stream in streams[:1]:
-        events = logs.get_log_events(
-            logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True, limit=limit
-        )["events"]
-        lines += [f"[{stream['logStreamName']}] {e['message']}" for e in events]
+    for stream in streams:
+        events = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True, limit=limit)
+        lines += [f"[{stream}] {e['message']}" for e in events["events"]]
     return lines
+
+
+def logs_in_its_region(hook: Any) -> Any:
+    """The provider's SageMakerHook (9.34.0) builds its CloudWatch Logs hook without ``region_name``, so
+    ``print_log`` tails the *connection's* region: a run in another region printed no log lines. Rebuilds it in
+    the SageMaker hook's region; returns the hook."""
+    from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
+
+    region = hook.conn_region_name
+    if getattr(hook.logs_hook, "conn_region_name", None) != region:
+        hook.logs_hook = AwsLogsHook(aws_conn_id=hook.aws_conn_id, region_name=region)
+    return hook
 
 
 def stop_if_running(sagemaker: Any, job_name: str) -> bool:

@@ -10,7 +10,7 @@
   ``stop_training_if_running`` stops the job in that case (and after a SIGKILL, which no handler sees).
 * The deferred wait also ends in an error while the job still runs: a throttled or 5xx DescribeTrainingJob the
   waiter does not retry, expired credentials, ``max_attempts`` spent. Failing ``train`` then made its teardown stop
-  a healthy job; ExplainedTrainingOperator waits again instead (at most :data:`MAX_REWAITS` times) and fails only
+  a healthy job; ExplainedTrainingOperator waits again instead (at most ``MAX_REWAITS`` times) and fails only
   when the job itself ended badly.
 * A job that fails for capacity (``CapacityError``), or a CreateTrainingJob refused with ``ResourceLimitExceeded``
   while other jobs hold the instances, is tried again after a back-off as ``<name>-a<n>``, ``capacity_retries``
@@ -32,26 +32,9 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 
 from sagemaker_mlops.core.naming import attempt_name
-from sagemaker_mlops.core.operators import PollsItsRegion
+from sagemaker_mlops.core.operators import PollsItsRegion, WaitsAgainOnError
 from sagemaker_mlops.training import job as training
 from sagemaker_mlops.training import preflight
-
-MAX_REWAITS = 10
-"""How many times an errored wait on a still-running job is started again before ``train`` gives up."""
-# Error codes of a DescribeTrainingJob that say nothing about the job: the wait starts again. Expired credentials
-# (MWAA's execution role rotates them; a long wait can outlive them): SageMaker's JSON API answers
-# ExpiredTokenException (the provider's own AWS executors expect that code), S3 ExpiredToken, a stale signature
-# RequestExpired.
-TRANSIENT_CODES = {
-    "ThrottlingException",
-    "Throttling",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "RequestExpired",
-}
-
 
 # Shorter back-offs are slept in the worker: a trigger that fires within seconds of the deferral races the
 # scheduler's processing of the executor's success report for it, which then fails the resumed task
@@ -64,7 +47,13 @@ def capacity_backoff_seconds() -> float:
     return float(os.environ.get("SAGEMAKER_MLOPS_CAPACITY_BACKOFF_SECONDS", "300"))
 
 
-class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
+class ExplainedTrainingOperator(WaitsAgainOnError, PollsItsRegion, SageMakerTrainingOperator):
+    JOB_NOUN = "training job"
+    DESCRIBE_OPERATION = "DescribeTrainingJob"
+    STATUS_KEY = "TrainingJobStatus"
+    TRIGGER_JOB_TYPE = "Training"
+    GIVE_UP_ADVICE = "Check the account's credentials and SageMaker's health before a re-run."
+
     def on_kill(self) -> None:
         """Called when the task is stopped while it runs: never leave this run's job training."""
         name = self.config.get("TrainingJobName") if isinstance(self.config, dict) else None
@@ -93,6 +82,7 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
             attempt = 1 if latest is None else training.attempt_of(base, latest["TrainingJobName"])
             attempt += 1 if latest is not None and training.lacked_capacity(latest) else 0
         self.config["TrainingJobName"] = name = attempt_name(base, attempt)
+        training.logs_in_its_region(self.hook)  # print_log tails the job's region, not the connection's
         if context.get("ti") is not None:
             context["ti"].xcom_push(key="training_job_name", value=name)
         try:
@@ -104,6 +94,8 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
                 retried = self._retry_for_capacity(context, base, attempt, job["FailureReason"])
                 if retried is not None:
                     return retried
+            if job is not None and job["TrainingJobStatus"] in ("Failed", "Stopped"):
+                training.raise_for_status(job)  # its FailureReason and the fix, not the provider's bare exception
             raise
         except ClientError as err:
             error = err.response.get("Error", {})
@@ -176,49 +168,8 @@ class ExplainedTrainingOperator(PollsItsRegion, SageMakerTrainingOperator):
         )
         return None  # not reached: defer raises
 
-    def _describe_unless_unreachable(self, job_name: str) -> dict[str, Any] | None:
-        """The job, or None when SageMaker cannot be asked right now (the job's state is unknown, not bad)."""
-        from botocore.exceptions import BotoCoreError, ClientError
+    def _describe_job(self, name: str) -> dict[str, Any]:
+        return self.hook.describe_training_job(name)
 
-        try:
-            return self.hook.describe_training_job(job_name)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") not in TRANSIENT_CODES:
-                raise
-            self.log.warning("DescribeTrainingJob %s failed: %s", job_name, err)
-        except BotoCoreError as err:  # no credentials, connection errors
-            self.log.warning("DescribeTrainingJob %s failed: %s", job_name, err)
-        return None
-
-    def _wait_again(self, event: dict[str, Any], job: dict[str, Any] | None, rewaits: int) -> None:
-        from airflow.exceptions import AirflowException
-        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-
-        state = job["TrainingJobStatus"] if job else "in an unknown state (SageMaker did not answer)"
-        if rewaits >= MAX_REWAITS:
-            raise AirflowException(
-                f"Training job {event['job_name']} is still {state} after {MAX_REWAITS} waits ended in errors "
-                f"(last: {event.get('message')}); giving up. Check the account's credentials and SageMaker's "
-                "health before a re-run."
-            )
-        self.log.warning(
-            "The wait for training job %s ended with an error (%s) while the job is %s: waiting again (%d/%d).",
-            event["job_name"],
-            event.get("message"),
-            state,
-            rewaits + 1,
-            MAX_REWAITS,
-        )
-        if job is None:
-            time.sleep(min(self.check_interval, 30))  # do not hammer an API that just failed
-        self.defer(
-            trigger=SageMakerTrigger(
-                job_name=event["job_name"],
-                job_type="Training",
-                waiter_delay=self.check_interval,
-                waiter_max_attempts=self.max_attempts,
-                aws_conn_id=self.aws_conn_id,
-            ),
-            method_name="execute_complete",
-            kwargs={"rewaits": rewaits + 1},
-        )
+    def _trigger_kwargs(self) -> dict[str, Any]:
+        return {"waiter_max_attempts": self.max_attempts}

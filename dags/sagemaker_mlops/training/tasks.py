@@ -13,6 +13,7 @@ from sagemaker_mlops.core.airflow_tasks import (
     AWS_CONN_ID,
     POLL_SECONDS,
     aws_client,
+    aws_wait_timeout,
     bad_input_fails_fast,
     s3_hook,
     sagemaker_client,
@@ -137,6 +138,7 @@ def train_operator(config: Any, request: Any) -> Any:
         check_if_job_exists=True,
         action_if_job_exists="fail",
         retries=0,
+        execution_timeout=aws_wait_timeout(_max_attempts() * POLL_SECONDS),  # the longest MaxWait the form allows
     )
 
 
@@ -153,4 +155,5 @@ def reattach_sensor(config: Any) -> Any:
         poke_interval=POLL_SECONDS,
         print_log=False,
         timeout=_max_attempts() * POLL_SECONDS,
+        execution_timeout=aws_wait_timeout(_max_attempts() * POLL_SECONDS),
     )

@@ -142,6 +142,15 @@ class Hyperparameters:
             errors.append(
                 ParamError("top_k", f"{self.top_k!r} is not an integer > 1", "use e.g. 5 (the book's) or None to omit")
             )
+        elif self.top_k is not None and _is_int(self.num_classes) and 2 <= self.num_classes <= self.top_k:
+            # A top-k accuracy over num_classes or more classes is always 1: a metric that says nothing.
+            errors.append(
+                ParamError(
+                    "top_k",
+                    f"{self.top_k} is not below num_classes ({self.num_classes}): its top-k accuracy is always 1",
+                    f"use a top_k below {self.num_classes}, or leave it empty",
+                )
+            )
         if self.precision_dtype not in PRECISION_CHOICES:
             errors.append(
                 ParamError("precision_dtype", f"{self.precision_dtype!r} is not supported", "use float32 or float16")

@@ -9,6 +9,11 @@ from sagemaker_mlops.core.validation import ParamError
 from sagemaker_mlops.training.job import ATTACH, CREATE, DONE, TrainingJobEnded
 
 RUNNING = {"InProgress", "Stopping"}
+MAX_TUNING_RUNTIME_SECONDS = 30 * 24 * 60 * 60
+"""The longest a tuning job runs: 30 days (SageMaker guide, "Resource Limits for Automatic Model Tuning": "Maximum
+run time for a hyperparameter tuning job"). The request, like the SDK's for the book, sets no
+``ResourceLimits.MaxRuntimeInSeconds`` (botocore: 120..15768000), so this service limit bounds it; each trial is
+bounded by its own ``StoppingCondition`` (at most 28 days, a training job's)."""
 
 
 def describe_or_none(sagemaker: Any, name: str) -> dict[str, Any] | None:

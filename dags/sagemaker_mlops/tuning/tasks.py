@@ -17,6 +17,7 @@ from sagemaker_mlops.core.airflow_tasks import (
     AWS_CONN_ID,
     POLL_SECONDS,
     aws_client,
+    aws_wait_timeout,
     bad_input_fails_fast,
     s3_hook,
     sagemaker_client,
@@ -154,12 +155,15 @@ def tuning_request(
 
 
 @task.branch
-def start_or_attach_tuning(config: dict[str, Any]) -> list[str]:
-    """A re-run finds this run's tuning job by its deterministic name and re-attaches instead of paying twice."""
+def start_or_attach_tuning(config: dict[str, Any], **context: Any) -> list[str]:
+    """A re-run finds this run's tuning job by its deterministic name and re-attaches instead of paying twice; the
+    name is pushed as XCom ``tuning_job_name`` for the re-attach sensor."""
     cfg = RunConfig.from_dict(config)
+    name = cfg.names["tuning_job"]
     with bad_input_fails_fast():
-        step = tuning_job.next_step(tuning_job.describe_or_none(sagemaker_client(cfg), cfg.names["tuning_job"]))
-    log.info("Tuning job %s: %s", cfg.names["tuning_job"], step)
+        step = tuning_job.next_step(tuning_job.describe_or_none(sagemaker_client(cfg), name))
+    log.info("Tuning job %s: %s", name, step)
+    context["ti"].xcom_push(key="tuning_job_name", value=name)
     return {
         training.CREATE: ["tune", "tuning_result"],
         training.ATTACH: ["reattach_tuning", "tuning_result"],
@@ -180,28 +184,30 @@ def tune_operator(config: Any, request: Any) -> Any:
         check_interval=POLL_SECONDS,
         max_attempts=_max_attempts(),
         retries=0,
+        execution_timeout=aws_wait_timeout(_max_attempts() * POLL_SECONDS),  # a tuning job's 28-day limit
     )
 
 
 def _max_attempts() -> int:
-    """Polls of the deferred wait (the trigger's default, 480, is 4 hours at 30 s): 28 days, the most a tuning job
-    may run (ResourceLimits.MaxRuntimeInSeconds)."""
-    from sagemaker_mlops.training.training_config import MAX_RUNTIME_LIMIT_SECONDS
-
-    return MAX_RUNTIME_LIMIT_SECONDS // POLL_SECONDS + 10
+    """Polls of the deferred wait (the trigger's default, 480, is 4 hours at 30 s): 30 days, the longest a tuning
+    job runs (:data:`tuning_job.MAX_TUNING_RUNTIME_SECONDS`)."""
+    return tuning_job.MAX_TUNING_RUNTIME_SECONDS // POLL_SECONDS + 10
 
 
 def reattach_sensor(config: Any) -> Any:
     from airflow.providers.amazon.aws.sensors.sagemaker import SageMakerTuningSensor
 
+    # The name from XCom key tuning_job_name: config["names"]["tuning_job"] on an XComArg reads XCom *key*
+    # "tuning_job", which no task pushes (the re-attach failed, and its teardown stopped the healthy tuning job).
     return SageMakerTuningSensor(
         task_id="reattach_tuning",
-        job_name=config["names"]["tuning_job"],
+        job_name="{{ ti.xcom_pull(task_ids='start_or_attach_tuning', key='tuning_job_name') }}",
         aws_conn_id=AWS_CONN_ID,
         region_name=config["region"],
         mode="reschedule",
         poke_interval=POLL_SECONDS,
         timeout=_max_attempts() * POLL_SECONDS,
+        execution_timeout=aws_wait_timeout(_max_attempts() * POLL_SECONDS),
     )
 
 

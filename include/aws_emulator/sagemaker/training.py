@@ -71,6 +71,7 @@ class TrainingRun:
         self._segment_start = 0.0
         self.interruptions = 0
         self.logs: LogWriter | None = None
+        self._last_launch: int | None = None  # epoch seconds in the previous launch's stream names
         self.meter = metrics.UsageMeter()  # the job thread's CPU, memory and disk, for CloudWatch's instance metrics
 
     # -- control -------------------------------------------------------------------------------------------
@@ -162,9 +163,12 @@ class TrainingRun:
                 raise _NoCapacity(capacity)
             if job.enable_managed_spot_training and SETTINGS.take_spot_no_capacity():
                 self._wait_for_spot_capacity()
-        if self.logs is None:  # one stream per instance for the job's life, also across spot relaunches
+        if self.logs is None:  # one stream per instance and launch, as SageMaker writes them
             instance_count = int(job.resource_config.get("InstanceCount", 1))
-            self.logs = LogWriter(self.account_id, self.region, job.training_job_name, instance_count)
+            self.logs = LogWriter(
+                self.account_id, self.region, job.training_job_name, instance_count, self._last_launch
+            )
+            self._last_launch = self.logs.started
         if job.training_start_time is None:  # billing starts once instances run (API doc: TrainingStartTime)
             job.training_start_time = utcnow()
             self._segment_start = time.monotonic()
@@ -263,6 +267,7 @@ class TrainingRun:
                 f"{(self.job.checkpoint_config or {}).get('S3Uri', '(no CheckpointConfig)')}.",
             )
         self._segment_start = time.monotonic()
+        self.logs = None  # the relaunched instances write new streams (algo-<n>-<this launch's epoch>)
         self._launch()
 
     def _upload(self, result: ic_algorithm.TrainResult) -> None:
