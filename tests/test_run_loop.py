@@ -63,13 +63,15 @@ def _report(summary_mix: dict[str, float], confidence: float) -> dict[str, Any]:
 
 
 def test_the_verdict_names_each_figure_its_threshold_and_the_report() -> None:
+    # JS(uniform, half 1s half 7s): m = .3 on 1 and 7, .05 elsewhere; KL(p||m) = .2 log2(1/3) + .8 = .48301,
+    # KL(q||m) = log2(5/3) = .73697; mean .60999
     lines = run_loop.verdict_lines(_report({"1": 0.5, "7": 0.5}, 0.7))
     text = "\n".join(lines)
-    assert "class mix Jensen-Shannon 0.531 vs threshold 0.1 -> DRIFT" in text, text
+    assert "class mix Jensen-Shannon 0.610 vs threshold 0.1 -> DRIFT" in text, text
     assert "mean top-1 confidence 0.700 vs baseline 0.900 - 0.1 -> DRIFT" in text, text
     assert "mean intensity 34.0 vs baseline 33.0 +/- 25.0 -> ok" in text, text
     assert "error rate 0.0% of 60 invocations vs 5% -> ok" in text, text
-    assert lines[-2].startswith("verdict: DRIFT - class mix: Jensen-Shannon 0.531 > 0.1"), lines[-2]
+    assert lines[-2].startswith("verdict: DRIFT - class mix: Jensen-Shannon 0.610 > 0.1"), lines[-2]
     assert lines[-1] == (
         "report: s3://b/capture/_monitor/mnist-production/20261207T010000Z/drift-report.html "
         "(JSON: s3://b/capture/_monitor/mnist-production/20261207T010000Z/drift-report.json)"

@@ -86,6 +86,11 @@ def run_asset_triggered(dag: Any, **test_kwargs: Any) -> Any:
         return dag.test(**test_kwargs)
 
 
+def _text(value: Any) -> str | None:
+    """An Airflow enum's value ("asset", not "DagRunTriggeredByType.ASSET")."""
+    return None if value is None else str(getattr(value, "value", value))
+
+
 def trigger_of(run: Any) -> dict[str, Any]:
     """What started ``run``: its type, who triggered it, and each consumed Asset event (name, source, extra)."""
     from airflow.models.dagrun import DagRun
@@ -97,9 +102,9 @@ def trigger_of(run: Any) -> dict[str, Any]:
         return {
             "dag_id": row.dag_id,
             "run_id": row.run_id,
-            "run_type": str(row.run_type),
-            "triggered_by": str(row.triggered_by),
-            "state": str(row.state),
+            "run_type": _text(row.run_type),
+            "triggered_by": _text(row.triggered_by),
+            "state": _text(row.state),
             "conf": row.conf or {},
             "consumed_asset_events": [
                 {
