@@ -68,7 +68,7 @@ def test_the_verdict_names_each_figure_its_threshold_and_the_report() -> None:
     lines = run_loop.verdict_lines(_report({"1": 0.5, "7": 0.5}, 0.7))
     text = "\n".join(lines)
     assert "class mix Jensen-Shannon 0.610 vs threshold 0.1 -> DRIFT" in text, text
-    assert "mean top-1 confidence 0.700 vs baseline 0.900 - 0.1 -> DRIFT" in text, text
+    assert "mean top-1 confidence 0.700 vs floor 0.800 (baseline 0.900 - 0.1) -> DRIFT" in text, text
     assert "mean intensity 34.0 vs baseline 33.0 +/- 25.0 -> ok" in text, text
     assert "error rate 0.0% of 60 invocations vs 5% -> ok" in text, text
     assert lines[-2].startswith("verdict: DRIFT - class mix: Jensen-Shannon 0.610 > 0.1"), lines[-2]
@@ -101,6 +101,31 @@ def test_the_trigger_names_the_event_its_source_and_its_reasons() -> None:
     assert "run_type asset_triggered, triggered_by asset" in lines[0] and "consumed 1 Asset event(s)" in lines[0]
     assert "sagemaker_mlops.production_drift" in lines[1] and "mnist_production_monitor/manual__1" in lines[1]
     assert lines[2:] == ["    reasons: class mix: Jensen-Shannon 0.531 > 0.1 (PSI 4.1)", "    report: s3://r.html"]
+
+
+def test_the_recap_says_each_verdict_the_retrains_trigger_and_its_decision() -> None:
+    calm = {**_report({str(i): 0.1 for i in range(10)}, 0.88)}
+    drifted = {**_report({"1": 0.5, "7": 0.5}, 0.88), "event_emitted": True}
+    trigger = {
+        "run_id": "asset_triggered__x",
+        "run_type": "asset_triggered",
+        "consumed_asset_events": [
+            {"asset": mt.DRIFT_ASSET.name, "source_dag_id": "mnist_production_monitor", "source_run_id": "manual__2"}
+        ],
+    }
+    rejected = {"promote": False, "reason": "new model 0.883 vs base model 0.892 on the pinned holdout"}
+    lines = run_loop.recap_lines(calm, drifted, trigger, rejected)
+    assert lines[0] == "normal traffic -> no drift (class mix JS 0.000 <= 0.1), no event"
+    assert lines[1].startswith("drifted traffic -> DRIFT (class mix: Jensen-Shannon 0.610 > 0.1")
+    assert "drift event emitted; report s3://b/capture/" in lines[1]
+    assert lines[2] == (
+        "retrain: asset_triggered__x (asset_triggered) from sagemaker_mlops.production_drift of "
+        "mnist_production_monitor/manual__2"
+    )
+    assert lines[3] == "holdout decision: REJECTED, production kept: " + rejected["reason"]
+    promoted = run_loop.recap_lines(None, None, None, {"promote": True, "reason": "better"})
+    assert promoted[0].endswith("no verdict (the run was skipped or failed)") and promoted[2] == "retrain: no run"
+    assert promoted[3] == "holdout decision: PROMOTED, production updated: better"
 
 
 # -- the loop on the emulator ----------------------------------------------------------------------------------------

@@ -105,8 +105,8 @@ def verdict_lines(report: Mapping[str, Any]) -> list[str]:
         floor = base["mean_top1_confidence"] - limits["confidence_drop"]
         value = figures["mean_top1_confidence"]
         lines.append(
-            f"mean top-1 confidence {value:.3f} vs baseline {base['mean_top1_confidence']:.3f} - "
-            f"{limits['confidence_drop']} -> {mark(value < floor)}"
+            f"mean top-1 confidence {value:.3f} vs floor {floor:.3f} (baseline {base['mean_top1_confidence']:.3f} - "
+            f"{limits['confidence_drop']}) -> {mark(value < floor)}"
         )
     if "mean_intensity" in figures:
         shift = abs(figures["mean_intensity"] - base["input"]["mean_intensity"])
@@ -152,6 +152,43 @@ def trigger_lines(trigger: Mapping[str, Any]) -> list[str]:
             lines.append(f"    reasons: {'; '.join(extra['reasons'])}")
             lines.append(f"    report: {extra.get('html_uri')}")
     return lines
+
+
+def recap_lines(
+    calm: Mapping[str, Any] | None,
+    drifted: Mapping[str, Any] | None,
+    trigger: Mapping[str, Any] | None,
+    decision: Mapping[str, Any] | None,
+) -> list[str]:
+    """The loop in four lines: each monitor verdict, what started the retrain, and its promotion decision."""
+
+    def verdict(report: Mapping[str, Any] | None) -> str:
+        if report is None:
+            return "no verdict (the run was skipped or failed)"
+        figures, limits = report["figures"], report["thresholds"]
+        if not report["drift"]:
+            return f"no drift (class mix JS {figures['class_mix_js']:.3f} <= {limits['class_mix_js']}), no event"
+        emitted = "drift event emitted" if report.get("event_emitted") else "NO drift event"
+        return f"DRIFT ({'; '.join(report['reasons'])}), {emitted}; report {report['html_uri']}"
+
+    events = (trigger or {}).get("consumed_asset_events", [])
+    started = (
+        f"{trigger['run_id']} ({trigger['run_type']}) from "
+        + ", ".join(f"{e['asset']} of {e['source_dag_id']}/{e['source_run_id']}" for e in events)
+        if trigger
+        else "no run"
+    )
+    if decision is None:
+        outcome = "no decision (the run failed before it)"
+    else:
+        outcome = f"{'PROMOTED, production updated' if decision['promote'] else 'REJECTED, production kept'}: "
+        outcome += decision["reason"]
+    return [
+        f"normal traffic -> {verdict(calm)}",
+        f"drifted traffic -> {verdict(drifted)}",
+        f"retrain: {started}",
+        f"holdout decision: {outcome}",
+    ]
 
 
 def read_trigger(path: Path) -> dict[str, Any] | None:
