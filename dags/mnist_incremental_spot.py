@@ -63,7 +63,9 @@ with DAG(
     tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "managed-spot", "incremental"],
 ) as dag:
     # --- set-up: params, quotas (spot), base model and its compatibility, dataset — before any spend
-    config = run_tasks.validate_and_preflight(bucket_variable="sagemaker_mlops_incremental_bucket")
+    config = run_tasks.validate_and_preflight(
+        bucket_variable="sagemaker_mlops_incremental_bucket", evaluation_jobs=2
+    )  # the holdout evaluation scores the new model and the base model
     incremental = incremental_tasks.resolve_base_model(config)
     dataset = dataset_tasks.download_dataset(config)
     uploaded = dataset_tasks.upload_dataset(config, dataset)

@@ -11,6 +11,8 @@ DAGS = ("mnist_train_deploy", "mnist_incremental_spot", "mnist_tuning")
 
 
 def _form(dag_id: str) -> tuple[dict[str, Any], int]:
+    """The DAG's form defaults, and its holdout evaluation's transform jobs (as its DAG file passes them to
+    validate_and_preflight: the champion is scored too where there is one). One test endpoint variant each."""
     from sagemaker_mlops.run import run_config
     from sagemaker_mlops.tuning import tasks as tuning_tasks
 
@@ -30,7 +32,7 @@ def worst_case(dag_id: str, **changes: Any) -> dict[str, Any]:
     """The budget dict ``validate_and_preflight`` returns for ``dag_id`` with its defaults (plus ``changes``)."""
     from sagemaker_mlops.run import run_config
 
-    params, variants = _form(dag_id)
+    params, evaluation_jobs = _form(dag_id)
     known = {"sagemaker_mlops_bucket": "mlops-test-bucket", "sagemaker_mlops_role_arn": ROLE_ARN}
     cfg = run_config.resolve(
         {**params, **changes},
@@ -39,7 +41,7 @@ def worst_case(dag_id: str, **changes: Any) -> dict[str, Any]:
         aws_conn_id="aws_default",
         variable=known.get,
         connection_region=lambda: "us-east-1",
-        endpoint_variants=variants,
+        evaluation_jobs=evaluation_jobs,
         declared=set(params),
     )
     return cfg.extra["budget"]

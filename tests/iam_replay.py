@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from constants import ACCOUNT, DATA_BUCKET, INCREMENTAL_BUCKET, REGION, REPO, ROLE_ARN
+from constants import ACCOUNT, DATA_BUCKET, HOLDOUT_BUCKET, HOLDOUT_KEY, INCREMENTAL_BUCKET, REGION, REPO, ROLE_ARN
 
 IAM_DIR = REPO / "include" / "iam"
 PARTITION = "aws"
@@ -39,6 +39,7 @@ PLACEHOLDERS: dict[str, Any] = {
     "IncrementalBucket": INCREMENTAL_BUCKET,
     "SageMakerExecutionRoleArn": ROLE_ARN,
     "ModelPackageGroupName": "mnist-image-classifier",
+    "HoldoutObject": f"{HOLDOUT_BUCKET}/{HOLDOUT_KEY}",
     "Regions": [REGION],
     "TrainingInstanceTypes": ["ml.p2.xlarge", "ml.p3.2xlarge", "ml.g4dn.xlarge", "ml.g5.xlarge"],
     "InferenceInstanceTypes": ["ml.m5.large", "ml.m5.xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge"],

@@ -3,6 +3,7 @@ stops before any Create call is test_pipeline1's bad-param run)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -64,7 +65,9 @@ def test_an_unpriced_type_is_refused_not_guessed():
         budget.worst_case(training=budget.TrainingLimits("ml.p4d.24xlarge", 1, 3600))
 
 
-def _resolve(variables: dict[str, str] | None = None, pipeline_2: bool = False, variants: int = 1, **changes: Any):
+def _resolve(
+    variables: dict[str, str] | None = None, pipeline_2: bool = False, evaluation_jobs: int = 1, **changes: Any
+):
     from sagemaker_mlops.run import run_config
 
     params = {
@@ -81,19 +84,21 @@ def _resolve(variables: dict[str, str] | None = None, pipeline_2: bool = False, 
         aws_conn_id="aws_default",
         variable=known.get,
         connection_region=lambda: "us-east-1",
-        endpoint_variants=2 if pipeline_2 else variants,
+        evaluation_jobs=2 if pipeline_2 else evaluation_jobs,
     )
 
 
 def test_the_run_config_carries_the_worst_case_for_the_report():
     worst = _resolve().extra["budget"]
-    # 54 USD of training, 2 x 30 GB x 0.14 USD/GB-month x 24 h / 730 h = 0.28 USD of volumes, 0.345 USD endpoint.
-    assert (worst["usd"], worst["max_cost_usd"], worst["source"]) == (54.63, 200.0, "the package default")
-    assert worst["terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35}
+    # 54 USD of training, 2 x 30 GB x 0.14 USD/GB-month x 24 h / 730 h = 0.28 USD of volumes, 0.345 USD endpoint,
+    # the holdout evaluation's transform job: 1 x ml.m5.large x (3600 + 600) s x 0.115 USD/h = 0.134 USD.
+    assert (worst["usd"], worst["max_cost_usd"], worst["source"]) == (54.76, 200.0, "the package default")
+    assert worst["terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35, "transform": 0.14}
     spot = _resolve({"sagemaker_mlops_max_cost_usd": "5"}, pipeline_2=True).extra["budget"]
     # Pipeline 2's defaults: 2 x ml.p2.xlarge to the 1800 s max runtime (spot waiting is not billed), the endpoint
-    # serving both models.
-    assert (spot["usd"], spot["source"]) == (1.83, "Variable sagemaker_mlops_max_cost_usd")
+    # serving the new model, two transform jobs (the new and the base model on the holdout).
+    assert (spot["usd"], spot["source"]) == (1.75, "Variable sagemaker_mlops_max_cost_usd")
+    assert spot["terms"]["transform"] == 0.27
 
 
 def test_over_budget_is_reported_with_every_other_problem_at_once():
@@ -108,10 +113,11 @@ def test_the_tuning_pipeline_prices_every_trial_at_its_max_runtime():
     from sagemaker_mlops.tuning import tasks as tuning_tasks
 
     tuning = {name: p.value for name, p in tuning_tasks.tuning_params().items()}
-    worst = _resolve(variants=2, **tuning).extra["budget"]
+    worst = _resolve(evaluation_jobs=2, **tuning).extra["budget"]
     # 20 trials x 2 x ml.p2.xlarge (1.125 USD/h) x the 3600 s per-trial default = 45 USD, + the endpoint serving
-    # the best trial and the champion: 2 x 0.345, + 20 x 2 x 30 GB volumes for 1 h: 0.23.
-    assert worst["usd"] == 45.93
+    # the best trial: 0.345, + 20 x 2 x 30 GB volumes for 1 h: 0.23, + two transform jobs (the best trial and the
+    # champion on the holdout): 0.268.
+    assert worst["usd"] == 45.85
     with pytest.raises(ParamError, match="x 20 jobs"):
         _resolve(**{**tuning, "max_runtime_seconds": 86400})  # 24 h per trial: 1,080 USD of training
 
@@ -137,7 +143,13 @@ def test_the_docs_show_each_dags_worst_case_per_term_as_the_code_computes_it():
         for suffix, changes in (("", {}), (" (kept)", {"keep_endpoint": True})):
             worst = worst_case(dag_id, **changes)
             terms = worst["terms"]
-            expected = [terms["training"], terms["training_storage"], terms["endpoint"], worst["usd"]]
+            expected = [
+                terms["training"],
+                terms["training_storage"],
+                terms["endpoint"],
+                terms["transform"],
+                worst["usd"],
+            ]
             assert rows[dag_id + suffix] == expected, dag_id + suffix
     day = production_worst_day()
     assert rows["mnist_deploy_production"] == [*day["terms"].values(), day["usd_per_day"]]
@@ -176,6 +188,41 @@ def test_the_training_report_shows_each_term_of_the_worst_case():
         "BillableTimeInSeconds": 600,
     }
     summary = report.training_report(job, region="us-east-1", worst_case=worst)
-    assert summary["costs"]["worst_case_terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35}
+    assert summary["costs"]["worst_case_terms"] == {
+        "training": 54.0,
+        "training_storage": 0.28,
+        "endpoint": 0.35,
+        "transform": 0.14,
+    }
     text = report.render_markdown(summary)
-    assert "- Worst case per term: training 54.0 USD, training_storage 0.28 USD, endpoint 0.35 USD" in text
+    assert (
+        "- Worst case per term: training 54.0 USD, training_storage 0.28 USD, endpoint 0.35 USD, transform 0.14 USD"
+        in text
+    )
+
+
+def test_the_holdout_evaluation_s_transform_jobs_are_priced_per_job_region_and_wait():
+    """Each batch transform job of the evaluation: one cheapest CPU instance for the operator's wait plus the
+    teardown's stop, at the inference price (Batch Transform's list price), times the region's factor."""
+    from sagemaker_mlops.core import prices
+    from sagemaker_mlops.evaluation import transform_config as tc
+
+    training = budget.TrainingLimits("ml.p2.xlarge", 1, 3600)
+    cheapest = tc.cheapest_cpu_instance(prices.table()["inference"])
+    assert cheapest == "ml.m5.large" and tc.WORST_BILLED_SECONDS == 4200
+    two = budget.TransformLimits(cheapest, jobs=2, seconds=tc.WORST_BILLED_SECONDS)
+    without = budget.worst_case(training=training)
+    with_two = budget.worst_case(training=training, transform=two)
+    assert without["terms"]["transform"] == 0.0
+    assert with_two["terms"]["transform"] == 0.27  # 2 x 4200 s x 0.115 USD/h = 0.268, up to the cent
+    assert with_two["usd"] == round(without["usd"] + 0.27, 2)
+    assert "holdout evaluation 2 batch transform job(s) x 1 x ml.m5.large x 4200 s" in with_two["how"][-1]
+    sao_paulo = budget.worst_case(training=training, transform=two, region="sa-east-1")
+    assert sao_paulo["terms"]["transform"] == math.ceil(0.268333 * sao_paulo["region_factor"] * 100) / 100
+    # pipeline 2 and the tuning DAG score the champion too: two jobs; pipeline 1 one
+    from budget_defaults import worst_case
+
+    assert [worst_case(d)["terms"]["transform"] for d in ("mnist_train_deploy", "mnist_incremental_spot")] == [
+        0.14,
+        0.27,
+    ]

@@ -67,7 +67,7 @@ def _refusal(variables: dict[str, str] | None = None, **kwargs: Any) -> dict[str
 
 def test_the_defaults_pass_with_no_variables_beyond_todays():
     cfg = _resolve()
-    assert cfg.network_isolation is True and cfg.extra["budget"]["usd"] == 54.63
+    assert cfg.network_isolation is True and cfg.extra["budget"]["usd"] == 54.76
     _resolve(tuning=True)
 
 

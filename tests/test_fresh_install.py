@@ -38,12 +38,15 @@ def test_only_runs_nobody_asked_for_skip_without_a_base_model(run_type: str, ski
 
 @pytest.fixture()
 def fresh_install(airflow_db: Any, airflow_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """No model Asset event exists (as on a fresh install), and pipeline 2's bucket Variable is set."""
+    """No model Asset event exists (as on a fresh install), and pipeline 2's bucket Variable is set, as is the
+    dataset automatic runs train on (without it they skip earlier: tests/test_automatic_dataset.py)."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import delete, select
 
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", "incremental-bucket")
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_URL", "https://data.example.com/batch2.zip")
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_SHA256", "ab" * 32)
     with create_session() as session:
         ids = session.scalars(select(AssetModel.id).where(AssetModel.name.in_(MODEL_ASSETS))).all()
         session.execute(delete(AssetEvent).where(AssetEvent.asset_id.in_(ids)))

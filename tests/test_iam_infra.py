@@ -33,7 +33,18 @@ from iam_replay import (
     json_document,
 )
 
-from constants import ACCOUNT, DATA_BUCKET, FAST, INCREMENTAL_BUCKET, LOOPBACK_DATASET_HOSTS, REGION, REPO, ROLE_ARN
+from constants import (
+    ACCOUNT,
+    DATA_BUCKET,
+    FAST,
+    HOLDOUT_BUCKET,
+    HOLDOUT_KEY,
+    INCREMENTAL_BUCKET,
+    LOOPBACK_DATASET_HOSTS,
+    REGION,
+    REPO,
+    ROLE_ARN,
+)
 from dag_runs import run_dag
 
 # Known after this session's merges, to fix next (the stop note names the defect); still run, reported XFAIL.
@@ -63,7 +74,8 @@ TEMPLATE_NAME_OF = {
     "Regions": "TrainingRegions",
 }
 TEMPLATE_REFS: dict[str, Any] = {TEMPLATE_NAME_OF.get(name, name): value for name, value in PLACEHOLDERS.items()}
-TEMPLATE_CONDITIONS = {"DefaultRegions": False}  # the tests pass TrainingRegions explicitly
+# the tests pass TrainingRegions explicitly, and pin a holdout (HoldoutObject)
+TEMPLATE_CONDITIONS = {"DefaultRegions": False, "HasHoldout": True}
 # Template parameters that the bucket resources take their names from.
 TEMPLATE_PARAMETER_VALUES = {
     "DataBucketName": DATA_BUCKET,
@@ -92,11 +104,10 @@ ALLOWED_UNCALLED = {
     "cloudwatch:PutMetricAlarm",
     "cloudwatch:TagResource",
     "cloudwatch:DeleteAlarms",
-    # issue 22's drift loop: batch-transform evaluation and the monitor's figures (statements ahead of the DAG code,
-    # tested in test_the_drift_loop_s_calls_are_allowed_and_no_more; the per-test replay covers them once called).
-    "sagemaker:CreateTransformJob",
-    "sagemaker:DescribeTransformJob",
+    # teardown stop_transform_jobs (and the reaper): only when a run failed or was killed while its holdout
+    # evaluation's batch transform still ran (tests/test_reaper_transform.py).
     "sagemaker:StopTransformJob",
+    # mnist_production_monitor's figures (tested in test_the_drift_loop_s_calls_are_allowed_and_no_more).
     "cloudwatch:PutMetricData",
     # pipeline 3 (mnist_tuning); the recorded run these tests replay is pipeline 1's, which tunes nothing (the
     # reaper's Describe/Stop of a tuning job are recorded: it stops the one planted below).
@@ -118,6 +129,7 @@ RESOURCELESS_LISTS = {
     "sagemaker:ListModels",
     "sagemaker:ListTrainingJobs",
     "sagemaker:ListHyperParameterTuningJobs",
+    "sagemaker:ListTransformJobs",
     "sagemaker:ListModelPackages",  # the registry's versions (a package's ARN is only known from the listing)
 }
 # Never granted to the Airflow role on the data buckets, whatever the DAGs do: deletes stay a human decision.
@@ -364,11 +376,16 @@ def _orphaned_tuning_job(sagemaker: Any, config: dict[str, Any], job_name: str |
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Iterator[PipelineRun]:
-    """``mnist_train_deploy`` once, end to end on a freshly reset emulator, and every AWS request it made."""
+def pipeline_run(
+    emulator_server: Any, airflow_db: Path, datasets: Any, holdout_zip: tuple[bytes, str]
+) -> Iterator[PipelineRun]:
+    """``mnist_train_deploy`` once, end to end on a freshly reset emulator, and every AWS request it made (with a
+    pinned holdout, so its batch-transform evaluation and the holdout's read are replayed too)."""
     import boto3
 
     from aws_emulator.control import EmulatorControl
+
+    from conftest import pin_holdout
 
     control = EmulatorControl(emulator_server.url)
     control.reset()
@@ -386,6 +403,7 @@ def pipeline_run(emulator_server: Any, airflow_db: Path, datasets: Any) -> Itera
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", INCREMENTAL_BUCKET)
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ROLE_ARN", ROLE_ARN)
         env.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_ALLOWED_DATASET_HOSTS", LOOPBACK_DATASET_HOSTS)
+        pin_holdout(env, holdout_zip)
         run, states = run_dag(DAG_ID, datasets.conf("batch1"))
         seconds = time.monotonic() - started
         requests = control.requests()  # before the look-ups below, which are the test's, not the DAG's
@@ -476,7 +494,12 @@ def test_pipeline_run_succeeded_and_called_aws(pipeline_run: PipelineRun) -> Non
         "sagemaker:UpdateModelPackage",  # pipeline 1's model, the first champion of an empty group
         "sagemaker:ListHyperParameterTuningJobs",  # the reaper, on the tuning job the fixture left running
         "sagemaker:StopHyperParameterTuningJob",
+        "sagemaker:CreateTransformJob",  # the holdout evaluation (batch transform on the pinned holdout)
+        "sagemaker:DescribeTransformJob",
+        "sagemaker:ListTransformJobs",  # its teardown, and the reaper
     } <= actions
+    holdout = f"arn:aws:s3:::{HOLDOUT_BUCKET}/{HOLDOUT_KEY}"
+    assert any(n.action == "s3:GetObject" and n.resource == holdout for n in derived_needs(pipeline_run))
     print(
         f"\n{DAG_ID}: {len(pipeline_run.requests)} AWS requests in {pipeline_run.seconds:.1f} s; derived IAM "
         f"actions: {sorted(actions)}"
@@ -888,6 +911,18 @@ def test_the_drift_loop_s_calls_are_allowed_and_no_more() -> None:
     capture = f"arn:aws:s3:::{DATA_BUCKET}/capture/mnist-production/AllTraffic/2026/12/07/03/x.jsonl"
     assert allowed(policy, "s3:GetObject", capture)
     assert allowed(policy, "s3:ListBucket", f"arn:aws:s3:::{DATA_BUCKET}")
+    # the evaluation's teardown and the reaper list and stop transform jobs; the reaper reads their tags
+    assert allowed(policy, "sagemaker:ListTransformJobs", "*", {"aws:RequestedRegion": REGION})
+    assert allowed(policy, "sagemaker:ListTags", job)
+    assert allowed(
+        policy, "sagemaker:StopTransformJob", job, {"aws:ResourceTag/mlops:created-by": "airflow-sagemaker-mlops"}
+    )
+    assert not allowed(policy, "sagemaker:StopTransformJob", job)  # not the package's tag: not its to stop
+    # the admin-pinned holdout: that one object, read only
+    holdout = f"arn:aws:s3:::{HOLDOUT_BUCKET}/{HOLDOUT_KEY}"
+    assert allowed(policy, "s3:GetObject", holdout)
+    assert not allowed(policy, "s3:PutObject", holdout)
+    assert not allowed(policy, "s3:GetObject", f"arn:aws:s3:::{HOLDOUT_BUCKET}/other/secret.zip")
 
 
 def test_the_replay_refuses_what_the_policy_refuses() -> None:

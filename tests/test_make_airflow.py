@@ -61,6 +61,8 @@ VARIABLES = {
     "sagemaker_mlops_allowed_dataset_hosts",
     "sagemaker_mlops_dataset_mirror",
     "sagemaker_mlops_production_enabled",
+    "sagemaker_mlops_dataset_url",
+    "sagemaker_mlops_dataset_sha256",
 }
 TUNING_SMALL = {"max_number_of_training_jobs": 2, "max_parallel_training_jobs": 2, "training_instance_count": 1}
 START_TIMEOUT = 300  # seen: 156 s on a 2-core machine at load 16 (five DAGs parsed, the scheduler after the api-server)

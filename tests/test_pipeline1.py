@@ -39,7 +39,7 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     report = _read_json(aws, artifact.rsplit("/", 1)[0] + "/report.json")
     assert report["training_job_name"] == result["training_job_name"] and report["estimated_cost"]["usd"] > 0
     costs = report["costs"]  # worst case (the budget guard's) beside the estimate; no spot, no savings
-    assert costs["worst_case_usd"] == 54.63 and costs["max_cost_usd"] == 200.0
+    assert costs["worst_case_usd"] == 54.76 and costs["max_cost_usd"] == 200.0
     assert costs["worst_case_terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35}
     assert 0 < costs["estimated_actual_usd"] < costs["worst_case_usd"] and costs["spot_savings_usd"] is None
     utilisation = xcom(run, "utilisation_report")
@@ -92,6 +92,19 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert baseline.training_job == result["training_job_name"] and baseline.model_data_url == artifact
     assert sum(row[i] for i, row in enumerate(baseline.confusion)) / 120 == baseline.accuracy > 0.5
     assert baseline.input.mean_width == 28.0 and baseline.input.unreadable_fraction == 0.0
+    # ...which mnist_production_monitor reads as the Approved package's (issue 22): its own loader finds it through
+    # the package's baseline_uri, validates it, and production traffic like the holdout is no drift against it.
+    from sagemaker_mlops.monitoring import drift, monitor_tasks
+
+    uri, monitored = monitor_tasks.load_baseline(aws("s3"), first)
+    assert uri == metrics_uri and monitored == baseline.to_dict()
+    like_holdout = {
+        "records": 120,
+        "class_mix": dict(baseline.class_mix),
+        "mean_top1_confidence": baseline.mean_top1_confidence,
+        "input": {**baseline.to_dict()["input"]},
+    }
+    assert drift.evaluate(monitored, like_holdout, drift.Thresholds())["drift"] is False
     transform = aws("sagemaker").describe_transform_job(
         TransformJobName=xcom(run, "evaluate")["challenger"]["transform_job"]
     )
@@ -168,7 +181,7 @@ def test_a_bad_param_fails_before_anything_is_created(airflow_db, airflow_aws, d
     out = capfd.readouterr().out
     assert "role_arn: 'AmazonSageMaker-ExecutionRole' looks like a role name" in out and "Fix:" in out
     # The budget guard, in the same preflight: 2 x ml.p2.xlarge x 24 h + the endpoint is over 5 USD.
-    assert "max_cost_usd: the worst case of this run is 54.63 USD, above the budget of 5 USD" in out
+    assert "max_cost_usd: the worst case of this run is 54.76 USD, above the budget of 5 USD" in out
     assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())
 
 

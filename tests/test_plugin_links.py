@@ -8,6 +8,7 @@ pushed as ``validate_and_preflight``'s XCom, and the links are read through ``GE
 from __future__ import annotations
 
 import importlib
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -243,13 +244,21 @@ def test_the_dag_parses_and_the_deserialized_tasks_carry_the_links(serialized_da
     assert by_task["create_endpoint_config"] == set()
     # @task tasks all share _PythonDecoratedOperator: they carry every link; get_link answers only for its tasks.
     assert by_task["training_result"] == by_task["smoke_test"] == LINKS
-    # Nothing is persisted in the serialized DAG itself: links are attached when the API server deserializes it.
+    # Nothing of the plugin's is persisted in the serialized DAG itself: its links are attached when the API server
+    # deserializes it. The one exception is the provider's own link: SageMakerTransformOperator declares
+    # SageMakerTransformJobLink on its class, which Airflow serializes with the task (the holdout evaluation's job).
     from airflow.models.serialized_dag import SerializedDagModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
         data = SerializedDagModel.get(DAG_ID, session=session).data
-    assert all("_operator_extra_links" not in task["__var"] for task in data["dag"]["tasks"])
+    persisted = {
+        task["__var"]["task_id"]: task["__var"]["_operator_extra_links"]
+        for task in data["dag"]["tasks"]
+        if "_operator_extra_links" in task["__var"]
+    }
+    assert set(persisted) == {"transform_challenger"}, persisted
+    assert "SageMakerTransformJobLink" in json.dumps(persisted["transform_challenger"])
 
 
 def test_links_render_for_the_right_tasks_with_the_runs_names(serialized_dag: Any, api: Any) -> None:

@@ -37,7 +37,7 @@ from types import FrameType
 from typing import Any
 
 from aws_emulator.control import EmulatorControl
-from sagemaker_mlops.run.run_config import DATASET_MIRROR_VARIABLE
+from sagemaker_mlops.run.run_config import DATASET_MIRROR_VARIABLE, DATASET_SHA256_VARIABLE, DATASET_URL_VARIABLE
 
 from local_stack import REPO, LocalStack
 from services import AirflowServices
@@ -62,17 +62,22 @@ DESCRIPTIONS = {
     "sagemaker_mlops_allowed_dataset_hosts": "Loopback/private host[:port] the dataset download may fetch from.",
     DATASET_MIRROR_VARIABLE: "Where the form's default (book) dataset URLs resolve to. Empty on a real account.",
     "sagemaker_mlops_production_enabled": "true: mnist_deploy_production deploys (bills around the clock).",
+    DATASET_URL_VARIABLE: "The zip scheduled and Asset-triggered runs train on (manual runs use their form's).",
+    DATASET_SHA256_VARIABLE: "That zip's SHA-256: the download refuses other bytes.",
 }
 
 
 def local_variables(local: LocalStack) -> dict[str, str]:
     """Every Variable a run on the local emulator needs, by name: the account ones of ``LocalStack``, pipeline 2's
-    bucket, the dataset server as the book URLs' mirror, and the production switch shown off."""
+    bucket, the dataset server as the book URLs' mirror, the production switch shown off, and the dataset pinned
+    for automatic runs (pipeline 2 from its cron or pipeline 1's Asset: the local batch2.zip and its digest)."""
     return {
         **local.variables(),
         "sagemaker_mlops_incremental_bucket": INCREMENTAL_BUCKET,
         DATASET_MIRROR_VARIABLE: local.dataset_url,
         "sagemaker_mlops_production_enabled": "false",
+        DATASET_URL_VARIABLE: f"{local.dataset_url}/batch2.zip",
+        DATASET_SHA256_VARIABLE: local.dataset_sha256("batch2.zip"),
     }
 
 

@@ -18,7 +18,6 @@ from sagemaker_mlops.monitoring.monitor_tasks import DRIFT_ASSET
 from sagemaker_mlops.production.production_config import DEFAULT_ENDPOINT_NAME
 from sagemaker_mlops.registry import registry_config
 from sagemaker_mlops.registry import tasks as registry_tasks
-from sagemaker_mlops.run.run_config import DATASET_MIRROR_VARIABLE
 from sagemaker_mlops.serving.smoke_test import CLASS_NAMES
 
 import run_loop
@@ -338,14 +337,15 @@ def main() -> int:
         env["AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET"] = "mlops-ch06-incremental-demo"
         # The demo turns the production endpoint on (off by default: it bills around the clock); deleted at the end.
         env["AIRFLOW_VAR_SAGEMAKER_MLOPS_PRODUCTION_ENABLED"] = "true"
-        # Asset-triggered runs have no conf: the form's book dataset URLs resolve to the local dataset server.
-        env[f"AIRFLOW_VAR_{DATASET_MIRROR_VARIABLE.upper()}"] = stack.dataset_url
         # An Asset event queues a run only for an unpaused DAG (Airflow pauses new DAGs by default).
         env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
         # Report emulated time at 30x (a 3 s local job reads as 1.5 minutes), so seconds and costs look like AWS's.
         EmulatorControl(stack.emulator_url).settings(time_scale=30.0)
         print(f"emulator {stack.emulator_url} | datasets {stack.dataset_url} | Airflow home {env['AIRFLOW_HOME']}")
         env.update(pin_holdout(stack))
+        # What an admin pins for automatic runs (pipeline 2 from its cron or an Asset): the local batch2.zip.
+        env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_URL"] = f"{stack.dataset_url}/r/batch2.zip"
+        env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_SHA256"] = stack.dataset_sha256("batch2.zip")
         # A fresh metadata DB: the emulator starts empty, and old Asset events would start runs or hold the cooldown.
         (WORK / "airflow" / "airflow.db").unlink(missing_ok=True)
         migrate_db(env)

@@ -54,6 +54,12 @@ def hourly(kind: str, instance_type: str, region: str, field: str) -> float:
     return round(float(listed) * region_multiplier(region), 6)
 
 
+def transform_hourly(instance_type: str, region: str, field: str = "transform_instance_type") -> float:
+    """USD per instance-hour of a batch transform job: SageMaker lists Batch Transform at the same on-demand price
+    per instance type as Real-Time Inference, so the table's ``inference`` column prices it."""
+    return hourly("inference", instance_type, region, field)
+
+
 def storage_gb_month(region: str) -> float:
     """USD per GB-month of ML storage (a training job's volume) in ``region``."""
     return round(float(table()["ml_storage_gb_month"]) * region_multiplier(region), 6)

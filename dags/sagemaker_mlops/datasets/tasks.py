@@ -91,9 +91,10 @@ def _full_dataset_url(cfg: RunConfig, context: dict[str, Any]) -> str:
     form, else the config's own (a mirror the resolver substituted, never pre-signed).
 
     Why: the config travels through XCom and is logged, so it keeps only :func:`redact_url`'s form; the full
-    URL (a pre-signed URL's signature) is read here from the run's params and never logged or returned."""
-    params = context.get("params") or {}
-    url = params.get("dataset_url")
+    URL (a pre-signed URL's signature) is read here from the run's params and never logged or returned; a run no
+    person triggered reads it from the Variable it was resolved from (``extra["dataset_url_variable"]``)."""
+    source = cfg.extra.get("dataset_url_variable")
+    url = Variable.get(source, default=None) if source else (context.get("params") or {}).get("dataset_url")
     if isinstance(url, str) and redact_url(url) == cfg.dataset_url:
         return url
     return cfg.dataset_url

@@ -25,7 +25,7 @@ from sagemaker_mlops.core.config import RunConfig
 from sagemaker_mlops.core.report import estimate_cost, prices
 from sagemaker_mlops.evaluation import baseline as bl
 from sagemaker_mlops.evaluation import holdout as ho
-from sagemaker_mlops.evaluation import scoring
+from sagemaker_mlops.evaluation import scoring, transform_job
 from sagemaker_mlops.evaluation import transform_config as tc
 from sagemaker_mlops.registry import registry_config as rc
 
@@ -291,11 +291,10 @@ def stop_transform_jobs(config: dict[str, Any]) -> list[str]:
             for page in pages:
                 for job in page["TransformJobSummaries"]:
                     name = job["TransformJobName"]
-                    if status == "InProgress":
-                        client.stop_transform_job(TransformJobName=name)
+                    if status == "InProgress" and transform_job.stop_if_running(client, name):
                         log.warning("Stopped transform job %s", name)
                     stopped.append(name)
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + tc.STOP_WAIT_SECONDS
     for name in stopped:
         while time.monotonic() < deadline:
             if client.describe_transform_job(TransformJobName=name)["TransformJobStatus"] in TERMINAL:

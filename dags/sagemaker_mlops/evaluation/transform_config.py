@@ -21,6 +21,10 @@ ACCEPT = "application/json"
 MAX_PAYLOAD_MB = 6  # an MNIST PNG is < 1 KB; the algorithm's default
 # The job's own wait: images x (a few ms) plus the instance start, far below an hour even for 20,000 images.
 MAX_RUNTIME_SECONDS = 3600
+# The teardown waits this long for a job it stopped to reach Stopped (its instances bill until then).
+STOP_WAIT_SECONDS = 600
+# What one evaluation job can bill at most: the operator's wait, then the teardown's stop (the budget guard's term).
+WORST_BILLED_SECONDS = MAX_RUNTIME_SECONDS + STOP_WAIT_SECONDS
 KINDS = {"challenger": "eval", "champion": "evalchamp"}
 
 

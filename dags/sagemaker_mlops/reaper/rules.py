@@ -10,10 +10,11 @@ The rules, in order (the first that applies decides):
   ``mlops:dag-id``, ``mlops:dag-run-id``, ``mlops:run-token``) is never touched (kept, "not the package's"): a
   foreign ``mlops-*`` name is not enough, and nothing else (metrics, costs) is read for it;
 * one tagged ``mlops:environment = production`` (mnist_deploy_production) is kept, whatever its expiry says;
-* a training or hyperparameter tuning job ``InProgress`` whose DAG run is no longer running is stopped; while its
-  run runs it is kept (the run's own teardown stops it). A run this Airflow does not know (another environment in
-  the same account, or a cut run id) is treated as gone only once the job's ``mlops:expires-at`` has passed. A
-  tuning job left running keeps launching trials until its limit, so it is as billable as a training job;
+* a training, hyperparameter tuning or batch transform job (the holdout evaluation's) ``InProgress`` whose DAG
+  run is no longer running is stopped; while its run runs it is kept (the run's own teardown stops it). A run
+  this Airflow does not know (another environment in the same account, or a cut run id) is treated as gone only
+  once the job's ``mlops:expires-at`` has passed. A tuning job left running keeps launching trials until its
+  limit, so it is as billable as a training job;
 * a trial (a training job a listed tuning job launched, named ``<tuning job>-NNN-<8 hex>`` by SageMaker, and
   carrying the tuning job's tags) is never stopped on its own: stopping the tuning job stops its trials, and a
   trial stopped alone only makes its tuning job launch the next one;
@@ -33,7 +34,7 @@ The rules, in order (the first that applies decides):
   which knows no runs) may still be about to call it: its endpoint goes at its expiry only.
 
 Deletions are ordered endpoints, then endpoint configs, then models (what serves goes first); tuning jobs are
-stopped before training jobs.
+stopped before training jobs, transform jobs last.
 """
 
 from __future__ import annotations
@@ -60,10 +61,11 @@ TAG_ENVIRONMENT = "mlops:environment"  # production_config sets it on the produc
 
 __all__ = ["KINDS", "Decision", "Policy", "Resource", "Usage", "is_owned", "plan", "report"]
 
-Kind = Literal["endpoint", "endpoint_config", "model", "tuning_job", "training_job"]
+Kind = Literal["endpoint", "endpoint_config", "model", "tuning_job", "training_job", "transform_job"]
 Action = Literal["delete", "stop", "keep"]
-KINDS: tuple[Kind, ...] = ("endpoint", "endpoint_config", "model", "tuning_job", "training_job")
-JOB_KINDS: frozenset[Kind] = frozenset({"tuning_job", "training_job"})  # stopped, never deleted
+KINDS: tuple[Kind, ...] = ("endpoint", "endpoint_config", "model", "tuning_job", "training_job", "transform_job")
+# stopped, never deleted (a transform job: the holdout evaluation's batch scoring, billed per instance-hour)
+JOB_KINDS: frozenset[Kind] = frozenset({"tuning_job", "training_job", "transform_job"})
 RUNNING_JOB = frozenset({"InProgress"})
 TRIAL_NAME = re.compile(r"(?P<tuning_job>.+)-[0-9]{3}-[0-9a-f]{8}")  # SageMaker's names of a tuning job's trials
 ENDPOINT_IN_TRANSITION = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"})

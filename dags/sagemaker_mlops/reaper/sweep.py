@@ -2,12 +2,12 @@
 what :mod:`.rules` decided. :func:`sweep` is the one path the DAG and ``make reap`` (include/dev/reap.py) share.
 
 Finding costs one List call per page and kind (``NameContains="mlops-"``: only the package's names, which the
-IAM policy scopes the Airflow role to; tuning and training jobs only ``InProgress``) and one ListTags per ``mlops-``
-resource; nothing is read from, or done to, other names. Only for what carries the package's tags
+IAM policy scopes the Airflow role to; tuning, training and transform jobs only ``InProgress``) and one ListTags
+per ``mlops-`` resource; nothing is read from, or done to, other names. Only for what carries the package's tags
 (:func:`.rules.is_owned`): a DescribeEndpoint + DescribeEndpointConfig per endpoint (instance type and count: its
 cost per hour) and one GetMetricData per endpoint (``Invocations`` of each variant, AWS/SageMaker), and a Describe
 per running job (its instances: its cost per hour). Carrying out reuses the teardown's idempotent deletes (an
-endpoint is waited for until gone, so its instances have stopped billing) and the training and tuning teardowns'
+endpoint is waited for until gone, so its instances have stopped billing) and the training, tuning and transform
 stops (stopping a tuning job stops its trials). One failure does not stop the others: each outcome is recorded,
 and the caller fails the run when any failed.
 """
@@ -23,6 +23,7 @@ from typing import Any
 
 from sagemaker_mlops.core.naming import NAME_PREFIX
 from sagemaker_mlops.core.report import prices
+from sagemaker_mlops.evaluation import transform_job
 from sagemaker_mlops.reaper import rules
 from sagemaker_mlops.reaper.rules import JOB_KINDS, Decision, Policy, Resource, RunState, Usage, is_candidate
 from sagemaker_mlops.serving import teardown
@@ -59,6 +60,14 @@ _LISTINGS = {
         "TrainingJobStatus",
         "CreationTime",
     ),
+    "transform_job": (
+        "list_transform_jobs",
+        "TransformJobSummaries",
+        "TransformJobName",
+        "TransformJobArn",
+        "TransformJobStatus",
+        "CreationTime",
+    ),
 }
 
 
@@ -70,8 +79,8 @@ def _tags(sagemaker: Any, arn: str) -> dict[str, str]:
 
 
 def inventory(sagemaker: Any) -> list[Resource]:
-    """Every endpoint, endpoint config and model, and every running tuning and training job, named ``mlops-…``,
-    with its status, tags and deployment (or creation) time."""
+    """Every endpoint, endpoint config and model, and every running tuning, training and transform job, named
+    ``mlops-…``, with its status, tags and deployment (or creation) time."""
     found = []
     for kind, (operation, key, name_key, arn_key, status_key, time_key) in _LISTINGS.items():
         filters = {"NameContains": f"{NAME_PREFIX}-"}
@@ -97,7 +106,11 @@ def inventory(sagemaker: Any) -> list[Resource]:
 def _carry_out(sagemaker: Any, decision: Decision) -> str:
     resource = decision.resource
     if decision.action == "stop":
-        stop = {"training_job": training.stop_if_running, "tuning_job": tuning_job.stop_if_running}[resource.kind]
+        stop = {
+            "training_job": training.stop_if_running,
+            "tuning_job": tuning_job.stop_if_running,
+            "transform_job": transform_job.stop_if_running,
+        }[resource.kind]
         return "stopped" if stop(sagemaker, resource.name) else "gone"
     delete = {
         "endpoint": teardown.delete_endpoint,
@@ -201,6 +214,10 @@ def _endpoint(sagemaker: Any, cloudwatch: Any, resource: Resource, now: datetime
 
 
 def _job(sagemaker: Any, resource: Resource) -> Resource:
+    if resource.kind == "transform_job":  # batch transform bills its instances at the inference price
+        config = sagemaker.describe_transform_job(TransformJobName=resource.name).get("TransformResources", {})
+        count = int(config.get("InstanceCount") or 1)
+        return dataclasses.replace(resource, hourly_usd=_hourly("inference", config.get("InstanceType"), count))
     if resource.kind == "training_job":
         config = sagemaker.describe_training_job(TrainingJobName=resource.name).get("ResourceConfig", {})
         parallel = 1

@@ -12,6 +12,10 @@ The worst case is what the account is billed if every job runs to its limit, ter
 * ``endpoint``: the test endpoint, instances x variants x its hourly price x how long it can live: the create wait
   plus smoke test and teardown (:data:`ENDPOINT_WORST_SECONDS`), or, when it is kept, until the reaper deletes it
   after its expiry tag (``endpoint_ttl_hours`` + :data:`REAPER_INTERVAL_SECONDS`);
+* ``transform``: the holdout evaluation's batch transform jobs (the new model, and the champion in the DAGs that
+  compare with one), each one instance of the cheapest CPU type for as long as the operator waits plus the
+  teardown's stop (``TransformLimits.seconds``), at the inference price (Batch Transform's list price is the same);
+  priced whether or not a holdout is pinned yet (the Variables are read after this check);
 
 every price times the region's factor (:mod:`sagemaker_mlops.core.prices`; an unknown region or type fails closed).
 
@@ -73,6 +77,17 @@ class TrainingLimits:
 
 
 @dataclass(frozen=True)
+class TransformLimits:
+    """The holdout evaluation's batch transform jobs: how many a run may start, each on ``instance_count`` x
+    ``instance_type`` for at most ``seconds`` (the operator's wait plus the teardown's stop)."""
+
+    instance_type: str
+    jobs: int
+    seconds: int
+    instance_count: int = 1
+
+
+@dataclass(frozen=True)
 class EndpointLimits:
     instance_type: str
     instance_count: int
@@ -98,7 +113,11 @@ def _cents_up(usd: float) -> float:
 
 
 def worst_case(
-    *, training: TrainingLimits, endpoint: EndpointLimits | None = None, region: str = "us-east-1"
+    *,
+    training: TrainingLimits,
+    endpoint: EndpointLimits | None = None,
+    transform: TransformLimits | None = None,
+    region: str = "us-east-1",
 ) -> dict[str, Any]:
     """The run's worst-case cost in USD, per term (``terms``, each with its arithmetic in ``how``) and in total."""
     table = prices.table()
@@ -132,13 +151,28 @@ def worst_case(
             f"endpoint {endpoint.instance_count} x {endpoint.instance_type} x {endpoint.variants} variant(s) x "
             f"{endpoint.seconds} s ({endpoint.why}) x {e_hourly} USD/h = {e_usd:.2f} USD"
         )
-    terms = {"training": _cents_up(t_usd), "training_storage": _cents_up(s_usd), "endpoint": _cents_up(e_usd)}
+    x_usd = 0.0
+    if transform is not None and transform.jobs:
+        x_hourly = prices.transform_hourly(transform.instance_type, region)
+        x_usd = x_hourly * transform.instance_count * transform.seconds / 3600.0 * transform.jobs
+        how.append(
+            f"holdout evaluation {transform.jobs} batch transform job(s) x {transform.instance_count} x "
+            f"{transform.instance_type} x {transform.seconds} s (operator wait + teardown stop) x {x_hourly} USD/h "
+            f"= {x_usd:.2f} USD"
+        )
+    terms = {
+        "training": _cents_up(t_usd),
+        "training_storage": _cents_up(s_usd),
+        "endpoint": _cents_up(e_usd),
+        "transform": _cents_up(x_usd),
+    }
     return {
-        "usd": _cents_up(t_usd + s_usd + e_usd),
+        "usd": _cents_up(t_usd + s_usd + e_usd + x_usd),
         "terms": terms,
         "training_usd": terms["training"],
         "storage_usd": terms["training_storage"],
         "endpoint_usd": terms["endpoint"],
+        "transform_usd": terms["transform"],
         "endpoint_kept": bool(endpoint and endpoint.kept_hours),
         "training_limit": "max_runtime_seconds",
         "how": how,
@@ -184,6 +218,7 @@ def check(worst: dict[str, Any], max_cost_usd: float, source: str = f"param {PAR
         "training_storage": "lower volume_size_gb",
         "endpoint": "lower inference_instance_count"
         + (" or endpoint_ttl_hours (or do not keep the endpoint)" if worst.get("endpoint_kept") else ""),
+        "transform": "raise the budget: the holdout evaluation's transform jobs are fixed (one cheapest CPU instance)",
     }[largest]
     raise ParamError(
         PARAM,

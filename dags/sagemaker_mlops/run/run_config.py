@@ -20,6 +20,7 @@ from sagemaker_mlops.core.form import DEPLOYMENT, HYPERPARAMETERS, STORAGE, TRAI
 from sagemaker_mlops.core.form import param as _param
 from sagemaker_mlops.core.tags import resource_tags
 from sagemaker_mlops.core.validation import ParamError
+from sagemaker_mlops.evaluation import transform_config
 from sagemaker_mlops.registry import registry_config
 from sagemaker_mlops.run import budget
 from sagemaker_mlops.training import training_config
@@ -32,6 +33,11 @@ BOOK_BATCH2_URL = "https://bit.ly/3KyonQE"
 # The files the book's short links point at (raw.githubusercontent.com/.../chapter06/batch1.zip, batch2.zip).
 BOOK_DATASET_FILES = {BOOK_BATCH1_URL: "batch1.zip", BOOK_BATCH2_URL: "batch2.zip"}
 DATASET_MIRROR_VARIABLE = f"{VARIABLE_PREFIX}dataset_mirror"
+# Automatic runs (scheduled, Asset-triggered: any run_type but manual) train on the dataset an admin pinned here,
+# never on the form's defaults: nobody chose them, and the book's URLs carry no digest (issue 20).
+DATASET_URL_VARIABLE = f"{VARIABLE_PREFIX}dataset_url"
+DATASET_SHA256_VARIABLE = f"{VARIABLE_PREFIX}dataset_sha256"
+MANUAL_RUN_TYPE = "manual"
 INFERENCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge"]
 HYPERPARAMETER_NAMES = (
     "num_layers",
@@ -276,6 +282,36 @@ def mirrored_dataset_url(url: Any, mirror: str | None) -> Any:
     return f"{base.rstrip('/')}/{BOOK_DATASET_FILES[url]}"
 
 
+class DatasetNotPinned(ParamError):
+    """An automatic run found no pinned dataset (the Variables unset): it trains nothing."""
+
+
+def is_automatic(run_type: object) -> bool:
+    """Whether a run of this ``DagRun.run_type`` was started by no person's form (anything but ``manual``)."""
+    return str(getattr(run_type, "value", run_type)) != MANUAL_RUN_TYPE
+
+
+def pinned_dataset(variable: Callable[[str], str | None]) -> dict[str, str]:
+    """An automatic run's ``dataset_url`` and ``dataset_sha256``, from the admin's Variables, both required and
+    checked (a bad value names its Variable). :class:`DatasetNotPinned` when either is unset."""
+    url, sha256 = variable(DATASET_URL_VARIABLE), variable(DATASET_SHA256_VARIABLE)
+    if not url or not sha256:
+        missing = " and ".join(
+            name for name, value in ((DATASET_URL_VARIABLE, url), (DATASET_SHA256_VARIABLE, sha256)) if not value
+        )
+        raise DatasetNotPinned(
+            missing,
+            "an automatic (scheduled or Asset-triggered) run trains only on the dataset an admin pinned, and "
+            f"{missing} {'is' if ' and ' not in missing else 'are'} not set",
+            f"an admin sets Variables {DATASET_URL_VARIABLE} (the zip's http(s) URL) and {DATASET_SHA256_VARIABLE} "
+            "(its SHA-256: sha256sum file.zip); or trigger the DAG by hand with the form's dataset",
+        )
+    return {
+        "dataset_url": validation.validate_url(url, DATASET_URL_VARIABLE),
+        "dataset_sha256": validation.validate_sha256(sha256, DATASET_SHA256_VARIABLE) or "",
+    }
+
+
 def resolve(
     params: Mapping[str, Any],
     *,
@@ -288,6 +324,8 @@ def resolve(
     bucket_variable: str | None = None,
     endpoint_variants: int = 1,
     declared: Collection[str] | None = None,
+    automatic: bool = False,
+    evaluation_jobs: int = 1,
 ) -> RunConfig:
     """Params + Variables → a validated RunConfig, or one ParamError listing every problem (nothing is created).
 
@@ -296,11 +334,19 @@ def resolve(
     (:func:`check_training_spec`) and the budget guard (:func:`check_budget`; ``endpoint_variants``: models served
     side by side on the test endpoint), the admin's ceilings (:func:`check_ceilings`), all through one
     :func:`validation.collect_errors`. ``declared``: the DAG's Param names; conf keys outside them are refused
-    (Airflow merges undeclared conf into ``params`` unvalidated) and nothing here reads them.
+    (Airflow merges undeclared conf into ``params`` unvalidated) and nothing here reads them. ``automatic``: a run
+    no person triggered (:func:`is_automatic`) takes its dataset URL and SHA-256 from the admin's Variables
+    (:func:`pinned_dataset`; :class:`DatasetNotPinned` first, on its own, when they are unset), never the form's.
+    ``evaluation_jobs``: the holdout evaluation's batch transform jobs a run may start (the new model; 2 where a
+    champion is scored too), priced by the budget guard.
     """
     undeclared = sorted(set(params) - set(declared)) if declared is not None else []
     if declared is not None:
         params = {name: value for name, value in params.items() if name in declared}
+    dataset_source: dict[str, str] = {}
+    if automatic:
+        params = {**params, **pinned_dataset(variable)}
+        dataset_source = {"dataset_url_variable": DATASET_URL_VARIABLE}
     region = _pick(params, "region", variable) or connection_region()
     found: dict[str, Any] = {}
 
@@ -370,7 +416,10 @@ def resolve(
         expires_at=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
         names=names,
         tags=resource_tags(dag_id, run_id, expires),
-        extra={"model_package_group": _pick(params, "model_package_group", variable) or registry_config.DEFAULT_GROUP},
+        extra={
+            "model_package_group": _pick(params, "model_package_group", variable) or registry_config.DEFAULT_GROUP,
+            **dataset_source,
+        },
     )
 
     def check_spec() -> None:
@@ -386,7 +435,7 @@ def resolve(
             check_dataset_url,
             lambda: validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"),
             check_spec,
-            lambda: found.update(budget=check_budget(cfg, params, variable, endpoint_variants)),
+            lambda: found.update(budget=check_budget(cfg, params, variable, endpoint_variants, evaluation_jobs)),
             lambda: registry_config.validate_group_name(cfg.extra["model_package_group"]),
         ]
     )
@@ -447,7 +496,11 @@ def _network_access_allowed(variable: Callable[[str], str | None]) -> None:
 
 
 def check_budget(
-    cfg: RunConfig, params: Mapping[str, Any], variable: Callable[[str], str | None], endpoint_variants: int = 1
+    cfg: RunConfig,
+    params: Mapping[str, Any],
+    variable: Callable[[str], str | None],
+    endpoint_variants: int = 1,
+    evaluation_jobs: int = 1,
 ) -> dict[str, Any]:
     """The run's worst case (:mod:`.budget`, every term) against max_cost_usd (the form may lower the Variable's
     ceiling, never raise it); raises a ParamError when over, before anything is created. ``params``: the DAG's
@@ -490,6 +543,11 @@ def check_budget(
             int(cfg.inference_instance_count),
             variants=endpoint_variants,
             kept_hours=int(params.get("endpoint_ttl_hours") or 24) if cfg.keep_endpoint else None,
+        ),
+        transform=budget.TransformLimits(
+            transform_config.cheapest_cpu_instance(prices.table()["inference"]),
+            jobs=evaluation_jobs,
+            seconds=transform_config.WORST_BILLED_SECONDS,
         ),
         region=str(cfg.region),
     )

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from airflow.sdk import Variable, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from sagemaker_mlops.core.airflow_tasks import (
     AWS_CONN_ID,
@@ -16,9 +16,10 @@ from sagemaker_mlops.core.airflow_tasks import (
     aws_client,
     bad_input_fails_fast,
 )
+from sagemaker_mlops.core.config import RunConfig
 from sagemaker_mlops.core.dag_params import declared_params
 from sagemaker_mlops.run import run_config
-from sagemaker_mlops.training import preflight
+from sagemaker_mlops.training import incremental, preflight
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ def validate_and_preflight(
     bucket_variable: str = "sagemaker_mlops_bucket",
     endpoint_variants: int = 1,
     parallel_jobs_param: str | None = None,
+    evaluation_jobs: int = 1,
     **context: Any,
 ) -> dict[str, Any]:
     """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend.
@@ -35,6 +37,8 @@ def validate_and_preflight(
     ``endpoint_variants``: models served side by side on the test endpoint (pipeline 2 adds its base model), each
     on its own instances, so the endpoint quota must cover all of them. ``parallel_jobs_param``: the Param saying
     how many training jobs run at once (pipeline 3's tuning), each on ``training_instance_count`` instances.
+    ``evaluation_jobs``: the holdout evaluation's batch transform jobs (2 where the champion is scored too), which
+    the budget guard prices.
     """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -45,17 +49,16 @@ def validate_and_preflight(
         return AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="sts").conn_region_name
 
     with bad_input_fails_fast():
-        cfg = run_config.resolve(
-            params,
-            dag_id=dag_run.dag_id,
-            run_id=dag_run.run_id,
-            aws_conn_id=AWS_CONN_ID,
-            variable=lambda key: Variable.get(key, default=None),
-            connection_region=connection_region,
-            bucket_variable=bucket_variable,
-            endpoint_variants=endpoint_variants,
-            declared=declared_params(context),
-        )  # includes the budget guard (max_cost_usd), before any Create call
+        try:
+            cfg = _resolve(
+                params, dag_run, connection_region, bucket_variable, endpoint_variants, evaluation_jobs, context
+            )
+        except run_config.DatasetNotPinned as error:
+            # a cron tick or an Asset event with no dataset pinned: nobody asked for it, so it skips (a fresh
+            # install is not red); a backfill or another DAG's trigger fails naming the Variables
+            if incremental.skips_without_base(dag_run.run_type):
+                raise AirflowSkipException(f"No dataset pinned for this {dag_run.run_type} run: {error}") from None
+            raise
         spot = bool(params.get("use_spot", False))
         needs = [
             (
@@ -84,6 +87,32 @@ def validate_and_preflight(
     )
     log.info("Run config: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
     return cfg.to_dict()
+
+
+def _resolve(
+    params: Any,
+    dag_run: Any,
+    connection_region: Any,
+    bucket_variable: str,
+    endpoint_variants: int,
+    evaluation_jobs: int,
+    context: dict[str, Any],
+) -> RunConfig:
+    """The run config (:func:`run_config.resolve`; includes the budget guard, before any Create call); a run no
+    person triggered takes its dataset from the admin's Variables."""
+    return run_config.resolve(
+        params,
+        dag_id=dag_run.dag_id,
+        run_id=dag_run.run_id,
+        aws_conn_id=AWS_CONN_ID,
+        variable=lambda key: Variable.get(key, default=None),
+        connection_region=connection_region,
+        bucket_variable=bucket_variable,
+        endpoint_variants=endpoint_variants,
+        declared=declared_params(context),
+        automatic=run_config.is_automatic(dag_run.run_type),
+        evaluation_jobs=evaluation_jobs,
+    )
 
 
 @task(task_id="run_outcome")
