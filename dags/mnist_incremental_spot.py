@@ -64,7 +64,7 @@ with DAG(
 ) as dag:
     # --- set-up: params, quotas (spot), base model and its compatibility, dataset — before any spend
     config = run_tasks.validate_and_preflight(
-        bucket_variable="sagemaker_mlops_incremental_bucket", evaluation_jobs=2
+        dag_prefix="ch06", bucket_variable="sagemaker_mlops_incremental_bucket", evaluation_jobs=2
     )  # the holdout evaluation scores the new model and the base model
     incremental = incremental_tasks.resolve_base_model(config)
     dataset = dataset_tasks.download_dataset(config)

@@ -64,7 +64,7 @@ with DAG(
     # --- set-up: nothing is created or billed until params, ranges, quotas (parallel jobs; the endpoint serves the
     # best model and the champion), the champion and the dataset passed
     config = run_tasks.validate_and_preflight(
-        parallel_jobs_param="max_parallel_training_jobs", evaluation_jobs=2
+        dag_prefix="ch06-tuning", parallel_jobs_param="max_parallel_training_jobs", evaluation_jobs=2
     )  # the holdout evaluation scores the best trial and the champion
     tuning = tuning_tasks.validate_tuning(config)
     champion = tuning_tasks.resolve_champion(config)

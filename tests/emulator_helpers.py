@@ -160,6 +160,31 @@ def completed_job(aws: Any, zip_path: Path, bucket: str, prefix: str, name: str)
     return job
 
 
+def approved_packages(
+    aws: Any, zip_path: Path, bucket: str, job_name: str, count: int, **package: Any
+) -> tuple[str, list[str]]:
+    """What a production deployment starts from: ``job_name`` trained on the zip, its model registered ``count``
+    times, Approved, in the group ``mnist-image-classifier`` (``package``: more CreateModelPackage fields).
+    Returns the model artifact's URI and the ARNs."""
+    artifact = completed_job(aws, zip_path, bucket, "ch06", job_name)["ModelArtifacts"]["S3ModelArtifacts"]
+    sm = aws("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="mnist-image-classifier")
+    arns = [
+        sm.create_model_package(
+            ModelPackageGroupName="mnist-image-classifier",
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [{"Image": IC_IMAGE, "ModelDataUrl": artifact}],
+                "SupportedContentTypes": ["image/png"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            **package,
+        )["ModelPackageArn"]
+        for _ in range(count)
+    ]
+    return artifact, arns
+
+
 def register_package(sm: Any, job: dict[str, Any], status: str) -> str:
     """A package of the default group for the job's model, set to ``status`` as a person would."""
     from sagemaker_mlops.registry import registry_config as rc
@@ -225,3 +250,22 @@ def png_bytes_of(image: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# -- the re-wait tests' stub (tests/test_training_rewait.py, tests/test_tuning_rewait.py) ----------------------------
+def waiter_error(job_name: str) -> dict[str, str]:
+    """The event SageMakerTrigger sends when its waiter gives up (``max_attempts`` spent) on ``job_name``."""
+    return {"status": "error", "message": "Waiter error: max attempts reached", "job_name": job_name}
+
+
+def resumed_operator(operator_class: type, task_id: str, config: dict[str, Any]) -> Any:
+    """``operator_class`` (one of the package's explained operators) configured as a deferred wait: polls every
+    second, gives up after 5 attempts, on the emulator's ``aws_default`` connection."""
+    return operator_class(
+        task_id=task_id,
+        config=config,
+        aws_conn_id="aws_default",
+        deferrable=True,
+        check_interval=1,
+        max_attempts=5,
+    )

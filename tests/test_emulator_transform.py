@@ -401,8 +401,14 @@ def test_provider_transform_operator_deferred_and_its_failure(airflow_aws, aws, 
             deferrable=True,
             aws_conn_id="aws_default",
         )
-        with pytest.raises(TaskDeferred) as deferred:
-            operator.execute({})
+        # The operator defers only if its first DescribeTransformJob, right after the create, finds the job still
+        # InProgress; a fast job on a busy host was already over (no TaskDeferred). Held until it has deferred.
+        airflow_aws.settings(hold_transform_jobs=True)
+        try:
+            with pytest.raises(TaskDeferred) as deferred:
+                operator.execute({})
+        finally:
+            airflow_aws.settings(hold_transform_jobs=False)
         classpath, kwargs = deferred.value.trigger.serialize()
         from importlib import import_module
 

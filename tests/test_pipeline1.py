@@ -40,7 +40,12 @@ def test_pipeline_trains_deploys_smoke_tests_and_tears_down(airflow_db, airflow_
     assert report["training_job_name"] == result["training_job_name"] and report["estimated_cost"]["usd"] > 0
     costs = report["costs"]  # worst case (the budget guard's) beside the estimate; no spot, no savings
     assert costs["worst_case_usd"] == 54.76 and costs["max_cost_usd"] == 200.0
-    assert costs["worst_case_terms"] == {"training": 54.0, "training_storage": 0.28, "endpoint": 0.35}
+    assert costs["worst_case_terms"] == {
+        "training": 54.0,
+        "training_storage": 0.28,
+        "endpoint": 0.35,
+        "transform": 0.14,
+    }
     assert 0 < costs["estimated_actual_usd"] < costs["worst_case_usd"] and costs["spot_savings_usd"] is None
     utilisation = xcom(run, "utilisation_report")
     assert utilisation["rating"] == "under-used" and "on 2 × ml.p2.xlarge: under-used" in utilisation["verdict"]
@@ -210,9 +215,14 @@ def test_a_rerun_reattaches_to_this_runs_running_job_instead_of_paying_twice(air
     when = datetime(2026, 1, 5, tzinfo=UTC)
     job_name = naming.resource_name(naming.NAME_PREFIX, "train", DAG_ID, f"manual__{when.isoformat()}")
     # An earlier attempt of this very run already started its job, which is still running.
-    samples = upload_zip(aws("s3"), datasets.folder / "batch1.zip", DATA_BUCKET, "ch06")
-    airflow_aws.settings(starting_seconds=20)  # still running when the DAG reaches its training step
-    aws("sagemaker").create_training_job(**training_request(job_name, DATA_BUCKET, "ch06", samples))
+    # ... on this zip's content-addressed prefix, as the DAG uploads it (so the DAG's upload sends 0 bytes).
+    data_prefix = naming.dataset_prefix("ch06", datasets.sha256["batch1.zip"])
+    samples = upload_zip(aws("s3"), datasets.folder / "batch1.zip", DATA_BUCKET, data_prefix)
+    airflow_aws.settings(starting_seconds=60)  # still running when the DAG reaches its training step (a busy CI: 50 s)
+    output = {"S3OutputPath": f"s3://{DATA_BUCKET}/ch06/output"}  # as the DAG's: beside, not inside, the dataset
+    aws("sagemaker").create_training_job(
+        **training_request(job_name, DATA_BUCKET, data_prefix, samples, OutputDataConfig=output)
+    )
     airflow_aws.clear_requests()
 
     run, states = run_dag(DAG_ID, datasets.conf(), when=when)

@@ -74,7 +74,8 @@ def test_interrupted_spot_job_resumes_from_checkpoints_and_is_promoted(
     assert model_channel["DataSource"]["S3DataSource"]["S3Uri"] == base_job["ModelArtifacts"]["S3ModelArtifacts"]
     assert model_channel["ContentType"] == "application/x-sagemaker-model"
     checkpoint = job["CheckpointConfig"]["S3Uri"]
-    assert checkpoint == f"s3://{INCREMENTAL_BUCKET}/{result['training_job_name']}/checkpoints"
+    # Under the DAG's checkpoint prefix (a resume_checkpoint_uri must lie there: tests/test_isolation.py).
+    assert checkpoint == f"s3://{INCREMENTAL_BUCKET}/ch06/checkpoints/{result['training_job_name']}"
     assert "Resuming from checkpoint" in _log_text(aws, result["training_job_name"])
     assert result["spot_interruptions"] == 1 and result["spot_savings_percent"] > 0
     costs = result["costs"]  # spot: the worst case runs to max wait; savings = on-demand - billed
@@ -166,6 +167,25 @@ def _resolve_only(datasets) -> tuple[Any, dict[str, str]]:
     dag = load_dag(DAG_ID).partial_subset(task_ids=["resolve_base_model"], include_upstream=True)
     run = dag.test(run_conf=datasets.conf("batch2"))
     return run, {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def test_after_its_own_promotion_pipeline_2_retrains_from_that_champion(
+    airflow_aws, aws, datasets, airflow_db, monkeypatch
+):
+    """Once pipeline 2 promoted a model, the registry's champion lies in pipeline 2's own bucket and prefix (an earlier
+    job's output folder). The next run — the tuning DAG's model Asset, the drift Asset or the cron — starts from it;
+    under ``make airflow`` this was refused ("s3_prefix: ... holds the base model"), a red run."""
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET", INCREMENTAL_BUCKET)
+    own = completed_job(aws, datasets.folder / "batch2.zip", INCREMENTAL_BUCKET, "ch06", "mlops-promoted-by-p2")
+    assert own["ModelArtifacts"]["S3ModelArtifacts"].startswith(f"s3://{INCREMENTAL_BUCKET}/ch06/output/")
+    champion = register_package(aws("sagemaker"), own, "Approved")
+    airflow_aws.clear_requests()
+    run, states = _resolve_only(datasets)
+    assert states["resolve_base_model"] == "success", states
+    chosen = xcom(run, "resolve_base_model")
+    assert chosen["base_model_package_arn"] == champion
+    assert chosen["base"]["training_job_name"] == own["TrainingJobName"]
+    assert not ACTIONS_THAT_CREATE & set(airflow_aws.actions())
 
 
 def test_the_latest_approved_package_is_the_base_and_a_rejected_one_never_is(

@@ -80,7 +80,8 @@ def test_defaults_and_variables_give_the_books_job_in_the_connections_region() -
 def test_the_form_wins_over_variables_and_the_variable_over_the_connection() -> None:
     cfg = resolve(
         form(bucket="form-bucket", region="eu-west-1", dataset_sha256="AB" * 32),
-        {**VARIABLES, "sagemaker_mlops_region": "us-west-2"},
+        # A form bucket other than the Variable's must be one the admin lists (tests/test_isolation.py).
+        {**VARIABLES, "sagemaker_mlops_region": "us-west-2", "sagemaker_mlops_allowed_buckets": "form-bucket"},
     )
     assert (cfg.bucket, cfg.region) == ("form-bucket", "eu-west-1")
     assert cfg.image_uri.split(".")[3] == "eu-west-1"

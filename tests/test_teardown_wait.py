@@ -103,6 +103,7 @@ def test_the_teardown_task_reschedules_instead_of_holding_its_worker(airflow_aws
     monkeypatch.setattr(teardown, "BUSY_WAIT_SECONDS", 0.3)
     monkeypatch.setattr(tasks.RunConfig, "from_dict", classmethod(lambda cls, data: SimpleNamespace(**data)))
     config = {"keep_endpoint": False, "names": {"endpoint": "tdw-task"}, "aws_conn_id": "aws_default", "region": REGION}
+    config |= {"dag_id": "d", "run_id": "r"}  # the owner whose tags a delete checks (once the endpoint may go)
     with pytest.raises(AirflowRescheduleException) as excinfo:
         tasks.delete_endpoint.function(config)
     assert excinfo.value.reschedule_date > datetime.now(UTC)

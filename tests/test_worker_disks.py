@@ -60,5 +60,12 @@ def test_upload_on_another_worker_uses_its_own_copy_not_the_download_workers_pat
     result = tasks.upload_dataset.function(cfg.to_dict(), summary)
     assert (worker_b / "extracted" / summary["zip_sha256"] / "train").is_dir(), "fetched into worker B's folder"
     assert result["uploaded"] > 0
-    keys = {o["Key"] for o in aws("s3").list_objects_v2(Bucket="mlops-disks", Prefix="ch06/")["Contents"]}
-    assert {k.split("/")[1] for k in keys} == {"train", "validation", "train_lst", "validation_lst", "test"}
+    data = result["data_prefix"] + "/"  # the zip's content-addressed prefix, ch06/datasets/<sha256>/
+    keys = {o["Key"] for o in aws("s3").list_objects_v2(Bucket="mlops-disks", Prefix=data)["Contents"]}
+    assert {k.removeprefix(data).split("/")[0] for k in keys} == {
+        "train",
+        "validation",
+        "train_lst",
+        "validation_lst",
+        "test",
+    }

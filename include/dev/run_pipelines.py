@@ -22,7 +22,7 @@ from sagemaker_mlops.serving.smoke_test import CLASS_NAMES
 
 import run_loop
 import run_production
-from local_stack import BUCKET, REPO, LocalStack, dags_test, dags_test_asset_triggered, migrate_db
+from local_stack import BUCKET, REPO, LocalStack, dags_test, dags_test_asset_triggered, lineage_file, migrate_db
 
 WORK = REPO / ".local" / "run"
 
@@ -328,6 +328,17 @@ def _promotion(stack: LocalStack, new_jobs: set[str]) -> dict[str, Any] | None:
         return None
 
 
+def _print_lineage(env: dict[str, str]) -> None:
+    """Where the runs' OpenLineage events went (docs/lineage.md), with the datasets they name."""
+    path = lineage_file(env)
+    if path is None:
+        print("\nLineage: sent to the transport this environment configures (AIRFLOW__OPENLINEAGE__*/OPENLINEAGE_*)")
+        return
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    names = {f"{d['namespace']}/{d['name']}" for e in events for d in (*e.get("inputs", []), *e.get("outputs", []))}
+    print(f"\nLineage: {len(events)} OpenLineage events naming {len(names)} datasets in {path}")
+
+
 def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     ok = True
@@ -369,6 +380,7 @@ def main() -> int:
             "it; make run ends here)"
         )
         ok = _production_end(stack) and ok
+        _print_lineage(env)
     print(f"\n{'OK' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
     return 0 if ok else 1
 

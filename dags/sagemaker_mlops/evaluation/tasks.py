@@ -232,7 +232,11 @@ def evaluate(
     champion_job: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score the transform jobs' outputs; write the new model's baseline beside it (the package's ModelMetrics and
-    the drift monitor's baseline) and the champion's in this DAG's cache. ``{"pinned": False}`` without a holdout."""
+    the drift monitor's baseline) and the champion's in this DAG's cache. ``{"pinned": False}`` without a holdout;
+    skipped when prepare_holdout was (NONE_FAILED runs it even when every upstream task skipped: a run with no base
+    model, or an automatic run with no dataset pinned, trains nothing and must stay skipped, not fail here)."""
+    if holdout is None or config is None:
+        raise AirflowSkipException("prepare_holdout was skipped: nothing was trained or evaluated")
     cfg = RunConfig.from_dict(config)
     if not holdout or not holdout.get("pinned"):
         return {"pinned": False, "reason": (holdout or {}).get("reason", "no pinned holdout")}
@@ -291,7 +295,8 @@ def stop_transform_jobs(config: dict[str, Any]) -> list[str]:
             for page in pages:
                 for job in page["TransformJobSummaries"]:
                     name = job["TransformJobName"]
-                    if status == "InProgress" and transform_job.stop_if_running(client, name):
+                    owner = (cfg.dag_id, cfg.run_id)
+                    if status == "InProgress" and transform_job.stop_if_running(client, name, owner=owner):
                         log.warning("Stopped transform job %s", name)
                     stopped.append(name)
     deadline = time.monotonic() + tc.STOP_WAIT_SECONDS
@@ -318,6 +323,9 @@ class HoldoutEvaluation:
         from sagemaker_mlops.core.airflow_tasks import teardown_of
 
         self.holdout = prepare_holdout(config)
+        # After training: nothing to evaluate before (a run that trains nothing skips it), and the run's bucket
+        # exists by then (the dataset upload creates it).
+        result >> self.holdout
         challenger = challenger_transform_request(config, self.holdout)
         self.requests = [challenger]
         self.transforms = [transform_operator(config, challenger, "challenger")]

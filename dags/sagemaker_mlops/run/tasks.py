@@ -30,6 +30,7 @@ def validate_and_preflight(
     endpoint_variants: int = 1,
     parallel_jobs_param: str | None = None,
     evaluation_jobs: int = 1,
+    dag_prefix: str | None = None,
     **context: Any,
 ) -> dict[str, Any]:
     """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend.
@@ -39,6 +40,8 @@ def validate_and_preflight(
     how many training jobs run at once (pipeline 3's tuning), each on ``training_instance_count`` instances.
     ``evaluation_jobs``: the holdout evaluation's batch transform jobs (2 where the champion is scored too), which
     the budget guard prices.
+    ``dag_prefix``: the DAG's own ``s3_prefix`` (set in the DAG file, not by the triggerer; the run's Params carry
+    the conf's value), the root the form's prefix must stay under.
     """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -51,13 +54,21 @@ def validate_and_preflight(
     with bad_input_fails_fast():
         try:
             cfg = _resolve(
-                params, dag_run, connection_region, bucket_variable, endpoint_variants, evaluation_jobs, context
+                params,
+                dag_run,
+                connection_region,
+                bucket_variable,
+                endpoint_variants,
+                evaluation_jobs,
+                dag_prefix,
+                context,
             )
         except run_config.DatasetNotPinned as error:
             # a cron tick or an Asset event with no dataset pinned: nobody asked for it, so it skips (a fresh
             # install is not red); a backfill or another DAG's trigger fails naming the Variables
             if incremental.skips_without_base(dag_run.run_type):
-                raise AirflowSkipException(f"No dataset pinned for this {dag_run.run_type} run: {error}") from None
+                run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
+                raise AirflowSkipException(f"No dataset pinned for this {run_type} run: {error}") from None
             raise
         spot = bool(params.get("use_spot", False))
         needs = [
@@ -96,6 +107,7 @@ def _resolve(
     bucket_variable: str,
     endpoint_variants: int,
     evaluation_jobs: int,
+    dag_prefix: str | None,
     context: dict[str, Any],
 ) -> RunConfig:
     """The run config (:func:`run_config.resolve`; includes the budget guard, before any Create call); a run no
@@ -112,6 +124,7 @@ def _resolve(
         declared=declared_params(context),
         automatic=run_config.is_automatic(dag_run.run_type),
         evaluation_jobs=evaluation_jobs,
+        dag_prefix=dag_prefix,
     )
 
 

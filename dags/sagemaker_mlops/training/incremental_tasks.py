@@ -134,12 +134,15 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
             base.hyperparameters or {}, cfg.hyperparameters, base.training_job_name or base.model_uri
         )
         errors += incremental.protection_errors(cfg.bucket, cfg.prefix, base.model_uri)
+        errors += incremental.checkpoint_errors(
+            cfg.bucket, cfg.prefix, params.get("resume_checkpoint_uri"), base.model_uri
+        )
         settings = {
             "model_uri": base.model_uri,
             "use_spot": bool(params.get("use_spot")),
             "max_wait_seconds": params.get("max_wait_seconds") if params.get("use_spot") else None,
             "checkpoint_s3_uri": incremental.checkpoint_uri(
-                cfg.bucket, cfg.names["job"], params.get("resume_checkpoint_uri")
+                cfg.bucket, cfg.prefix, cfg.names["job"], None if errors else params.get("resume_checkpoint_uri")
             ),
         }
         try:  # the whole request, with a placeholder sample count: spot/max-wait/URI rules fail here, not later
