@@ -219,3 +219,17 @@ def dags_test(dag_id: str, conf: dict[str, Any], env: dict[str, str], log_file: 
             stdout=out,
             stderr=subprocess.STDOUT,
         ).returncode
+
+
+def dags_test_asset_triggered(dag_id: str, env: dict[str, str], log_file: Path, trigger_file: Path) -> int:
+    """``airflow dags test`` of the run the scheduler makes from the DAG's queued Asset events (asset_runs.py): exit
+    0 success, 1 failed, 2 no queued event satisfied its schedule; the run's trigger is written to ``trigger_file``."""
+    trigger_file.unlink(missing_ok=True)
+    script = Path(__file__).with_name("asset_runs.py")
+    with open(log_file, "w") as out:
+        return subprocess.run(
+            [sys.executable, str(script), dag_id, "--trigger-file", str(trigger_file)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        ).returncode

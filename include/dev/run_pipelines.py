@@ -13,12 +13,16 @@ import time
 from typing import Any
 
 from aws_emulator.control import EmulatorControl
+from sagemaker_mlops.core.airflow_tasks import MODEL_ASSET
+from sagemaker_mlops.monitoring.monitor_tasks import DRIFT_ASSET
+from sagemaker_mlops.production.production_config import DEFAULT_ENDPOINT_NAME
 from sagemaker_mlops.registry import registry_config
 from sagemaker_mlops.registry import tasks as registry_tasks
 from sagemaker_mlops.serving.smoke_test import CLASS_NAMES
 
+import run_loop
 import run_production
-from local_stack import BUCKET, REPO, LocalStack, dags_test, lineage_file, migrate_db
+from local_stack import BUCKET, REPO, LocalStack, dags_test, dags_test_asset_triggered, lineage_file, migrate_db
 
 WORK = REPO / ".local" / "run"
 
@@ -167,19 +171,25 @@ def summarize(stack: LocalStack, new_jobs: set[str], test_labels: dict[str, int]
     return smoke["passed"] and not any(left.values())
 
 
-def _production(stack: LocalStack, env: dict[str, str], new_jobs: set[str], dag_id: str) -> bool:
-    """Pipeline 1's model is the first champion; pipeline 2's replaces it only if it was promoted."""
+def _production(stack: LocalStack, env: dict[str, str], new_jobs: set[str], dag_id: str, why: str = "") -> bool:
+    """Pipeline 1's model is the first champion; pipeline 2's replaces it only if it was promoted (``why``: the
+    pipeline-2 run's trigger, in the deployment's label and log name)."""
     sm = stack.client("sagemaker")
     if len(new_jobs) != 1:
         return False
     job = sm.describe_training_job(TrainingJobName=next(iter(new_jobs)))
     if dag_id == "mnist_incremental_spot":
-        folder = job["ModelArtifacts"]["S3ModelArtifacts"].rsplit("/", 1)[0]
-        decision = _read_json(stack.client("s3"), f"{folder}/promotion.json")
+        decision = _promotion(stack, new_jobs)
+        if decision is None:
+            print("\n== mnist_deploy_production: skipped, pipeline 2 made no champion/challenger decision")
+            return False
         if not decision["promote"]:
-            print(f"\n== mnist_deploy_production: skipped, pipeline 2 was not promoted ({decision['reason']})")
+            print(
+                f"\n== mnist_deploy_production: skipped, pipeline 2{why} was not promoted ({decision['reason']}); "
+                "production stays on its model"
+            )
             return True
-    label = "champion, first deployment" if dag_id == "mnist_train_deploy" else "pipeline 2, blue/green update"
+    label = "champion, first deployment" if dag_id == "mnist_train_deploy" else f"pipeline 2{why}, blue/green update"
     return run_production.deploy(sm, run_production.register_if_missing(sm, job), env, WORK, label)
 
 
@@ -221,6 +231,103 @@ def pin_holdout(stack: LocalStack) -> dict[str, str]:
     return {"AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_URI": uri, "AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_SHA256": info.sha256}
 
 
+def _pipeline(
+    stack: LocalStack, env: dict[str, str], dag_id: str, batch: str, conf: dict[str, Any] | None, label: str = ""
+) -> tuple[bool, set[str]]:
+    """One training pipeline and its summary: with ``conf`` a manual ``airflow dags test`` (what the Trigger form
+    sends); without, the run the scheduler makes from the DAG's queued Asset events, its trigger printed.
+    Returns (ok, the training jobs it created)."""
+    sm = stack.client("sagemaker")
+    log_file = WORK / f"{dag_id}{label}.log"
+    before = _job_names(sm)
+    if conf is not None:
+        print(f"\n== {dag_id}: airflow dags test with conf {json.dumps(conf)}")
+        code = dags_test(dag_id, conf, env, log_file)
+        print(f"  airflow dags test exit code {code} (log: {log_file})")
+    else:
+        trigger_file = WORK / f"{dag_id}{label}.trigger.json"
+        print(f"\n== {dag_id}: started by its queued Asset event(s), as the scheduler starts it (no conf)")
+        code = dags_test_asset_triggered(dag_id, env, log_file, trigger_file)
+        print(f"  asset-triggered airflow dags test exit code {code} (log: {log_file})")
+        trigger = run_loop.read_trigger(trigger_file)
+        for line in run_loop.trigger_lines(trigger) if trigger else ["no run: no queued Asset event"]:
+            print(f"  {line}")
+    if code != 0:
+        print("".join(log_file.read_text().splitlines(keepends=True)[-40:]))
+    labels = json.loads((WORK / "datasets" / f"{batch}.test-labels.json").read_text())
+    new_jobs = _job_names(sm) - before
+    ok = summarize(stack, new_jobs, labels, tuned=dag_id == "mnist_tuning") and code == 0
+    return ok, new_jobs
+
+
+def _monitor(stack: LocalStack, env: dict[str, str], label: str, after: str | None = None) -> dict[str, Any] | None:
+    """One mnist_production_monitor run (airflow dags test, no conf) and its verdict; its report, or None when it
+    wrote none (skipped; ``after``: the previous run's report folder, so an old report is not taken for this one)."""
+    log_file = WORK / f"{run_loop.MONITOR_DAG}-{label.replace(' ', '-')}.log"
+    print(f"\n== {run_loop.MONITOR_DAG} ({label}): airflow dags test")
+    code = dags_test(run_loop.MONITOR_DAG, {}, env, log_file)
+    print(f"  airflow dags test exit code {code} (log: {log_file})")
+    if code != 0:
+        print("".join(log_file.read_text().splitlines(keepends=True)[-40:]))
+        return None
+    report = run_loop.latest_report(stack.client("s3"), stack.client("sagemaker"), DEFAULT_ENDPOINT_NAME)
+    if report is None or report["report_uri"] == after:
+        print("  no report: the run was skipped (see its log)")
+        return None
+    for line in run_loop.verdict_lines(report):
+        print(f"  {line}")
+    emitted = "Drift event emitted" in log_file.read_text()
+    print(f"  drift Asset event: {'emitted (' + DRIFT_ASSET.name + ')' if emitted else 'none'}")
+    report["event_emitted"] = emitted
+    return report
+
+
+def _traffic(stack: LocalStack, bodies: list[bytes], what: str) -> None:
+    sent = run_loop.send(stack.client("sagemaker-runtime"), DEFAULT_ENDPOINT_NAME, bodies)
+    print(
+        f"\n== traffic to {DEFAULT_ENDPOINT_NAME}: {sent['sent']} requests, {what}; {sent['errors']} errors; "
+        f"predicted digits {sent['predicted']}"
+    )
+
+
+def closed_loop(stack: LocalStack, env: dict[str, str]) -> bool:
+    """Production traffic, then drifted traffic; the monitor flags the second; pipeline 2 retrains from its event
+    and its model is promoted (production updated) or rejected on the pinned holdout."""
+    images = run_loop.traffic_images()
+    _traffic(stack, run_loop.normal_traffic(images), f"every digit alike ({run_loop.TRAFFIC_BATCH}'s unseen digits)")
+    calm = _monitor(stack, env, "after normal traffic")
+    digits = " and ".join(str(d) for d in run_loop.DRIFTED_DIGITS)
+    _traffic(stack, run_loop.drifted_traffic(images), f"only digits {digits}: the class mix drifts")
+    drifted = _monitor(stack, env, "after drifted traffic", after=calm and calm["report_uri"])
+    ok = calm is not None and not calm["drift"] and drifted is not None and drifted["event_emitted"]
+    if not ok:
+        print("  expected: no drift after normal traffic, a drift event after drifted traffic")
+    retrained, new_jobs = _pipeline(stack, env, "mnist_incremental_spot", "batch2", None, "-drift")
+    trigger = run_loop.read_trigger(WORK / "mnist_incremental_spot-drift.trigger.json") or {}
+    assets = [e["asset"] for e in trigger.get("consumed_asset_events", [])]
+    if assets != [DRIFT_ASSET.name]:
+        print(f"  expected the retrain to consume exactly the drift event, it consumed {assets}")
+        ok = False
+    ok = _production(stack, env, new_jobs, "mnist_incremental_spot", " after drift") and retrained and ok
+    decision = _promotion(stack, new_jobs)
+    print("\n== the closed loop, in short")
+    for line in run_loop.recap_lines(calm, drifted, trigger, decision):
+        print(f"  {line}")
+    return ok
+
+
+def _promotion(stack: LocalStack, new_jobs: set[str]) -> dict[str, Any] | None:
+    """The champion/challenger decision pipeline 2 wrote beside its model (promotion.json), or None."""
+    if len(new_jobs) != 1:
+        return None
+    job = stack.client("sagemaker").describe_training_job(TrainingJobName=next(iter(new_jobs)))
+    folder = job["ModelArtifacts"]["S3ModelArtifacts"].rsplit("/", 1)[0]
+    try:
+        return _read_json(stack.client("s3"), f"{folder}/promotion.json")
+    except stack.client("s3").exceptions.NoSuchKey:
+        return None
+
+
 def _print_lineage(env: dict[str, str]) -> None:
     """Where the runs' OpenLineage events went (docs/lineage.md), with the datasets they name."""
     path = lineage_file(env)
@@ -241,6 +348,8 @@ def main() -> int:
         env["AIRFLOW_VAR_SAGEMAKER_MLOPS_INCREMENTAL_BUCKET"] = "mlops-ch06-incremental-demo"
         # The demo turns the production endpoint on (off by default: it bills around the clock); deleted at the end.
         env["AIRFLOW_VAR_SAGEMAKER_MLOPS_PRODUCTION_ENABLED"] = "true"
+        # An Asset event queues a run only for an unpaused DAG (Airflow pauses new DAGs by default).
+        env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
         # Report emulated time at 30x (a 3 s local job reads as 1.5 minutes), so seconds and costs look like AWS's.
         EmulatorControl(stack.emulator_url).settings(time_scale=30.0)
         print(f"emulator {stack.emulator_url} | datasets {stack.dataset_url} | Airflow home {env['AIRFLOW_HOME']}")
@@ -248,29 +357,28 @@ def main() -> int:
         # What an admin pins for automatic runs (pipeline 2 from its cron or an Asset): the local batch2.zip.
         env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_URL"] = f"{stack.dataset_url}/r/batch2.zip"
         env["AIRFLOW_VAR_SAGEMAKER_MLOPS_DATASET_SHA256"] = stack.dataset_sha256("batch2.zip")
+        # A fresh metadata DB: the emulator starts empty, and old Asset events would start runs or hold the cooldown.
+        (WORK / "airflow" / "airflow.db").unlink(missing_ok=True)
         migrate_db(env)
-        runs = (("mnist_train_deploy", "batch1"), ("mnist_incremental_spot", "batch2"), ("mnist_tuning", "batch1"))
-        for dag_id, batch in runs:
-            conf = {
-                "dataset_url": f"{stack.dataset_url}/r/{batch}.zip",
-                "dataset_sha256": stack.dataset_sha256(f"{batch}.zip"),
-                **(TUNING_DEMO if dag_id == "mnist_tuning" else {}),
-            }
-            if dag_id == "mnist_incremental_spot":
-                # One spot reclaim, 10 minutes (emulated) without capacity: the job resumes from its checkpoints.
-                EmulatorControl(stack.emulator_url).interrupt_spot(interruptions=1, capacity_wait_seconds=600)
-            log_file = WORK / f"{dag_id}.log"
-            print(f"\n== {dag_id}: airflow dags test with conf {json.dumps(conf)}")
-            before = _job_names(stack.client("sagemaker"))
-            code = dags_test(dag_id, conf, env, log_file)
-            print(f"  airflow dags test exit code {code} (log: {log_file})")
-            if code != 0:
-                print("".join(log_file.read_text().splitlines(keepends=True)[-40:]))
-            labels = json.loads((WORK / "datasets" / f"{batch}.test-labels.json").read_text())
-            new_jobs = _job_names(stack.client("sagemaker")) - before
-            ok = summarize(stack, new_jobs, labels, tuned=dag_id == "mnist_tuning") and code == 0 and ok
-            if dag_id != "mnist_tuning":  # the production endpoint follows pipelines 1 and 2 (the demo's champions)
-                ok = _production(stack, env, new_jobs, dag_id) and ok
+        pipeline_1 = {
+            "dataset_url": f"{stack.dataset_url}/r/batch1.zip",
+            "dataset_sha256": stack.dataset_sha256("batch1.zip"),
+        }
+        passed, new_jobs = _pipeline(stack, env, "mnist_train_deploy", "batch1", pipeline_1)
+        ok = passed and _production(stack, env, new_jobs, "mnist_train_deploy") and ok
+        # Pipeline 2 from pipeline 1's model Asset event. One spot reclaim, 10 minutes (emulated) without capacity:
+        # the job resumes from its checkpoints.
+        EmulatorControl(stack.emulator_url).interrupt_spot(interruptions=1, capacity_wait_seconds=600)
+        passed, new_jobs = _pipeline(stack, env, "mnist_incremental_spot", "batch2", None)
+        ok = passed and _production(stack, env, new_jobs, "mnist_incremental_spot") and ok
+        ok = closed_loop(stack, env) and ok
+        # Last: the tuning DAG publishes its best model as the model Asset too, which queues pipeline 2 again; run
+        # before the loop, that event would be consumed with the drift event by the retrain.
+        ok = _pipeline(stack, env, "mnist_tuning", "batch1", {**pipeline_1, **TUNING_DEMO})[0] and ok
+        print(
+            f"  (its {MODEL_ASSET.name} event queues mnist_incremental_spot once more: a scheduler would start "
+            "it; make run ends here)"
+        )
         ok = _production_end(stack) and ok
         _print_lineage(env)
     print(f"\n{'OK' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")

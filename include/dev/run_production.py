@@ -19,8 +19,9 @@ from local_stack import dags_test
 
 DAG_ID = "mnist_deploy_production"
 GROUP = "mnist-image-classifier"  # the registry's default group (Variable sagemaker_mlops_model_package_group)
-# Short bake and no termination wait: the emulated canary takes a few seconds (time_scale 30).
-CONF = {"bake_seconds": 60, "termination_wait_seconds": 0}
+# Short bake and no termination wait: the emulated canary takes a few seconds (time_scale 30). Every request
+# captured (the DAG's default samples 20 %), so the drift monitor's counts are the requests make run sent.
+CONF = {"bake_seconds": 60, "termination_wait_seconds": 0, "capture_percent": 100}
 
 
 def approved_package(sm: Any, artifact: str) -> str | None:
