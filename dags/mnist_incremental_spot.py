@@ -62,7 +62,9 @@ with DAG(
     tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "managed-spot", "incremental"],
 ) as dag:
     # --- set-up: params, quotas (spot), base model and its compatibility, dataset — before any spend
-    config = run_tasks.validate_and_preflight(bucket_variable="sagemaker_mlops_incremental_bucket", endpoint_variants=2)
+    config = run_tasks.validate_and_preflight(
+        dag_prefix="ch06", bucket_variable="sagemaker_mlops_incremental_bucket", endpoint_variants=2
+    )
     incremental = incremental_tasks.resolve_base_model(config)
     dataset = dataset_tasks.download_dataset(config)
     uploaded = dataset_tasks.upload_dataset(config, dataset)

@@ -47,7 +47,7 @@ with DAG(
     tags=["sagemaker", "mle-on-aws", "chapter-6", "training", "deployment"],
 ) as dag:
     # --- set-up: nothing is created or billed until the params, quotas and dataset have passed
-    config = run_tasks.validate_and_preflight()
+    config = run_tasks.validate_and_preflight(dag_prefix="ch06")
     dataset = dataset_tasks.download_dataset(config)
     uploaded = dataset_tasks.upload_dataset(config, dataset)
 

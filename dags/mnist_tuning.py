@@ -62,7 +62,9 @@ with DAG(
 ) as dag:
     # --- set-up: nothing is created or billed until params, ranges, quotas (parallel jobs; the endpoint serves the
     # best model and the champion), the champion and the dataset passed
-    config = run_tasks.validate_and_preflight(parallel_jobs_param="max_parallel_training_jobs", endpoint_variants=2)
+    config = run_tasks.validate_and_preflight(
+        dag_prefix="ch06-tuning", parallel_jobs_param="max_parallel_training_jobs", endpoint_variants=2
+    )
     tuning = tuning_tasks.validate_tuning(config)
     champion = tuning_tasks.resolve_champion(config)
     dataset = dataset_tasks.download_dataset(config)

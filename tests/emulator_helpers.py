@@ -13,6 +13,9 @@ from aws_emulator.storage import S3Store
 from constants import ACCOUNT, REGION, ROLE_ARN
 
 IC_IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
+# The tag every resource of the package carries (core.tags.resource_tags): the Airflow role may Stop/Delete/Update only
+# what has it (IAM aws:ResourceTag), so a job a test plants for DAG code to act on carries it too, as a run's would.
+PACKAGE_TAGS = [{"Key": "mlops:created-by", "Value": "airflow-sagemaker-mlops"}]
 CHANNELS = ("train", "validation", "train_lst", "validation_lst")
 # The book's hyperparameters (MLE on AWS ch. 6, PART01), less num_training_samples, which is counted from the data.
 BOOK_HYPERPARAMETERS = {
@@ -75,6 +78,7 @@ def training_request(name: str, bucket: str, prefix: str, samples: int, **overri
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         "HyperParameters": dict(BOOK_HYPERPARAMETERS, num_training_samples=str(samples)),
         "EnableNetworkIsolation": True,
+        "Tags": list(PACKAGE_TAGS),
     }
     request.update(overrides)
     return request
@@ -117,7 +121,7 @@ def tuning_request(
             "TrainingJobEarlyStoppingType": "Auto",
         },
         "TrainingJobDefinition": job_definition,
-        "Tags": [{"Key": "mlops:created-by", "Value": "airflow-sagemaker-mlops"}],
+        "Tags": list(PACKAGE_TAGS),
     }
 
 
@@ -158,6 +162,31 @@ def completed_job(aws: Any, zip_path: Path, bucket: str, prefix: str, name: str)
     job = wait_training(sm, name)
     assert job["TrainingJobStatus"] == "Completed", job
     return job
+
+
+def approved_packages(
+    aws: Any, zip_path: Path, bucket: str, job_name: str, count: int, **package: Any
+) -> tuple[str, list[str]]:
+    """What a production deployment starts from: ``job_name`` trained on the zip, its model registered ``count``
+    times, Approved, in the group ``mnist-image-classifier`` (``package``: more CreateModelPackage fields).
+    Returns the model artifact's URI and the ARNs."""
+    artifact = completed_job(aws, zip_path, bucket, "ch06", job_name)["ModelArtifacts"]["S3ModelArtifacts"]
+    sm = aws("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="mnist-image-classifier")
+    arns = [
+        sm.create_model_package(
+            ModelPackageGroupName="mnist-image-classifier",
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [{"Image": IC_IMAGE, "ModelDataUrl": artifact}],
+                "SupportedContentTypes": ["image/png"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            **package,
+        )["ModelPackageArn"]
+        for _ in range(count)
+    ]
+    return artifact, arns
 
 
 def register_package(sm: Any, job: dict[str, Any], status: str) -> str:
@@ -225,3 +254,22 @@ def png_bytes_of(image: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# -- the re-wait tests' stub (tests/test_training_rewait.py, tests/test_tuning_rewait.py) ----------------------------
+def waiter_error(job_name: str) -> dict[str, str]:
+    """The event SageMakerTrigger sends when its waiter gives up (``max_attempts`` spent) on ``job_name``."""
+    return {"status": "error", "message": "Waiter error: max attempts reached", "job_name": job_name}
+
+
+def resumed_operator(operator_class: type, task_id: str, config: dict[str, Any]) -> Any:
+    """``operator_class`` (one of the package's explained operators) configured as a deferred wait: polls every
+    second, gives up after 5 attempts, on the emulator's ``aws_default`` connection."""
+    return operator_class(
+        task_id=task_id,
+        config=config,
+        aws_conn_id="aws_default",
+        deferrable=True,
+        check_interval=1,
+        max_attempts=5,
+    )

@@ -6,7 +6,8 @@ a temporary dags folder holding deliberately bad files):
 * the DagBag has no import errors (cycles and duplicate task ids are import errors), and each DAG file defines
   at least one DAG;
 * every DAG has tags, an owner other than ``airflow`` on every task, a description, ``doc_md``, ``catchup=False``,
-  an explicit ``max_active_runs``, no cycles, unique task ids, and every teardown has a setup upstream;
+  an explicit ``max_active_runs``, no cycles, unique task ids, every teardown has a setup upstream, and no task
+  emits an Asset its own DAG is scheduled on (each success would start the DAG again);
 * every task retries (>= 1), except ``train``: a retry of it could only find its own training job
   (``action_if_job_exists="fail"``) - a re-run re-attaches through ``start_or_attach`` instead. That must be the
   only exception, and it must be explained in the task's doc or the docstring of the function that builds it;
@@ -241,6 +242,31 @@ def check_unique_task_ids(dag: Any, dags_dir: Path) -> list[str]:
     return problems
 
 
+def scheduled_assets(dag: Any) -> set[str]:
+    """The names of the Assets whose events start ``dag`` (an Asset schedule, or assets beside a cron), through
+    any ``|``/``&`` of them."""
+    names, stack = set(), [getattr(dag.timetable, "asset_condition", None)]
+    while stack:
+        condition = stack.pop()
+        if hasattr(condition, "objects"):  # AssetAny / AssetAll
+            stack.extend(condition.objects)
+        elif condition is not None:
+            names.add(condition.name)
+    return names
+
+
+def check_no_self_trigger(dag: Any, dags_dir: Path) -> list[str]:
+    """A DAG never emits an Asset it schedules on: each success would start it again (pipeline 2's promotion is
+    the champion Asset, not the model Asset it retrains on)."""
+    loops = sorted(
+        f"{t.task_id} -> {outlet.name}"
+        for t in dag.tasks
+        for outlet in t.outlets
+        if getattr(outlet, "name", None) in scheduled_assets(dag)
+    )
+    return [f"{dag.dag_id}: emits Assets it is scheduled on (starts itself): {loops}"] if loops else []
+
+
 DAG_CHECKS: dict[str, Callable[[Any, Path], list[str]]] = {
     "tags": check_tags,
     "owner": check_owner,
@@ -252,6 +278,7 @@ DAG_CHECKS: dict[str, Callable[[Any, Path], list[str]]] = {
     "no_cycles": check_no_cycles,
     "teardowns_have_setups": check_teardowns_have_setups,
     "unique_task_ids": check_unique_task_ids,
+    "no_self_trigger": check_no_self_trigger,
 }
 
 
@@ -569,20 +596,21 @@ from datetime import datetime
 
 import numpy
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, task, teardown
+from airflow.sdk import DAG, Asset, task, teardown
 
 try:
     import aws_emulator
 except ImportError:
     pass
 
-with DAG(dag_id="bad", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+with DAG(dag_id="bad", schedule=Asset("bad.model"), start_date=datetime(2026, 1, 1)) as dag:
     @teardown
     @task
     def orphan_teardown():
         pass
 
     EmptyOperator(task_id="train") >> EmptyOperator(task_id="other", retries=0) >> orphan_teardown()
+    EmptyOperator(task_id="publish", outlets=[Asset("bad.model"), Asset("bad.other")])
 """
 
 BAD_TRAIN_DAG = """
@@ -689,7 +717,11 @@ def test_checkers_flag_every_rule_a_bad_dag_breaks(bad_bag: Any, bad_folder: Pat
         "catchup",
         "max_active_runs",
         "teardowns_have_setups",
+        "no_self_trigger",
     }, problems
+    assert problems["no_self_trigger"] == [
+        "bad: emits Assets it is scheduled on (starts itself): ['publish -> bad.model']"
+    ]
     retries = "\n".join(problems["retries"])
     assert "bad.other: retries=0" in retries and "bad.orphan_teardown: retries=0" in retries
     assert "bad.train: retries=0 is not explained" in retries

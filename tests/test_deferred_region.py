@@ -15,10 +15,12 @@ from typing import Any
 import boto3
 import pytest
 
-from constants import ROLE_ARN
-from emulator_helpers import dataset_zip, training_request, upload_zip
+from constants import INCREMENTAL_BUCKET, ROLE_ARN
+from emulator_helpers import PACKAGE_TAGS, dataset_zip, training_request, upload_zip
 
 OTHER_REGION = "eu-west-1"  # the connection (conftest) says us-east-1
+# One of the suite's deployment's buckets (the Airflow role reads only those), made in the other region.
+BUCKET = INCREMENTAL_BUCKET
 IMAGE = f"685385470294.dkr.ecr.{OTHER_REGION}.amazonaws.com/image-classification:1"
 
 
@@ -66,11 +68,11 @@ def test_training_and_endpoint_waits_poll_the_run_s_region(airflow_aws: Any, tmp
     from sagemaker_mlops.training.operators import ExplainedTrainingOperator
 
     sm = _client(airflow_aws, "sagemaker")
-    _bucket(airflow_aws, "mlops-region-bucket")
-    samples = upload_zip(None, dataset_zip(tmp_path), "mlops-region-bucket", "ch06", create_bucket=False)
+    _bucket(airflow_aws, BUCKET)
+    samples = upload_zip(None, dataset_zip(tmp_path), BUCKET, "ch06", create_bucket=False)
     request = training_request(
         "mlops-train-region",
-        "mlops-region-bucket",
+        BUCKET,
         "ch06",
         samples,
         AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
@@ -113,7 +115,7 @@ def test_training_and_endpoint_waits_poll_the_run_s_region(airflow_aws: Any, tmp
     )
     endpoint = RegionalEndpointOperator(
         task_id="create_endpoint",
-        config={"EndpointName": "mlops-ep-region", "EndpointConfigName": "mlops-epc-region"},
+        config={"EndpointName": "mlops-ep-region", "EndpointConfigName": "mlops-epc-region", "Tags": PACKAGE_TAGS},
         aws_conn_id="aws_default",
         region_name=OTHER_REGION,
         deferrable=True,

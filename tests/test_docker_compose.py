@@ -22,6 +22,7 @@ dags/ (recursive) finds every Airflow Variable the DAGs read; .env.example lists
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
@@ -870,8 +871,9 @@ class _VariableScan:
                                 helpers[func.name] = (params.index(arg.right.id), prefix)
         for path, tree in self.modules.items():
             module = path.stem
+            relative = path.relative_to(self.root.parent)  # once per file: per node it cost ~4 s of CPU a scan
             for node in ast.walk(tree):
-                where = f"{path.relative_to(self.root.parent)}:{getattr(node, 'lineno', 0)}"
+                where = f"{relative}:{getattr(node, 'lineno', 0)}"
                 if isinstance(node, ast.Call):
                     if self._is_read(node):
                         args = node.args[:1] or [k.value for k in node.keywords if k.arg == "key"]
@@ -902,7 +904,15 @@ class _VariableScan:
 
 
 def dag_variables(root: Path = DAGS_DIR) -> dict[str, set[str]]:
+    """The scan of ``root`` (the repo's dags/ once per session: three tests read it and it does not change)."""
+    if root == DAGS_DIR:
+        return {name: set(where) for name, where in _repo_dag_variables().items()}
     return _VariableScan(root).scan()
+
+
+@functools.cache
+def _repo_dag_variables() -> dict[str, frozenset[str]]:
+    return {name: frozenset(where) for name, where in _VariableScan(DAGS_DIR).scan().items()}
 
 
 def env_example_variables(text: str) -> dict[str, list[str]]:

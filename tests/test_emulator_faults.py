@@ -101,10 +101,10 @@ def test_the_dags_job_lookup_retries_throttling_and_never_mistakes_an_outage_for
     from sagemaker_mlops.training.job import describe_or_none
 
     emulator = airflow_aws
-    aws("sagemaker").create_training_job(**training_request("fault-job", BUCKET, PREFIX, uploaded))
+    aws("sagemaker").create_training_job(**training_request("mlops-fault-job", BUCKET, PREFIX, uploaded))
     emulator.fail_api("DescribeTrainingJob", "ThrottlingException", count=2)
     conn = SageMakerHook(aws_conn_id="aws_default", region_name=REGION).conn  # the connection's retries
-    assert describe_or_none(conn, "fault-job")["TrainingJobName"] == "fault-job"
+    assert describe_or_none(conn, "mlops-fault-job")["TrainingJobName"] == "mlops-fault-job"
     assert [r["status"] for r in emulator.requests() if r["action"] == "DescribeTrainingJob"] == [400, 400, 200]
 
     connection = json.loads(os.environ["AIRFLOW_CONN_AWS_DEFAULT"])
@@ -112,7 +112,7 @@ def test_the_dags_job_lookup_retries_throttling_and_never_mistakes_an_outage_for
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
     emulator.fail_api("DescribeTrainingJob", "InternalFailure", seconds=30)
     with pytest.raises(ClientError) as excinfo:
-        describe_or_none(SageMakerHook(aws_conn_id="aws_default", region_name=REGION).conn, "fault-job")
+        describe_or_none(SageMakerHook(aws_conn_id="aws_default", region_name=REGION).conn, "mlops-fault-job")
     assert _code_and_status(excinfo) == ("InternalFailure", 500)
     emulator.settings(api_faults={})
 

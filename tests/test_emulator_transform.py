@@ -18,10 +18,12 @@ from botocore.exceptions import ClientError
 from aws_emulator.sagemaker.transform import pack_recordio
 from aws_emulator.storage import S3Store
 
-from constants import ACCOUNT, REGION, ROLE_ARN
-from emulator_helpers import IC_IMAGE, completed_job, deploy, wait_endpoint
+from constants import ACCOUNT, DATA_BUCKET, REGION, ROLE_ARN
+from emulator_helpers import IC_IMAGE, PACKAGE_TAGS, completed_job, deploy, wait_endpoint
 
-BUCKET = "mlops-transform-bucket"
+# The suite's data bucket and mlops-* names: the provider operator's calls below are Airflow's, so the IAM replay
+# checks them against the Airflow role (which reads, writes and transforms only those).
+BUCKET = DATA_BUCKET
 _ARTIFACT: dict[str, bytes] = {}  # the trained model.tar.gz, trained once per session worker
 
 
@@ -40,7 +42,7 @@ def _holdout(zip_path: Path, count: int = 12) -> dict[str, bytes]:
 
 @pytest.fixture()
 def model(aws: Any, batch1: Path) -> str:
-    """A model named ``ic-model`` on a trained stand-in artifact in BUCKET (trained over HTTP once per worker)."""
+    """A model named ``mlops-model-ic`` on a trained stand-in artifact in BUCKET (trained over HTTP once per worker)."""
     s3 = aws("s3")
     if "tar" not in _ARTIFACT:
         job = completed_job(aws, batch1, "mlops-transform-train", "ch06", "transform-train")
@@ -49,7 +51,7 @@ def model(aws: Any, batch1: Path) -> str:
     uri = f"s3://{BUCKET}/model/model.tar.gz"
     S3Store(ACCOUNT, REGION).write(uri, _ARTIFACT["tar"])
     aws("sagemaker").create_model(
-        ModelName="ic-model", ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": uri}
+        ModelName="mlops-model-ic", ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": uri}
     )
     return uri
 
@@ -68,7 +70,7 @@ def holdout(aws: Any, batch1: Path) -> dict[str, bytes]:
 def transform_request(name: str, **overrides: Any) -> dict[str, Any]:
     request: dict[str, Any] = {
         "TransformJobName": name,
-        "ModelName": "ic-model",
+        "ModelName": "mlops-model-ic",
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/holdout/"}},
             "ContentType": "application/x-image",
@@ -369,6 +371,7 @@ def test_list_filters_sorts_and_pages(aws, model, holdout, emulator):
 def _operator_config(name: str) -> dict[str, Any]:
     request = transform_request(name)
     request["TransformResources"]["InstanceCount"] = "1"  # templated configs carry strings; the operator casts
+    request["Tags"] = [*request["Tags"], *PACKAGE_TAGS]  # what the Airflow role may create (aws:RequestTag)
     return request
 
 
@@ -376,16 +379,16 @@ def test_provider_transform_operator_waits_for_the_job(airflow_aws, aws, model, 
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTransformOperator
 
     operator = SageMakerTransformOperator(
-        task_id="transform", config=_operator_config("op-eval"), check_interval=1, aws_conn_id="aws_default"
+        task_id="transform", config=_operator_config("mlops-eval-op"), check_interval=1, aws_conn_id="aws_default"
     )
     result = operator.execute({})
     assert result["Transform"]["TransformJobStatus"] == "Completed"
-    assert result["Model"]["ModelName"] == "ic-model"
+    assert result["Model"]["ModelName"] == "mlops-model-ic"
     # A second run with the same name gets a timestamped one (the operator's describe finds the first).
     again = SageMakerTransformOperator(
-        task_id="transform", config=_operator_config("op-eval"), check_interval=1, aws_conn_id="aws_default"
+        task_id="transform", config=_operator_config("mlops-eval-op"), check_interval=1, aws_conn_id="aws_default"
     ).execute({})
-    assert again["Transform"]["TransformJobName"].startswith("op-eval-")
+    assert again["Transform"]["TransformJobName"].startswith("mlops-eval-op-")
 
 
 def test_provider_transform_operator_deferred_and_its_failure(airflow_aws, aws, model, holdout):
@@ -401,8 +404,14 @@ def test_provider_transform_operator_deferred_and_its_failure(airflow_aws, aws, 
             deferrable=True,
             aws_conn_id="aws_default",
         )
-        with pytest.raises(TaskDeferred) as deferred:
-            operator.execute({})
+        # The operator defers only if its first DescribeTransformJob, right after the create, finds the job still
+        # InProgress; a fast job on a busy host was already over (no TaskDeferred). Held until it has deferred.
+        airflow_aws.settings(hold_transform_jobs=True)
+        try:
+            with pytest.raises(TaskDeferred) as deferred:
+                operator.execute({})
+        finally:
+            airflow_aws.settings(hold_transform_jobs=False)
         classpath, kwargs = deferred.value.trigger.serialize()
         from importlib import import_module
 
@@ -416,15 +425,15 @@ def test_provider_transform_operator_deferred_and_its_failure(airflow_aws, aws, 
 
         return operator, asyncio.run(first())
 
-    operator, event = deferred_event("op-deferred")
+    operator, event = deferred_event("mlops-eval-deferred")
     assert event["status"] == "success", event
     assert operator.execute_complete({}, event)["Transform"]["TransformJobStatus"] == "Completed"
 
     airflow_aws.fail_next_transform_job("ClientError: injected")
-    operator, event = deferred_event("op-deferred-fails")
+    operator, event = deferred_event("mlops-eval-deferred-fails")
     assert event["status"] == "error" and "Failed" in event["message"], event
     with pytest.raises(RuntimeError, match="Error while running transform job"):
         operator.execute_complete({}, event)
-    assert aws("sagemaker").describe_transform_job(TransformJobName="op-deferred-fails")["FailureReason"] == (
+    assert aws("sagemaker").describe_transform_job(TransformJobName="mlops-eval-deferred-fails")["FailureReason"] == (
         "ClientError: injected"
     )

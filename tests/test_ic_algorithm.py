@@ -141,7 +141,7 @@ def expect_failure(channels, hyperparameters, *fragments, prefix="ClientError: "
 
 
 def test_book_hyperparameters_learn_mnist(book_run):
-    result, _, reports, seconds = book_run
+    result, _, reports, _seconds = book_run
     assert isinstance(result, TrainResult)
     assert result.final_metrics["validation:accuracy"] >= 0.8
     assert result.final_metrics["train:accuracy"] >= 0.8
@@ -153,7 +153,6 @@ def test_book_hyperparameters_learn_mnist(book_run):
     assert [r.epoch for r in reports] == [1, 2, 3]
     assert reports[-1].validation_accuracy == result.final_metrics["validation:accuracy"]
     assert reports[0].validation_accuracy < reports[-1].validation_accuracy  # it really learns over the epochs
-    assert seconds < 3.0  # typically ~0.1 s including PNG decoding
 
 
 def test_epochs_learning_rate_and_batch_size_drive_the_loop(book_channels):

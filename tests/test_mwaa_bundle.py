@@ -709,3 +709,22 @@ def test_deploy_refuses_a_busy_or_mismatched_environment(
     )
     assert code == 1 and "'missing-env' not found" in capsys.readouterr().err
     assert not WRITES & set(emulator.actions("s3"))
+
+
+def test_deploy_without_region_or_credentials_says_what_to_pass_in_one_line(
+    bundle: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21 review: the README's dry-run line without REGION= ended in a NoRegionError traceback."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    argv = ["--environment", "mlops-env", "--bucket", "acme-mwaa-source", "--bundle", str(bundle.path), "--dry-run"]
+    assert deploy_tool.main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no AWS region: pass REGION=<region>" in err and "\n" not in err
+    assert deploy_tool.main([*argv, "--region", "us-east-1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no AWS credentials: configure them" in err and "\n" not in err

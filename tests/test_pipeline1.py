@@ -162,9 +162,14 @@ def test_a_rerun_reattaches_to_this_runs_running_job_instead_of_paying_twice(air
     when = datetime(2026, 1, 5, tzinfo=UTC)
     job_name = naming.resource_name(naming.NAME_PREFIX, "train", DAG_ID, f"manual__{when.isoformat()}")
     # An earlier attempt of this very run already started its job, which is still running.
-    samples = upload_zip(aws("s3"), datasets.folder / "batch1.zip", DATA_BUCKET, "ch06")
-    airflow_aws.settings(starting_seconds=20)  # still running when the DAG reaches its training step
-    aws("sagemaker").create_training_job(**training_request(job_name, DATA_BUCKET, "ch06", samples))
+    # ... on this zip's content-addressed prefix, as the DAG uploads it (so the DAG's upload sends 0 bytes).
+    data_prefix = naming.dataset_prefix("ch06", datasets.sha256["batch1.zip"])
+    samples = upload_zip(aws("s3"), datasets.folder / "batch1.zip", DATA_BUCKET, data_prefix)
+    airflow_aws.settings(starting_seconds=60)  # still running when the DAG reaches its training step (a busy CI: 50 s)
+    output = {"S3OutputPath": f"s3://{DATA_BUCKET}/ch06/output"}  # as the DAG's: beside, not inside, the dataset
+    aws("sagemaker").create_training_job(
+        **training_request(job_name, DATA_BUCKET, data_prefix, samples, OutputDataConfig=output)
+    )
     airflow_aws.clear_requests()
 
     run, states = run_dag(DAG_ID, datasets.conf(), when=when)

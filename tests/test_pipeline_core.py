@@ -87,6 +87,42 @@ def test_a_hyperparameter_the_base_job_left_to_the_default_is_not_judged() -> No
     assert incremental.compatibility_errors({"num_classes": "10"}, {"num_classes": 10, "num_layers": 50}, "b") == []
 
 
+# -- where this run writes vs where its base model lives -----------------------------------------------------------
+def test_pipeline_2_retrains_from_its_own_promoted_model() -> None:
+    """After one promotion the registry's champion is pipeline 2's own model, in an earlier job's output folder under
+    pipeline 2's prefix (``<prefix>/output/<job>/output/model.tar.gz``). The next run — cron, drift, or the tuning
+    DAG's model Asset — writes only its own job's folder there, never an earlier one's: the base is safe, not refused
+    (``make airflow`` ended red on this once tuning's Asset event started pipeline 2 a second time)."""
+    own = "s3://incremental/ch06/output/mlops-train-asset-20261207t062738-045de34e45/output/model.tar.gz"
+    assert incremental.protection_errors("incremental", "ch06", own) == []
+    assert incremental.protection_errors("incremental", "ch06/", own) == []
+
+
+@pytest.mark.parametrize(
+    "base_uri",
+    [
+        "s3://incremental/ch06/model.tar.gz",  # at the prefix's top
+        "s3://incremental/ch06/train/model.tar.gz",  # in a data channel this run uploads to
+        "s3://incremental/ch06/output/model.tar.gz",  # in the output folder, not in a job's folder
+        "s3://incremental/ch06/checkpoints/job/model.tar.gz",  # where checkpoints sync
+    ],
+)
+def test_a_base_model_where_this_run_writes_is_still_refused(base_uri: str) -> None:
+    errors = incremental.protection_errors("incremental", "ch06", base_uri)
+    assert [e.field for e in errors] == ["s3_prefix"] and "another prefix" in str(errors[0])
+
+
+@pytest.mark.parametrize(
+    "base_uri",
+    [
+        "s3://base-bucket/ch06/output/job/output/model.tar.gz",  # another bucket (the book's layout)
+        "s3://incremental/ch06-old/output/job/output/model.tar.gz",  # a sibling prefix, not under ch06/
+    ],
+)
+def test_a_base_model_elsewhere_is_never_refused(base_uri: str) -> None:
+    assert incremental.protection_errors("incremental", "ch06", base_uri) == []
+
+
 # -- smoke test: predictions of test/, accuracy of a labeled sample, the other variant on the same images ----------
 def fake_bucket(labels: list[int]) -> dict[str, bytes]:
     """test/ has two images; validation/ one image per label, listed in validation_lst/validation.lst."""

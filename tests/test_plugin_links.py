@@ -2,14 +2,15 @@
 
 The DAG is parsed, written to the metadata DB as the dag processor does, and read back as the API server reads it
 (deserialization is where plugin links are attached); runs are created from that serialized DAG, the run config is
-pushed as ``validate_and_preflight``'s XCom, and the links are read through ``GET .../taskInstances/{task}/links``.
+pushed as ``validate_and_preflight``'s XCom, and the links are read as ``GET .../taskInstances/{task}/links``
+computes them (the fast loop) and through that route of the API server itself (e2e, see ``rendered``).
 """
 
 from __future__ import annotations
 
 import importlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -228,10 +229,45 @@ def api(serialized_dag: Any) -> Any:
             yield client
 
 
-def rendered(api: Any, run_id: str, task_id: str) -> dict[str, str | None]:
-    response = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/links")
-    assert response.status_code == 200, response.text
-    return response.json()["extra_links"]
+Rendered = Callable[[str, str], dict[str, str | None]]
+
+
+@pytest.fixture(params=["task", pytest.param("api", marks=pytest.mark.e2e)])
+def rendered(request: pytest.FixtureRequest, serialized_dag: Any) -> Rendered:
+    """A task instance's links ``{name: url or None}``, as the extra-links route answers them: "task" computes them
+    in-process the route's way (the task instance read from the DB, each of the deserialized task's links asked,
+    "" as None); "api" asks the API server's ``GET .../taskInstances/{task}/links`` itself (e2e: building the API
+    app's routes costs about 5 s of CPU, the rest of this module under 2 s)."""
+    if request.param == "api":
+        api = request.getfixturevalue("api")
+
+        def through_the_api(run_id: str, task_id: str) -> dict[str, str | None]:
+            response = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+            assert response.status_code == 200, response.text
+            return response.json()["extra_links"]
+
+        return through_the_api
+
+    def as_the_route_does(run_id: str, task_id: str) -> dict[str, str | None]:
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        task = serialized_dag.get_task(task_id)
+        with create_session() as session:
+            ti = session.scalar(
+                select(TaskInstance).where(
+                    TaskInstance.dag_id == DAG_ID,
+                    TaskInstance.run_id == run_id,
+                    TaskInstance.task_id == task_id,
+                    TaskInstance.map_index == -1,
+                )
+            )
+            assert ti is not None, (run_id, task_id)
+            pairs = [(name, task.get_extra_links(ti, name)) for name in task.extra_links]
+        return {name: url or None for name, url in sorted(pairs)}
+
+    return as_the_route_does
 
 
 def test_the_dag_parses_and_the_deserialized_tasks_carry_the_links(serialized_dag: Any) -> None:
@@ -252,29 +288,29 @@ def test_the_dag_parses_and_the_deserialized_tasks_carry_the_links(serialized_da
     assert all("_operator_extra_links" not in task["__var"] for task in data["dag"]["tasks"])
 
 
-def test_links_render_for_the_right_tasks_with_the_runs_names(serialized_dag: Any, api: Any) -> None:
+def test_links_render_for_the_right_tasks_with_the_runs_names(serialized_dag: Any, rendered: Rendered) -> None:
     run_id = new_run(serialized_dag, config())
     expected = urls("eu-west-1", NAMES["job"], NAMES["model"], NAMES["endpoint"])
     for task in serialized_dag.tasks:
-        shown = {name: url for name, url in rendered(api, run_id, task.task_id).items() if url}
+        shown = {name: url for name, url in rendered(run_id, task.task_id).items() if url}
         assert shown == {name: expected[name] for name in EXPECTED.get(task.task_id, ())}, task.task_id
 
 
-def test_each_run_links_to_its_own_resources(serialized_dag: Any, api: Any) -> None:
+def test_each_run_links_to_its_own_resources(serialized_dag: Any, rendered: Rendered) -> None:
     first = new_run(
         serialized_dag, config("us-east-1", job="mlops-first-job", endpoint="mlops-first-ep"), as_worker=False
     )
     second = new_run(serialized_dag, config("ap-southeast-2", job="mlops-second-job", endpoint="mlops-second-ep"))
-    assert rendered(api, first, "train")[JOB] == urls("us-east-1", "mlops-first-job", "", "")[JOB]
-    assert rendered(api, second, "train")[JOB] == urls("ap-southeast-2", "mlops-second-job", "", "")[JOB]
-    assert rendered(api, first, "smoke_test")[ENDPOINT] == urls("us-east-1", "", "", "mlops-first-ep")[ENDPOINT]
-    assert rendered(api, second, "reattach_training")[LOGS] == urls("ap-southeast-2", "mlops-second-job", "", "")[LOGS]
+    assert rendered(first, "train")[JOB] == urls("us-east-1", "mlops-first-job", "", "")[JOB]
+    assert rendered(second, "train")[JOB] == urls("ap-southeast-2", "mlops-second-job", "", "")[JOB]
+    assert rendered(first, "smoke_test")[ENDPOINT] == urls("us-east-1", "", "", "mlops-first-ep")[ENDPOINT]
+    assert rendered(second, "reattach_training")[LOGS] == urls("ap-southeast-2", "mlops-second-job", "", "")[LOGS]
 
 
-def test_links_are_empty_until_the_run_config_exists(serialized_dag: Any, api: Any) -> None:
+def test_links_are_empty_until_the_run_config_exists(serialized_dag: Any, rendered: Rendered) -> None:
     run_id = new_run(serialized_dag, None)
     for task_id in EXPECTED:
-        links = rendered(api, run_id, task_id)
+        links = rendered(run_id, task_id)
         assert set(links) >= EXPECTED[task_id]
         assert not any(links.values()), (task_id, links)  # "" from get_link is null in the API: the UI hides it
 
@@ -333,11 +369,11 @@ def test_other_partitions_use_their_console_domain(serialized_dag: Any) -> None:
         assert link == f"https://console.{domain}/sagemaker/home?region={region}#/endpoints/{NAMES['endpoint']}"
 
 
-def test_the_utilisation_report_link_opens_its_html_in_the_s3_console(serialized_dag: Any, api: Any) -> None:
+def test_the_utilisation_report_link_opens_its_html_in_the_s3_console(serialized_dag: Any, rendered: Rendered) -> None:
     from airflow.models.xcom import XComModel
 
     run_id = new_run(serialized_dag, config("eu-west-1"))
-    assert not rendered(api, run_id, "utilisation_report")[UTILISATION]  # no report yet
+    assert not rendered(run_id, "utilisation_report")[UTILISATION]  # no report yet
     uri = "s3://mlops-test-bucket/ch06/output/mlops-job/output/utilisation.html"
     XComModel.set(
         key="return_value",
@@ -346,8 +382,8 @@ def test_the_utilisation_report_link_opens_its_html_in_the_s3_console(serialized
         task_id="utilisation_report",
         run_id=run_id,
     )
-    assert rendered(api, run_id, "utilisation_report")[UTILISATION] == (
+    assert rendered(run_id, "utilisation_report")[UTILISATION] == (
         "https://console.aws.amazon.com/s3/object/mlops-test-bucket?region=eu-west-1"
         "&prefix=ch06%2Foutput%2Fmlops-job%2Foutput%2Futilisation.html"
     )
-    assert not rendered(api, run_id, "training_result")[UTILISATION]  # only on its own task
+    assert not rendered(run_id, "training_result")[UTILISATION]  # only on its own task

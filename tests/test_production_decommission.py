@@ -17,7 +17,7 @@ from sagemaker_mlops.production import production_config as pc
 
 from constants import DATA_BUCKET
 from dag_runs import run_dag, xcom
-from emulator_helpers import IC_IMAGE, dataset_zip, training_request, upload_zip, wait_training
+from emulator_helpers import IC_IMAGE, approved_packages, dataset_zip
 
 DEPLOY = "mnist_deploy_production"
 OFF = "mnist_production_decommission"
@@ -48,22 +48,7 @@ def test_only_this_endpoints_configs_are_its_own() -> None:
 def deployed(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path, monkeypatch: Any) -> Iterator[dict]:
     """Production deployed twice (create, then update) from two Approved packages; production on; bakes short."""
     sm = aws("sagemaker")
-    samples = upload_zip(aws("s3"), dataset_zip(tmp_path), DATA_BUCKET, "ch06")
-    sm.create_training_job(**training_request("mlops-train-off", DATA_BUCKET, "ch06", samples))
-    artifact = wait_training(sm, "mlops-train-off")["ModelArtifacts"]["S3ModelArtifacts"]
-    sm.create_model_package_group(ModelPackageGroupName="mnist-image-classifier")
-    arns = [
-        sm.create_model_package(
-            ModelPackageGroupName="mnist-image-classifier",
-            ModelApprovalStatus="Approved",
-            InferenceSpecification={
-                "Containers": [{"Image": IC_IMAGE, "ModelDataUrl": artifact}],
-                "SupportedContentTypes": ["image/png"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-        )["ModelPackageArn"]
-        for _ in range(2)
-    ]
+    artifact, arns = approved_packages(aws, dataset_zip(tmp_path), DATA_BUCKET, "mlops-train-off", 2)
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_PRODUCTION_ENABLED", "true")
     airflow_aws.settings(time_scale=600.0)
     for hour, arn in zip((8, 9), arns, strict=True):

@@ -21,7 +21,7 @@ from sagemaker_mlops.serving.deploy_config import DeployConfigError
 
 from constants import DATA_BUCKET, ROLE_ARN
 from dag_runs import run_dag, xcom
-from emulator_helpers import IC_IMAGE, dataset_zip, training_request, upload_zip, wait_training
+from emulator_helpers import IC_IMAGE, approved_packages, dataset_zip
 
 DAG_ID = "mnist_deploy_production"
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mnist-image-classifier/1"
@@ -141,22 +141,7 @@ def test_the_reaper_keeps_production_even_under_an_mlops_name_with_an_old_expiry
 def registry(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path, monkeypatch: Any) -> Iterator[dict]:
     """A trained model registered three times (Approved) in the group; production on; bakes short."""
     sm = aws("sagemaker")
-    samples = upload_zip(aws("s3"), dataset_zip(tmp_path), DATA_BUCKET, "ch06")
-    sm.create_training_job(**training_request("mlops-train-prod", DATA_BUCKET, "ch06", samples))
-    artifact = wait_training(sm, "mlops-train-prod")["ModelArtifacts"]["S3ModelArtifacts"]
-    sm.create_model_package_group(ModelPackageGroupName="mnist-image-classifier")
-    arns = [
-        sm.create_model_package(
-            ModelPackageGroupName="mnist-image-classifier",
-            ModelApprovalStatus="Approved",
-            InferenceSpecification={
-                "Containers": [{"Image": IC_IMAGE, "ModelDataUrl": artifact}],
-                "SupportedContentTypes": ["image/png"],
-                "SupportedResponseMIMETypes": ["application/json"],
-            },
-        )["ModelPackageArn"]
-        for _ in range(3)
-    ]
+    _, arns = approved_packages(aws, dataset_zip(tmp_path), DATA_BUCKET, "mlops-train-prod", 3)
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_PRODUCTION_ENABLED", "true")
     airflow_aws.settings(time_scale=600.0)  # a 60 s bake takes 0.1 s
     yield {"sm": sm, "arns": arns}

@@ -21,7 +21,7 @@ from sagemaker_mlops.monitoring import monitor_tasks as mt
 
 from constants import DATA_BUCKET, ROLE_ARN
 from dag_runs import run_dag, xcom
-from emulator_helpers import IC_IMAGE, first_png, training_request, upload_zip, wait_endpoint, wait_training
+from emulator_helpers import IC_IMAGE, approved_packages, first_png, wait_endpoint
 
 DAG_ID = "mnist_production_monitor"
 ENDPOINT = "mnist-production"
@@ -232,21 +232,11 @@ def production(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Any, batch
         session.execute(delete(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == "mnist_incremental_spot"))
 
     sm, s3 = aws("sagemaker"), aws("s3")
-    samples = upload_zip(s3, batch1, DATA_BUCKET, "ch06")
-    sm.create_training_job(**training_request("mlops-train-mon", DATA_BUCKET, "ch06", samples))
-    artifact = wait_training(sm, "mlops-train-mon")["ModelArtifacts"]["S3ModelArtifacts"]
+    baseline_uri = f"s3://{DATA_BUCKET}/evaluation/baseline.json"
+    artifact, [arn] = approved_packages(
+        aws, batch1, DATA_BUCKET, "mlops-train-mon", 1, CustomerMetadataProperties={"baseline_uri": baseline_uri}
+    )
     s3.put_object(Bucket=DATA_BUCKET, Key="evaluation/baseline.json", Body=json.dumps(baseline()).encode())
-    sm.create_model_package_group(ModelPackageGroupName="mnist-image-classifier")
-    arn = sm.create_model_package(
-        ModelPackageGroupName="mnist-image-classifier",
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [{"Image": IC_IMAGE, "ModelDataUrl": artifact}],
-            "SupportedContentTypes": ["image/png"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        CustomerMetadataProperties={"baseline_uri": f"s3://{DATA_BUCKET}/evaluation/baseline.json"},
-    )["ModelPackageArn"]
     sm.create_model(
         ModelName="mlops-prod-model",
         ExecutionRoleArn=ROLE_ARN,

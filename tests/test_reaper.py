@@ -782,3 +782,31 @@ def test_the_reaper_s_own_failure_fails_the_run(airflow_db: Any, airflow_aws: An
     assert str(run.state) == "failed" and states["reap"] == "failed", states
     out = capfd.readouterr().out
     assert "report_bucket: mlops-no-such-report-bucket does not exist" in out and "Fix:" in out
+
+
+def _without_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A laptop where boto3 finds nothing: no credential variables, no profile files, no instance metadata."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "AIRFLOW_CONN_")) or name == "REAP_CONN_ID":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_make_reap_without_credentials_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Issue 21 review: `make reap` on a laptop without credentials ended in botocore's traceback."""
+    import importlib.util
+
+    _without_aws_credentials(monkeypatch, tmp_path)
+    spec = importlib.util.spec_from_file_location("reap_cli", REPO / "include" / "dev" / "reap.py")
+    assert spec and spec.loader
+    reap_cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reap_cli)
+    with pytest.raises(SystemExit) as exit_info:
+        reap_cli.main(["--region", "us-east-1"])
+    message = str(exit_info.value.code)
+    assert "no AWS credentials" in message and "CONN=" in message and "\n" not in message
+    with pytest.raises(SystemExit) as exit_info:
+        reap_cli.main([])
+    assert "REGION=<region>" in str(exit_info.value.code)

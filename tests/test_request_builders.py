@@ -625,10 +625,10 @@ class TestNaming:
 
     def test_readable_part(self) -> None:
         name = resource_name("mlops", "train", "part01", "manual__2026-11-24T08:00:00+00:00")
-        assert re.fullmatch(r"mlops-train-manual-20261124t080000-[0-9a-f]{10}", name)
-        scheduled = resource_name("mlops", "endpoint", "part01", "scheduled__2026-11-24T00:00:00+00:00")
-        assert scheduled.startswith("mlops-endpoint-sched-20261124t000000-")
-        assert re.fullmatch(r"mlops-model-[0-9a-f]{10}", resource_name("mlops", "model", "d", "~~~"))
+        assert re.fullmatch(r"mlops-train-manual-20261124t080000-[0-9a-f]{16}", name)
+        scheduled = resource_name("mlops", "ep", "part01", "scheduled__2026-11-24T00:00:00+00:00")
+        assert scheduled.startswith("mlops-ep-sched-20261124t000000-")
+        assert re.fullmatch(r"mlops-model-[0-9a-f]{16}", resource_name("mlops", "model", "d", "~~~"))
 
     def test_provider_dedup_suffix_keeps_name_valid_and_token(self) -> None:
         # SageMakerTrainingOperator(action_if_job_exists="timestamp") renames to f"{name[:52]}-{epoch}"
@@ -639,7 +639,7 @@ class TestNaming:
 
     def test_token(self) -> None:
         token = run_token("d", "r")
-        assert re.fullmatch(r"[0-9a-f]{10}", token) and token == run_token("d", "r")
+        assert re.fullmatch(r"[0-9a-f]{16}", token) and token == run_token("d", "r")
         assert run_token("d", "r") != run_token("e", "r") != run_token("d", "s")
         assert run_token("ab", "c") != run_token("a", "bc")
 

@@ -80,7 +80,8 @@ def test_defaults_and_variables_give_the_books_job_in_the_connections_region() -
 def test_the_form_wins_over_variables_and_the_variable_over_the_connection() -> None:
     cfg = resolve(
         form(bucket="form-bucket", region="eu-west-1", dataset_sha256="AB" * 32),
-        {**VARIABLES, "sagemaker_mlops_region": "us-west-2"},
+        # A form bucket other than the Variable's must be one the admin lists (tests/test_isolation.py).
+        {**VARIABLES, "sagemaker_mlops_region": "us-west-2", "sagemaker_mlops_allowed_buckets": "form-bucket"},
     )
     assert (cfg.bucket, cfg.region) == ("form-bucket", "eu-west-1")
     assert cfg.image_uri.split(".")[3] == "eu-west-1"
@@ -91,6 +92,25 @@ def test_the_form_wins_over_variables_and_the_variable_over_the_connection() -> 
 def test_pipeline_2_reads_its_own_bucket_variable() -> None:
     cfg = resolve(form(), bucket_variable="sagemaker_mlops_incremental_bucket")
     assert cfg.bucket == "mlops-test-incremental"
+
+
+def test_a_base_training_job_outside_the_package_s_names_is_refused_before_any_aws_call() -> None:
+    """Issue 19 item 8: the Airflow role may describe only ``mlops-*`` training jobs, so pipeline 2 given another
+    job would meet a raw AccessDenied in resolve_base_model. The first task refuses it, naming the field and the
+    fix; a job of the package's own name passes (whether it exists is resolve_base_model's question)."""
+    pipeline_2 = {
+        **form(),
+        **{name: param.value for name, param in run_config.incremental_params().items()},
+    }
+    declared = set(pipeline_2)
+    for foreign in ("my-own-training-job", "image-classification-2026-03-01-12-00-00-000", "mlops"):
+        found = problems({**pipeline_2, "base_training_job": foreign}, declared=declared)
+        assert set(found) == {"base_training_job"}, found
+        message = found["base_training_job"]
+        assert repr(foreign) in message and "mlops-" in message and "base_model_uri" in message, message
+    ours = resolve({**pipeline_2, "base_training_job": "mlops-train-mnist-train-deploy-x"}, declared=declared)
+    assert ours.bucket == "mlops-test-bucket"
+    assert resolve(pipeline_2, declared=declared).bucket == "mlops-test-bucket"  # empty: the registry or the Asset
 
 
 def test_names_are_the_same_for_a_retry_and_differ_between_runs() -> None:

@@ -99,11 +99,17 @@ def test_the_teardown_task_reschedules_instead_of_holding_its_worker(airflow_aws
     from constants import REGION
 
     airflow_aws.settings(endpoint_create_seconds=30.0)
-    _slow_endpoint(aws, "tdw-task")
+    _slow_endpoint(aws, "mlops-ep-tdw-task")
     monkeypatch.setattr(teardown, "BUSY_WAIT_SECONDS", 0.3)
     monkeypatch.setattr(tasks.RunConfig, "from_dict", classmethod(lambda cls, data: SimpleNamespace(**data)))
-    config = {"keep_endpoint": False, "names": {"endpoint": "tdw-task"}, "aws_conn_id": "aws_default", "region": REGION}
+    config = {
+        "keep_endpoint": False,
+        "names": {"endpoint": "mlops-ep-tdw-task"},
+        "aws_conn_id": "aws_default",
+        "region": REGION,
+    }
+    config |= {"dag_id": "d", "run_id": "r"}  # the owner whose tags a delete checks (once the endpoint may go)
     with pytest.raises(AirflowRescheduleException) as excinfo:
         tasks.delete_endpoint.function(config)
     assert excinfo.value.reschedule_date > datetime.now(UTC)
-    assert aws("sagemaker").describe_endpoint(EndpointName="tdw-task")["EndpointStatus"] == "Creating"
+    assert aws("sagemaker").describe_endpoint(EndpointName="mlops-ep-tdw-task")["EndpointStatus"] == "Creating"

@@ -10,35 +10,22 @@ from typing import Any
 import pytest
 
 from constants import DATA_BUCKET
-from emulator_helpers import dataset_zip, training_request, upload_zip
+from emulator_helpers import resumed_operator, training_request, upload_zip, waiter_error
 
 JOB = "mlops-train-rewait"
-ERROR_EVENT = {"status": "error", "message": "Waiter error: max attempts reached", "job_name": JOB}
-
-
-@pytest.fixture(scope="module")
-def book_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The book's batch1 zip, built once for the module."""
-    return dataset_zip(tmp_path_factory.mktemp("zip"))
+ERROR_EVENT = waiter_error(JOB)
 
 
 def _operator() -> Any:
     from sagemaker_mlops.training.operators import ExplainedTrainingOperator
 
-    return ExplainedTrainingOperator(
-        task_id="train",
-        config={"TrainingJobName": JOB},
-        aws_conn_id="aws_default",
-        deferrable=True,
-        check_interval=1,
-        max_attempts=5,
-    )
+    return resumed_operator(ExplainedTrainingOperator, "train", {"TrainingJobName": JOB})
 
 
 @pytest.fixture()
-def running_job(airflow_aws: Any, aws: Any, book_zip: Path) -> str:
+def running_job(airflow_aws: Any, aws: Any, batch1: Path) -> str:
     airflow_aws.settings(starting_seconds=300)
-    samples = upload_zip(aws("s3"), book_zip, DATA_BUCKET, "ch06")
+    samples = upload_zip(aws("s3"), batch1, DATA_BUCKET, "ch06")
     aws("sagemaker").create_training_job(**training_request(JOB, DATA_BUCKET, "ch06", samples))
     return JOB
 
@@ -87,11 +74,11 @@ def test_expired_credentials_during_a_wait_wait_again_and_the_job_keeps_running(
     assert aws("sagemaker").describe_training_job(TrainingJobName=running_job)["TrainingJobStatus"] == "InProgress"
 
 
-def test_a_job_that_ended_badly_still_fails_at_once(airflow_aws: Any, aws: Any, book_zip: Path) -> None:
+def test_a_job_that_ended_badly_still_fails_at_once(airflow_aws: Any, aws: Any, batch1: Path) -> None:
     from sagemaker_mlops.training.job import TrainingJobEnded
 
     airflow_aws.fail_next_training_job("AlgorithmError: bad input")
-    samples = upload_zip(aws("s3"), book_zip, DATA_BUCKET, "ch06")
+    samples = upload_zip(aws("s3"), batch1, DATA_BUCKET, "ch06")
     aws("sagemaker").create_training_job(**training_request(JOB, DATA_BUCKET, "ch06", samples))
     for _ in range(120):
         if aws("sagemaker").describe_training_job(TrainingJobName=JOB)["TrainingJobStatus"] == "Failed":

@@ -11,34 +11,22 @@ from typing import Any
 import pytest
 
 from constants import DATA_BUCKET
-from emulator_helpers import dataset_zip, tuning_request, upload_zip, wait_tuning
+from emulator_helpers import resumed_operator, tuning_request, upload_zip, wait_tuning, waiter_error
 
 JOB = "mlops-tune-rewait"
-ERROR_EVENT = {"status": "error", "message": "Waiter error: max attempts reached", "job_name": JOB}
-
-
-@pytest.fixture(scope="module")
-def book_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return dataset_zip(tmp_path_factory.mktemp("zip"))
+ERROR_EVENT = waiter_error(JOB)
 
 
 def _operator() -> Any:
     from sagemaker_mlops.tuning.operators import ExplainedTuningOperator
 
-    return ExplainedTuningOperator(
-        task_id="tune",
-        config={"HyperParameterTuningJobName": JOB},
-        aws_conn_id="aws_default",
-        deferrable=True,
-        check_interval=1,
-        max_attempts=5,
-    )
+    return resumed_operator(ExplainedTuningOperator, "tune", {"HyperParameterTuningJobName": JOB})
 
 
 @pytest.fixture()
-def running_tuning_job(airflow_aws: Any, aws: Any, book_zip: Path) -> str:
+def running_tuning_job(airflow_aws: Any, aws: Any, batch1: Path) -> str:
     airflow_aws.settings(starting_seconds=300)  # the trials stay InProgress for the test
-    samples = upload_zip(aws("s3"), book_zip, DATA_BUCKET, "ch06")
+    samples = upload_zip(aws("s3"), batch1, DATA_BUCKET, "ch06")
     aws("sagemaker").create_hyper_parameter_tuning_job(**tuning_request(JOB, DATA_BUCKET, "ch06", samples))
     return JOB
 
@@ -89,10 +77,10 @@ def test_the_re_waits_are_bounded(running_tuning_job: str) -> None:
         _operator().execute_complete({}, ERROR_EVENT, rewaits=MAX_REWAITS)
 
 
-def test_a_tuning_job_that_ended_badly_still_fails_at_once(airflow_aws: Any, aws: Any, book_zip: Path) -> None:
+def test_a_tuning_job_that_ended_badly_still_fails_at_once(airflow_aws: Any, aws: Any, batch1: Path) -> None:
     from sagemaker_mlops.training.job import TrainingJobEnded
 
-    samples = upload_zip(aws("s3"), book_zip, DATA_BUCKET, "ch06")
+    samples = upload_zip(aws("s3"), batch1, DATA_BUCKET, "ch06")
     sm = aws("sagemaker")
     sm.create_hyper_parameter_tuning_job(**tuning_request(JOB, DATA_BUCKET, "ch06", samples))
     sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=JOB)

@@ -19,7 +19,10 @@ from sagemaker_mlops.core.validation import ParamError
 from sagemaker_mlops.datasets.dataset import DatasetError, DatasetSummary, safe_extract, validate_layout
 from sagemaker_mlops.datasets.upload import UploadReport, ensure_bucket, s3_client, upload_tree
 
-BUCKET = "mlops-ch06-data"
+from constants import DATA_BUCKET, INCREMENTAL_BUCKET
+
+# The suite's deployment's buckets: the Airflow role may list, create and write these two only (tests/iam_replay.py).
+BUCKET = DATA_BUCKET
 PREFIX = "ch06"
 
 
@@ -145,7 +148,7 @@ def test_upload_can_be_limited_to_the_validated_files(aws_conn: Any, client: Any
 def test_upload_to_a_missing_bucket_names_the_bucket(aws_conn: Any, client: Any, batch1: tuple) -> None:
     aws_conn.clear_requests()
     with pytest.raises(DatasetError) as caught:
-        upload_tree(client, batch1[0], "no-such-bucket-here", PREFIX)
+        upload_tree(client, batch1[0], BUCKET, PREFIX)
     assert caught.value.field == "bucket" and "does not exist" in str(caught.value)
     assert "PutObject" not in aws_conn.actions("s3")
 
@@ -171,36 +174,36 @@ def test_client_pool_fits_the_workers_and_keeps_the_connection_endpoint(aws_conn
 
 def test_ensure_bucket_creates_a_locked_down_bucket(aws_conn: Any, client: Any, aws: Any) -> None:
     s3 = aws("s3")
-    assert ensure_bucket(client, "new-mlops-bucket", "us-east-1", create=True) is True
+    assert ensure_bucket(client, BUCKET, "us-east-1", create=True) is True
 
-    block = s3.get_public_access_block(Bucket="new-mlops-bucket")["PublicAccessBlockConfiguration"]
+    block = s3.get_public_access_block(Bucket=BUCKET)["PublicAccessBlockConfiguration"]
     assert block == {
         "BlockPublicAcls": True,
         "IgnorePublicAcls": True,
         "BlockPublicPolicy": True,
         "RestrictPublicBuckets": True,
     }
-    rules = s3.get_bucket_encryption(Bucket="new-mlops-bucket")["ServerSideEncryptionConfiguration"]["Rules"]
+    rules = s3.get_bucket_encryption(Bucket=BUCKET)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     # An existing bucket is left alone.
-    assert ensure_bucket(client, "new-mlops-bucket", "us-east-1", create=True) is False
+    assert ensure_bucket(client, BUCKET, "us-east-1", create=True) is False
 
 
 def test_ensure_bucket_outside_us_east_1_sets_the_location(aws_conn: Any, client: Any, aws: Any) -> None:
     eu_client = s3_client("aws_default", region_name="eu-west-1")
-    assert ensure_bucket(eu_client, "eu-mlops-bucket", "eu-west-1", create=True) is True
-    assert aws("s3").get_bucket_location(Bucket="eu-mlops-bucket")["LocationConstraint"] == "eu-west-1"
+    assert ensure_bucket(eu_client, INCREMENTAL_BUCKET, "eu-west-1", create=True) is True
+    assert aws("s3").get_bucket_location(Bucket=INCREMENTAL_BUCKET)["LocationConstraint"] == "eu-west-1"
     with pytest.raises(DatasetError) as caught:  # SageMaker in us-east-1 could not read it
-        ensure_bucket(client, "eu-mlops-bucket", "us-east-1", create=False)
+        ensure_bucket(client, INCREMENTAL_BUCKET, "us-east-1", create=False)
     assert caught.value.field == "bucket" and "eu-west-1" in str(caught.value)
 
 
 def test_missing_bucket_without_create_fails_before_any_create(aws_conn: Any, client: Any, aws: Any) -> None:
     aws_conn.clear_requests()
     with pytest.raises(DatasetError) as caught:
-        ensure_bucket(client, "missing-mlops-bucket", "us-east-1", create=False)
+        ensure_bucket(client, BUCKET, "us-east-1", create=False)
     error = caught.value
     assert error.field == "bucket" and "does not exist" in str(error) and "Fix:" in str(error)
     actions = aws_conn.actions("s3")
     assert "CreateBucket" not in actions and actions == ["HeadBucket"]
-    assert "missing-mlops-bucket" not in [b["Name"] for b in aws("s3").list_buckets()["Buckets"]]
+    assert BUCKET not in [b["Name"] for b in aws("s3").list_buckets()["Buckets"]]

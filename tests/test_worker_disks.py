@@ -16,7 +16,7 @@ import pytest
 from sagemaker_mlops.datasets import tasks
 from sagemaker_mlops.run import run_config
 
-from constants import ROLE_ARN
+from constants import DATA_BUCKET, ROLE_ARN
 
 
 @pytest.fixture()
@@ -45,7 +45,7 @@ def test_upload_on_another_worker_uses_its_own_copy_not_the_download_workers_pat
         dag_id="mnist_train_deploy",
         run_id="manual__disks",
         aws_conn_id="aws_default",
-        variable={"sagemaker_mlops_bucket": "mlops-disks", "sagemaker_mlops_role_arn": ROLE_ARN}.get,
+        variable={"sagemaker_mlops_bucket": DATA_BUCKET, "sagemaker_mlops_role_arn": ROLE_ARN}.get,
         connection_region=lambda: "us-east-1",
     )
     worker_a, worker_b = tmp_path / "worker-a", tmp_path / "worker-b"
@@ -60,5 +60,12 @@ def test_upload_on_another_worker_uses_its_own_copy_not_the_download_workers_pat
     result = tasks.upload_dataset.function(cfg.to_dict(), summary)
     assert (worker_b / "extracted" / summary["zip_sha256"] / "train").is_dir(), "fetched into worker B's folder"
     assert result["uploaded"] > 0
-    keys = {o["Key"] for o in aws("s3").list_objects_v2(Bucket="mlops-disks", Prefix="ch06/")["Contents"]}
-    assert {k.split("/")[1] for k in keys} == {"train", "validation", "train_lst", "validation_lst", "test"}
+    data = result["data_prefix"] + "/"  # the zip's content-addressed prefix, ch06/datasets/<sha256>/
+    keys = {o["Key"] for o in aws("s3").list_objects_v2(Bucket=DATA_BUCKET, Prefix=data)["Contents"]}
+    assert {k.removeprefix(data).split("/")[0] for k in keys} == {
+        "train",
+        "validation",
+        "train_lst",
+        "validation_lst",
+        "test",
+    }

@@ -387,7 +387,7 @@ SECRET = "X-Amz-Signature=0123456789abcdefSECRET"
 def _resolved(url: str, sha256: str | None = None) -> Any:
     from sagemaker_mlops.run import run_config
 
-    from constants import ROLE_ARN
+    from constants import DATA_BUCKET, ROLE_ARN
 
     params = {name: p.value for name, p in run_config.common_params(dataset_url=url, prefix="ch06").items()}
     params["dataset_sha256"] = sha256
@@ -396,7 +396,7 @@ def _resolved(url: str, sha256: str | None = None) -> Any:
         dag_id="mnist_train_deploy",
         run_id="manual__presigned",
         aws_conn_id="aws_default",
-        variable={"sagemaker_mlops_bucket": "mlops-presigned", "sagemaker_mlops_role_arn": ROLE_ARN}.get,
+        variable={"sagemaker_mlops_bucket": DATA_BUCKET, "sagemaker_mlops_role_arn": ROLE_ARN}.get,
         connection_region=lambda: "us-east-1",
     ), params
 

@@ -40,6 +40,9 @@ class Settings:
     fail_next_endpoints: list[str] = field(default_factory=list)
     # Batch transform: the next jobs fail with these reasons once their instances are up.
     fail_next_transform_jobs: list[str] = field(default_factory=list)
+    # Batch transform: while true, every job's instances keep starting (InProgress, as on a busy region) until it
+    # is cleared: a gate, so a caller's first look finds the job InProgress however slow the host is.
+    hold_transform_jobs: bool = False
     # A managed-spot job finds no capacity at all: it waits in Starting until MaxWaitTimeInSeconds runs out.
     spot_no_capacity: int = 0
     # API faults: {"<Operation>": {"error": "ThrottlingException"|"InternalFailure", "count": N, "until": epoch}}

@@ -9,7 +9,9 @@ host, production off) are written into Airflow's metadata DB — each only if it
 changed in the UI (Admin > Variables / Connections) survives a restart, and no ``AIRFLOW_VAR_*``/``AIRFLOW_CONN_*``
 environment variable hides an edit (Airflow reads those before the DB). The DAGs start unpaused and stay green
 without anyone acting: pipeline 2's cron fires at once and, with no model yet, its run ends skipped; the hourly
-reaper finds nothing to remove; ``mnist_deploy_production`` skips, saying production is off.
+reaper finds nothing to remove; the hourly drift monitor skips, saying there is no production endpoint to watch;
+``mnist_deploy_production`` skips, saying production is off; the setup check and the decommission run only when
+triggered.
 
 State lives in ``.local/airflow/`` (``--work``): Airflow's SQLite DB (runs, task logs, Variables and connections,
 Asset events), the generated password and the built dataset zips survive a restart. The emulator keeps nothing:
@@ -39,16 +41,12 @@ from typing import Any
 from aws_emulator.control import EmulatorControl
 from sagemaker_mlops.run.run_config import DATASET_MIRROR_VARIABLE
 
-from local_stack import REPO, LocalStack
+from local_stack import REPO, LocalStack, lineage_file
 from services import AirflowServices
 
-DAG_IDS = (
-    "mnist_train_deploy",
-    "mnist_incremental_spot",
-    "mnist_tuning",
-    "mnist_deploy_production",
-    "sagemaker_mlops_reaper",
-)
+# Every DAG of dags/ (each file is named after its DAG): the UI is ready once all are listed, so a new DAG is never
+# missing from make airflow's first page (a fixed list here once left three out).
+DAG_IDS = tuple(sorted(path.stem for path in (REPO / "dags").glob("*.py") if not path.name.startswith("_")))
 USER = "admin"
 CONN_ID = "aws_default"
 INCREMENTAL_BUCKET = "mlops-ch06-incremental-demo"
@@ -245,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
   (a value changed in the UI is kept).
 
   Logs: {airflow.logs} (services), {airflow.home / "logs"} (tasks), {work / "logs"} (emulator, datasets).
+  Lineage: {lineage_file(env) or "the OpenLineage transport your environment sets"} (docs/lineage.md).
   A restart keeps Airflow's DB, logs and password; the emulator starts empty.
   Ctrl-C stops everything.""",
                 flush=True,

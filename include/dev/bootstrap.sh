@@ -32,6 +32,7 @@ echo "bootstrap: step 2/2 emulator and test tools (apache-airflow==3.3.1 and MWA
 from importlib.metadata import version
 assert version("apache-airflow") == "3.3.1", version("apache-airflow")
 assert version("apache-airflow-providers-amazon") == "9.34.0", version("apache-airflow-providers-amazon")
+assert version("apache-airflow-providers-openlineage") == "2.20.0", version("apache-airflow-providers-openlineage")
 import aiobotocore, moto  # noqa: F401  deferrable operators need aiobotocore in the triggerer
 print("bootstrap: airflow", version("apache-airflow"), "| amazon provider", version("apache-airflow-providers-amazon"),
       "| boto3", version("boto3"), "| moto", version("moto"))

@@ -19,6 +19,43 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-Executio
 BUCKET = "mlops-ch06-demo"
 
 
+# Local lineage: OpenLineage events as JSON lines in <work>/lineage/ (docs/lineage.md). A team's own settings in the
+# environment (any of these) are kept as they are, never overridden.
+LINEAGE_NAMESPACE = "sagemaker-mlops-local"
+LINEAGE_SETTINGS = (
+    "AIRFLOW__OPENLINEAGE__TRANSPORT",
+    "AIRFLOW__OPENLINEAGE__CONFIG_PATH",
+    "AIRFLOW__OPENLINEAGE__DISABLED",
+    "OPENLINEAGE_URL",
+    "OPENLINEAGE_CONFIG",
+    "OPENLINEAGE_DISABLED",
+)
+
+
+def lineage_env(lineage_dir: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The OpenLineage settings of a local run: a file transport appending every event to
+    ``<lineage_dir>/openlineage.jsonl`` (one JSON event per line), unless the environment configures OpenLineage
+    itself (its transport, config file, URL, or disabled): then nothing, so it is used as given. ``make run``
+    writes .local/run/lineage/openlineage.jsonl, ``make airflow`` .local/airflow/lineage/openlineage.jsonl."""
+    environ = dict(os.environ if environ is None else environ)
+    if any(environ.get(name) for name in LINEAGE_SETTINGS) or any(
+        name.startswith("OPENLINEAGE__TRANSPORT") and value for name, value in environ.items()
+    ):
+        return {}
+    lineage_dir.mkdir(parents=True, exist_ok=True)
+    transport = {"type": "file", "log_file_path": str(lineage_dir / "openlineage.jsonl"), "append": True}
+    return {
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": environ.get("AIRFLOW__OPENLINEAGE__NAMESPACE") or LINEAGE_NAMESPACE,
+    }
+
+
+def lineage_file(env: dict[str, str]) -> Path | None:
+    """Where a local run's file transport writes (None when the environment chose another transport)."""
+    transport = json.loads(env.get("AIRFLOW__OPENLINEAGE__TRANSPORT") or "{}")
+    return Path(transport["log_file_path"]) if transport.get("type") == "file" else None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -117,7 +154,8 @@ class LocalStack:
         }
 
     def airflow_env(self, airflow_home: Path, poll_seconds: int = 2, *, overrides: bool = True) -> dict[str, str]:
-        """What points an unchanged Airflow at the emulator: a connection, Variables and a poll interval.
+        """What points an unchanged Airflow at the emulator: a connection, Variables and a poll interval, and
+        OpenLineage's local file transport (:func:`lineage_env`).
 
         ``overrides=False`` leaves the connection and Variables out (``make airflow`` keeps them in Airflow's DB,
         where the UI can change them: an ``AIRFLOW_CONN_*``/``AIRFLOW_VAR_*`` variable would win over any edit)."""
@@ -131,6 +169,7 @@ class LocalStack:
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
             AIRFLOW__CORE__UNIT_TEST_MODE="False",
             AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
+            **lineage_env(self.work_dir / "lineage"),
             **(settings if overrides else {}),
             SAGEMAKER_MLOPS_POLL_SECONDS=str(poll_seconds),
             SAGEMAKER_MLOPS_DATA_DIR=str(self.work_dir / "worker-data"),

@@ -74,16 +74,28 @@ def main(argv: list[str] | None = None) -> int:
         policy = rules.policy_from(args.ttl_hours, None)
     except ValueError as error:
         raise SystemExit(str(error)) from error
-    sagemaker, cloudwatch, region = clients(args.conn_id, args.region)
-    result = sweep.sweep(
-        sagemaker,
-        cloudwatch,
-        now=datetime.now(UTC),
-        region=region,
-        run_state=lambda dag_id, run_id: None,  # a laptop knows no DAG runs: "unknown here" (see the docstring)
-        policy=policy,
-        dry_run=not args.apply,
-    )
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    try:
+        sagemaker, cloudwatch, region = clients(args.conn_id, args.region)
+        result = sweep.sweep(
+            sagemaker,
+            cloudwatch,
+            now=datetime.now(UTC),
+            region=region,
+            run_state=lambda dag_id, run_id: None,  # a laptop knows no DAG runs: "unknown here" (see the docstring)
+            policy=policy,
+            dry_run=not args.apply,
+        )
+    except NoCredentialsError as error:  # boto3 found none: one line with the fix, not a traceback
+        raise SystemExit(
+            "reap: no AWS credentials. Fix: configure them (aws configure, AWS_PROFILE=<profile>, or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or pass CONN=<airflow connection id>; nothing was removed"
+        ) from error
+    except NoRegionError as error:
+        raise SystemExit(
+            "reap: no AWS region. Fix: pass REGION=<region> (make) / --region, or set AWS_REGION"
+        ) from error
     print(json.dumps(result, indent=2, sort_keys=True) if args.json else table(result))
     return 1 if result["failed"] else 0
 

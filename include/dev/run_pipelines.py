@@ -18,7 +18,7 @@ from sagemaker_mlops.registry import tasks as registry_tasks
 from sagemaker_mlops.serving.smoke_test import CLASS_NAMES
 
 import run_production
-from local_stack import BUCKET, REPO, LocalStack, dags_test, migrate_db
+from local_stack import BUCKET, REPO, LocalStack, dags_test, lineage_file, migrate_db
 
 WORK = REPO / ".local" / "run"
 
@@ -190,6 +190,17 @@ def _print_registry(sm: Any, job_name: str) -> None:
         print(f"    v{row['version']} {row['status']}: {row['training_job']}{reason}{mark}")
 
 
+def _print_lineage(env: dict[str, str]) -> None:
+    """Where the runs' OpenLineage events went (docs/lineage.md), with the datasets they name."""
+    path = lineage_file(env)
+    if path is None:
+        print("\nLineage: sent to the transport this environment configures (AIRFLOW__OPENLINEAGE__*/OPENLINEAGE_*)")
+        return
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    names = {f"{d['namespace']}/{d['name']}" for e in events for d in (*e.get("inputs", []), *e.get("outputs", []))}
+    print(f"\nLineage: {len(events)} OpenLineage events naming {len(names)} datasets in {path}")
+
+
 def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     ok = True
@@ -226,6 +237,7 @@ def main() -> int:
             if dag_id != "mnist_tuning":  # the production endpoint follows pipelines 1 and 2 (the demo's champions)
                 ok = _production(stack, env, new_jobs, dag_id) and ok
         ok = _production_end(stack) and ok
+        _print_lineage(env)
     print(f"\n{'OK' if ok else 'FAILED'} in {time.monotonic() - started:.0f} s")
     return 0 if ok else 1
 

@@ -555,10 +555,31 @@ def main(argv: list[str] | None = None, clients: tuple[Any, Any] | None = None) 
             force_requirements=args.force_requirements,
             take_over=args.take_over,
         )
-    except DeployError as err:
-        print(f"deploy: error: {err}", file=sys.stderr)
+    except Exception as err:
+        setup = aws_setup_error(err)
+        if setup is None and not isinstance(err, DeployError):
+            raise
+        print(f"deploy: error: {setup or err}", file=sys.stderr)
         return 1
     return 0
+
+
+def aws_setup_error(err: BaseException) -> str | None:
+    """One line with the fix when ``err`` (or what caused it) is boto3 finding no region or no credentials, which
+    would otherwise end the deploy in a traceback (or in a check's message that hides the cause); else None."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, NoRegionError):
+            return "no AWS region: pass REGION=<region> (make deploy-mwaa) / --region, or set AWS_REGION"
+        if isinstance(seen, NoCredentialsError):
+            return (
+                "no AWS credentials: configure them (aws configure, AWS_PROFILE=<profile>, or "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and run again; nothing was changed"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 if __name__ == "__main__":

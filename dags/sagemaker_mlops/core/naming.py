@@ -15,12 +15,14 @@ import re
 import unicodedata
 
 __all__ = [
+    "DATASETS_FOLDER",
     "DEFAULT_NAME_LENGTH",
     "MAX_NAME_LENGTH",
     "NAME_PREFIX",
     "PROVIDER_SUFFIX_LENGTH",
     "TOKEN_LENGTH",
     "attempt_name",
+    "dataset_prefix",
     "is_valid_sagemaker_name",
     "resource_name",
     "run_token",
@@ -38,8 +40,10 @@ PROVIDER_SUFFIX_LENGTH = 11
 DEFAULT_NAME_LENGTH = MAX_NAME_LENGTH - PROVIDER_SUFFIX_LENGTH
 """52: short enough that the provider's de-duplicated name ``name[:52]-<epoch>`` still contains the whole token."""
 
-TOKEN_LENGTH = 10
-"""Hex characters of sha256 in the token: 40 bits, collisions are negligible for the runs of a few DAGs."""
+TOKEN_LENGTH = 16
+"""Hex characters of sha256 in the token: 64 bits. Why not fewer: a teardown deletes by name (after checking the
+resource's tags), and a triggerer chooses the run id, so a name collision must be out of reach, not just unlikely.
+16 still fits the tuning job's 32 characters (``mlops-hpo-`` + a 5-character hint + the token)."""
 
 _SAGEMAKER_NAME_RE = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 _PART_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -56,7 +60,7 @@ def is_valid_sagemaker_name(name: object) -> bool:
 
 
 def run_token(dag_id: str, run_id: str) -> str:
-    """A short stable hash of (dag_id, run_id): the first 10 hex digits of sha256.
+    """A short stable hash of (dag_id, run_id): the first :data:`TOKEN_LENGTH` (16) hex digits of sha256.
 
     Both parts go in, separated by a NUL, so two DAGs triggered with the same run id get different names.
     """
@@ -81,7 +85,7 @@ def _readable_run_part(run_id: str) -> str:
 
 
 def resource_name(prefix: str, kind: str, dag_id: str, run_id: str, *, max_length: int = DEFAULT_NAME_LENGTH) -> str:
-    """``<prefix>-<kind>-<readable run hint>-<token>``, e.g. ``mlops-train-manual-20261124t080000-3f2a9c01b7``.
+    """``<prefix>-<kind>-<readable run hint>-<token>``, e.g. ``mlops-train-manual-20261124t080000-3f2a9c01b7d4e5f6``.
 
     Always a valid SageMaker name of at most ``max_length`` (default 52, see :data:`DEFAULT_NAME_LENGTH`)
     characters; the same for the same (dag_id, run_id, kind), different for different runs (the token). The
@@ -120,3 +124,22 @@ def attempt_name(base: str, attempt: int) -> str:
     name = base if attempt == 1 else f"{base}-a{attempt}"
     assert is_valid_sagemaker_name(name), name
     return name
+
+
+DATASETS_FOLDER = "datasets"
+"""The folder under a DAG's prefix that holds its datasets, one content-addressed prefix per zip."""
+
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def dataset_prefix(prefix: str, sha256: str) -> str:
+    """``<prefix>/datasets/<sha256>``: where one zip's channels live, addressed by the zip's content.
+
+    Why by content: every run of a DAG used to share ``<prefix>/<channel>/``, so one run's extra file (a
+    ``zzz.lst``) stayed in every later run's channels. Under its own digest a zip's prefix holds exactly its files;
+    a re-run of the same zip finds them all in place (0 bytes sent), a different zip never meets them.
+    """
+    if not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):
+        raise ValueError(f"sha256: {sha256!r} is not 64 lowercase hex digits. Fix: pass the zip's SHA-256 hex digest")
+    base = prefix.strip("/")
+    return f"{base}/{DATASETS_FOLDER}/{sha256}" if base else f"{DATASETS_FOLDER}/{sha256}"

@@ -71,6 +71,7 @@ def training_report(
     transitions = [t["Status"] for t in job.get("SecondaryStatusTransitions", [])]
     return {
         "training_job_name": job["TrainingJobName"],
+        "training_job_arn": job.get("TrainingJobArn"),
         "status": job["TrainingJobStatus"],
         "secondary_status": job.get("SecondaryStatus"),
         "secondary_status_transitions": transitions,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from sagemaker_mlops.core.naming import run_token
 from sagemaker_mlops.core.validation import ParamError
@@ -107,3 +108,42 @@ def as_tag_list(tags: Mapping[str, str] | None, *, field: str = "tags") -> list[
     if errors:
         raise DeployConfigError.combine(errors)
     return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+class NotOwned(RuntimeError):
+    """A resource with this run's name whose tags name another run (or none): a teardown leaves it alone."""
+
+
+def owner_tags(dag_id: str, run_id: str) -> dict[str, str]:
+    """The tags that say a resource is this run's: DAG id, run id and run token, as :func:`resource_tags` writes."""
+    return {
+        TAG_DAG_ID: sanitize_tag_value(dag_id),
+        TAG_DAG_RUN_ID: sanitize_tag_value(run_id),
+        TAG_RUN_TOKEN: run_token(dag_id, run_id),
+    }
+
+
+def ownership_problem(tags: Mapping[str, str], dag_id: str, run_id: str) -> str | None:
+    """Why ``tags`` do not name this run (each differing tag, what it says and what this run's says), else None."""
+    expected = owner_tags(dag_id, run_id)
+    differing = [
+        f"{key}={tags.get(key)!r} (this run: {value!r})" for key, value in expected.items() if tags.get(key) != value
+    ]
+    return "; ".join(differing) or None
+
+
+def check_owned(sagemaker: Any, arn: str, what: str, dag_id: str, run_id: str) -> None:
+    """Raise :class:`NotOwned` unless the SageMaker resource ``arn`` is tagged as this run's (ListTags).
+
+    Why: teardowns stop and delete by name, and a name is only as unique as its token; a resource of another run
+    (or one made by hand) that happens to carry this run's name must never be stopped or deleted by it.
+    """
+    tags: dict[str, str] = {}
+    for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn):
+        tags.update({tag["Key"]: tag["Value"] for tag in page.get("Tags", [])})
+    problem = ownership_problem(tags, dag_id, run_id)
+    if problem is not None:
+        raise NotOwned(
+            f"{what} ({arn}) has this run's name but is not this run's: {problem}. It was left untouched. "
+            "Fix: find its owner by its tags; delete or stop it by hand if it is a leftover"
+        )

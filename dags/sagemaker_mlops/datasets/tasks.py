@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow.sdk import Variable, task
 
+from sagemaker_mlops.core import lineage, naming
 from sagemaker_mlops.core.airflow_tasks import (
     bad_input_fails_fast,
 )
@@ -163,7 +164,8 @@ def _extract_and_validate(cfg: RunConfig, zip_path: Path) -> dict[str, Any]:
 
 @task(execution_timeout=DATASET_TASK_TIMEOUT)
 def upload_dataset(config: dict[str, Any], summary: dict[str, Any], **context: Any) -> dict[str, Any]:
-    """Upload train/, validation/, train_lst/, validation_lst/, test/ concurrently; unchanged objects are skipped."""
+    """Upload train/, validation/, train_lst/, validation_lst/, test/ concurrently to the zip's content-addressed
+    prefix ``<s3_prefix>/datasets/<sha256>/``; unchanged objects are skipped (a re-run sends 0 bytes)."""
     cfg = RunConfig.from_dict(config)
     # This worker's copy, keyed by content: summary["local_root"] is a path on the disk of the worker that ran the
     # download (under CeleryExecutor, as on MWAA, usually another machine; on one machine it would be read silently).
@@ -176,8 +178,12 @@ def upload_dataset(config: dict[str, Any], summary: dict[str, Any], **context: A
                 root = Path(_extract_and_validate(cfg, zip_path)["local_root"])
             client = upload.s3_client(cfg.aws_conn_id, max_pool_connections=upload.MAX_WORKERS, region_name=cfg.region)
             created = upload.ensure_bucket(client, cfg.bucket, cfg.region, create=cfg.create_bucket)
-        report = upload.upload_tree(client, root, cfg.bucket, cfg.prefix)
+        # Content-addressed: the zip's own prefix holds exactly its files (no other run's data in its channels).
+        data_prefix = naming.dataset_prefix(cfg.prefix, summary["zip_sha256"])
+        report = upload.upload_tree(client, root, cfg.bucket, data_prefix, exact=True)
     _evict()
-    result = {"bucket_created": created, **report.to_dict()}
-    log.info("Upload to s3://%s/%s: %s", cfg.bucket, cfg.prefix, result)
+    result = {"bucket_created": created, "data_prefix": data_prefix, **report.to_dict()}
+    log.info("Upload to s3://%s/%s: %s", cfg.bucket, data_prefix, result)
+    # OpenLineage: the (redacted) source URL in, the channel folders the upload filled out (the training job's input)
+    lineage.report(context, inputs=[cfg.dataset_url], outputs=result["channel_uris"])
     return result

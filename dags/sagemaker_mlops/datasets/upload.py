@@ -10,7 +10,9 @@ DAG creates gets Block Public Access and default encryption at once, never a pub
 
 All AWS access goes through a client the caller passes in, made by :func:`s3_client` from the Airflow amazon
 provider's ``S3Hook`` (the connection's credentials, region, ``endpoint_url`` and ``config_kwargs`` apply). Nothing
-is ever deleted. Airflow and botocore are imported
+is ever deleted: the Airflow role has no s3:DeleteObject. With ``exact=True`` (the DAGs' content-addressed dataset
+prefixes, :func:`sagemaker_mlops.core.naming.dataset_prefix`) an object under the prefix that is not one of the
+zip's files makes the upload refuse, naming it: training would read it in its channel. Airflow and botocore are imported
 inside the functions, so importing this module stays cheap for the DAG processor.
 """
 
@@ -56,6 +58,9 @@ class UploadReport:
     skipped: int
     bytes_sent: int
     seconds: float
+    # The channel folders that now hold the dataset (s3://bucket/prefix/<channel>): what the training job reads,
+    # and what the upload task reports as its lineage outputs.
+    channel_uris: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (XCom, logs)."""
@@ -64,6 +69,7 @@ class UploadReport:
             "skipped": self.skipped,
             "bytes_sent": self.bytes_sent,
             "seconds": round(self.seconds, 3),
+            "channel_uris": list(self.channel_uris),
         }
 
 
@@ -146,6 +152,7 @@ def upload_tree(
     channels: Iterable[str] = CHANNELS,
     max_workers: int = MAX_WORKERS,
     files: Mapping[str, Sequence[str]] | None = None,
+    exact: bool = False,
 ) -> UploadReport:
     """Upload every file of ``channels`` under ``root`` to ``s3://bucket/prefix/<channel>/<relpath>``.
 
@@ -154,6 +161,11 @@ def upload_tree(
     same size and MD5 ETag are skipped (objects uploaded in parts or encrypted with SSE-KMS have other ETags and
     are sent again, which is safe). Uploads run on ``max_workers`` threads sharing ``client``, whose HTTP pool
     should be as large (:func:`s3_client`).
+
+    ``exact``: the prefix must hold only this tree's files. Any other key under it (another zip's list, a stray
+    ``train/`` image) raises a :class:`DatasetError` naming the keys before anything is sent. Why refuse rather
+    than delete: the package never deletes data (its role has no s3:DeleteObject), and a content-addressed prefix
+    only gains foreign keys when someone wrote there by hand, which a person should look at.
     """
     started = time.monotonic()
     root = Path(root)
@@ -165,6 +177,7 @@ def upload_tree(
     base = f"{prefix}/" if prefix else ""
 
     plan: list[tuple[Path, str]] = []  # (local file, key)
+    present: list[str] = []
     for channel in channels:
         if files is not None:
             relpaths = list(files.get(channel, ()))
@@ -181,6 +194,7 @@ def upload_tree(
         else:
             raise DatasetError(f"{channel}/", f"is missing under {root}", "validate and extract the dataset first")
         plan.extend((root / channel / rel, f"{base}{channel}/{rel}") for rel in relpaths)
+        present.append(channel)
 
     try:
         existing = _existing_objects(client, bucket, base)
@@ -189,6 +203,18 @@ def upload_tree(
         if mapped is None:
             raise
         raise mapped from error
+    if exact:
+        planned = {key for _, key in plan}
+        foreign = sorted(key for key in existing if key not in planned)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise DatasetError(
+                f"s3://{bucket}/{base}",
+                f"holds {len(foreign)} object(s) that are not in this zip ({shown}); training would read them in "
+                "its channels",
+                f"delete them (aws s3 rm s3://{bucket}/{foreign[0]}): this prefix is addressed by the zip's SHA-256 "
+                "and may hold only that zip's files",
+            )
 
     lock = threading.Lock()
     totals = {"uploaded": 0, "skipped": 0, "bytes": 0}
@@ -230,6 +256,7 @@ def upload_tree(
         skipped=totals["skipped"],
         bytes_sent=totals["bytes"],
         seconds=time.monotonic() - started,
+        channel_uris=tuple(f"s3://{bucket}/{base}{channel}" for channel in present),
     )
     log.info(
         "s3://%s/%s: uploaded %d files (%d bytes), skipped %d unchanged, in %.1f s",

@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow.sdk import task
 
+from sagemaker_mlops.core import lineage
 from sagemaker_mlops.core.config import RunConfig
 from sagemaker_mlops.registry import registry_config as rc
 
@@ -97,7 +98,7 @@ def registry_packages(client: Any, group: str) -> list[dict[str, Any]]:
 
 @task
 def register_model(
-    config: dict[str, Any], summary: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any]
+    config: dict[str, Any], summary: dict[str, Any], result: dict[str, Any], smoke: dict[str, Any], **context: Any
 ) -> dict[str, Any]:
     """A smoke-tested model becomes a new PendingManualApproval version of its group, with its evaluation JSON
     (next to the model) as ModelMetrics. A cleared task finds the version it registered before: never a second."""
@@ -110,6 +111,7 @@ def register_model(
     existing = find_package(client, group, job)
     if existing is not None:
         log.info("Training job %s is already registered as %s", job, existing["ModelPackageArn"])
+        _report_lineage(context, result, existing["ModelPackageArn"])
         return {"group": group, "model_package_arn": existing["ModelPackageArn"], "created": False}
     evaluation_uri = store_beside_model(s3_hook(cfg), result, "evaluation.json", rc.evaluation_record(result, smoke))
     spec = rc.PackageSpec(
@@ -127,7 +129,14 @@ def register_model(
     )
     arn = client.create_model_package(**rc.build_package_request(spec))["ModelPackageArn"]
     log.info("Registered %s (%s) in group %s", arn, rc.PENDING, group)
+    _report_lineage(context, result, arn)
     return {"group": group, "model_package_arn": arn, "created": True}
+
+
+def _report_lineage(context: dict[str, Any], result: dict[str, Any], package_arn: str) -> None:
+    """OpenLineage: the model artifact and its training job (ARN) in, the package version (ARN) out."""
+    inputs = [result["model_artifact"], *([result["training_job_arn"]] if result.get("training_job_arn") else [])]
+    lineage.report(context, inputs=inputs, outputs=[package_arn])
 
 
 @task

@@ -22,7 +22,7 @@ from sagemaker_mlops.core.tags import resource_tags
 from sagemaker_mlops.core.validation import ParamError
 from sagemaker_mlops.registry import registry_config
 from sagemaker_mlops.run import budget
-from sagemaker_mlops.training import training_config
+from sagemaker_mlops.training import incremental, training_config
 from sagemaker_mlops.training.spec import MAX_WAIT_CAP, as_form_fields, check_training_spec, training_spec
 from sagemaker_mlops.tuning import tuning_config
 
@@ -32,6 +32,12 @@ BOOK_BATCH2_URL = "https://bit.ly/3KyonQE"
 # The files the book's short links point at (raw.githubusercontent.com/.../chapter06/batch1.zip, batch2.zip).
 BOOK_DATASET_FILES = {BOOK_BATCH1_URL: "batch1.zip", BOOK_BATCH2_URL: "batch2.zip"}
 DATASET_MIRROR_VARIABLE = f"{VARIABLE_PREFIX}dataset_mirror"
+# Admin Variables bounding where a run may read and write: the form may only choose within them.
+ALLOWED_BUCKETS_VARIABLE = f"{VARIABLE_PREFIX}allowed_buckets"
+ALLOWED_PREFIXES_VARIABLE = f"{VARIABLE_PREFIX}allowed_prefixes"
+# Folders the package writes under a run's prefix: a form prefix reaching into them would mix in another run's
+# data (a content-addressed dataset, another job's checkpoints).
+RESERVED_PREFIX_PARTS = ("datasets", "checkpoints")
 INFERENCE_TYPES = ["ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.c5.xlarge", "ml.g4dn.xlarge"]
 HYPERPARAMETER_NAMES = (
     "num_layers",
@@ -78,11 +84,18 @@ def common_params(
             None,
             ["null", "string"],
             "S3 bucket",
-            f"Bucket for inputs and outputs. Empty: Variable {bucket_variable}.",
+            f"Bucket for inputs and outputs. Empty: Variable {bucket_variable}; another bucket must be listed in "
+            f"Variable {ALLOWED_BUCKETS_VARIABLE}.",
             STORAGE,
         ),
         "s3_prefix": _param(
-            prefix, "string", "S3 prefix", "Key prefix for this run's channels and outputs.", STORAGE, minLength=1
+            prefix,
+            "string",
+            "S3 prefix",
+            f"Key prefix for this run's channels and outputs: {prefix} or below it, or one listed in Variable "
+            f"{ALLOWED_PREFIXES_VARIABLE}.",
+            STORAGE,
+            minLength=1,
         ),
         "create_bucket": _param(
             True,
@@ -262,6 +275,62 @@ def _pick(
     return value
 
 
+def _listed(value: str | None) -> list[str]:
+    """A comma-separated Variable as a list (blanks dropped)."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def check_bucket_allowed(form_bucket: Any, admin_bucket: str | None, bucket_variable: str, allowed: str | None) -> None:
+    """The form may name only the admin's bucket (``bucket_variable``) or one listed in
+    ``sagemaker_mlops_allowed_buckets``; empty picks the admin's. Why: the role may write every bucket it can
+    reach, and a triggerer should not choose where another team's data is overwritten."""
+    if form_bucket in (None, ""):
+        return
+    try:
+        validation.validate_bucket_name(form_bucket, "bucket")
+    except ParamError:
+        return  # the name's own check reports it
+    permitted = {bucket for bucket in (admin_bucket, *_listed(allowed)) if bucket}
+    if form_bucket not in permitted:
+        shown = ", ".join(sorted(permitted)) or "none"
+        raise ParamError(
+            "bucket",
+            f"{form_bucket!r} is not a bucket this DAG may use (allowed: {shown}; Variable {bucket_variable} and "
+            f"Variable {ALLOWED_BUCKETS_VARIABLE})",
+            f"leave bucket empty to use Variable {bucket_variable}, or ask an admin to add {form_bucket} to Variable "
+            f"{ALLOWED_BUCKETS_VARIABLE} (comma-separated)",
+        )
+
+
+def check_prefix_allowed(prefix: Any, dag_prefix: str | None, allowed: str | None) -> None:
+    """The form's ``s3_prefix`` must be this DAG's own prefix (its Param default) or below it — or, when an admin
+    lists prefixes in ``sagemaker_mlops_allowed_prefixes``, one of those or below — and must not reach into the
+    folders the package writes itself (``datasets/``, ``checkpoints/``). So a run cannot write into another DAG's
+    prefix (or the base model's, under another DAG's prefix) or into another run's data."""
+    try:
+        text = validation.validate_s3_prefix(prefix, "s3_prefix")
+    except ParamError:
+        return  # the prefix's own check reports it
+    roots = _listed(allowed) or ([dag_prefix] if dag_prefix else [])
+    reserved = [part for part in text.split("/") if part in RESERVED_PREFIX_PARTS]
+    if reserved:
+        raise ParamError(
+            "s3_prefix",
+            f"{text!r} reaches into {reserved[0]}/, where the package keeps other runs' "
+            f"{'datasets' if reserved[0] == 'datasets' else 'checkpoints'}",
+            f"use {roots[0] if roots else 'a prefix'} or a folder below it without {reserved[0]!r} in its path",
+        )
+    if roots and not any(text == root or text.startswith(root.rstrip("/") + "/") for root in roots):
+        source = f"Variable {ALLOWED_PREFIXES_VARIABLE}" if _listed(allowed) else "this DAG's default prefix"
+        raise ParamError(
+            "s3_prefix",
+            f"{text!r} is outside the prefixes this DAG may write ({', '.join(roots)}: {source}); it could reach "
+            "into another DAG's data or a base model",
+            f"use {roots[0]} or a folder below it, or ask an admin to list the prefix in Variable "
+            f"{ALLOWED_PREFIXES_VARIABLE} (comma-separated)",
+        )
+
+
 def mirrored_dataset_url(url: Any, mirror: str | None) -> Any:
     """The form's dataset URL, with a book default swapped for the mirror's file of the same name.
 
@@ -288,6 +357,7 @@ def resolve(
     bucket_variable: str | None = None,
     endpoint_variants: int = 1,
     declared: Collection[str] | None = None,
+    dag_prefix: str | None = None,
 ) -> RunConfig:
     """Params + Variables → a validated RunConfig, or one ParamError listing every problem (nothing is created).
 
@@ -296,7 +366,8 @@ def resolve(
     (:func:`check_training_spec`) and the budget guard (:func:`check_budget`; ``endpoint_variants``: models served
     side by side on the test endpoint), the admin's ceilings (:func:`check_ceilings`), all through one
     :func:`validation.collect_errors`. ``declared``: the DAG's Param names; conf keys outside them are refused
-    (Airflow merges undeclared conf into ``params`` unvalidated) and nothing here reads them.
+    (Airflow merges undeclared conf into ``params`` unvalidated) and nothing here reads them. ``dag_prefix``: the
+    DAG's own ``s3_prefix`` default, the root the form's prefix must stay under (unless an admin lists others).
     """
     undeclared = sorted(set(params) - set(declared)) if declared is not None else []
     if declared is not None:
@@ -378,16 +449,27 @@ def resolve(
         spec = training_spec(cfg, num_training_samples=1)
         check_training_spec(dataclasses.replace(spec, image_uri=found.get("image") or images.EXAMPLE_IMAGE_URI))
 
+    admin_bucket_variable = bucket_variable or f"{VARIABLE_PREFIX}bucket"
+
     validation.collect_errors(
         [
             lambda: validation.refuse_undeclared(undeclared, (), dag_id),
             lambda: check_ceilings(cfg, params, variable),
+            lambda: check_bucket_allowed(
+                params.get("bucket"),
+                variable(admin_bucket_variable),
+                admin_bucket_variable,
+                variable(ALLOWED_BUCKETS_VARIABLE),
+            ),
+            lambda: check_prefix_allowed(cfg.prefix, dag_prefix, variable(ALLOWED_PREFIXES_VARIABLE)),
+            lambda: _check_resume_uri(cfg, params),
             check_region,
             check_dataset_url,
             lambda: validation.validate_sha256(cfg.dataset_sha256, "dataset_sha256"),
             check_spec,
             lambda: found.update(budget=check_budget(cfg, params, variable, endpoint_variants)),
             lambda: registry_config.validate_group_name(cfg.extra["model_package_group"]),
+            lambda: incremental.check_base_training_job(params.get("base_training_job")),  # pipeline 2 only
         ]
     )
     return dataclasses.replace(
@@ -444,6 +526,15 @@ def _network_access_allowed(variable: Callable[[str], str | None]) -> None:
             "leave network_isolation on, or ask whoever may edit Variables to set "
             f"{ceilings.ALLOW_NETWORK_ACCESS.variable} to true",
         )
+
+
+def _check_resume_uri(cfg: RunConfig, params: Mapping[str, Any]) -> None:
+    """Pipeline 2's ``resume_checkpoint_uri`` lies under this DAG's checkpoint prefix (the base model is checked
+    again once it is known, in resolve_base_model)."""
+    if isinstance(cfg.bucket, str) and isinstance(cfg.prefix, str):
+        errors = incremental.checkpoint_errors(cfg.bucket, cfg.prefix, params.get("resume_checkpoint_uri"))
+        if errors:
+            raise ParamError.combine(errors)
 
 
 def check_budget(
@@ -512,7 +603,8 @@ def incremental_params() -> dict[str, Any]:
             None,
             ["null", "string"],
             "Base training job",
-            "A completed training job whose model to start from (read like Estimator.attach).",
+            "A completed training job of this package (named mlops-*) whose model to start from (read like "
+            "Estimator.attach).",
         ),
         "use_spot": _param(
             True,
@@ -542,8 +634,8 @@ def incremental_params() -> dict[str, Any]:
             None,
             ["null", "string"],
             "Resume from checkpoints",
-            "Checkpoint S3 URI of an interrupted earlier run to continue from. Empty: "
-            "s3://<bucket>/<job name>/checkpoints.",
+            "Checkpoint S3 URI of an interrupted earlier run to continue from, under "
+            "s3://<bucket>/<s3_prefix>/checkpoints/. Empty: s3://<bucket>/<s3_prefix>/checkpoints/<job name>.",
         ),
         **champion_params(),
     }

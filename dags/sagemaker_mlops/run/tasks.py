@@ -28,6 +28,7 @@ def validate_and_preflight(
     bucket_variable: str = "sagemaker_mlops_bucket",
     endpoint_variants: int = 1,
     parallel_jobs_param: str | None = None,
+    dag_prefix: str | None = None,
     **context: Any,
 ) -> dict[str, Any]:
     """Params + Variables → the run config; names, role, bucket, image, quotas checked before any spend.
@@ -35,6 +36,8 @@ def validate_and_preflight(
     ``endpoint_variants``: models served side by side on the test endpoint (pipeline 2 adds its base model), each
     on its own instances, so the endpoint quota must cover all of them. ``parallel_jobs_param``: the Param saying
     how many training jobs run at once (pipeline 3's tuning), each on ``training_instance_count`` instances.
+    ``dag_prefix``: the DAG's own ``s3_prefix`` (set in the DAG file, not by the triggerer; the run's Params carry
+    the conf's value), the root the form's prefix must stay under.
     """
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -55,6 +58,7 @@ def validate_and_preflight(
             bucket_variable=bucket_variable,
             endpoint_variants=endpoint_variants,
             declared=declared_params(context),
+            dag_prefix=dag_prefix,
         )  # includes the budget guard (max_cost_usd), before any Create call
         spot = bool(params.get("use_spot", False))
         needs = [

@@ -86,11 +86,17 @@ def smoke_test(
     def list_keys(prefix: str) -> list[str]:
         return s3.list_keys(bucket_name=cfg.bucket, prefix=prefix)
 
+    data_prefix = result.get("dataset", {}).get("data_prefix")
+    if not data_prefix:  # never fall back to the DAG's whole prefix: it holds every other zip's labels too
+        raise AirflowFailException(
+            "smoke_test: the training result names no data_prefix (this run's dataset), so there are no labels "
+            "that are only this run's. Fix: re-run the whole DAG run (clear it from download_dataset)."
+        )
     outcome = smoke.run(
         smoke.endpoint_invoker(aws_client(cfg, "sagemaker-runtime"), cfg.names["endpoint"]),
         read,
         list_keys,
-        prefix=cfg.prefix,
+        prefix=data_prefix,
         sample_size=cfg.smoke_sample_size,
         min_accuracy=cfg.min_accuracy,
         other_variants=(BASE_VARIANT,) if incremental else (),
@@ -124,11 +130,14 @@ def _skip_if_kept(cfg: RunConfig, what: str) -> None:
 
 @task(execution_timeout=aws_wait_timeout(TEARDOWN_WAIT_SECONDS))
 def delete_endpoint(config: dict[str, Any]) -> bool:
-    """Delete this run's endpoint and wait until it is gone (its instances bill until then); idempotent."""
+    """Delete this run's endpoint and wait until it is gone (its instances bill until then); idempotent. Only an
+    endpoint tagged as this run's is deleted: one of another run with the same name fails the task, untouched."""
     cfg = RunConfig.from_dict(config)
     _skip_if_kept(cfg, "the endpoint")
     try:
-        return td.delete_endpoint(sagemaker_client(cfg), cfg.names["endpoint"], poll_seconds=POLL_SECONDS)
+        return td.delete_endpoint(
+            sagemaker_client(cfg), cfg.names["endpoint"], poll_seconds=POLL_SECONDS, owner=(cfg.dag_id, cfg.run_id)
+        )
     except td.EndpointBusy as busy:  # still Creating/Updating: give the worker slot back, look again later
         from datetime import UTC, datetime, timedelta
 
@@ -143,7 +152,9 @@ def delete_endpoint_config(config: dict[str, Any]) -> bool:
     """Delete this run's endpoint config; idempotent."""
     cfg = RunConfig.from_dict(config)
     _skip_if_kept(cfg, "the endpoint config")
-    return td.delete_endpoint_config(sagemaker_client(cfg), cfg.names["endpoint_config"])
+    return td.delete_endpoint_config(
+        sagemaker_client(cfg), cfg.names["endpoint_config"], owner=(cfg.dag_id, cfg.run_id)
+    )
 
 
 @task
@@ -151,7 +162,7 @@ def delete_model(config: dict[str, Any], which: str = "model") -> bool:
     """Delete this run's model (or, with ``which="base_model"``, its copy of the base model); idempotent."""
     cfg = RunConfig.from_dict(config)
     _skip_if_kept(cfg, f"the {which.replace('_', ' ')}")
-    return td.delete_model(sagemaker_client(cfg), cfg.names[which])
+    return td.delete_model(sagemaker_client(cfg), cfg.names[which], owner=(cfg.dag_id, cfg.run_id))
 
 
 def base_model_operator(config: Any, requests: Any) -> Any:

@@ -2,7 +2,10 @@
 SageMakerDeleteModelOperator fails on a model that is already gone; a teardown must not.
 
 Every call retries throttling and 5xx answers with back-off for :data:`OUTAGE_SECONDS` (botocore's own few retries
-last seconds, an outage minutes), then fails with :class:`DeleteFailed` naming what is left (the reaper removes it)."""
+last seconds, an outage minutes), then fails with :class:`DeleteFailed` naming what is left (the reaper removes it).
+
+Given an ``owner`` (dag id, run id), a delete first reads the resource's tags and deletes only when they name that
+run (:func:`sagemaker_mlops.core.tags.check_owned`); otherwise it raises :class:`NotOwned` and leaves it."""
 
 from __future__ import annotations
 
@@ -11,6 +14,12 @@ import os
 import time
 from collections.abc import Callable
 from typing import Any
+
+from sagemaker_mlops.core.tags import NotOwned, check_owned
+
+__all__ = ["DeleteFailed", "EndpointBusy", "NotOwned", "delete_endpoint", "delete_endpoint_config", "delete_model"]
+
+Owner = tuple[str, str]  # (dag id, run id) whose tags a resource must carry before a teardown deletes it
 
 log = logging.getLogger(__name__)
 
@@ -98,20 +107,37 @@ def _delete(call: Callable[[], Any], what: str) -> bool:
     return True
 
 
-def _status(sagemaker: Any, name: str) -> str | None:
+def _describe(call: Callable[[], Any]) -> Any:
+    """A Describe call through an outage; None when the resource does not exist."""
     from botocore.exceptions import ClientError
 
     try:
-        return _with_retries(lambda: sagemaker.describe_endpoint(EndpointName=name), f"endpoint {name}")[
-            "EndpointStatus"
-        ]
+        return call()
     except ClientError as err:
         if _gone(err):
             return None
         raise
 
 
-def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float | None = None, poll_seconds: float = 5.0) -> bool:
+def _status(sagemaker: Any, name: str) -> str | None:
+    found = _describe(lambda: _with_retries(lambda: sagemaker.describe_endpoint(EndpointName=name), f"endpoint {name}"))
+    return None if found is None else found["EndpointStatus"]
+
+
+def _check_owner(sagemaker: Any, arn: str, what: str, owner: Owner | None) -> None:
+    """Raise NotOwned unless ``owner`` is None or the resource's tags name that run."""
+    if owner is not None:
+        _with_retries(lambda: check_owned(sagemaker, arn, what, *owner), f"tags of {what}")
+
+
+def delete_endpoint(
+    sagemaker: Any,
+    name: str,
+    *,
+    wait_seconds: float | None = None,
+    poll_seconds: float = 5.0,
+    owner: Owner | None = None,
+) -> bool:
     """Deletes the endpoint and waits until it is gone (its instances stop billing only then).
 
     An endpoint still Creating/Updating/SystemUpdating cannot be deleted: wait up to ``wait_seconds`` for it to
@@ -131,6 +157,10 @@ def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float | None = N
     if status is None:
         log.info("endpoint %s does not exist (already deleted or never created).", name)
         return False
+    if status != "Deleting" and owner is not None:
+        found = _describe(lambda: sagemaker.describe_endpoint(EndpointName=name))
+        if found is not None:
+            _check_owner(sagemaker, found["EndpointArn"], f"endpoint {name}", owner)
     if status != "Deleting" and not _delete(lambda: sagemaker.delete_endpoint(EndpointName=name), f"endpoint {name}"):
         return False
     gone_by = time.monotonic() + DELETING_SECONDS
@@ -142,9 +172,23 @@ def delete_endpoint(sagemaker: Any, name: str, *, wait_seconds: float | None = N
     return True
 
 
-def delete_endpoint_config(sagemaker: Any, name: str) -> bool:
+def delete_endpoint_config(sagemaker: Any, name: str, *, owner: Owner | None = None) -> bool:
+    """Deletes the endpoint config (only when tagged as ``owner``'s); False when it did not exist."""
+    if owner is not None:
+        found = _describe(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=name))
+        if found is None:
+            log.info("endpoint config %s does not exist (already deleted or never created).", name)
+            return False
+        _check_owner(sagemaker, found["EndpointConfigArn"], f"endpoint config {name}", owner)
     return _delete(lambda: sagemaker.delete_endpoint_config(EndpointConfigName=name), f"endpoint config {name}")
 
 
-def delete_model(sagemaker: Any, name: str) -> bool:
+def delete_model(sagemaker: Any, name: str, *, owner: Owner | None = None) -> bool:
+    """Deletes the model (only when tagged as ``owner``'s); False when it did not exist."""
+    if owner is not None:
+        found = _describe(lambda: sagemaker.describe_model(ModelName=name))
+        if found is None:
+            log.info("model %s does not exist (already deleted or never created).", name)
+            return False
+        _check_owner(sagemaker, found["ModelArn"], f"model {name}", owner)
     return _delete(lambda: sagemaker.delete_model(ModelName=name), f"model {name}")

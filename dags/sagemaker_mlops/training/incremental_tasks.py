@@ -117,6 +117,8 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
                         incremental.NO_BASE_FIX,
                     )
                 job_name, source = latest["training_job_name"], "latest model Asset event"
+            # A name from the registry or an Asset event is checked too: the role reads mlops-* jobs only.
+            incremental.check_base_training_job(job_name)
             job = training.describe_or_none(sagemaker_client(cfg), job_name)
             if job is None:
                 if source == "latest model Asset event":  # e.g. the local emulator restarted empty
@@ -135,12 +137,15 @@ def resolve_base_model(config: dict[str, Any], **context: Any) -> dict[str, Any]
             base.hyperparameters or {}, cfg.hyperparameters, base.training_job_name or base.model_uri
         )
         errors += incremental.protection_errors(cfg.bucket, cfg.prefix, base.model_uri)
+        errors += incremental.checkpoint_errors(
+            cfg.bucket, cfg.prefix, params.get("resume_checkpoint_uri"), base.model_uri
+        )
         settings = {
             "model_uri": base.model_uri,
             "use_spot": bool(params.get("use_spot")),
             "max_wait_seconds": params.get("max_wait_seconds") if params.get("use_spot") else None,
             "checkpoint_s3_uri": incremental.checkpoint_uri(
-                cfg.bucket, cfg.names["job"], params.get("resume_checkpoint_uri")
+                cfg.bucket, cfg.prefix, cfg.names["job"], None if errors else params.get("resume_checkpoint_uri")
             ),
         }
         try:  # the whole request, with a placeholder sample count: spot/max-wait/URI rules fail here, not later

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from sagemaker_mlops.core.naming import attempt_name
+from sagemaker_mlops.core.tags import check_owned
 from sagemaker_mlops.core.validation import JobEnded, ParamError
 from sagemaker_mlops.training.algorithm_limits import failure_fix
 
@@ -147,13 +148,15 @@ def logs_in_its_region(hook: Any) -> Any:
     return hook
 
 
-def stop_if_running(sagemaker: Any, job_name: str) -> bool:
+def stop_if_running(sagemaker: Any, job_name: str, *, owner: tuple[str, str] | None = None) -> bool:
     """Stops this run's job if it still runs (a failed or killed run must not leave it billing)."""
     from botocore.exceptions import ClientError
 
     job = describe_or_none(sagemaker, job_name)
     if job is None or job["TrainingJobStatus"] != "InProgress":
         return False
+    if owner is not None:  # never stop another run's job that carries this run's name (NotOwned, left running)
+        check_owned(sagemaker, job["TrainingJobArn"], f"training job {job_name}", *owner)
     try:
         sagemaker.stop_training_job(TrainingJobName=job_name)
     except ClientError as err:

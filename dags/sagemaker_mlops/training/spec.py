@@ -30,9 +30,13 @@ def hyperparameters_for(cfg: RunConfig, num_training_samples: int) -> training_c
 
 
 def training_spec(
-    cfg: RunConfig, num_training_samples: int, incremental: Mapping[str, Any] | None = None
+    cfg: RunConfig,
+    num_training_samples: int,
+    incremental: Mapping[str, Any] | None = None,
+    data_prefix: str | None = None,
 ) -> training_config.TrainingSpec:
-    """This run's training job; ``incremental`` (pipeline 2) adds the base model, spot and checkpoints."""
+    """This run's training job; ``incremental`` (pipeline 2) adds the base model, spot and checkpoints;
+    ``data_prefix``: where the upload put this run's zip (its content address), read by the channels."""
     incremental = incremental or {}
     return training_config.TrainingSpec(
         job_name=cfg.names["job"],
@@ -51,6 +55,7 @@ def training_spec(
         use_spot=bool(incremental.get("use_spot")),
         max_wait_seconds=incremental.get("max_wait_seconds"),
         checkpoint_s3_uri=incremental.get("checkpoint_s3_uri"),
+        data_prefix=data_prefix,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import TriggerRule, setup, task
 
-from sagemaker_mlops.core import fingerprint, naming, report
+from sagemaker_mlops.core import fingerprint, lineage, naming, report
 from sagemaker_mlops.core.airflow_tasks import (
     AWS_CONN_ID,
     POLL_SECONDS,
@@ -36,7 +36,8 @@ def training_request(
     with its fingerprint (a re-run re-attaches only to a job of the same request)."""
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        request = build_training_request(training_spec(cfg, summary["num_training_samples"], incremental))
+        spec = training_spec(cfg, summary["num_training_samples"], incremental, data_prefix=uploaded["data_prefix"])
+        request = build_training_request(spec)
     return fingerprint.tagged(request, summary["zip_sha256"])
 
 
@@ -90,24 +91,39 @@ def training_result(config: dict[str, Any], summary: dict[str, Any], **context: 
     with bad_input_fails_fast():
         training.raise_for_status(job)
     counts = {k: summary[k] for k in ("num_training_samples", "num_validation_samples", "test_count") if k in summary}
+    counts["data_prefix"] = naming.dataset_prefix(cfg.prefix, summary["zip_sha256"])  # the smoke test reads it
     result = report.training_report(job, region=cfg.region, dataset=counts, worst_case=cfg.extra.get("budget"))
     markdown = report.render_markdown(result)
     s3 = s3_hook(cfg)
     store_beside_model(s3, result, "report.json", result)
     store_beside_model(s3, result, "report.md", markdown)
     log.info("Training report:\n%s", markdown)
+    _report_lineage(context, job)
     return result
+
+
+def _report_lineage(context: dict[str, Any], job: dict[str, Any]) -> None:
+    """OpenLineage, from the job SageMaker describes (also when the run re-attached and ``train`` never ran): its
+    input channels in; the model artifact and the job itself (ARN) out, so the package registered from it links."""
+    channels = [
+        c["DataSource"]["S3DataSource"]["S3Uri"]
+        for c in job.get("InputDataConfig", [])
+        if "S3DataSource" in c.get("DataSource", {})
+    ]
+    outputs = [job["ModelArtifacts"]["S3ModelArtifacts"], job["TrainingJobArn"]]
+    lineage.report(context, inputs=channels, outputs=outputs, external_job=job["TrainingJobName"])
 
 
 @task
 def stop_training_if_running(config: dict[str, Any], **context: Any) -> bool:
-    """Guaranteed: a failed or killed run never leaves this run's training job (any capacity attempt) billing."""
+    """Guaranteed: a failed or killed run never leaves this run's training job (any capacity attempt) billing. Only
+    a job tagged as this run's is stopped: another run's job with the same name fails the task and keeps running."""
     cfg = RunConfig.from_dict(config)
     sagemaker = sagemaker_client(cfg)
     stopped = False
     for attempt in range(1, _attempts(context["params"]) + 1):
         name = naming.attempt_name(cfg.names["job"], attempt)
-        if training.stop_if_running(sagemaker, name):
+        if training.stop_if_running(sagemaker, name, owner=(cfg.dag_id, cfg.run_id)):
             log.warning("Stopped training job %s, still running when the run ended.", name)
             stopped = True
     return stopped

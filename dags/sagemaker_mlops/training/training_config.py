@@ -41,6 +41,7 @@ __all__ = [
     "MODEL_CHANNEL",
     "MODEL_CONTENT_TYPE",
     "NUM_LAYERS_CHOICES",
+    "OUTPUT_FOLDER",
     "SUGGESTED_TRAINING_INSTANCE_TYPES",
     "Hyperparameters",
     "TrainingSpec",
@@ -183,6 +184,7 @@ class TrainingSpec:
     max_wait_seconds: int | None = None
     checkpoint_s3_uri: str | None = None
     checkpoint_local_path: str = CHECKPOINT_LOCAL_PATH
+    data_prefix: str | None = None  # the channels' prefix (the zip's content address); None: ``prefix`` itself
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -235,6 +237,8 @@ def validate_spec(spec: TrainingSpec) -> None:
     _run(errors, validate_image_uri, spec.image_uri, "image_uri")
     _run(errors, validate_bucket_name, spec.bucket, "bucket")
     _run(errors, validate_s3_prefix, spec.prefix, "prefix")
+    if spec.data_prefix is not None:
+        _run(errors, validate_s3_prefix, spec.data_prefix, "data_prefix")
     if not isinstance(spec.hyperparameters, Hyperparameters):
         errors.append(ParamError("hyperparameters", "is not a Hyperparameters", "pass Hyperparameters(...)"))
     else:
@@ -311,9 +315,13 @@ def _spot_errors(spec: TrainingSpec) -> list[ParamError]:
     return errors
 
 
+# Under the run's prefix, SageMaker writes each training job's model to OUTPUT_FOLDER/<job name>/output/.
+OUTPUT_FOLDER = "output"
+
+
 def output_path(bucket: str, prefix: str) -> str:
     """``s3://<bucket>/<prefix>/output``: the estimator's ``output_path`` in the book (``map_path("output")``)."""
-    return f"s3://{bucket}/{prefix}/output"
+    return f"s3://{bucket}/{prefix}/{OUTPUT_FOLDER}"
 
 
 def _s3_channel(name: str, uri: str, content_type: str) -> dict[str, object]:
@@ -334,7 +342,7 @@ def build_training_request(spec: TrainingSpec) -> dict[str, object]:
     (both omitted otherwise, like the SDK); ``CheckpointConfig`` only when a checkpoint URI is given.
     """
     validate_spec(spec)
-    base = f"s3://{spec.bucket}/{spec.prefix}"
+    base = f"s3://{spec.bucket}/{spec.data_prefix or spec.prefix}"
     channels = [_s3_channel(name, f"{base}/{name}", IMAGE_CONTENT_TYPE) for name in CHANNELS]
     if spec.model_uri is not None:
         model_channel = _s3_channel(MODEL_CHANNEL, spec.model_uri, MODEL_CONTENT_TYPE)

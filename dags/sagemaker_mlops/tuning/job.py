@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sagemaker_mlops.core.tags import check_owned
 from sagemaker_mlops.core.validation import ParamError
 from sagemaker_mlops.training.job import ATTACH, CREATE, DONE, TrainingJobEnded
 
@@ -66,13 +67,15 @@ def trials(sagemaker: Any, name: str) -> list[dict[str, Any]]:
     return [summary for page in pages for summary in page["TrainingJobSummaries"]]
 
 
-def stop_if_running(sagemaker: Any, name: str) -> bool:
+def stop_if_running(sagemaker: Any, name: str, *, owner: tuple[str, str] | None = None) -> bool:
     """Stops this run's tuning job if it still runs; SageMaker then stops its running training jobs."""
     from botocore.exceptions import ClientError
 
     job = describe_or_none(sagemaker, name)
     if job is None or job["HyperParameterTuningJobStatus"] != "InProgress":
         return False
+    if owner is not None:  # never stop another run's job that carries this run's name (NotOwned, left running)
+        check_owned(sagemaker, job["HyperParameterTuningJobArn"], f"tuning job {name}", *owner)
     try:
         sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
     except ClientError as err:

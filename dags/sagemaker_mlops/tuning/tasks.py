@@ -12,7 +12,7 @@ from typing import Any
 
 from airflow.sdk import TriggerRule, task
 
-from sagemaker_mlops.core import report
+from sagemaker_mlops.core import naming, report
 from sagemaker_mlops.core.airflow_tasks import (
     AWS_CONN_ID,
     POLL_SECONDS,
@@ -123,9 +123,11 @@ def tuning_params() -> dict[str, Any]:
     }
 
 
-def _spec(cfg: RunConfig, params: dict[str, Any], samples: int, cap: bool) -> tuning_config.TuningSpec:
+def _spec(
+    cfg: RunConfig, params: dict[str, Any], samples: int, cap: bool, data_prefix: str | None = None
+) -> tuning_config.TuningSpec:
     return tuning_config.spec_from_form(
-        params, cfg.names["tuning_job"], training_spec(cfg, samples), samples if cap else None
+        params, cfg.names["tuning_job"], training_spec(cfg, samples, data_prefix=data_prefix), samples if cap else None
     )
 
 
@@ -149,7 +151,8 @@ def tuning_request(
     """CreateHyperParameterTuningJob, with the counted samples (mini_batch_size capped at them)."""
     cfg = RunConfig.from_dict(config)
     with bad_input_fails_fast():
-        request = tuning_config.build_tuning_request(_spec(cfg, tuning["form"], summary["num_training_samples"], True))
+        spec = _spec(cfg, tuning["form"], summary["num_training_samples"], True, uploaded["data_prefix"])
+        request = tuning_config.build_tuning_request(spec)
     log.info("Tuning request: %s", json.dumps(request, indent=2, sort_keys=True))
     return request
 
@@ -237,6 +240,7 @@ def tuning_result(config: dict[str, Any], summary: dict[str, Any]) -> dict[str, 
     for line in training.log_lines(aws_client(cfg, "logs"), best["TrainingJobName"]):
         log.info("%s", line)
     counts = {k: summary[k] for k in ("num_training_samples", "num_validation_samples", "test_count") if k in summary}
+    counts["data_prefix"] = naming.dataset_prefix(cfg.prefix, summary["zip_sha256"])  # the smoke test reads it
     result = report.training_report(best, region=cfg.region, dataset=counts, worst_case=cfg.extra.get("budget"))
     result["hyperparameters"] = dict(best.get("HyperParameters", {}))
     result["tuning"] = outcome
@@ -308,7 +312,7 @@ def create_champion_model(config: dict[str, Any], requests: dict[str, Any]) -> s
 def stop_tuning_if_running(config: dict[str, Any]) -> bool:
     """Guaranteed: a failed or killed run never leaves its tuning job (and its training jobs) billing."""
     cfg = RunConfig.from_dict(config)
-    stopped = tuning_job.stop_if_running(sagemaker_client(cfg), cfg.names["tuning_job"])
+    stopped = tuning_job.stop_if_running(sagemaker_client(cfg), cfg.names["tuning_job"], owner=(cfg.dag_id, cfg.run_id))
     if stopped:
         log.warning("Stopped tuning job %s, still running when the run ended.", cfg.names["tuning_job"])
     return stopped

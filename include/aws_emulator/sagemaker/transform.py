@@ -58,6 +58,7 @@ class TransformBackend(Protocol):
 log = logging.getLogger(__name__)
 
 TERMINAL = ("Completed", "Failed", "Stopped")
+HOLD_POLL_SECONDS = 0.02  # how often a held job looks whether Settings.hold_transform_jobs was cleared
 IMAGE_TYPES = ("application/x-image", "image/png", "image/jpeg")
 RECORDIO = "application/x-recordio"
 ACCEPTS = ("application/json", "application/jsonlines")
@@ -263,6 +264,9 @@ class TransformRun:
         settings = SETTINGS.snapshot()
         if self._stop.wait(settings.starting_seconds):  # instances start
             raise _Stopped
+        while SETTINGS.snapshot().hold_transform_jobs:  # still starting until the control API lets them go
+            if self._stop.wait(HOLD_POLL_SECONDS):
+                raise _Stopped
         job = self.job
         self.job.transform_start_time = utcnow()  # billing starts once instances run
         self.logs = TransformLogWriter(
