@@ -2,7 +2,7 @@
 ### The production endpoint (opt-in) — it bills around the clock
 
 **Off unless the Variable `sagemaker_mlops_production_enabled` is `true`**; otherwise each run skips, saying so.
-Once on, the endpoint (`mnist-production` by default) runs until a person deletes it: an `ml.m5.xlarge` costs
+Once on, the endpoint runs until a person deletes it: an `ml.m5.xlarge` costs
 about 5.5 USD a day (us-east-1 list price), and each run's report shows the cost per day of what it left serving.
 
 Runs when a model is promoted (the champion Asset, whose event carries the approved `model_package_arn`) or by hand
@@ -20,6 +20,10 @@ with a package ARN. The package must be **Approved** in the Model Registry.
   the reason; the new model and config are removed, the live ones stay. After a successful update the previous
   model and config are deleted.
 * The endpoint is tagged `mlops:environment=production` with no `mlops:expires-at`: the reaper never deletes it.
+* **The endpoint's name is the admin's**: the Variable `sagemaker_mlops_production_endpoint` (default
+  `mnist-production`); the form cannot choose another. An existing endpoint of that name that is not tagged as
+  production's own is refused; only a package of the registry's group (Variable
+  `sagemaker_mlops_model_package_group`) is deployed.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ from airflow.sdk import DAG, Param
 
 from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, TASK_TIMEOUT
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
-from sagemaker_mlops.production import production_config
 from sagemaker_mlops.production import tasks as production_tasks
 
 with DAG(
@@ -47,12 +50,6 @@ with DAG(
             type=["null", "string"],
             title="Model package ARN",
             description="An Approved package to deploy. Empty: the champion Asset event's model_package_arn.",
-        ),
-        "endpoint_name": Param(
-            production_config.DEFAULT_ENDPOINT_NAME,
-            type="string",
-            pattern="^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
-            title="Endpoint name",
         ),
         "instance_type": Param("ml.m5.xlarge", type="string", title="Instance type"),
         "instance_count": Param(

@@ -38,13 +38,6 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     params={
-        "endpoint_name": Param(
-            None,
-            type=["null", "string"],
-            title="Endpoint name",
-            description="The endpoint to watch. Empty: the Variable sagemaker_mlops_monitor_endpoint "
-            "(default mnist-production).",
-        ),
         "max_records": Param(
             None,
             type=["null", "integer"],

@@ -17,9 +17,10 @@ that carry the package's tags (`mlops:created-by` and the owning DAG run's id an
 It never touches a resource without the package's tag, and never deletes a job (ended jobs do not bill and are
 the lineage of published models). The report prices everything (USD per hour, core's price table).
 `make reap` runs the same sweep from a laptop. **Dry run** (on by default for manual triggers) only lists what it would
-do; scheduled runs act, unless the Variable `sagemaker_mlops_reaper_dry_run` is `true`. Each run logs a JSON report
-(found, removed, kept and why) and stores it in `s3://<report bucket>/<report prefix>/`; a delete or stop that
-fails fails the run, after the others were tried.
+do; scheduled runs act. The Variable `sagemaker_mlops_reaper_dry_run` = `true` makes *every* run a dry run, a manual
+one with *Dry run* off included. Each run logs a JSON report (found, removed, kept and why) and stores it in
+`s3://<Variable sagemaker_mlops_bucket>/reaper/` (not a form field); a delete or stop that fails fails the run,
+after the others were tried.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from airflow.sdk import DAG, Param, task
 from sagemaker_mlops.core.dag_params import keep_params_on_dag
 
 AWS_CONN_ID = "aws_default"
+REPORT_PREFIX = "reaper"  # s3://<Variable sagemaker_mlops_bucket>/reaper/: fixed, the form cannot move it
 
 
 @task
@@ -55,7 +57,6 @@ def reap(**context) -> dict:
         refuse_undeclared,
         validate_bucket_name,
         validate_region,
-        validate_s3_prefix,
     )
     from sagemaker_mlops.reaper import rules as reaper
     from sagemaker_mlops.reaper import sweep
@@ -66,9 +67,11 @@ def reap(**context) -> dict:
         refuse_undeclared(dag_run.conf or {}, declared_params(context), dag_run.dag_id)  # unvalidated otherwise
         region = params.get("region") or Variable.get("sagemaker_mlops_region", default=None)
         region = validate_region(region) if region else None
-        bucket = params.get("report_bucket") or Variable.get("sagemaker_mlops_bucket", default=None)
-        bucket = validate_bucket_name(bucket, "report_bucket") if bucket else None
-        prefix = validate_s3_prefix(params.get("report_prefix"), "report_prefix")
+        # The admin's bucket and a fixed prefix, never the form's: a report written into another prefix (e.g. a
+        # content-addressed dataset's channel) would poison every later run that reads it.
+        bucket = Variable.get("sagemaker_mlops_bucket", default=None)
+        bucket = validate_bucket_name(bucket, "sagemaker_mlops_bucket") if bucket else None
+        prefix = REPORT_PREFIX
     except ParamError as error:
         raise AirflowFailException(str(error)) from error
     dry_run = reaper.is_dry_run(
@@ -103,18 +106,13 @@ def reap(**context) -> dict:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "NoSuchBucket":
                 raise  # transient or permissions: the retry may help, the log says which
-            if params.get("report_bucket"):
-                raise AirflowFailException(
-                    f"report_bucket: {bucket} does not exist. Fix: create it, or name an "
-                    "existing bucket (empty: Variable sagemaker_mlops_bucket)"
-                ) from error
             # A fresh install: the Variable names the bucket pipeline 1 creates on its first run.
             log.warning("Bucket %s (Variable sagemaker_mlops_bucket) does not exist yet: report only logged.", bucket)
         else:
             result["report_uri"] = f"s3://{bucket}/{key}"
             log.info("Report stored at %s", result["report_uri"])
     else:
-        log.warning("No report bucket (param report_bucket or Variable sagemaker_mlops_bucket): report only logged.")
+        log.warning("No report bucket (Variable sagemaker_mlops_bucket): report only logged.")
     if result["failed"]:
         raise AirflowFailException(
             f"{result['failed']} of {result['to_remove']} removals failed: "
@@ -136,23 +134,14 @@ with DAG(
             True,
             type="boolean",
             title="Dry run",
-            description="Only list what would be removed (manual triggers; scheduled runs act unless "
-            "Variable sagemaker_mlops_reaper_dry_run is true).",
+            description="Only list what would be removed (manual triggers; scheduled runs act). The Variable "
+            "sagemaker_mlops_reaper_dry_run = true makes every run a dry run, whatever this says.",
         ),
         "region": Param(
             None,
             type=["null", "string"],
             title="AWS region",
             description="Empty: Variable sagemaker_mlops_region, else the AWS connection's region.",
-        ),
-        "report_bucket": Param(
-            None,
-            type=["null", "string"],
-            title="Report bucket",
-            description="Where the JSON report goes. Empty: Variable sagemaker_mlops_bucket.",
-        ),
-        "report_prefix": Param(
-            "reaper", type="string", title="Report prefix", minLength=1, description="Key prefix of the reports."
         ),
     },
     # Deletes are idempotent, so a retry is safe; a failed removal (AirflowFailException) is not retried.

@@ -124,7 +124,7 @@ def _iam_replay(request: pytest.FixtureRequest) -> Iterator[None]:
         if request.node.get_closest_marker("iam_denied_expected"):
             continue
         denied = iam_replay.denied_calls(audited)
-        header = "include/iam/airflow-execution-role-policy.json denies calls this test's DAG runs made:\n"
+        header = "include/iam/airflow-execution-role-policy-*.json deny calls this test's DAG runs made:\n"
         assert not denied, header + "\n".join(dict.fromkeys(denied))
 
 

@@ -6,7 +6,8 @@ parameters, and for a Delete/Stop/Update of a SageMaker resource the tags that r
 test when a call is denied, so every path the suite walks (recovery, re-attach, capacity retry, reaper, fault
 matrix, production) is an IAM test, not only the happy run tests/test_iam_infra.py replays in detail.
 
-The policy is include/iam/airflow-execution-role-policy.json with its placeholders filled as the test suite's
+The policy is the Airflow role's managed policies together (include/iam/airflow-execution-role-policy-*.json,
+AIRFLOW_POLICY_FILES) with their placeholders filled as the test suite's
 "deployment" (REPLAY_PLACEHOLDERS): the suite's account, region, buckets and role, and admin ceilings wide enough for
 the instance types and runtimes the tests choose on purpose. A call this module cannot map fails the test, naming it:
 add the mapping (and, if the DAGs need it, the permission).
@@ -24,6 +25,9 @@ from typing import Any
 from constants import ACCOUNT, DATA_BUCKET, INCREMENTAL_BUCKET, REGION, REPO, ROLE_ARN
 
 IAM_DIR = REPO / "include" / "iam"
+# The Airflow role's permissions, split into managed policies: one document of them all would exceed IAM's 10,240
+# characters for a role's inline policies and the 6,144 of a managed policy (tests/test_iam_infra.py keeps each under).
+AIRFLOW_POLICY_FILES = tuple(sorted(p.name for p in IAM_DIR.glob("airflow-execution-role-policy-*.json")))
 PARTITION = "aws"
 # On by default: every test's Airflow calls are checked (tests use the suite's buckets and mlops-* names, as a
 # deployment would). SAGEMAKER_MLOPS_IAM_REPLAY=0 turns it off, e.g. to see a test's own failure first.
@@ -101,6 +105,13 @@ def substitute(document: Any, values: dict[str, Any], where: str) -> Any:
 
 def json_document(name: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
     return substitute(json.loads((IAM_DIR / name).read_text()), values or PLACEHOLDERS, name)
+
+
+def airflow_role_policy(values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Airflow role's managed policies as one document: IAM allows a call when any attached policy does."""
+    documents = [json_document(name, values) for name in AIRFLOW_POLICY_FILES]
+    assert documents, f"no airflow-execution-role-policy-*.json in {IAM_DIR}"
+    return {"Version": "2012-10-17", "Statement": [s for d in documents for s in _as_list(d["Statement"])]}
 
 
 # -- a tiny IAM evaluator --------------------------------------------------------------------------------------------
@@ -260,12 +271,17 @@ def _instance_types(action: str, params: dict[str, Any]) -> list[str]:
         config = params.get("ResourceConfig") or {}
     elif action == "CreateHyperParameterTuningJob":
         definitions = [params.get("TrainingJobDefinition") or {}, *(params.get("TrainingJobDefinitions") or [])]
+        # A definition names its instances in ResourceConfig or (as the DAGs' tuning request does, like the SDK's
+        # tuner) HyperParameterTuningResourceConfig; the key is taken to hold the types of either.
+        configs = [
+            c for d in definitions for c in (d.get("ResourceConfig"), d.get("HyperParameterTuningResourceConfig")) if c
+        ]
         return sorted(
             {
                 t
-                for d in definitions
-                for t in [(d.get("ResourceConfig") or {}).get("InstanceType")]
-                + [g.get("InstanceType") for g in (d.get("ResourceConfig") or {}).get("InstanceGroups") or []]
+                for c in configs
+                for t in [c.get("InstanceType")]
+                + [g.get("InstanceType") for g in [*(c.get("InstanceGroups") or []), *(c.get("InstanceConfigs") or [])]]
                 if t
             }
         )
@@ -308,7 +324,9 @@ def _sagemaker_needs(action: str, params: dict[str, Any], entry: dict[str, Any],
         if action == "AddTags":
             needs = [Need(iam_action, params["ResourceArn"], because, _request_tag_context(_tags(params)))]
         return needs
-    if action.startswith("List") or action == "Search":
+    # Lists take no resource, but ListTrainingJobsForHyperParameterTuningJob is authorized on its tuning job
+    # (Service Authorization Reference: resource type hyper-parameter-tuning-job*).
+    if (action.startswith("List") and action != "ListTrainingJobsForHyperParameterTuningJob") or action == "Search":
         return [Need(iam_action, "*", because)]
     for suffix, kind, name_field in SAGEMAKER_KINDS:
         if not action.endswith(suffix):
@@ -402,7 +420,7 @@ def denied_calls(entries: list[dict[str, Any]], policy: dict[str, Any] | None = 
     """Each audited call the policy would refuse, as 'action on resource (call)'."""
     if not entries:  # most tests make no Airflow call: nothing to render the policy for
         return []
-    policy = policy or json_document("airflow-execution-role-policy.json", REPLAY_PLACEHOLDERS)
+    policy = policy or airflow_role_policy(REPLAY_PLACEHOLDERS)
     return [
         f"{n.action} on {n.resource} ({n.because})"
         for entry in entries

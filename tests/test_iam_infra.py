@@ -22,11 +22,13 @@ from typing import Any
 import pytest
 import yaml
 from iam_replay import (
+    AIRFLOW_POLICY_FILES,
     PARTITION,
     PLACEHOLDERS,
     Need,
     _as_list,
     _sub,
+    airflow_role_policy,
     allowed,
     audit_needs,
     denied_calls,
@@ -66,9 +68,17 @@ TEMPLATE_PARAMETER_VALUES = {
     "EnvironmentName": ENVIRONMENT,
 }
 
-# (JSON file, template role, "trust" | "policy")
+# The Airflow role's permissions: one AWS::IAM::ManagedPolicy of the stack per JSON file (the role lists them in its
+# ManagedPolicyArns). One inline policy of them all would be too big for IAM (see test_every_policy_fits_iam_s_quotas).
+AIRFLOW_MANAGED_POLICIES = {
+    "airflow-execution-role-policy-mwaa.json": "AirflowMwaaPolicy",
+    "airflow-execution-role-policy-sagemaker-create.json": "AirflowSageMakerCreatePolicy",
+    "airflow-execution-role-policy-sagemaker-manage.json": "AirflowSageMakerManagePolicy",
+    "airflow-execution-role-policy-data-metrics.json": "AirflowDataMetricsPolicy",
+}
+# (JSON file, template resource, "trust" | "policy" (the role's one inline policy) | "managed")
 DOCUMENTS = [
-    ("airflow-execution-role-policy.json", "AirflowExecutionRole", "policy"),
+    *((name, logical, "managed") for name, logical in AIRFLOW_MANAGED_POLICIES.items()),
     ("airflow-execution-role-trust-policy.json", "AirflowExecutionRole", "trust"),
     ("sagemaker-execution-role-policy.json", "SageMakerExecutionRole", "policy"),
     ("sagemaker-execution-role-trust-policy.json", "SageMakerExecutionRole", "trust"),
@@ -174,16 +184,34 @@ def resolve(node: Any, refs: dict[str, str]) -> Any:
     return node
 
 
-def template_document(role: str, kind: str) -> dict[str, Any]:
-    properties = load_template()["Resources"][role]["Properties"]
+def resolve_template_document(resource: str, kind: str, refs: dict[str, Any]) -> dict[str, Any]:
+    """A role's trust or inline policy, or a managed policy, of the template, rendered with ``refs``."""
+    properties = load_template()["Resources"][resource]["Properties"]
+    if kind == "managed":
+        return resolve(properties["PolicyDocument"], refs)
     if kind == "trust":
-        return resolve(properties["AssumeRolePolicyDocument"], TEMPLATE_REFS)
+        return resolve(properties["AssumeRolePolicyDocument"], refs)
     (policy,) = properties["Policies"]
-    return resolve(policy["PolicyDocument"], TEMPLATE_REFS)
+    return resolve(policy["PolicyDocument"], refs)
+
+
+def template_document(resource: str, kind: str) -> dict[str, Any]:
+    return resolve_template_document(resource, kind, TEMPLATE_REFS)
 
 
 def airflow_policy() -> dict[str, Any]:
-    return json_document("airflow-execution-role-policy.json")
+    return airflow_role_policy()
+
+
+def airflow_raw_statements() -> list[dict[str, Any]]:
+    """The Airflow role's statements as the JSON files spell them (placeholders unfilled), all files together."""
+    return [s for name in AIRFLOW_POLICY_FILES for s in json.loads((IAM_DIR / name).read_text())["Statement"]]
+
+
+def template_airflow_policy() -> dict[str, Any]:
+    """The Airflow role's managed policies of the template, as one document."""
+    documents = [template_document(logical, "managed") for logical in AIRFLOW_MANAGED_POLICIES.values()]
+    return {"Version": "2012-10-17", "Statement": [s for d in documents for s in d["Statement"]]}
 
 
 def sagemaker_policy() -> dict[str, Any]:
@@ -252,6 +280,65 @@ def test_policy_file_is_json_and_equals_the_template(name: str, role: str, kind:
     )
 
 
+# IAM's quotas (IAM User Guide, "IAM and AWS STS quotas"), in characters without whitespace: all inline policies of a
+# role together, one managed policy, a role's trust policy (the default; it can be raised to 4,096), and how many
+# managed policies a role may have attached (the default; it can be raised to 20).
+ROLE_INLINE_POLICIES_CHARS = 10_240
+MANAGED_POLICY_CHARS = 6_144
+TRUST_POLICY_CHARS = 2_048
+MANAGED_POLICIES_PER_ROLE = 10
+
+
+def _bucket(prefix: str) -> str:
+    return f"{prefix}-{'x' * 63}"[:63]  # the longest name DataBucketName and its siblings allow
+
+
+# A deployment with the longest names the stack's parameters allow, in three regions, in the longest partition.
+LONG_PLACEHOLDERS: dict[str, Any] = {
+    **PLACEHOLDERS,
+    "Partition": "aws-us-gov",
+    "Region": "us-gov-west-1",
+    "Account": "111122223333",
+    "EnvironmentName": "e" * 80,
+    "SourceBucket": _bucket("source"),
+    "DataBucket": _bucket("data"),
+    "IncrementalBucket": _bucket("incremental"),
+    # a role CloudFormation names: <stack>-SageMakerExecutionRole-<id>, at most 64 characters
+    "SageMakerExecutionRoleArn": f"arn:aws-us-gov:iam::111122223333:role/service-role/{'r' * 64}",
+    "ModelPackageGroupName": "g" * 63,
+    "Regions": ["us-gov-west-1", "us-gov-east-1", "ap-southeast-3"],
+}
+
+
+def iam_size(document: dict[str, Any]) -> int:
+    """A policy's size as IAM counts it against its quotas: characters, whitespace not counted."""
+    return sum(not c.isspace() for c in json.dumps(document, separators=(",", ":")))
+
+
+@pytest.mark.parametrize(("name", "resource", "kind"), DOCUMENTS, ids=[d[0] for d in DOCUMENTS])
+def test_every_policy_fits_iam_s_quotas(name: str, resource: str, kind: str) -> None:
+    """Filled for three regions and the longest names, each document stays within IAM's quota, the stack renders it
+    the same, and the Airflow role's managed policies (its whole policy would be 11,000+ characters: too big for a
+    role's inline policies, let alone one managed policy) are within the number a role may have attached."""
+    filled = json_document(name, LONG_PLACEHOLDERS)
+    refs = {TEMPLATE_NAME_OF.get(k, k): v for k, v in LONG_PLACEHOLDERS.items()}
+    assert filled == resolve_template_document(resource, kind, refs), f"{name}: the stack renders it otherwise"
+    limit = {"managed": MANAGED_POLICY_CHARS, "trust": TRUST_POLICY_CHARS}.get(kind, MANAGED_POLICY_CHARS)
+    assert iam_size(filled) <= limit, f"{name}: {iam_size(filled)} characters, IAM allows {limit}: split it"
+    role_inline = sum(
+        iam_size(json_document(n, LONG_PLACEHOLDERS)) for n, r, k in DOCUMENTS if k == "policy" and r == resource
+    )
+    assert role_inline <= ROLE_INLINE_POLICIES_CHARS
+    assert len(AIRFLOW_MANAGED_POLICIES) <= MANAGED_POLICIES_PER_ROLE
+
+
+def test_every_iam_file_is_in_the_stack_and_the_airflow_role_s_sids_are_unique() -> None:
+    assert sorted(p.name for p in IAM_DIR.glob("*.json")) == sorted(d[0] for d in DOCUMENTS)
+    assert sorted(AIRFLOW_MANAGED_POLICIES) == sorted(AIRFLOW_POLICY_FILES)
+    sids = [s["Sid"] for s in airflow_raw_statements()]
+    assert len(sids) == len(set(sids)), "a Sid is in two of the Airflow role's files (the tests address them by it)"
+
+
 def test_stack_buckets_roles_and_outputs() -> None:
     template = load_template()
     resources = template["Resources"]
@@ -270,9 +357,15 @@ def test_stack_buckets_roles_and_outputs() -> None:
         assert bucket.get("DeletionPolicy") == "Retain", f"{logical}: a stack delete must not take the data along"
         assert set(props["BucketName"].values()) <= set(template["Parameters"]), f"{logical}: name is a parameter"
     assert buckets["SourceBucket"]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
-    for role in ("AirflowExecutionRole", "SageMakerExecutionRole"):
-        props = resources[role]["Properties"]
-        assert "ManagedPolicyArns" not in props, f"{role}: only the reviewed inline policy, no managed policies"
+    assert "ManagedPolicyArns" not in resources["SageMakerExecutionRole"]["Properties"], "only its reviewed policy"
+    # The Airflow role: exactly the stack's own managed policies (the reviewed files), no inline and no AWS-managed one.
+    airflow = resources["AirflowExecutionRole"]["Properties"]
+    assert "Policies" not in airflow
+    assert airflow["ManagedPolicyArns"] == [{"Ref": logical} for logical in AIRFLOW_MANAGED_POLICIES.values()]
+    managed = {k for k, v in resources.items() if v["Type"] == "AWS::IAM::ManagedPolicy"}
+    assert managed == set(AIRFLOW_MANAGED_POLICIES.values())
+    for logical in managed:  # unnamed (CAPABILITY_IAM suffices) and attached through the role only
+        assert not {"ManagedPolicyName", "Roles", "Users", "Groups"} & set(resources[logical]["Properties"]), logical
     trust = json_document("airflow-execution-role-trust-policy.json")["Statement"]
     assert [set(_as_list(s["Principal"]["Service"])) for s in trust] == [
         {"airflow.amazonaws.com", "airflow-env.amazonaws.com"}
@@ -487,7 +580,7 @@ def run_policy(run: PipelineRun) -> dict[str, Any]:
     assert regions == [run.config["region"]], (
         f"the audit holds calls to {regions}, the run works in {run.config['region']}"
     )
-    return json_document("airflow-execution-role-policy.json", {**PLACEHOLDERS, "Regions": regions})
+    return airflow_role_policy({**PLACEHOLDERS, "Regions": regions})
 
 
 @pytest.mark.e2e
@@ -544,7 +637,7 @@ def test_the_run_s_actions_are_denied_on_other_resources(pipeline_run: PipelineR
 @pytest.mark.e2e
 def test_the_airflow_role_grants_no_package_action_the_dags_do_not_call(pipeline_run: PipelineRun) -> None:
     """Statements ``Dags*`` are the DAGs' own; ``Mwaa*`` are MWAA's documented needs (checked separately)."""
-    policy = json.loads((IAM_DIR / "airflow-execution-role-policy.json").read_text())
+    policy = {"Statement": airflow_raw_statements()}
     sids = {s["Sid"] for s in policy["Statement"]}
     assert all(sid.startswith(("Dags", "Mwaa")) for sid in sids), sids
     granted = set().union(*_statement_actions(policy, "Dags").values())
@@ -573,7 +666,7 @@ def test_the_airflow_role_cannot_delete_or_open_the_data(action: str) -> None:
 
 
 def test_passrole_is_conditioned_and_sagemaker_is_scoped_to_mlops_names() -> None:
-    raw = json.loads((IAM_DIR / "airflow-execution-role-policy.json").read_text())
+    raw = {"Statement": airflow_raw_statements()}
     # The region is "*" in the ARN and held to the stack's regions by aws:RequestedRegion (see below).
     arn_pattern = re.compile(
         r"arn:\$\{Partition\}:sagemaker:\*:\$\{Account\}:(training-job|model|endpoint-config|endpoint"
@@ -724,7 +817,7 @@ TRAINING_CREATE = {
 def test_every_regional_permission_holds_in_the_stack_s_regions_only() -> None:
     """Issue 21: the stack's TrainingRegions (JSON: ${Regions}) bound every SageMaker, Logs, ECR and CloudWatch
     permission the DAGs and SageMaker use; a region outside the list is refused, one added to it is allowed."""
-    for name in ("airflow-execution-role-policy.json", "sagemaker-execution-role-policy.json"):
+    for name in (*AIRFLOW_POLICY_FILES, "sagemaker-execution-role-policy.json"):
         raw = json.loads((IAM_DIR / name).read_text())
         for statement in raw["Statement"]:
             services = {a.split(":")[0] for a in _as_list(statement["Action"])}
@@ -736,7 +829,7 @@ def test_every_regional_permission_holds_in_the_stack_s_regions_only() -> None:
         (PLACEHOLDERS, False),
         ({**PLACEHOLDERS, "Regions": [REGION, "eu-west-1"]}, True),
     ):
-        policy = json_document("airflow-execution-role-policy.json", policy_values)
+        policy = airflow_role_policy(policy_values)
         assert allowed(policy, "sagemaker:CreateTrainingJob", _arn("sagemaker", job), TRAINING_CREATE)
         eu = f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:{job}"
         assert allowed(policy, "sagemaker:CreateTrainingJob", eu, TRAINING_CREATE) is eu_allowed
@@ -749,7 +842,7 @@ def test_every_regional_permission_holds_in_the_stack_s_regions_only() -> None:
     assert "sagemaker_mlops_allowed_regions" in parameter["Description"]
     TEMPLATE_CONDITIONS["DefaultRegions"] = True
     try:
-        default = template_document("AirflowExecutionRole", "policy")
+        default = template_airflow_policy()
     finally:
         TEMPLATE_CONDITIONS["DefaultRegions"] = False
     statement = next(s for s in default["Statement"] if s["Sid"] == "DagsSageMakerCreateTrainingJob")
@@ -835,7 +928,7 @@ def test_creates_carry_the_admin_ceilings_as_condition_keys(action: str, resourc
         "sagemaker:MaxRuntimeInSeconds": {"CreateTrainingJob", "CreateHyperParameterTuningJob"},
         "sagemaker:ModelArn": {"CreateTransformJob", "CreateEndpointConfig"},
     }
-    for statement in json.loads((IAM_DIR / "airflow-execution-role-policy.json").read_text())["Statement"]:
+    for statement in airflow_raw_statements():
         keys = {k for tests in statement.get("Condition", {}).values() for k in tests}
         actions = {a.removeprefix("sagemaker:") for a in _as_list(statement["Action"])}
         for key in keys & set(supported):
@@ -878,6 +971,23 @@ def test_production_recovery_and_off_switch_are_allowed_on_production_only() -> 
         for action in ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"):
             assert allowed(policy, action, _arn("cloudwatch", f"alarm:{alarm}")), (action, alarm)
     assert not allowed(policy, "cloudwatch:DeleteAlarms", _arn("cloudwatch", "alarm:billing-alarm"))
+
+
+def test_only_mnist_production_may_be_created_as_production() -> None:
+    """Issue 20 review: a test endpoint's name (mlops-*) created with the production tags would be a production
+    endpoint the reaper never removes; only mnist-production may be created tagged environment=production."""
+    policy = airflow_policy()
+    create = "sagemaker:CreateEndpoint"
+    prod_request = {f"aws:RequestTag/{k}": v for k, v in PRODUCTION_REQUEST.items()}
+    test_request = {"aws:RequestTag/mlops:created-by": "airflow-sagemaker-mlops"}
+    assert not allowed(policy, create, _arn("sagemaker", "endpoint/mlops-extra-1"), prod_request)
+    assert allowed(policy, create, _arn("sagemaker", "endpoint/mlops-ep-x"), test_request)
+    assert allowed(policy, create, _arn("sagemaker", "endpoint/mnist-production"), prod_request)
+    assert not allowed(policy, create, _arn("sagemaker", "endpoint/mnist-production"), test_request)
+    assert allowed(policy, create, _arn("sagemaker", "endpoint-config/mlops-prod-epc-x"), prod_request)
+
+
+PRODUCTION_REQUEST = {"mlops:created-by": "airflow-sagemaker-mlops", "mlops:environment": "production"}
 
 
 def test_the_drift_loop_s_calls_are_allowed_and_no_more() -> None:

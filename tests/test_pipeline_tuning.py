@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from constants import NOTHING_LEFT
+from constants import DATA_BUCKET, NOTHING_LEFT
 from dag_runs import leftovers, run_dag, xcom
 from emulator_helpers import completed_job, register_package
 
@@ -90,7 +90,8 @@ def test_tunes_deploys_the_best_and_tears_down(airflow_db, airflow_aws, aws, dat
 
 
 def test_the_best_model_is_rejected_when_it_does_not_beat_the_champion(airflow_db, airflow_aws, aws, datasets):
-    champion_job = completed_job(aws, datasets.folder / "batch1.zip", "champion-bucket", "ch06", "mlops-champion")
+    # In the suite's data bucket (the Airflow role reads the champion's artifact there, as a deployment's would be).
+    champion_job = completed_job(aws, datasets.folder / "batch1.zip", DATA_BUCKET, "champion", "mlops-champion")
     champion = register_package(aws("sagemaker"), champion_job, "Approved")
     run, states = run_dag(DAG_ID, datasets.conf(**SMALL, min_improvement=0.5))  # no model beats it by 0.5
     assert str(run.state) == "success", states

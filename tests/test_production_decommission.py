@@ -44,6 +44,31 @@ def test_only_this_endpoints_configs_are_its_own() -> None:
     assert dc.owned_configs(NAME, configs) == ["mlops-prod-epc-a"]
 
 
+def test_decommission_deletes_the_monitors_drift_alarms_too(aws: Any) -> None:
+    """The production monitor creates ``<endpoint>-drift-*`` alarms; decommission deletes them with the rollback
+    alarms (each one left bills an alarm-month). Another endpoint's alarms stay."""
+    from sagemaker_mlops.monitoring import drift
+    from sagemaker_mlops.monitoring import monitor_tasks as mt
+
+    sm, cw = aws("sagemaker"), aws("cloudwatch")
+    other = "mnist-staging"
+    for endpoint in (NAME, other):
+        for alarm in pc.alarm_requests(endpoint, config_name="mlops-prod-epc-a", latency_ms=500, tags={}):
+            cw.put_metric_alarm(**alarm)
+        limits = drift.alarm_thresholds({"mean_top1_confidence": 0.9}, drift.Thresholds())
+        for alarm in mt.alarm_requests(endpoint, limits):
+            cw.put_metric_alarm(**alarm)
+    names = {a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]}
+    assert {f"{NAME}-drift-class-mix-js", f"{NAME}-drift-error-rate"} <= names
+    assert set(pc.all_alarm_names(NAME)) == {n for n in names if n.startswith(f"{NAME}-")}
+
+    dc.decommission_endpoint(sm, cw, NAME, poll_seconds=0)
+
+    left = sorted(a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"])
+    assert not [n for n in left if n.startswith(f"{NAME}-")], left
+    assert left == sorted(pc.all_alarm_names(other))
+
+
 @pytest.fixture()
 def deployed(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path, monkeypatch: Any) -> Iterator[dict]:
     """Production deployed twice (create, then update) from two Approved packages; production on; bakes short."""
@@ -143,3 +168,34 @@ def test_a_half_done_decommission_is_finished_and_other_endpoints_stay(deployed:
     assert after["configs"] == ["mlops-prod-epc-b"] and after["models"] == ["mlops-prod-model-b"]
     assert sorted(after["alarms"]) == sorted(pc.alarm_names(other))
     assert len(before["configs"]) > len(after["configs"]) and len(before["models"]) > len(after["models"])
+
+
+@pytest.mark.e2e
+def test_another_runs_endpoint_named_and_confirmed_is_refused_and_kept(
+    airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path
+) -> None:
+    """Issue 20: a triggerer names (and confirms) another run's test endpoint; it is not tagged production, so the
+    run fails before any delete and the endpoint, its config and its model stay. An undeclared conf key is refused."""
+    from sagemaker_mlops.core.tags import resource_tags
+
+    from emulator_helpers import deploy, wait_endpoint
+
+    sm = aws("sagemaker")
+    artifact, _ = approved_packages(aws, dataset_zip(tmp_path), DATA_BUCKET, "mlops-train-victim", 1)
+    victim = "mlops-ep-manual-20261207t070000-0123456789abcdef"
+    deploy(sm, artifact, victim)
+    tags = resource_tags("mnist_train_deploy", "manual__victim", datetime.now(UTC))
+    sm.add_tags(
+        ResourceArn=sm.describe_endpoint(EndpointName=victim)["EndpointArn"],
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+    wait_endpoint(sm, victim)
+    before = _production(sm, aws("cloudwatch"))
+
+    run, states = run_dag(OFF, {"endpoint_name": victim, "confirm_endpoint_name": victim})
+    assert str(run.state) == "failed", states
+    assert _production(sm, aws("cloudwatch")) == before
+    assert not [a for a in airflow_aws.actions("sagemaker") if a.startswith("Delete")]
+
+    run, states = run_dag(OFF, {"confirm_endpoint_name": NAME, "bucket": "x"}, datetime(2026, 6, 2, tzinfo=UTC))
+    assert str(run.state) == "failed", states

@@ -14,6 +14,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from sagemaker_mlops.core.validation import ParamError
 from sagemaker_mlops.production import production_config as pc
 from sagemaker_mlops.reaper import rules as reaper
 from sagemaker_mlops.reaper.rules import Resource
@@ -247,3 +248,52 @@ def test_the_package_comes_from_the_param_else_the_newest_champion_event() -> No
     events[CHAMPION_ASSET].append(SimpleNamespace(extra={"model_package_arn": "new"}))
     assert _package_arn({}, {"triggering_asset_events": events}) == "new"
     assert _package_arn({}, {"triggering_asset_events": {CHAMPION_ASSET: [SimpleNamespace(extra=None)]}}) is None
+
+
+def test_a_package_outside_the_registry_group_is_refused() -> None:
+    """Issue 20 review: the form's ARN names the package; only the registry's group may reach production."""
+    pc.check_package_group({**PACKAGE, "ModelPackageGroupName": "mnist-image-classifier"}, "mnist-image-classifier")
+    with pytest.raises(DeployConfigError, match=r"model_package_arn.*other-team.*mnist-image-classifier"):
+        pc.check_package_group({**PACKAGE, "ModelPackageGroupName": "other-team"}, "mnist-image-classifier")
+
+
+def test_the_production_endpoint_name_is_the_admins() -> None:
+    assert pc.production_endpoint_name(lambda key: None) == pc.DEFAULT_ENDPOINT_NAME
+    assert pc.production_endpoint_name({pc.ENDPOINT_VARIABLE: "prod-b"}.get) == "prod-b"
+    with pytest.raises(ParamError, match=pc.ENDPOINT_VARIABLE):
+        pc.production_endpoint_name({pc.ENDPOINT_VARIABLE: "bad_name!"}.get)
+
+
+@pytest.mark.e2e
+def test_the_form_cannot_name_the_endpoint_and_a_non_production_endpoint_is_never_replaced(
+    registry: dict, airflow_aws: Any, monkeypatch: Any
+) -> None:
+    """Issue 20 review: conf endpoint_name made extra never-reaped production endpoints (mlops-extra-N) and replaced
+    another run's test endpoint. Now the name is the admin's Variable; a conf endpoint_name is refused, and an
+    endpoint of the Variable's name that is not tagged production is refused before anything is created."""
+    from sagemaker_mlops.core.tags import resource_tags
+
+    from emulator_helpers import deploy, wait_endpoint
+
+    sm, arn = registry["sm"], registry["arns"][0]
+    airflow_aws.clear_requests()
+    run, states = run_dag(DAG_ID, {**_conf(arn), "endpoint_name": "mlops-extra-1"}, datetime(2026, 6, 1, 8, tzinfo=UTC))
+    assert str(run.state) == "failed" and states["deploy"] != "success", states
+    assert not [a for a in airflow_aws.actions("sagemaker") if a.startswith(("Create", "Update", "Delete"))]
+
+    victim = "mlops-ep-manual-20261207t070000-0123456789abcdef"
+    artifact = sm.describe_model_package(ModelPackageName=arn)["InferenceSpecification"]["Containers"][0]
+    deploy(sm, artifact["ModelDataUrl"], victim)
+    tags = resource_tags("mnist_train_deploy", "manual__victim", datetime.now(UTC))
+    sm.add_tags(
+        ResourceArn=sm.describe_endpoint(EndpointName=victim)["EndpointArn"],
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+    serving = wait_endpoint(sm, victim)["EndpointConfigName"]
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_PRODUCTION_ENDPOINT", victim)
+    airflow_aws.clear_requests()
+    run, states = run_dag(DAG_ID, _conf(arn), datetime(2026, 6, 1, 9, tzinfo=UTC))
+    assert str(run.state) == "failed" and states["plan_deployment"] == "failed", states
+    assert sm.describe_endpoint(EndpointName=victim)["EndpointConfigName"] == serving
+    assert not [a for a in airflow_aws.actions("sagemaker") if a.startswith(("Create", "Update", "Delete"))]
+    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == [victim]

@@ -16,6 +16,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from sagemaker_mlops.core import naming
 from sagemaker_mlops.monitoring import capture, drift
 from sagemaker_mlops.monitoring import monitor_tasks as mt
 
@@ -156,6 +157,57 @@ def test_capture_lines_as_the_emulator_writes_them_parse() -> None:
     )
 
 
+def _capture_line(when: str) -> bytes:
+    return json.dumps(
+        {
+            "captureData": {
+                "endpointInput": {"data": "aGk=", "encoding": "BASE64"},
+                "endpointOutput": {"data": "[0.1, 0.9]", "encoding": "JSON"},
+            },
+            "eventMetadata": {"inferenceTime": when},
+        }
+    ).encode()
+
+
+def test_a_capture_file_of_a_second_instance_landing_late_is_read_once(aws: Any) -> None:
+    """SageMaker names a capture file by when its buffer opened and uploads it when it closes: with two instances,
+    instance B's 10:04 file can land after instance A's 10:05 file was read. It is read on the next run, and no file
+    is read twice."""
+    s3 = aws("s3")
+    s3.create_bucket(Bucket="capbkt")
+    base = f"cap/{ENDPOINT}/AllTraffic/2026/12/07/10/"
+    since = datetime(2026, 12, 7, 9, tzinfo=UTC)
+
+    def run(previous: capture.Batch | None) -> capture.Batch:
+        marks, read = (previous.watermarks, previous.read_keys) if previous else ({}, {})
+        return capture.read_capture(s3, "s3://capbkt/cap", ENDPOINT, ["AllTraffic"], marks, 1000, since, read)
+
+    s3.put_object(Bucket="capbkt", Key=base + "05-00-000-aaaa.jsonl", Body=_capture_line("2026-12-07T10:05:00Z"))
+    first = run(None)
+    assert len(first.records) == 1
+    s3.put_object(Bucket="capbkt", Key=base + "04-00-000-bbbb.jsonl", Body=_capture_line("2026-12-07T10:04:00Z"))
+    second = run(first)
+    assert (len(second.records), second.first_time) == (1, "2026-12-07T10:04:00Z")
+    assert len(run(second).records) == 0  # nothing twice
+    # hours later the margin moved on: keys before it are dropped from the watermark file
+    later = f"cap/{ENDPOINT}/AllTraffic/2026/12/07/13/"
+    s3.put_object(Bucket="capbkt", Key=later + "00-00-000-aaaa.jsonl", Body=_capture_line("2026-12-07T13:00:00Z"))
+    third = run(second)
+    assert len(third.records) == 1 and third.read_keys["AllTraffic"] == [later + "00-00-000-aaaa.jsonl"]
+    assert third.watermarks["AllTraffic"] == f"cap/{ENDPOINT}/AllTraffic/2026/12/07/12"
+
+
+def test_the_keys_kept_in_the_watermark_are_bounded() -> None:
+    prefix = "cap/e/AllTraffic/"
+    read = {f"{prefix}2026/12/07/10/{i:06d}.jsonl" for i in range(capture.MAX_READ_KEYS + 3)}
+    after, kept = capture.advance(prefix, f"{prefix}2026/12/07/09", read)
+    assert len(kept) == capture.MAX_READ_KEYS and after == f"{prefix}2026/12/07/10/{2:06d}.jsonl"
+    assert all(key > after for key in kept)
+    # an older watermark file (the last key read, no read_keys) never moves the watermark back
+    old = f"{prefix}2026/12/07/10/000009.jsonl"
+    assert capture.advance(prefix, old, {f"{prefix}2026/12/07/10/000010.jsonl"})[0] == old
+
+
 def test_the_cloudwatch_requests_are_valid_and_named_as_iam_allows() -> None:
     now = datetime.now(UTC)
     figures = {name: 0.5 for name in drift.FIGURES}
@@ -167,9 +219,31 @@ def test_the_cloudwatch_requests_are_valid_and_named_as_iam_allows() -> None:
     assert mt.NAMESPACE == "SageMakerMLOps/Drift"
     alarms = mt.alarm_requests(ENDPOINT, drift.alarm_thresholds(baseline(), drift.Thresholds()))
     assert len(alarms) == 4
+    # decommission deletes these by name (production may not import monitoring): the names must agree
+    assert sorted(a["AlarmName"] for a in alarms) == sorted(naming.drift_alarm_names(ENDPOINT))
     for alarm in alarms:
         _valid("cloudwatch", "PutMetricAlarm", alarm)
         assert alarm["AlarmName"].startswith("mnist-production-drift-") and alarm["Namespace"] == mt.NAMESPACE
+
+
+def test_invocations_of_a_window_starting_20_days_ago_are_still_read(aws: Any) -> None:
+    """CloudWatch answers a StartTime over 15 days ago only for a period that is a multiple of 300 s: with a fixed
+    60 s period the monitor read 0 invocations (and dropped the error rate) after a long pause."""
+    from moto.cloudwatch import models
+
+    cloudwatch = aws("cloudwatch")
+    now = datetime.now(UTC)
+    account = aws("sts").get_caller_identity()["Account"]
+    dims = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    backend = models.cloudwatch_backends[account][cloudwatch.meta.region_name]
+    for name, value in (("Invocations", 5.0), ("Invocation5XXErrors", 1.0)):
+        backend.put_metric_data(
+            "AWS/SageMaker",
+            [{"MetricName": name, "Value": value, "Timestamp": now - timedelta(hours=1), "Dimensions": dims}],
+        )
+    assert mt.invocation_counts(cloudwatch, ENDPOINT, ["AllTraffic"], now - timedelta(days=2), now) == (5.0, 1.0)
+    assert mt.invocation_counts(cloudwatch, ENDPOINT, ["AllTraffic"], now - timedelta(days=20), now) == (5.0, 1.0)
+    assert mt.invocation_counts(cloudwatch, ENDPOINT, ["AllTraffic"], now - timedelta(days=70), now) == (5.0, 1.0)
 
 
 def test_cooldown() -> None:
@@ -262,7 +336,11 @@ def production(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Any, batch
     sm.create_endpoint(
         EndpointName=ENDPOINT,
         EndpointConfigName="mlops-prod-epc",
-        Tags=[{"Key": "mlops:model-package", "Value": arn}, {"Key": "mlops:environment", "Value": "production"}],
+        Tags=[
+            {"Key": "mlops:model-package", "Value": arn},
+            {"Key": "mlops:environment", "Value": "production"},
+            {"Key": "mlops:created-by", "Value": "airflow-sagemaker-mlops"},
+        ],
     )
     wait_endpoint(sm, ENDPOINT)
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_MONITOR_MIN_RECORDS", "20")
@@ -419,3 +497,43 @@ def test_real_invocations_are_read_from_the_emulators_capture_without_drift(
     }
     listed = cw.list_metrics(Namespace=mt.NAMESPACE)["Metrics"]
     assert {"ClassMixJensenShannon", "CapturedRecords", "Invocations"} <= {m["MetricName"] for m in listed}
+
+
+def test_the_watched_endpoint_comes_from_the_admins_variables_only() -> None:
+    """Issue 20 review: the monitor's endpoint is the admin's (monitor Variable, else the production endpoint's)."""
+    assert mt.monitored_endpoint(lambda key: None) == ENDPOINT
+    assert mt.monitored_endpoint({"sagemaker_mlops_production_endpoint": "prod-b"}.get) == "prod-b"
+    both = {"sagemaker_mlops_production_endpoint": "prod-b", "sagemaker_mlops_monitor_endpoint": "prod-c"}
+    assert mt.monitored_endpoint(both.get) == "prod-c"
+
+
+@pytest.mark.e2e
+def test_another_runs_endpoint_is_never_watched(
+    airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    """Issue 20 review: conf endpoint_name pointed the monitor at another run's endpoint (reading its capture, writing
+    reports and watermarks into its bucket, retraining pipeline 2 on its drift). The conf key is refused; an endpoint
+    the admin names that is not tagged production fails before anything is read or written."""
+    from sagemaker_mlops.core.tags import resource_tags
+
+    from emulator_helpers import dataset_zip, deploy
+
+    sm = aws("sagemaker")
+    artifact, _ = approved_packages(aws, dataset_zip(tmp_path), DATA_BUCKET, "mlops-train-victim", 1)
+    victim = "mlops-ep-manual-20261207t070000-0123456789abcdef"
+    deploy(sm, artifact, victim)
+    tags = resource_tags("mnist_train_deploy", "manual__victim", datetime.now(UTC))
+    sm.add_tags(
+        ResourceArn=sm.describe_endpoint(EndpointName=victim)["EndpointArn"],
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+    wait_endpoint(sm, victim)
+    airflow_aws.clear_requests()
+    run, states = run_dag(DAG_ID, {"endpoint_name": victim})
+    assert str(run.state) == "failed", states
+    assert "DescribeEndpoint" not in airflow_aws.actions("sagemaker")
+
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_MONITOR_ENDPOINT", victim)
+    run, states = run_dag(DAG_ID, {}, datetime(2026, 6, 2, tzinfo=UTC))
+    assert str(run.state) == "failed", states
+    assert not [a for a in airflow_aws.actions("s3") if a.startswith(("Put", "Get", "List"))]

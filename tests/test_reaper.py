@@ -22,7 +22,7 @@ from sagemaker_mlops.core.tags import resource_tags
 from sagemaker_mlops.reaper import rules as reaper
 from sagemaker_mlops.reaper.rules import Resource
 
-from constants import ROLE_ARN
+from constants import DATA_BUCKET, ROLE_ARN
 from dag_runs import run_dag, xcom
 from emulator_helpers import (
     IC_IMAGE,
@@ -203,7 +203,7 @@ def test_the_reaper_s_variables_are_checked() -> None:
 
 
 def test_metric_periods_follow_cloudwatch_retention() -> None:
-    from sagemaker_mlops.reaper.sweep import metric_period
+    from sagemaker_mlops.core.metrics import metric_period
 
     assert metric_period(NOW - timedelta(hours=3), NOW, NOW) == 60
     assert metric_period(NOW - timedelta(days=14), NOW, NOW) % 60 == 0
@@ -397,7 +397,9 @@ def test_the_sweep_lists_running_mlops_tuning_jobs_and_stops_one_without_its_tri
 
 def test_dry_run_is_the_default_of_manual_triggers_only() -> None:
     assert reaper.is_dry_run("manual", True, None) is True
-    assert reaper.is_dry_run("manual", False, "true") is False
+    # Issue 20 review: the admin's Variable wins over a triggerer's {"dry_run": false}
+    assert reaper.is_dry_run("manual", False, "true") is True
+    assert reaper.is_dry_run("manual", False, None) is False
     assert reaper.is_dry_run("scheduled", True, None) is False
     assert reaper.is_dry_run("scheduled", True, "True") is True
 
@@ -776,12 +778,20 @@ def test_on_a_fresh_install_the_reaper_only_logs_its_report(airflow_db: Any, air
 
 
 @pytest.mark.e2e
-@pytest.mark.iam_denied_expected  # its report goes to a bucket that does not exist (and the role may not write)
-def test_the_reaper_s_own_failure_fails_the_run(airflow_db: Any, airflow_aws: Any, capfd: Any) -> None:
-    run, states = run_dag(DAG_ID, {"dry_run": True, "report_bucket": "mlops-no-such-report-bucket"})
-    assert str(run.state) == "failed" and states["reap"] == "failed", states
-    out = capfd.readouterr().out
-    assert "report_bucket: mlops-no-such-report-bucket does not exist" in out and "Fix:" in out
+def test_the_form_cannot_choose_where_the_report_goes(airflow_db: Any, airflow_aws: Any, aws: Any) -> None:
+    """Issue 20 review: a report written into ``<prefix>/datasets/<sha256>/validation_lst`` made every later upload of
+    that zip refuse (its content-addressed prefix held a stray object). The report's place is the admin's: a conf
+    ``report_bucket``/``report_prefix`` fails the run before anything is written."""
+    s3 = aws("s3")
+    s3.create_bucket(Bucket=DATA_BUCKET)
+    prefix = f"ch06/datasets/{'a' * 64}"
+    for conf in ({"report_prefix": f"{prefix}/validation_lst"}, {"report_bucket": DATA_BUCKET}):
+        run, states = run_dag(DAG_ID, {"dry_run": True, **conf})
+        assert str(run.state) == "failed" and states["reap"] == "failed", (conf, states)
+    assert not s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix="ch06/").get("Contents")
+    run, states = run_dag(DAG_ID, {"dry_run": True}, datetime(2026, 6, 3, tzinfo=UTC))
+    assert str(run.state) == "success", states
+    assert xcom(run, "reap")["report_uri"].startswith(f"s3://{DATA_BUCKET}/reaper/")
 
 
 def _without_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

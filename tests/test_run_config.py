@@ -263,3 +263,21 @@ def test_the_form_has_the_few_fields_a_user_changes_on_top_and_the_rest_in_secti
     }
     assert {sections[name] for name in run_config.HYPERPARAMETER_NAMES} == {run_config.HYPERPARAMETERS}
     assert sections["max_wait_seconds"] == sections["max_runtime_seconds"] == run_config.TRAINING
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"inference_instance_count": 2.0}, "inference_instance_count"),
+        ({"training_instance_count": 4.0}, "training_instance_count"),
+        ({"max_runtime_seconds": 86400.0}, "max_runtime_seconds"),
+        ({"volume_size_gb": 100.0}, "volume_size_gb"),
+        ({"keep_endpoint": True, "endpoint_ttl_hours": 24.0}, "endpoint_ttl_hours"),
+        ({"training_instance_count": True}, "training_instance_count"),
+    ],
+)
+def test_a_non_integer_count_is_refused_never_unpriced(changes: dict[str, Any], field: str) -> None:
+    """Issue 20 review: Param(type="integer") passes 2.0 on; the budget then priced nothing (it returned {}) and
+    resolve accepted the run with no budget. Now the budget fails closed naming the field."""
+    found = problems(form(**changes))
+    assert field in found and "integer" in found[field], found

@@ -17,12 +17,15 @@ import unicodedata
 __all__ = [
     "DATASETS_FOLDER",
     "DEFAULT_NAME_LENGTH",
+    "DRIFT_ALARM_FIGURES",
     "MAX_NAME_LENGTH",
     "NAME_PREFIX",
     "PROVIDER_SUFFIX_LENGTH",
     "TOKEN_LENGTH",
     "attempt_name",
     "dataset_prefix",
+    "drift_alarm_name",
+    "drift_alarm_names",
     "is_valid_sagemaker_name",
     "resource_name",
     "run_token",
@@ -143,3 +146,18 @@ def dataset_prefix(prefix: str, sha256: str) -> str:
         raise ValueError(f"sha256: {sha256!r} is not 64 lowercase hex digits. Fix: pass the zip's SHA-256 hex digest")
     base = prefix.strip("/")
     return f"{base}/{DATASETS_FOLDER}/{sha256}" if base else f"{DATASETS_FOLDER}/{sha256}"
+
+
+DRIFT_ALARM_FIGURES = ("class_mix_js", "mean_top1_confidence", "unreadable_fraction", "error_rate")
+"""The production monitor's figures that have a CloudWatch alarm (``monitoring.drift.alarm_thresholds``' keys)."""
+
+
+def drift_alarm_name(endpoint_name: str, figure: str) -> str:
+    """``<endpoint>-drift-<figure>``: the monitor creates it, decommission deletes it (why here: ``production``
+    may not import ``monitoring``), and the IAM pattern ``alarm:mnist-production-*`` covers it."""
+    return f"{endpoint_name}-drift-{figure.replace('_', '-')}"
+
+
+def drift_alarm_names(endpoint_name: str) -> list[str]:
+    """Every drift alarm the production monitor may have created for ``endpoint_name``."""
+    return [drift_alarm_name(endpoint_name, figure) for figure in DRIFT_ALARM_FIGURES]

@@ -16,6 +16,9 @@ from typing import Any
 
 from airflow.sdk import Asset, task
 
+from sagemaker_mlops.core.metrics import metric_period
+from sagemaker_mlops.core.naming import drift_alarm_name
+from sagemaker_mlops.core.tags import CREATED_BY, TAG_CREATED_BY
 from sagemaker_mlops.monitoring import capture, drift
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,9 @@ DRIFT_ASSET = Asset(name="sagemaker_mlops.production_drift")
 AWS_CONN_ID = "aws_default"
 NAMESPACE = "SageMakerMLOps/Drift"  # the IAM policy allows PutMetricData in this namespace only
 PACKAGE_TAG = "mlops:model-package"  # production.production_config.TAG_MODEL_PACKAGE (monitoring may not import it)
+# production.production_config's names (monitoring may not import production)
+PRODUCTION_ENDPOINT_VARIABLE = "sagemaker_mlops_production_endpoint"
+ENVIRONMENT_TAG = "mlops:environment"
 REPORT_FOLDER = "_monitor"  # beside <DestinationS3Uri>/<endpoint>/: no endpoint name starts with "_"
 
 # Variable -> default (docs/configuration.md explains each)
@@ -79,6 +85,33 @@ def _clients(region: str | None) -> tuple[Any, Any, Any]:
     return sagemaker, cloudwatch, S3Hook(aws_conn_id=AWS_CONN_ID, region_name=region).conn
 
 
+def monitored_endpoint(variable: Any) -> str:
+    """The endpoint to watch: the admin's Variables only (``sagemaker_mlops_monitor_endpoint``, else the production
+    endpoint's ``sagemaker_mlops_production_endpoint``, else ``mnist-production``), never the trigger form: the form
+    would otherwise make the monitor read any endpoint's capture, write into its bucket and retrain on its drift."""
+    return (
+        (variable("sagemaker_mlops_monitor_endpoint") or "").strip()
+        or (variable(PRODUCTION_ENDPOINT_VARIABLE) or "").strip()
+        or VARIABLES["sagemaker_mlops_monitor_endpoint"]
+    )
+
+
+def check_production_endpoint(sagemaker: Any, endpoint: dict[str, Any]) -> None:
+    """Fail unless the endpoint is tagged as this package's production (``mlops:created-by`` and
+    ``mlops:environment=production``, what mnist_deploy_production writes): nothing else is monitored."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"]).get("Tags", [])}
+    wanted = {TAG_CREATED_BY: CREATED_BY, ENVIRONMENT_TAG: "production"}
+    differing = [f"{k}={tags.get(k)!r} (wanted {v!r})" for k, v in wanted.items() if tags.get(k) != v]
+    if differing:
+        raise AirflowFailException(
+            f"Endpoint {endpoint['EndpointName']} is not this package's production endpoint: {'; '.join(differing)}. "
+            "Nothing was read or written. Fix: point the Variable sagemaker_mlops_monitor_endpoint at the endpoint "
+            "mnist_deploy_production deployed"
+        )
+
+
 def serving_package(sagemaker: Any, endpoint: dict[str, Any]) -> dict[str, Any]:
     """The Approved package the endpoint serves: its ``mlops:model-package`` tag (set by the production DAG)."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -116,7 +149,11 @@ def load_baseline(s3: Any, package: dict[str, Any]) -> tuple[str, dict[str, Any]
 def invocation_counts(
     cloudwatch: Any, endpoint: str, variants: list[str], start: datetime, end: datetime
 ) -> tuple[float, float]:
-    """(Invocations, 4XX + 5XX errors) of the endpoint's variants over the window (GetMetricData, Sum, all pages)."""
+    """(Invocations, 4XX + 5XX errors) of the endpoint's variants over the window (GetMetricData, Sum, all pages).
+
+    The period follows the window's age (:func:`~sagemaker_mlops.core.metrics.metric_period`): CloudWatch answers a
+    StartTime over 15 days ago with no points unless the period is a multiple of 300 s (3,600 s past 63 days)."""
+    period = metric_period(start, end, datetime.now(UTC))
     queries = []
     for i, variant in enumerate(variants):
         for metric in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors"):
@@ -126,7 +163,7 @@ def invocation_counts(
                     "Id": f"{metric.lower().replace('invocation', 'i')}{i}",
                     "MetricStat": {
                         "Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric, "Dimensions": dims},
-                        "Period": 60,
+                        "Period": period,
                         "Stat": "Sum",
                     },
                     "Label": metric,
@@ -163,7 +200,7 @@ def alarm_requests(endpoint: str, limits: dict[str, tuple[str, float]]) -> list[
     """PutMetricAlarm per figure with a limit, named ``<endpoint>-drift-<figure>`` (the IAM pattern)."""
     return [
         {
-            "AlarmName": f"{endpoint}-drift-{figure.replace('_', '-')}",
+            "AlarmName": drift_alarm_name(endpoint, figure),
             "AlarmDescription": f"Production drift of {endpoint}: {figure} past the monitor's threshold.",
             "Namespace": NAMESPACE,
             "MetricName": drift.FIGURES[figure][0],
@@ -183,13 +220,19 @@ def alarm_requests(endpoint: str, limits: dict[str, tuple[str, float]]) -> list[
 def measure_drift(**context: Any) -> dict[str, Any]:
     """Capture since the watermark -> figures vs the baseline -> report (JSON + HTML), metrics, alarms."""
     from airflow.sdk import Variable
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+    from sagemaker_mlops.core.dag_params import declared_params
+    from sagemaker_mlops.core.validation import ParamError, refuse_undeclared
     from sagemaker_mlops.monitoring import drift_html
 
+    params, dag_run = context["params"], context["dag_run"]
+    try:  # before anything else: Airflow passes undeclared conf keys on unvalidated
+        refuse_undeclared(dag_run.conf or {}, declared_params(context), dag_run.dag_id)
+    except ParamError as error:
+        raise AirflowFailException(str(error)) from error
     region = Variable.get("sagemaker_mlops_region", default=None) or None
-    params = context["params"]
-    endpoint_name = params.get("endpoint_name") or variable("sagemaker_mlops_monitor_endpoint")
+    endpoint_name = monitored_endpoint(lambda key: Variable.get(key, default=None))
     max_records = params.get("max_records") or variable("sagemaker_mlops_monitor_max_records")
     min_records = variable("sagemaker_mlops_monitor_min_records")
     sagemaker, cloudwatch, s3 = _clients(region)
@@ -199,6 +242,7 @@ def measure_drift(**context: Any) -> dict[str, Any]:
         if "Could not find" in str(error) or "ValidationException" in str(error):
             raise AirflowSkipException(f"No endpoint {endpoint_name}: nothing to monitor.") from error
         raise
+    check_production_endpoint(sagemaker, endpoint)  # before reading its capture or writing beside it
     destination = (endpoint.get("DataCaptureConfig") or {}).get("DestinationS3Uri")
     if not destination:
         raise AirflowSkipException(f"Endpoint {endpoint_name} has no data capture configured: nothing to read.")
@@ -208,12 +252,13 @@ def measure_drift(**context: Any) -> dict[str, Any]:
     folder = "/".join(p for p in (key, REPORT_FOLDER, endpoint_name) if p)
     watermark_key = f"{folder}/watermark.json"
     try:
-        watermarks = json.loads(s3.get_object(Bucket=bucket, Key=watermark_key)["Body"].read())["variants"]
+        state = json.loads(s3.get_object(Bucket=bucket, Key=watermark_key)["Body"].read())
     except s3.exceptions.NoSuchKey:
-        watermarks = {}
+        state = {}
+    watermarks, read_keys = state.get("variants", {}), state.get("read_keys", {})
     now = datetime.now(UTC)
     since = capture.first_run_since(now, variable("sagemaker_mlops_monitor_lookback_hours"))
-    batch = capture.read_capture(s3, destination, endpoint_name, variants, watermarks, max_records, since)
+    batch = capture.read_capture(s3, destination, endpoint_name, variants, watermarks, max_records, since, read_keys)
     if not batch.records:
         raise AirflowSkipException(f"No new capture under {destination}/{endpoint_name}/ since the last run.")
     if len(batch.records) < min_records:
@@ -261,7 +306,9 @@ def measure_drift(**context: Any) -> dict[str, Any]:
     s3.put_object(
         Bucket=bucket,
         Key=watermark_key,
-        Body=json.dumps({"variants": batch.watermarks, "updated_at": now.isoformat()}).encode(),
+        Body=json.dumps(
+            {"variants": batch.watermarks, "read_keys": batch.read_keys, "updated_at": now.isoformat()}
+        ).encode(),
     )
     for reason in verdict["reasons"]:
         log.warning("Drift: %s", reason)

@@ -9,6 +9,11 @@ interrupted deployments); their models; ``mlops-prod-model-*`` models tagged ``m
 no remaining config uses (a deployment interrupted between CreateModel and CreateEndpointConfig); and the alarms
 ``<endpoint>-invocation-5xx`` / ``<endpoint>-model-latency``. Another production endpoint's configs and models stay.
 
+Only production's own: the endpoint, and every config and model, must be tagged ``mlops:environment=production``
+and ``mlops:created-by`` (what ``mnist_deploy_production`` writes) before it is deleted; an endpoint without them
+(another run's test endpoint, one made by hand) refuses the whole run before anything is deleted, and a config or
+model without them is left. The endpoint's name is typed by the triggerer, so its tags, not its name, decide.
+
 Not gated by ``sagemaker_mlops_production_enabled``: removing production only stops billing, and the switch is
 usually already off when someone wants it gone. It is gated instead by a typed confirmation (the endpoint's name),
 so a stray trigger deletes nothing.
@@ -56,6 +61,20 @@ def models_of(configs: Iterable[Mapping[str, Any]]) -> set[str]:
     return {variant["ModelName"] for config in configs for variant in config.get("ProductionVariants") or []}
 
 
+def is_production(sagemaker: Any, arn: str | None) -> bool:
+    """Whether the resource is tagged as this package's production (see :func:`pc.production_problem`)."""
+    return bool(arn) and pc.production_problem(pc.resource_tags_of(sagemaker, str(arn))) is None
+
+
+def _model_arn(sagemaker: Any, name: str) -> str | None:
+    try:
+        return sagemaker.describe_model(ModelName=name)["ModelArn"]
+    except sagemaker.exceptions.ClientError as error:
+        if "Could not find" not in str(error):
+            raise
+        return None
+
+
 def decommission_endpoint(sagemaker: Any, cloudwatch: Any, endpoint_name: str, *, poll_seconds: float) -> dict:
     """Deletes the endpoint (waiting until it is gone), then its configs, models and alarms; returns the endpoint,
     configs and models it removed (pieces already gone are skipped). The alarms are deleted by name: none is left."""
@@ -72,10 +91,13 @@ def decommission_endpoint(sagemaker: Any, cloudwatch: Any, endpoint_name: str, *
     removed: dict[str, list[str]] = {"endpoint": [], "endpoint_configs": [], "models": []}
     served_config = None
     try:
-        served_config = sagemaker.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
+        described = sagemaker.describe_endpoint(EndpointName=endpoint_name)
     except sagemaker.exceptions.ClientError as error:
         if "Could not find" not in str(error):
             raise
+    else:  # before any delete: the endpoint must be production's own (raises NotOwned, nothing deleted)
+        pc.check_production(sagemaker, described["EndpointArn"], f"endpoint {endpoint_name}")
+        served_config = described["EndpointConfigName"]
     configs = describe_configs(CONFIG_PREFIX)
     if served_config and served_config not in configs:
         try:
@@ -83,7 +105,11 @@ def decommission_endpoint(sagemaker: Any, cloudwatch: Any, endpoint_name: str, *
         except sagemaker.exceptions.ClientError as error:
             if "Could not find" not in str(error):
                 raise
-    ours = set(owned_configs(endpoint_name, configs)) | ({served_config} & set(configs))
+    ours = {
+        name
+        for name in set(owned_configs(endpoint_name, configs)) | ({served_config} & set(configs))
+        if is_production(sagemaker, configs[name].get("EndpointConfigArn"))
+    }
     models = models_of(configs[name] for name in ours)
 
     # The endpoint first: SageMaker keeps a config in use, and the instances stop billing only once it is gone.
@@ -99,13 +125,19 @@ def decommission_endpoint(sagemaker: Any, cloudwatch: Any, endpoint_name: str, *
             name = summary["ModelName"]
             if name in models or name in still_used:
                 continue
-            tags = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=summary["ModelArn"])["Tags"]}
-            if tags.get(pc.TAG_ENVIRONMENT) == pc.ENVIRONMENT_PRODUCTION:
+            if is_production(sagemaker, summary["ModelArn"]):
                 models.add(name)
     for name in sorted(models - still_used):
+        found = _model_arn(sagemaker, name)
+        if found is not None and not is_production(sagemaker, found):
+            log.warning("Model %s is served by a production config but not tagged as production: left.", name)
+            continue
         if td.delete_model(sagemaker, name):
             removed["models"].append(name)
     # AWS: "If you specify any incorrect alarm names, the alarms you specify with correct names are still
     # deleted" — one call, no DescribeAlarms (and no permission for it); afterwards none of these exist.
-    cloudwatch.delete_alarms(AlarmNames=pc.alarm_names(endpoint_name))
+    # An endpoint that exists was checked to be production's above (else NotOwned, nothing deleted); one already
+    # gone (deleted by hand) may still have left its alarms, which bill each month: they go too. Only alarms named
+    # after this endpoint are touched (the rollback and drift alarms; IAM allows production's names only).
+    cloudwatch.delete_alarms(AlarmNames=pc.all_alarm_names(endpoint_name))
     return removed

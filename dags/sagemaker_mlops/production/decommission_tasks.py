@@ -11,6 +11,7 @@ from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException
 
 from sagemaker_mlops.core.airflow_tasks import POLL_SECONDS
+from sagemaker_mlops.core.tags import NotOwned
 from sagemaker_mlops.core.validation import ParamError, validate_region
 from sagemaker_mlops.production import decommission as dc
 from sagemaker_mlops.production.tasks import ENABLED_VARIABLE, _clients, _enabled
@@ -23,16 +24,23 @@ def decommission(**context: Any) -> dict[str, Any]:
     """Typed confirmation, then the endpoint, its configs, models and alarms deleted together (see decommission)."""
     from airflow.sdk import Variable
 
-    params = context["params"]
+    from sagemaker_mlops.core.dag_params import declared_params
+    from sagemaker_mlops.core.validation import refuse_undeclared
+
+    params, dag_run = context["params"], context["dag_run"]
     endpoint = params["endpoint_name"]
-    try:
+    try:  # before anything else: Airflow passes undeclared conf keys on unvalidated
+        refuse_undeclared(dag_run.conf or {}, declared_params(context), dag_run.dag_id)
         dc.check_confirmation(endpoint, params.get("confirm_endpoint_name"))
         region = params.get("region") or Variable.get("sagemaker_mlops_region", default=None)
         region = validate_region(region) if region else None
     except ParamError as error:
         raise AirflowFailException(str(error)) from error
     sagemaker, cloudwatch, _, region = _clients(region)
-    removed = dc.decommission_endpoint(sagemaker, cloudwatch, endpoint, poll_seconds=POLL_SECONDS)
+    try:
+        removed = dc.decommission_endpoint(sagemaker, cloudwatch, endpoint, poll_seconds=POLL_SECONDS)
+    except NotOwned as error:  # not production's endpoint: nothing was deleted, and a retry would not change that
+        raise AirflowFailException(str(error)) from error
     still_on = _enabled(Variable.get(ENABLED_VARIABLE, default=None))
     summary = {"endpoint": endpoint, "region": region, "removed": removed, "production_enabled": still_on}
     log.info("Decommissioned %s: %s", endpoint, json.dumps(summary, indent=2))

@@ -28,7 +28,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sagemaker_mlops.core.naming import is_valid_sagemaker_name, run_token
+from sagemaker_mlops.core.naming import drift_alarm_names, is_valid_sagemaker_name, run_token
+from sagemaker_mlops.core.tags import NotOwned
 from sagemaker_mlops.core.validation import ParamError
 from sagemaker_mlops.serving.deploy_config import (
     CREATED_BY,
@@ -45,21 +46,31 @@ from sagemaker_mlops.serving.deploy_config import (
 
 __all__ = [
     "DEFAULT_ENDPOINT_NAME",
+    "ENDPOINT_VARIABLE",
     "ENVIRONMENT_PRODUCTION",
     "TAG_ENVIRONMENT",
     "TAG_MODEL_PACKAGE",
     "alarm_names",
     "alarm_requests",
+    "all_alarm_names",
+    "check_package_group",
+    "check_production",
     "confirm_update",
     "endpoint_config_request",
     "model_request",
     "package_container",
+    "production_endpoint_name",
+    "production_problem",
     "production_tags",
+    "resource_tags_of",
     "traffic_routing",
     "update_request",
 ]
 
 DEFAULT_ENDPOINT_NAME = "mnist-production"
+# The production endpoint's name is the admin's (a Variable), never the trigger form's: the form could otherwise
+# point a deployment, a decommission or the monitor at any endpoint the role may touch.
+ENDPOINT_VARIABLE = "sagemaker_mlops_production_endpoint"
 TAG_ENVIRONMENT = "mlops:environment"
 ENVIRONMENT_PRODUCTION = "production"
 TAG_MODEL_PACKAGE = "mlops:model-package"
@@ -77,6 +88,61 @@ def production_tags(dag_id: str, run_id: str, package_arn: str) -> dict[str, str
         TAG_ENVIRONMENT: ENVIRONMENT_PRODUCTION,
         TAG_MODEL_PACKAGE: sanitize_tag_value(package_arn),
     }
+
+
+def production_endpoint_name(variable: Any) -> str:
+    """The production endpoint's name: the Variable ``sagemaker_mlops_production_endpoint`` (set by whoever may
+    edit Variables), else ``mnist-production``; refused when it is not a SageMaker name."""
+    name = (variable(ENDPOINT_VARIABLE) or "").strip() or DEFAULT_ENDPOINT_NAME
+    if not is_valid_sagemaker_name(name):
+        raise ParamError(
+            ENDPOINT_VARIABLE,
+            f"{name!r} is not a SageMaker endpoint name",
+            "set it to 1-63 letters, digits and hyphens (e.g. mnist-production), or unset it",
+        )
+    return name
+
+
+def production_problem(tags: Mapping[str, str]) -> str | None:
+    """Why ``tags`` do not mark a resource this package made for production, else None."""
+    expected = {TAG_CREATED_BY: CREATED_BY, TAG_ENVIRONMENT: ENVIRONMENT_PRODUCTION}
+    differing = [
+        f"{key}={tags.get(key)!r} (wanted {value!r})" for key, value in expected.items() if tags.get(key) != value
+    ]
+    return "; ".join(differing) or None
+
+
+def resource_tags_of(sagemaker: Any, arn: str) -> dict[str, str]:
+    """The SageMaker resource's tags (ListTags, every page)."""
+    tags: dict[str, str] = {}
+    for page in sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn):
+        tags.update({tag["Key"]: tag["Value"] for tag in page.get("Tags", [])})
+    return tags
+
+
+def check_production(sagemaker: Any, arn: str, what: str) -> None:
+    """Raise :class:`~sagemaker_mlops.core.tags.NotOwned` unless the resource is tagged as this package's production
+    (``mlops:created-by`` and ``mlops:environment=production``). Why: a production run deletes or replaces by name,
+    and a name alone does not say the resource is production's (another run's test endpoint, someone's by hand)."""
+    problem = production_problem(resource_tags_of(sagemaker, arn))
+    if problem is not None:
+        raise NotOwned(
+            f"{what} ({arn}) is not this package's production resource: {problem}. It was left untouched. Fix: "
+            f"production acts only on resources tagged {TAG_ENVIRONMENT}={ENVIRONMENT_PRODUCTION} by "
+            "mnist_deploy_production; delete another one by hand if it is a leftover"
+        )
+
+
+def check_package_group(package: Mapping[str, Any], group: str) -> None:
+    """Refuse a package outside the admin's registry group (Variable ``sagemaker_mlops_model_package_group``): the
+    form's ARN could otherwise deploy any Approved package the role can read (IAM alone is not the only check)."""
+    found = package.get("ModelPackageGroupName")
+    if found != group:
+        raise DeployConfigError(
+            "model_package_arn",
+            f"{package.get('ModelPackageArn', '?')} is in the group {found!r}, not the registry's {group!r}",
+            "pass a package of the group the pipelines register into (Variable sagemaker_mlops_model_package_group)",
+        )
 
 
 def package_container(package: Mapping[str, Any]) -> dict[str, str]:
@@ -136,6 +202,12 @@ def endpoint_config_request(
 
 def alarm_names(endpoint_name: str) -> list[str]:
     return [f"{endpoint_name}-{suffix}" for suffix in ALARM_METRICS]
+
+
+def all_alarm_names(endpoint_name: str) -> list[str]:
+    """Every alarm of the endpoint: the two rollback alarms and the production monitor's drift alarms (what
+    decommission deletes; each left behind bills an alarm-month)."""
+    return alarm_names(endpoint_name) + drift_alarm_names(endpoint_name)
 
 
 def alarm_requests(endpoint_name: str, *, config_name: str, latency_ms: int, tags: Mapping[str, str]) -> list[dict]:

@@ -19,8 +19,10 @@ from airflow.sdk import task
 from sagemaker_mlops.core import report as cost
 from sagemaker_mlops.core.airflow_tasks import CHAMPION_ASSET, POLL_SECONDS, aws_wait_timeout
 from sagemaker_mlops.core.naming import resource_name
+from sagemaker_mlops.core.tags import NotOwned
 from sagemaker_mlops.core.validation import ParamError, validate_region, validate_role_arn
 from sagemaker_mlops.production import production_config as pc
+from sagemaker_mlops.registry.registry_config import DEFAULT_GROUP, GROUP_VARIABLE
 from sagemaker_mlops.serving import teardown as td
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,12 @@ def plan_deployment(**context: Any) -> dict[str, Any]:
         worst = pc.check_production_ceilings(params, region, lambda key: Variable.get(key, default=None))
         log.info("Production worst day %.2f USD: %s", worst["usd_per_day"], "; ".join(worst["how"]))
         package = sagemaker.describe_model_package(ModelPackageName=arn)
-        endpoint = params["endpoint_name"]
+        pc.check_package_group(package, Variable.get(GROUP_VARIABLE, default=None) or DEFAULT_GROUP)
+        # the admin's name, never the form's; an existing endpoint of that name must be production's own
+        endpoint = pc.production_endpoint_name(lambda key: Variable.get(key, default=None))
+        existing = _described_endpoint(sagemaker, endpoint)
+        if existing is not None:
+            pc.check_production(sagemaker, existing["EndpointArn"], f"endpoint {endpoint}")
         tags = pc.production_tags(dag_run.dag_id, dag_run.run_id, package["ModelPackageArn"])
         model = resource_name("mlops", "prod-model", dag_run.dag_id, dag_run.run_id)
         config = resource_name("mlops", "prod-epc", dag_run.dag_id, dag_run.run_id)
@@ -114,7 +121,7 @@ def plan_deployment(**context: Any) -> dict[str, Any]:
                 alarms=pc.alarm_names(endpoint),
             ),
         }
-    except ParamError as error:
+    except (ParamError, NotOwned) as error:
         raise AirflowFailException(str(error)) from error
     return {
         "region": region,
@@ -140,22 +147,40 @@ def _settle(sagemaker: Any, name: str) -> dict[str, Any]:
         time.sleep(POLL_SECONDS)
 
 
-def _serving(sagemaker: Any, name: str) -> dict[str, Any] | None:
-    """The endpoint's current config and model, or None when there is no endpoint yet."""
+def _described_endpoint(sagemaker: Any, name: str) -> dict[str, Any] | None:
+    """DescribeEndpoint, or None when there is no such endpoint."""
     from botocore.exceptions import ClientError
 
     try:
-        described = sagemaker.describe_endpoint(EndpointName=name)
+        return sagemaker.describe_endpoint(EndpointName=name)
     except ClientError as error:
         if "Could not find" in error.response.get("Error", {}).get("Message", ""):
             return None
         raise
+
+
+def _serving(sagemaker: Any, name: str) -> dict[str, Any] | None:
+    """The endpoint's current config and model, or None when there is no endpoint yet."""
+    described = _described_endpoint(sagemaker, name)
+    if described is None:
+        return None
     config = sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
     return {
         "status": described["EndpointStatus"],
         "endpoint_config": described["EndpointConfigName"],
         "model": config["ProductionVariants"][0]["ModelName"],
     }
+
+
+def _check_production_endpoint(sagemaker: Any, name: str) -> None:
+    """Fail (not retried) unless the endpoint is tagged as production's own: nothing else is deleted or replaced."""
+    described = _described_endpoint(sagemaker, name)
+    if described is None:
+        return
+    try:
+        pc.check_production(sagemaker, described["EndpointArn"], f"endpoint {name}")
+    except NotOwned as error:
+        raise AirflowFailException(str(error)) from error
 
 
 @task(execution_timeout=aws_wait_timeout(2 * SETTLE_TIMEOUT_SECONDS))  # settles before and after the update
@@ -169,6 +194,7 @@ def deploy(plan: dict[str, Any]) -> dict[str, Any]:
         before = {**before, "status": _settle(sagemaker, name)["EndpointStatus"]}
     if before is not None and before["status"] == "Failed":  # a failed first creation cannot be updated: recreate
         log.warning("Endpoint %s is Failed (serves nothing): deleting it to create it afresh.", name)
+        _check_production_endpoint(sagemaker, name)
         td.delete_endpoint(sagemaker, name, poll_seconds=POLL_SECONDS)
         before = None
     for alarm in requests["alarms"]:
@@ -220,20 +246,43 @@ def _outcome(plan: dict[str, Any], sagemaker: Any) -> dict[str, Any]:
 
 @task
 def clean_previous(plan: dict[str, Any], result: dict[str, Any]) -> list[str]:
-    """After a successful update: delete the model and config that served before (never the live ones)."""
+    """After a successful update: delete the model and config that served before (never the live ones, and only
+    when tagged as production's own)."""
     previous = result.get("previous")
     if not previous or result["mode"] != "update":
         return []
     sagemaker, _, _, _ = _clients(plan["region"])
     live = _serving(sagemaker, plan["endpoint"]) or {}
     removed = []
-    if previous["endpoint_config"] != live.get("endpoint_config") and previous["endpoint_config"].startswith("mlops-"):
+    if previous["endpoint_config"] != live.get("endpoint_config") and _is_production(
+        sagemaker, "endpoint config", previous["endpoint_config"]
+    ):
         td.delete_endpoint_config(sagemaker, previous["endpoint_config"])
         removed.append(previous["endpoint_config"])
-    if previous["model"] != live.get("model") and previous["model"].startswith("mlops-"):
+    if previous["model"] != live.get("model") and _is_production(sagemaker, "model", previous["model"]):
         td.delete_model(sagemaker, previous["model"])
         removed.append(previous["model"])
     return removed
+
+
+def _is_production(sagemaker: Any, kind: str, name: str) -> bool:
+    """Whether the config or model exists and is tagged as production's own (else it is left, with a warning)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        if kind == "model":
+            arn = sagemaker.describe_model(ModelName=name)["ModelArn"]
+        else:
+            arn = sagemaker.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigArn"]
+        pc.check_production(sagemaker, arn, f"{kind} {name}")
+    except ClientError as error:
+        if "Could not find" in error.response.get("Error", {}).get("Message", ""):
+            return False
+        raise
+    except NotOwned as error:
+        log.warning("%s", error)
+        return False
+    return True
 
 
 @task

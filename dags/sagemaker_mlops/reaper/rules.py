@@ -374,8 +374,11 @@ def policy_from(ttl_hours: str | None, idle_hours: str | None) -> Policy:
 
 
 def is_dry_run(run_type: object, dry_run_param: object, dry_run_variable: str | None) -> bool:
-    """A manual trigger follows its ``dry_run`` param (on by default: look before you delete); scheduled runs
-    delete, unless the Variable ``sagemaker_mlops_reaper_dry_run`` is "true" (watch them first on a new account)."""
+    """The Variable ``sagemaker_mlops_reaper_dry_run`` = "true" (the admin watching a new account) makes every run a
+    dry run: a triggerer's ``{"dry_run": false}`` cannot override it. Otherwise a manual trigger follows its
+    ``dry_run`` param (on by default: look before you delete) and scheduled runs delete."""
+    if (dry_run_variable or "").strip().lower() in ("1", "true", "yes", "on"):
+        return True
     if str(getattr(run_type, "value", run_type)) == "manual":
-        return bool(dry_run_param)
-    return (dry_run_variable or "").strip().lower() in ("1", "true", "yes", "on")
+        return dry_run_param is not False  # only an explicit false acts
+    return False

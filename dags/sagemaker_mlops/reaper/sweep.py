@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sagemaker_mlops.core.metrics import metric_period
 from sagemaker_mlops.core.naming import NAME_PREFIX
 from sagemaker_mlops.core.report import prices
 from sagemaker_mlops.reaper import rules
@@ -124,17 +124,6 @@ def carry_out(sagemaker: Any, decisions: Iterable[Decision]) -> dict[str, str]:
 # -- cost per hour and use: only for what carries the package's tags --------------------------------------------------
 NAMESPACE = "AWS/SageMaker"
 LOOKBACK = timedelta(days=14)  # how far back an endpoint's last invocation is looked for (its idle time's cap)
-MAX_POINTS = 1440  # per query: GetMetricData returns at most 100,800 points a call, 1,440 keeps pages few
-
-
-def metric_period(start: datetime, end: datetime, now: datetime) -> int:
-    """A GetMetricData period for ``start``..``end`` that CloudWatch answers (botocore's MetricStat.Period: a multiple
-    of 60 s for a StartTime over 3 h ago, of 300 s over 15 days, of 3,600 s over 63 days; a finer one returns no
-    points) and gives at most :data:`MAX_POINTS` points."""
-    age = now - start
-    multiple = 3600 if age > timedelta(days=63) else 300 if age > timedelta(days=15) else 60
-    wanted = (end - start).total_seconds() / MAX_POINTS
-    return max(multiple, math.ceil(wanted / multiple) * multiple)
 
 
 def invocation_queries(endpoint: str, variants: Iterable[str], period: int) -> list[dict[str, Any]]:

@@ -545,19 +545,24 @@ def check_budget(
     declared, validated Params only. Spot is billed at most its max runtime."""
     spot = bool(params.get("use_spot"))
     family = str(cfg.training_instance_type).rsplit(".", 1)[0]
-    numbers = (
-        cfg.training_instance_count,
-        cfg.max_runtime_seconds,
-        cfg.inference_instance_count,
-        cfg.volume_size_gb,
-        params.get("endpoint_ttl_hours") or 24,
-    )
-    if (
-        family not in training_config.GPU_TRAINING_FAMILIES
-        or cfg.inference_instance_type not in INFERENCE_TYPES
-        or not all(isinstance(n, int) for n in numbers)
-    ):
-        return {}  # bad types or counts: their own checks name them; nothing is priced until they pass
+    numbers = {
+        "training_instance_count": cfg.training_instance_count,
+        "max_runtime_seconds": cfg.max_runtime_seconds,
+        "inference_instance_count": cfg.inference_instance_count,
+        "volume_size_gb": cfg.volume_size_gb,
+        "endpoint_ttl_hours": params.get("endpoint_ttl_hours") or 24,
+    }
+    # Fail closed: Param(type="integer") passes 2.0 on, and a budget that prices nothing must never let a run by.
+    not_integers = [name for name, n in numbers.items() if isinstance(n, bool) or not isinstance(n, int)]
+    if not_integers:
+        raise ParamError.combine(
+            [
+                ParamError(name, f"{numbers[name]!r} is not an integer, so the budget cannot price it", "use e.g. 2")
+                for name in not_integers
+            ]
+        )
+    if family not in training_config.GPU_TRAINING_FAMILIES or cfg.inference_instance_type not in INFERENCE_TYPES:
+        return {}  # bad types: their own checks name them; nothing is priced until they pass
     try:  # a bad or refused region is named by the region check; an allowed region without a price fails closed
         validation.validate_region(cfg.region)
         ceilings.one_of("region", cfg.region, variable, ceilings.REGIONS, default=prices.priced_regions())

@@ -124,10 +124,24 @@ def _status(sagemaker: Any, name: str) -> str | None:
     return None if found is None else found["EndpointStatus"]
 
 
-def _check_owner(sagemaker: Any, arn: str, what: str, owner: Owner | None) -> None:
-    """Raise NotOwned unless ``owner`` is None or the resource's tags name that run."""
-    if owner is not None:
+def _check_owner(sagemaker: Any, arn: str, what: str, owner: Owner | None, describe: Callable[[], Any]) -> bool:
+    """Raise NotOwned unless ``owner`` is None or the resource's tags name that run; False when it is gone.
+
+    Why ``describe``: the resource can be deleted between the Describe that found its ARN and ListTags, which then
+    answers ValidationException; a Describe that now finds nothing means gone (nothing bills, nothing to delete),
+    any other answer re-raises the ListTags error."""
+    from botocore.exceptions import ClientError
+
+    if owner is None:
+        return True
+    try:
         _with_retries(lambda: check_owned(sagemaker, arn, what, *owner), f"tags of {what}")
+    except ClientError as err:
+        if (err.response.get("Error") or {}).get("Code") != "ValidationException" or _describe(describe) is not None:
+            raise
+        log.info("%s does not exist any more (deleted while its tags were read).", what)
+        return False
+    return True
 
 
 def delete_endpoint(
@@ -158,9 +172,11 @@ def delete_endpoint(
         log.info("endpoint %s does not exist (already deleted or never created).", name)
         return False
     if status != "Deleting" and owner is not None:
-        found = _describe(lambda: sagemaker.describe_endpoint(EndpointName=name))
-        if found is not None:
-            _check_owner(sagemaker, found["EndpointArn"], f"endpoint {name}", owner)
+        describe = lambda: sagemaker.describe_endpoint(EndpointName=name)  # noqa: E731
+        found = _describe(describe)
+        if found is None or not _check_owner(sagemaker, found["EndpointArn"], f"endpoint {name}", owner, describe):
+            log.info("endpoint %s does not exist (already deleted).", name)
+            return False
     if status != "Deleting" and not _delete(lambda: sagemaker.delete_endpoint(EndpointName=name), f"endpoint {name}"):
         return False
     gone_by = time.monotonic() + DELETING_SECONDS
@@ -175,20 +191,22 @@ def delete_endpoint(
 def delete_endpoint_config(sagemaker: Any, name: str, *, owner: Owner | None = None) -> bool:
     """Deletes the endpoint config (only when tagged as ``owner``'s); False when it did not exist."""
     if owner is not None:
-        found = _describe(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=name))
-        if found is None:
+        describe = lambda: sagemaker.describe_endpoint_config(EndpointConfigName=name)  # noqa: E731
+        found = _describe(describe)
+        if found is None or not _check_owner(
+            sagemaker, found["EndpointConfigArn"], f"endpoint config {name}", owner, describe
+        ):
             log.info("endpoint config %s does not exist (already deleted or never created).", name)
             return False
-        _check_owner(sagemaker, found["EndpointConfigArn"], f"endpoint config {name}", owner)
     return _delete(lambda: sagemaker.delete_endpoint_config(EndpointConfigName=name), f"endpoint config {name}")
 
 
 def delete_model(sagemaker: Any, name: str, *, owner: Owner | None = None) -> bool:
     """Deletes the model (only when tagged as ``owner``'s); False when it did not exist."""
     if owner is not None:
-        found = _describe(lambda: sagemaker.describe_model(ModelName=name))
-        if found is None:
+        describe = lambda: sagemaker.describe_model(ModelName=name)  # noqa: E731
+        found = _describe(describe)
+        if found is None or not _check_owner(sagemaker, found["ModelArn"], f"model {name}", owner, describe):
             log.info("model %s does not exist (already deleted or never created).", name)
             return False
-        _check_owner(sagemaker, found["ModelArn"], f"model {name}", owner)
     return _delete(lambda: sagemaker.delete_model(ModelName=name), f"model {name}")

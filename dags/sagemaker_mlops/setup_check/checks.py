@@ -43,6 +43,11 @@ VARIABLES: dict[str, tuple[tuple[str, ...], bool, str]] = {
     "sagemaker_mlops_model_package_group": (TRAINING_DAGS, False, "mnist-image-classifier is used"),
     "sagemaker_mlops_max_cost_usd": (TRAINING_DAGS, False, "each run's budget is 200 USD"),
     "sagemaker_mlops_production_enabled": (("mnist_deploy_production",), False, "production runs end skipped"),
+    "sagemaker_mlops_production_endpoint": (
+        ("mnist_deploy_production", "mnist_production_monitor"),
+        False,
+        "the production endpoint is mnist-production",
+    ),
     "sagemaker_mlops_reaper_dry_run": ((REAPER_DAG_ID,), False, "scheduled reaper runs delete leftovers"),
     "sagemaker_mlops_allowed_dataset_hosts": (TRAINING_DAGS, False, "only public dataset hosts are allowed"),
     "sagemaker_mlops_dataset_mirror": (TRAINING_DAGS, False, "the book's dataset URLs are fetched"),

@@ -204,9 +204,17 @@ def setup_check(**context: Any) -> dict[str, Any]:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowFailException
     from botocore.exceptions import BotoCoreError, ClientError
 
-    params = context["params"]
+    from sagemaker_mlops.core.dag_params import declared_params
+    from sagemaker_mlops.core.validation import ParamError, refuse_undeclared
+
+    params, dag_run = context["params"], context["dag_run"]
+    try:  # before anything else: Airflow passes undeclared conf keys on unvalidated
+        refuse_undeclared(dag_run.conf or {}, declared_params(context), dag_run.dag_id)
+    except ParamError as error:
+        raise AirflowFailException(str(error)) from error
     values = {name: Variable.get(name, default=None) for name in sc.VARIABLES}
     lines = sc.variable_lines(values)
     region = params.get("region") or values["sagemaker_mlops_region"] or None

@@ -58,7 +58,7 @@ def check_base_training_job(name: object, field: str = "base_training_job") -> s
         raise ParamError(
             field,
             f"training job {name!r} is not one of this package's: the Airflow role may read only training jobs "
-            f"named {NAME_PREFIX}-* (include/iam/airflow-execution-role-policy.json)",
+            f"named {NAME_PREFIX}-* (include/iam/airflow-execution-role-policy-*.json)",
             f"name a completed training job a run of this package trained (its name starts with {NAME_PREFIX}-), "
             "or copy that job's model.tar.gz into the data bucket and give its S3 URI as base_model_uri",
         )
