@@ -40,9 +40,10 @@ def _pinned() -> ho.PinnedHoldout | None:
     return ho.pinned(Variable.get(ho.URI_VARIABLE, default=None), Variable.get(ho.SHA256_VARIABLE, default=None))
 
 
-def _read_s3(cfg: RunConfig, uri: str) -> bytes:
+def _read_s3(cfg: RunConfig, uri: str, client: Any = None) -> bytes:
+    """One object's bytes; pass ``client`` when reading many (a client per object cost minutes per evaluation)."""
     bucket, _, key = uri[len("s3://") :].partition("/")
-    return s3_hook(cfg).get_conn().get_object(Bucket=bucket, Key=key)["Body"].read()
+    return (client or s3_hook(cfg).get_conn()).get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 def _load_holdout(cfg: RunConfig, pinned: ho.PinnedHoldout) -> list[ho.HoldoutImage]:
@@ -187,10 +188,10 @@ def score_job(cfg: RunConfig, holdout: dict[str, Any], images: list[ho.HoldoutIm
     if job["TransformJobStatus"] != "Completed":
         raise RuntimeError(f"transform job {job_name} is {job['TransformJobStatus']}: {job.get('FailureReason')}")
     output = job["TransformOutput"]["S3OutputPath"].rstrip("/") + "/"
-    probabilities = []
+    probabilities, s3 = [], s3_hook(cfg).get_conn()
     for image in images:
         uri = f"{output}{image.relpath}.out"
-        probabilities.append(scoring.parse_output(_read_s3(cfg, uri), uri))
+        probabilities.append(scoring.parse_output(_read_s3(cfg, uri, s3), uri))
     num_classes = int(cfg.hyperparameters.get("num_classes") or NUM_CLASSES_DEFAULT)
     scores = scoring.score([image.label for image in images], probabilities, num_classes)
     seconds = (job["TransformEndTime"] - job["TransformStartTime"]).total_seconds()
