@@ -79,7 +79,11 @@ def test_tunes_deploys_the_best_and_tears_down(airflow_db, airflow_aws, aws, dat
     assert package["CustomerMetadataProperties"]["dag_id"] == DAG_ID
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == result["model_artifact"]
     assert tuning["tuning_job_name"] in package["ModelPackageDescription"]
-    evaluation = _read_json(aws, package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+    # ModelMetrics is the holdout baseline (the pinned holdout, scored by batch transform); the run's record of its
+    # smoke test and tuning lies beside the model.
+    baseline = _read_json(aws, package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+    assert baseline["training_job"] == best and baseline["accuracy"] == xcom(run, "evaluate")["challenger"]["accuracy"]
+    evaluation = _read_json(aws, result["model_artifact"].rsplit("/", 1)[0] + "/evaluation.json")
     assert evaluation["training_job"] == best and evaluation["smoke_accuracy"] == smoke["accuracy"]
     assert evaluation["tuning"]["best_objective_value"] == trials[0]["objective"]
     assert evaluation["tuning"]["objective"] == "validation:accuracy (Maximize)"
@@ -96,10 +100,10 @@ def test_the_best_model_is_rejected_when_it_does_not_beat_the_champion(airflow_d
     run, states = run_dag(DAG_ID, datasets.conf(**SMALL, min_improvement=0.5))  # no model beats it by 0.5
     assert str(run.state) == "success", states
     assert xcom(run, "resolve_champion")["base_model_package_arn"] == champion
-    # Served beside the best trial and scored on the very same labeled sample, as pipeline 2 scores its base.
-    smoke = xcom(run, "smoke_test")
-    assert "accuracy" in smoke["other_variants"]["BaseModel"]
-    decision = xcom(run, "decide_promotion")
+    # The champion and the best trial are scored on the same pinned holdout (batch transform), not on the endpoint.
+    assert not xcom(run, "smoke_test").get("other_variants")
+    evaluation, decision = xcom(run, "evaluate"), xcom(run, "decide_promotion")
+    assert evaluation["challenger"]["holdout"] == evaluation["champion"]["holdout"]
     assert decision["promote"] is False and "kept the champion" in decision["reason"]
     sm = aws("sagemaker")
     package = sm.describe_model_package(ModelPackageName=xcom(run, "decide_approval")["model_package_arn"])

@@ -85,6 +85,28 @@ def latest_approved(client: Any, group: str) -> dict[str, Any] | None:
     return client.describe_model_package(ModelPackageName=approved[0]["ModelPackageArn"])
 
 
+def champion_of(cfg: RunConfig) -> dict[str, Any] | None:
+    """The group's current champion (its newest Approved package, read now) as :func:`rc.package_base`, or None
+    when the group has none. Its ``model.tar.gz`` must still exist: a champion that cannot be scored or deployed
+    fails here, naming the fix, before anything is billed."""
+    from sagemaker_mlops.core.airflow_tasks import bad_input_fails_fast, s3_hook, sagemaker_client
+    from sagemaker_mlops.core.validation import ParamError
+
+    package = latest_approved(sagemaker_client(cfg), group_of(cfg))
+    if package is None:
+        return None
+    found = rc.package_base(package)
+    bucket, _, key = found["model_data_url"][5:].partition("/")
+    with bad_input_fails_fast():
+        if not s3_hook(cfg).check_for_key(key, bucket):
+            raise ParamError(
+                "model_package_group",
+                f"the champion {found['model_package_arn']} serves {found['model_data_url']}, which does not exist",
+                "restore that model.tar.gz, or reject the package so the previous Approved one is the champion",
+            )
+    return found
+
+
 def group_is_empty(client: Any, group: str) -> bool:
     return not _package_summaries(client, group)
 

@@ -171,19 +171,10 @@ def resolve_champion(config: dict[str, Any], base: dict[str, Any]) -> dict[str, 
     if base.get("base_model_package_arn"):
         return base  # the registry's champion is the base
     group = registry_tasks.group_of(cfg)
-    package = registry_tasks.latest_approved(sagemaker_client(cfg), group)
-    if package is None:
+    found = registry_tasks.champion_of(cfg)
+    if found is None:
         log.info("Group %s has no Approved package: the new model is compared with its base", group)
         return base
-    found = registry_config.package_base(package)
-    bucket, _, key = found["model_data_url"][5:].partition("/")
-    with bad_input_fails_fast():
-        if not s3_hook(cfg).check_for_key(key, bucket):
-            raise ParamError(
-                "model_package_group",
-                f"the champion {found['model_package_arn']} serves {found['model_data_url']}, which does not exist",
-                "restore that model.tar.gz, or reject the package so the previous Approved one is the champion",
-            )
     champion = incremental.BaseModel(
         model_uri=found["model_data_url"],
         source=f"model registry {found['model_package_arn']}",

@@ -258,26 +258,15 @@ def resolve_champion(config: dict[str, Any]) -> dict[str, Any] | None:
     used), to be served beside the best trial and scored on the same sample as pipeline 2 scores its base model;
     None when the group has no Approved package (the best model is then the first champion, as in pipeline 1).
     Its artifact must still exist: a champion that cannot be deployed fails here, before anything is billed."""
-    from sagemaker_mlops.core.validation import ParamError
-    from sagemaker_mlops.registry import registry_config
     from sagemaker_mlops.registry import tasks as registry_tasks
     from sagemaker_mlops.training.incremental import BaseModel
 
     cfg = RunConfig.from_dict(config)
     group = registry_tasks.group_of(cfg)
-    package = registry_tasks.latest_approved(sagemaker_client(cfg), group)
-    if package is None:
+    base = registry_tasks.champion_of(cfg)
+    if base is None:
         log.info("Group %s has no Approved package: the best model will be its first champion", group)
         return None
-    base = registry_config.package_base(package)
-    bucket, _, key = base["model_data_url"][5:].partition("/")
-    with bad_input_fails_fast():
-        if not s3_hook(cfg).check_for_key(key, bucket):
-            raise ParamError(
-                "model_package_group",
-                f"the champion {base['model_package_arn']} serves {base['model_data_url']}, which does not exist",
-                "restore that model.tar.gz, or reject the package so the previous Approved one is the champion",
-            )
     champion = BaseModel(
         model_uri=base["model_data_url"],
         source=f"model registry {base['model_package_arn']}",
