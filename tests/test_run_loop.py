@@ -242,7 +242,11 @@ def production(airflow_db: Any, airflow_aws: Any, aws: Any, batch1: Any, holdout
     sm.create_endpoint(
         EndpointName=ENDPOINT,
         EndpointConfigName="mlops-prod-epc-loop",
-        Tags=[{"Key": "mlops:model-package", "Value": arn}, {"Key": "mlops:environment", "Value": "production"}],
+        Tags=[
+            {"Key": "mlops:model-package", "Value": arn},
+            {"Key": "mlops:environment", "Value": "production"},
+            {"Key": "mlops:created-by", "Value": "airflow-sagemaker-mlops"},
+        ],
     )
     wait_endpoint(sm, ENDPOINT)
     _fresh_retrain_queue()
