@@ -69,6 +69,8 @@ VARIABLES = {
     "sagemaker_mlops_production_enabled",
     "sagemaker_mlops_dataset_url",
     "sagemaker_mlops_dataset_sha256",
+    "sagemaker_mlops_holdout_uri",
+    "sagemaker_mlops_holdout_sha256",
 }
 TUNING_SMALL = {"max_number_of_training_jobs": 2, "max_parallel_training_jobs": 2, "training_instance_count": 1}
 START_TIMEOUT = 300  # seen: 156 s on a 2-core machine at load 16 (five DAGs parsed, the scheduler after the api-server)
@@ -412,8 +414,9 @@ def test_ctrl_c_stops_everything_and_a_restart_keeps_the_state_and_a_ui_edit(sta
     try:
         again.wait_ready()
         assert again.password == ui.password
-        # the ports changed: the connection and the two dataset-server Variables follow, the rest is kept
-        assert "updated 2 Variables and aws_default; kept 4 Variables" in again.output()
+        # the ports changed: the connection and the three Variables naming the dataset server (its host, the
+        # mirror, the automatic runs' URL) follow; the rest is kept (the pinned holdout is rebuilt identically)
+        assert "updated 3 Variables and aws_default; kept 7 Variables" in again.output()
         assert again.api("GET", "/api/v2/variables/sagemaker_mlops_role_arn")["value"] == role
         extra = json.loads(again.api("GET", "/api/v2/connections/aws_default")["extra"])
         assert extra["endpoint_url"] == again.emulator_url

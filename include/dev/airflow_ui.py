@@ -41,7 +41,7 @@ from typing import Any
 from aws_emulator.control import EmulatorControl
 from sagemaker_mlops.run.run_config import DATASET_MIRROR_VARIABLE, DATASET_SHA256_VARIABLE, DATASET_URL_VARIABLE
 
-from local_stack import REPO, LocalStack, lineage_file
+from local_stack import REPO, LocalStack, lineage_file, pin_holdout
 from services import AirflowServices
 
 # Every DAG of dags/ (each file is named after its DAG): the UI is ready once all are listed, so a new DAG is never
@@ -62,6 +62,8 @@ DESCRIPTIONS = {
     "sagemaker_mlops_production_enabled": "true: mnist_deploy_production deploys (bills around the clock).",
     DATASET_URL_VARIABLE: "The zip scheduled and Asset-triggered runs train on (manual runs use their form's).",
     DATASET_SHA256_VARIABLE: "That zip's SHA-256: the download refuses other bytes.",
+    "sagemaker_mlops_holdout_uri": "The admin-pinned holdout zip promotion is decided on (unset: nothing promoted).",
+    "sagemaker_mlops_holdout_sha256": "That holdout's SHA-256.",
 }
 
 
@@ -204,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     with LocalStack(work) as local:
         # The real-services test's time settings: a training job ~11 s, an endpoint 6 s, polled every 2 s.
         EmulatorControl(local.emulator_url).settings(epoch_seconds=3.0, endpoint_create_seconds=6.0)
-        variables = local_variables(local)
+        # The admin's pinned holdout (the emulator starts empty: put again each start; its digest is the same).
+        variables = {**local_variables(local), **pin_holdout(local, work)}
         env, hidden = without_overrides(
             local.airflow_env(work / "airflow", poll_seconds=2, overrides=False), list(variables)
         )

@@ -197,6 +197,23 @@ class LocalStack:
         return hashlib.sha256((self.work_dir / "datasets" / name).read_bytes()).hexdigest()
 
 
+HOLDOUT_BUCKET = "mlops-holdout-demo"
+
+
+def pin_holdout(stack: LocalStack, work_dir: Path) -> dict[str, str]:
+    """What an admin does once: put a holdout no pipeline trains on (batch3's validation digits) in S3 and pin it
+    by SHA-256; promotion is decided on it. Returns the two Variables (sagemaker_mlops_holdout_uri/_sha256)."""
+    from local_datasets import build_dataset
+
+    info = build_dataset(work_dir / "holdout" / "batch3.zip", "batch3", train_per_class=1, test_count=1)
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket=HOLDOUT_BUCKET)
+    s3.put_object(Bucket=HOLDOUT_BUCKET, Key="holdout/batch3.zip", Body=info.path.read_bytes())
+    uri = f"s3://{HOLDOUT_BUCKET}/holdout/batch3.zip"
+    print(f"holdout pinned: {uri} sha256 {info.sha256} ({info.counts['validation']} labeled images)", flush=True)
+    return {"sagemaker_mlops_holdout_uri": uri, "sagemaker_mlops_holdout_sha256": info.sha256}
+
+
 def migrate_db(env: dict[str, str]) -> None:
     """Airflow's metadata DB (SQLite in AIRFLOW_HOME), created once."""
     home = Path(env["AIRFLOW_HOME"])

@@ -20,6 +20,7 @@ from sagemaker_mlops.registry import registry_config
 from sagemaker_mlops.registry import tasks as registry_tasks
 from sagemaker_mlops.serving.smoke_test import CLASS_NAMES
 
+import local_stack
 import run_loop
 import run_production
 from local_stack import BUCKET, REPO, LocalStack, dags_test, dags_test_asset_triggered, lineage_file, migrate_db
@@ -214,21 +215,9 @@ def _print_registry(sm: Any, job_name: str) -> None:
         print(f"    v{row['version']} {row['status']}: {row['training_job']}{reason}{mark}")
 
 
-HOLDOUT_BUCKET = "mlops-holdout-demo"
-
-
 def pin_holdout(stack: LocalStack) -> dict[str, str]:
-    """What an admin does once: put a holdout no pipeline trains on (batch3's validation digits) in S3 and pin it
-    by SHA-256 (Variables sagemaker_mlops_holdout_uri/_sha256); promotion is decided on it."""
-    from local_datasets import build_dataset
-
-    info = build_dataset(WORK / "holdout" / "batch3.zip", "batch3", train_per_class=1, test_count=1)
-    s3 = stack.client("s3")
-    s3.create_bucket(Bucket=HOLDOUT_BUCKET)
-    s3.put_object(Bucket=HOLDOUT_BUCKET, Key="holdout/batch3.zip", Body=info.path.read_bytes())
-    uri = f"s3://{HOLDOUT_BUCKET}/holdout/batch3.zip"
-    print(f"holdout pinned: {uri} sha256 {info.sha256} ({info.counts['validation']} labeled images)")
-    return {"AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_URI": uri, "AIRFLOW_VAR_SAGEMAKER_MLOPS_HOLDOUT_SHA256": info.sha256}
+    """The admin's pinned holdout (local_stack.pin_holdout) as the environment of ``airflow dags test``."""
+    return {f"AIRFLOW_VAR_{name.upper()}": value for name, value in local_stack.pin_holdout(stack, WORK).items()}
 
 
 def _pipeline(
