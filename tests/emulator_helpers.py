@@ -273,3 +273,23 @@ def resumed_operator(operator_class: type, task_id: str, config: dict[str, Any])
         check_interval=1,
         max_attempts=5,
     )
+
+
+def capturing_model_and_config(sm: Any, artifact: str, model: str, config: str, destination: str) -> None:
+    """A SageMaker model of ``artifact`` and an endpoint config serving it on one ml.m5.xlarge with every request
+    and answer captured under ``destination`` (the production set-up the monitor tests read)."""
+    sm.create_model(
+        ModelName=model, ExecutionRoleArn=ROLE_ARN, PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact}
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.xlarge"}
+        ],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": destination,
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        },
+    )

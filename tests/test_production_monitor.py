@@ -20,9 +20,9 @@ from sagemaker_mlops.core import naming
 from sagemaker_mlops.monitoring import capture, drift
 from sagemaker_mlops.monitoring import monitor_tasks as mt
 
-from constants import DATA_BUCKET, ROLE_ARN
+from constants import DATA_BUCKET
 from dag_runs import run_dag, xcom
-from emulator_helpers import IC_IMAGE, approved_packages, first_png, wait_endpoint
+from emulator_helpers import approved_packages, capturing_model_and_config, first_png, wait_endpoint
 
 DAG_ID = "mnist_production_monitor"
 ENDPOINT = "mnist-production"
@@ -311,28 +311,7 @@ def production(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Any, batch
         aws, batch1, DATA_BUCKET, "mlops-train-mon", 1, CustomerMetadataProperties={"baseline_uri": baseline_uri}
     )
     s3.put_object(Bucket=DATA_BUCKET, Key="evaluation/baseline.json", Body=json.dumps(baseline()).encode())
-    sm.create_model(
-        ModelName="mlops-prod-model",
-        ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName="mlops-prod-epc",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "mlops-prod-model",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.xlarge",
-            }
-        ],
-        DataCaptureConfig={
-            "EnableCapture": True,
-            "InitialSamplingPercentage": 100,
-            "DestinationS3Uri": DESTINATION,
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-        },
-    )
+    capturing_model_and_config(sm, artifact, "mlops-prod-model", "mlops-prod-epc", DESTINATION)
     sm.create_endpoint(
         EndpointName=ENDPOINT,
         EndpointConfigName="mlops-prod-epc",

@@ -16,9 +16,9 @@ from sagemaker_mlops.monitoring import monitor_tasks as mt
 
 import asset_runs
 import run_loop
-from constants import DATA_BUCKET, ROLE_ARN
+from constants import DATA_BUCKET
 from dag_runs import load_dag, run_dag, xcom
-from emulator_helpers import IC_IMAGE, completed_job, wait_endpoint
+from emulator_helpers import IC_IMAGE, capturing_model_and_config, completed_job, wait_endpoint
 
 ENDPOINT = "mnist-production"
 RETRAIN = "mnist_incremental_spot"
@@ -166,27 +166,12 @@ def production(airflow_db: Any, airflow_aws: Any, aws: Any, batch1: Any, holdout
 
     sm, s3, runtime = aws("sagemaker"), aws("s3"), aws("sagemaker-runtime")
     artifact = completed_job(aws, batch1, DATA_BUCKET, "ch06", "mlops-train-loop")["ModelArtifacts"]["S3ModelArtifacts"]
-    sm.create_model(
-        ModelName="mlops-prod-model-loop",
-        ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": IC_IMAGE, "ModelDataUrl": artifact},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName="mlops-prod-epc-loop",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "mlops-prod-model-loop",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.xlarge",
-            }
-        ],
-        DataCaptureConfig={
-            "EnableCapture": True,
-            "InitialSamplingPercentage": 100,
-            "DestinationS3Uri": f"s3://{DATA_BUCKET}/production/{ENDPOINT}/data-capture",
-            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-        },
+    capturing_model_and_config(
+        sm,
+        artifact,
+        "mlops-prod-model-loop",
+        "mlops-prod-epc-loop",
+        f"s3://{DATA_BUCKET}/production/{ENDPOINT}/data-capture",
     )
     pinned = ho.PinnedHoldout(uri="s3://holdout/batch3.zip", sha256=holdout_zip[1])
     images = ho.read_images(holdout_zip[0], pinned)
