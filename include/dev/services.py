@@ -6,7 +6,9 @@ tests/test_ui_browser.py).
 
 Settings, each checked against Airflow 3.3.1's source:
 - LocalExecutor on SQLite is allowed in Airflow 3 (the SequentialExecutor-only rule is gone; ``airflow
-  standalone`` itself runs LocalExecutor on SQLite). Parallelism is kept small for a 2-core machine.
+  standalone`` itself runs LocalExecutor on SQLite). Parallelism is kept small for a 2-core machine. It is the
+  LocalExecutor of include/dev/resume_safe_executor.py, which drops a deferral's late end report that Airflow
+  3.3.1 would take for the resumed attempt's end (and fail it).
 - SimpleAuthManager with ``simple_auth_manager_all_admins``: ``GET /auth/token`` hands out an admin JWT with no
   credentials, and ``/auth/token/login`` sets the UI's cookie, so the REST API and the UI need no interactive login.
   With ``login_user`` (``make airflow``) there is a real login instead: that one admin user, its password
@@ -44,6 +46,15 @@ from local_stack import free_port, migrate_db
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_PATH = "/api/v2/monitor/health"
+# include/dev/resume_safe_executor.py (a string: importing it here would load Airflow into every harness user).
+RESUME_SAFE_EXECUTOR = "dev.resume_safe_executor.ResumeSafeLocalExecutor"
+
+
+def _with_include(pythonpath: str) -> str:
+    """The services' PYTHONPATH with ``include`` on it, where the scheduler imports RESUME_SAFE_EXECUTOR from."""
+    include = str(Path(__file__).resolve().parent.parent)
+    parts = [p for p in pythonpath.split(os.pathsep) if p]
+    return os.pathsep.join(parts if include in parts else [*parts, include])
 
 
 class ApiError(RuntimeError):
@@ -86,7 +97,9 @@ class AirflowServices:
             env,
             AIRFLOW_HOME=str(self.home),
             AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{self.home / 'airflow.db'}",
-            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            # LocalExecutor minus Airflow 3.3.1's race that failed a resumed deferred task (issue 21).
+            AIRFLOW__CORE__EXECUTOR=RESUME_SAFE_EXECUTOR,
+            PYTHONPATH=_with_include(env.get("PYTHONPATH", "")),
             AIRFLOW__CORE__PARALLELISM="4",
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
             AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager."
