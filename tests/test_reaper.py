@@ -617,6 +617,26 @@ def test_the_reaper_removes_only_expired_package_tagged_resources(
     assert stored["removed"] == result["removed"] and key.startswith("reaper/")
 
 
+DEPLOYED_HOURS_AGO = 2  # the fixture's endpoints were deployed this long ago (past the tests' 1 h TTL and idle window)
+
+
+def _deployed_hours_ago(aws: Any, names: list[str], hours: float) -> None:
+    """Move the emulator's deployment time of ``names`` back by ``hours``, as if deployed that long ago: the tests'
+    TTL and idle window can then be an hour, far from any run's duration (with a 1 s window a loaded machine took
+    longer than that between the busy endpoint's invocation and the sweep, and reaped it as idle)."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    sm = aws("sagemaker")
+    account = aws("sts").get_caller_identity()["Account"]
+    backend = sagemaker_backends[account][sm.meta.region_name]
+    back = timedelta(hours=hours)
+    for name in names:
+        endpoint = backend.endpoints[name]
+        endpoint.creation_time = endpoint.last_modified_time = endpoint.last_modified_time - back
+        backend.endpoint_configs[name].creation_time -= back
+        backend._models[name].creation_time -= back
+
+
 @pytest.fixture()
 def endpoints(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """Served endpoints (ml.m5.xlarge): one of a running DAG run, one of an ended run, an idle and a busy one of
@@ -649,7 +669,7 @@ def endpoints(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path) -> It
         wait_endpoint(sm, name)
     _dag_run(OWNER_DAG, "manual__live", "running")
     _dag_run(OWNER_DAG, "manual__ended", "success")
-    time.sleep(1.5)  # older than the tests' TTL and idle window (1 s) since their deployment
+    _deployed_hours_ago(aws, list(plan), DEPLOYED_HOURS_AGO)
     png, _ = first_png(dataset_zip(tmp_path / "png"))
     aws("sagemaker-runtime").invoke_endpoint(EndpointName="mlops-busy", ContentType="application/x-image", Body=png)
     airflow_aws.clear_requests()
@@ -666,8 +686,8 @@ def test_a_live_run_s_endpoint_stays_foreign_ones_are_untouched_idle_ones_go(
 ) -> None:
     """Issues 19.7, 20.5, 22.3 on the emulator: expiry from the deployment, never what a running run uses, never a
     foreign ``mlops-*`` endpoint, idle (no ``Invocations`` in CloudWatch) before the TTL."""
-    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_TTL_HOURS", "0.0003")  # ~1 s after the deployment
-    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_IDLE_HOURS", "0.0003")
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_TTL_HOURS", "1")  # the deployments are 2 h old
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_IDLE_HOURS", "1")
     sm = endpoints["sm"]
     run, states = run_dag(DAG_ID, {"dry_run": True})
     assert str(run.state) == "success", states
@@ -691,7 +711,7 @@ def test_a_live_run_s_endpoint_stays_foreign_ones_are_untouched_idle_ones_go(
     assert "expires at" in kept["mlops-busy"]
     idle = {e["name"]: e.get("idle_hours") for e in dry["would_remove"] + dry["kept"] if e["kind"] == "endpoint"}
     # Its Invocations were read: invoked just now (within CloudWatch's whole-second timestamps), unlike mlops-idle.
-    assert idle["mlops-busy"] < 0.0005 < idle["mlops-idle"]
+    assert idle["mlops-busy"] < 0.1 and idle["mlops-idle"] >= DEPLOYED_HOURS_AGO
 
     run, states = run_dag(DAG_ID, {"dry_run": False})
     assert str(run.state) == "success", states
