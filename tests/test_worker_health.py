@@ -567,4 +567,4 @@ def test_a_run_with_a_presigned_url_keeps_its_query_string_out_of_every_xcom_and
     assert len(values) > 10 and any("batch1.zip?..." in value for value in values)
     out = capfd.readouterr()
     logged = out.out + out.err + "\n".join(record.getMessage() for record in caplog.records)
-    assert "tiny-redact.zip" in logged and "SECRET" not in logged
+    assert "batch1.zip" in logged and "SECRET" not in logged
