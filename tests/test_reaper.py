@@ -514,6 +514,9 @@ def estate(airflow_db: Any, airflow_aws: Any, aws: Any, tmp_path: Path) -> Itera
     while len(_trials(sm)) < 3:  # each tuning job's first trial has started
         assert time.monotonic() < deadline, _trials(sm)
         time.sleep(0.05)
+    # Deployed 2 h ago (past the test's 1 h TTL), so their tags decide (past or future), not the clock's progress.
+    served = ["mlops-old", "mlops-creating", "mlops-model-fresh", "mlops-model-foreign", "mlops-model-untagged"]
+    _deployed_hours_ago(aws, [*served, "prod-model"], DEPLOYED_HOURS_AGO)
     airflow_aws.clear_requests()
     yield {"sm": sm, "s3": aws("s3")}
     with create_session() as session:
@@ -552,8 +555,9 @@ def _names(sm: Any) -> dict[str, set[str]]:
 def test_the_reaper_removes_only_expired_package_tagged_resources(
     estate: dict[str, Any], airflow_aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Deployed seconds ago: a TTL of ~1 s from the deployment lets their run-start tags decide (past or future).
-    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_TTL_HOURS", "0.0003")
+    # Deployed 2 h ago (the estate): a TTL of 1 h from the deployment lets their run-start tags decide (past or
+    # future). A TTL of 1 s from a deployment seconds ago once left mlops-old unexpired on a loaded CI machine.
+    monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_TTL_HOURS", "1")
     monkeypatch.setenv("AIRFLOW_VAR_SAGEMAKER_MLOPS_REAPER_IDLE_HOURS", "0")
     sm = estate["sm"]
     before = _names(sm)
@@ -631,10 +635,12 @@ def _deployed_hours_ago(aws: Any, names: list[str], hours: float) -> None:
     backend = sagemaker_backends[account][sm.meta.region_name]
     back = timedelta(hours=hours)
     for name in names:
-        endpoint = backend.endpoints[name]
-        endpoint.creation_time = endpoint.last_modified_time = endpoint.last_modified_time - back
-        backend.endpoint_configs[name].creation_time -= back
-        backend._models[name].creation_time -= back
+        if name in backend.endpoints:
+            endpoint = backend.endpoints[name]
+            endpoint.creation_time = endpoint.last_modified_time = endpoint.last_modified_time - back
+        for kind in (backend.endpoint_configs, backend._models):
+            if name in kind:
+                kind[name].creation_time -= back
 
 
 @pytest.fixture()
