@@ -26,6 +26,26 @@ def load_dag(dag_id: str) -> Any:
     return bag.get_dag(dag_id)
 
 
+def sync_dags_to_db() -> None:
+    """Every DAG of the bundles serialized into the metadata DB, as the DAG processor leaves them (what an Asset
+    event's queued run and the scheduler's tables need; dag.test alone does not write them)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.utils.session import create_session
+
+    manager = DagBundlesManager()
+    with create_session() as session:
+        manager.sync_bundles_to_db(session=session)
+    for bundle in manager.get_all_dag_bundles():
+        if not bundle.is_initialized:
+            bundle.initialize()
+        sync_bag_to_db(
+            BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name),
+            bundle.name,
+            bundle.version,
+        )
+
+
 def run_dag(
     dag_id: str, conf: dict[str, Any], when: Any = None, mark_success_pattern: str | None = None
 ) -> tuple[Any, dict[str, str]]:

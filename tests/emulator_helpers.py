@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aws_emulator.storage import S3Store
 
-from constants import ACCOUNT, REGION, ROLE_ARN
+from constants import ACCOUNT, DATA_BUCKET, REGION, ROLE_ARN
 
 IC_IMAGE = "811284229777.dkr.ecr.us-east-1.amazonaws.com/image-classification:1"
 # The tag every resource of the package carries (core.tags.resource_tags): the Airflow role may Stop/Delete/Update only
@@ -242,6 +243,25 @@ def deploy(sm: Any, model_data_url: str, name: str, image: str = IC_IMAGE) -> No
         ],
     )
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+
+
+def another_runs_endpoint(
+    aws: Any, tmp_path: Path, name: str = "mlops-ep-manual-20261207t070000-0123456789abcdef"
+) -> str:
+    """An in-service endpoint of another (test-endpoint) run: an Approved model of its own, the package's tags
+    naming ``mnist_train_deploy``/``manual__victim``, never production's — what the production DAGs must refuse."""
+    from sagemaker_mlops.core.tags import resource_tags
+
+    sm = aws("sagemaker")
+    artifact, _ = approved_packages(aws, dataset_zip(tmp_path), DATA_BUCKET, "mlops-train-victim", 1)
+    deploy(sm, artifact, name)
+    tags = resource_tags("mnist_train_deploy", "manual__victim", datetime.now(UTC))
+    sm.add_tags(
+        ResourceArn=sm.describe_endpoint(EndpointName=name)["EndpointArn"],
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+    wait_endpoint(sm, name)
+    return name
 
 
 def first_png(zip_path: Path, folder: str = "validation/") -> tuple[bytes, int]:

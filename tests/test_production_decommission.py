@@ -176,20 +176,10 @@ def test_another_runs_endpoint_named_and_confirmed_is_refused_and_kept(
 ) -> None:
     """Issue 20: a triggerer names (and confirms) another run's test endpoint; it is not tagged production, so the
     run fails before any delete and the endpoint, its config and its model stay. An undeclared conf key is refused."""
-    from sagemaker_mlops.core.tags import resource_tags
-
-    from emulator_helpers import deploy, wait_endpoint
+    from emulator_helpers import another_runs_endpoint
 
     sm = aws("sagemaker")
-    artifact, _ = approved_packages(aws, dataset_zip(tmp_path), DATA_BUCKET, "mlops-train-victim", 1)
-    victim = "mlops-ep-manual-20261207t070000-0123456789abcdef"
-    deploy(sm, artifact, victim)
-    tags = resource_tags("mnist_train_deploy", "manual__victim", datetime.now(UTC))
-    sm.add_tags(
-        ResourceArn=sm.describe_endpoint(EndpointName=victim)["EndpointArn"],
-        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-    )
-    wait_endpoint(sm, victim)
+    victim = another_runs_endpoint(aws, tmp_path)
     before = _production(sm, aws("cloudwatch"))
 
     run, states = run_dag(OFF, {"endpoint_name": victim, "confirm_endpoint_name": victim})

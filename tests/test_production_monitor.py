@@ -21,7 +21,7 @@ from sagemaker_mlops.monitoring import capture, drift
 from sagemaker_mlops.monitoring import monitor_tasks as mt
 
 from constants import DATA_BUCKET
-from dag_runs import run_dag, xcom
+from dag_runs import run_dag, sync_dags_to_db, xcom
 from emulator_helpers import approved_packages, capturing_model_and_config, first_png, wait_endpoint
 
 DAG_ID = "mnist_production_monitor"
@@ -363,23 +363,11 @@ def plant_capture(s3: Any, count: int, label: int | None, intensity: int = 40, w
 def _unpaused_pipeline_2() -> None:
     """Pipeline 2 in the metadata DB and unpaused, as the DAG processor and a person would leave it, so an Asset
     event queues its run (AssetDagRunQueue: what the scheduler turns into exactly one run)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
     from sqlalchemy import update
 
-    manager = DagBundlesManager()
-    with create_session() as session:
-        manager.sync_bundles_to_db(session=session)
-    for bundle in manager.get_all_dag_bundles():
-        if not bundle.is_initialized:
-            bundle.initialize()
-        sync_bag_to_db(
-            BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name),
-            bundle.name,
-            bundle.version,
-        )
+    sync_dags_to_db()
     with create_session() as session:
         session.execute(update(DagModel).where(DagModel.dag_id == "mnist_incremental_spot").values(is_paused=False))
 
@@ -493,20 +481,10 @@ def test_another_runs_endpoint_is_never_watched(
     """Issue 20 review: conf endpoint_name pointed the monitor at another run's endpoint (reading its capture, writing
     reports and watermarks into its bucket, retraining pipeline 2 on its drift). The conf key is refused; an endpoint
     the admin names that is not tagged production fails before anything is read or written."""
-    from sagemaker_mlops.core.tags import resource_tags
 
-    from emulator_helpers import dataset_zip, deploy
+    from emulator_helpers import another_runs_endpoint
 
-    sm = aws("sagemaker")
-    artifact, _ = approved_packages(aws, dataset_zip(tmp_path), DATA_BUCKET, "mlops-train-victim", 1)
-    victim = "mlops-ep-manual-20261207t070000-0123456789abcdef"
-    deploy(sm, artifact, victim)
-    tags = resource_tags("mnist_train_deploy", "manual__victim", datetime.now(UTC))
-    sm.add_tags(
-        ResourceArn=sm.describe_endpoint(EndpointName=victim)["EndpointArn"],
-        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-    )
-    wait_endpoint(sm, victim)
+    victim = another_runs_endpoint(aws, tmp_path)
     airflow_aws.clear_requests()
     run, states = run_dag(DAG_ID, {"endpoint_name": victim})
     assert str(run.state) == "failed", states

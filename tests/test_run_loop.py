@@ -17,7 +17,7 @@ from sagemaker_mlops.monitoring import monitor_tasks as mt
 import asset_runs
 import run_loop
 from constants import DATA_BUCKET
-from dag_runs import load_dag, run_dag, xcom
+from dag_runs import load_dag, run_dag, sync_dags_to_db, xcom
 from emulator_helpers import IC_IMAGE, capturing_model_and_config, completed_job, wait_endpoint
 
 ENDPOINT = "mnist-production"
@@ -131,24 +131,12 @@ def test_the_recap_says_each_verdict_the_retrains_trigger_and_its_decision() -> 
 # -- the loop on the emulator ----------------------------------------------------------------------------------------
 def _fresh_retrain_queue() -> None:
     """Pipeline 2 synced and unpaused (as make run leaves it), with no earlier events of its Assets or queued runs."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
     from sqlalchemy import delete, select, update
 
-    manager = DagBundlesManager()
-    with create_session() as session:
-        manager.sync_bundles_to_db(session=session)
-    for bundle in manager.get_all_dag_bundles():
-        if not bundle.is_initialized:
-            bundle.initialize()
-        sync_bag_to_db(
-            BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path, bundle_name=bundle.name),
-            bundle.name,
-            bundle.version,
-        )
+    sync_dags_to_db()
     names = {asset.name for asset in load_dag(RETRAIN).timetable.asset_condition.objects}
     with create_session() as session:
         ids = session.scalars(select(AssetModel.id).where(AssetModel.name.in_(names))).all()
