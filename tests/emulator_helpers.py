@@ -172,9 +172,17 @@ def approved_packages(
     times, Approved, in the group ``mnist-image-classifier`` (``package``: more CreateModelPackage fields).
     Returns the model artifact's URI and the ARNs."""
     artifact = completed_job(aws, zip_path, bucket, "ch06", job_name)["ModelArtifacts"]["S3ModelArtifacts"]
-    sm = aws("sagemaker")
-    sm.create_model_package_group(ModelPackageGroupName="mnist-image-classifier")
-    arns = [
+    return artifact, register_approved(aws("sagemaker"), artifact, count, **package)
+
+
+def register_approved(sm: Any, artifact: str, count: int = 1, **package: Any) -> list[str]:
+    """``artifact`` registered ``count`` times, Approved, in the group ``mnist-image-classifier`` (created unless it
+    exists; ``package``: more CreateModelPackage fields). Returns the ARNs."""
+    try:
+        sm.create_model_package_group(ModelPackageGroupName="mnist-image-classifier")
+    except sm.exceptions.ClientError:
+        pass  # already there
+    return [
         sm.create_model_package(
             ModelPackageGroupName="mnist-image-classifier",
             ModelApprovalStatus="Approved",
@@ -187,7 +195,6 @@ def approved_packages(
         )["ModelPackageArn"]
         for _ in range(count)
     ]
-    return artifact, arns
 
 
 def register_package(sm: Any, job: dict[str, Any], status: str) -> str:

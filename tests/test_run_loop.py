@@ -18,7 +18,7 @@ import asset_runs
 import run_loop
 from constants import DATA_BUCKET
 from dag_runs import load_dag, run_dag, sync_dags_to_db, xcom
-from emulator_helpers import IC_IMAGE, capturing_model_and_config, completed_job, wait_endpoint
+from emulator_helpers import capturing_model_and_config, completed_job, register_approved, wait_endpoint
 
 ENDPOINT = "mnist-production"
 RETRAIN = "mnist_incremental_spot"
@@ -198,20 +198,9 @@ def production(airflow_db: Any, airflow_aws: Any, aws: Any, batch1: Any, holdout
         "created_at": "2026-12-07T00:00:00+00:00",
     }
     s3.put_object(Bucket=DATA_BUCKET, Key="evaluation/loop/baseline.json", Body=json.dumps(baseline).encode())
-    try:
-        sm.create_model_package_group(ModelPackageGroupName="mnist-image-classifier")
-    except sm.exceptions.ClientError:
-        pass
-    arn = sm.create_model_package(
-        ModelPackageGroupName="mnist-image-classifier",
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [{"Image": IC_IMAGE, "ModelDataUrl": artifact}],
-            "SupportedContentTypes": ["image/png"],
-            "SupportedResponseMIMETypes": ["application/json"],
-        },
-        CustomerMetadataProperties={"baseline_uri": f"s3://{DATA_BUCKET}/evaluation/loop/baseline.json"},
-    )["ModelPackageArn"]
+    (arn,) = register_approved(
+        sm, artifact, CustomerMetadataProperties={"baseline_uri": f"s3://{DATA_BUCKET}/evaluation/loop/baseline.json"}
+    )
     sm.create_endpoint(
         EndpointName=ENDPOINT,
         EndpointConfigName="mlops-prod-epc-loop",
