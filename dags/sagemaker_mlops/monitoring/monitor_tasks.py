@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow.sdk import Asset, task
 
-from sagemaker_mlops.core.metrics import metric_period
+from sagemaker_mlops.core.metrics import metric_period, variant_sum_query
 from sagemaker_mlops.core.naming import drift_alarm_name
 from sagemaker_mlops.core.tags import CREATED_BY, TAG_CREATED_BY
 from sagemaker_mlops.monitoring import capture, drift
@@ -154,21 +154,11 @@ def invocation_counts(
     The period follows the window's age (:func:`~sagemaker_mlops.core.metrics.metric_period`): CloudWatch answers a
     StartTime over 15 days ago with no points unless the period is a multiple of 300 s (3,600 s past 63 days)."""
     period = metric_period(start, end, datetime.now(UTC))
-    queries = []
-    for i, variant in enumerate(variants):
-        for metric in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors"):
-            dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
-            queries.append(
-                {
-                    "Id": f"{metric.lower().replace('invocation', 'i')}{i}",
-                    "MetricStat": {
-                        "Metric": {"Namespace": "AWS/SageMaker", "MetricName": metric, "Dimensions": dims},
-                        "Period": period,
-                        "Stat": "Sum",
-                    },
-                    "Label": metric,
-                }
-            )
+    queries = [
+        variant_sum_query(f"{metric.lower().replace('invocation', 'i')}{i}", endpoint, variant, metric, period, metric)
+        for i, variant in enumerate(variants)
+        for metric in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors")
+    ]
     totals = {"Invocations": 0.0, "errors": 0.0}
     kwargs: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
     while True:

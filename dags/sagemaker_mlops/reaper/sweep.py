@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sagemaker_mlops.core.metrics import metric_period
+from sagemaker_mlops.core.metrics import metric_period, variant_sum_query
 from sagemaker_mlops.core.naming import NAME_PREFIX
 from sagemaker_mlops.core.report import prices
 from sagemaker_mlops.evaluation import transform_job
@@ -135,30 +135,13 @@ def carry_out(sagemaker: Any, decisions: Iterable[Decision]) -> dict[str, str]:
 
 
 # -- cost per hour and use: only for what carries the package's tags --------------------------------------------------
-NAMESPACE = "AWS/SageMaker"
 LOOKBACK = timedelta(days=14)  # how far back an endpoint's last invocation is looked for (its idle time's cap)
 
 
 def invocation_queries(endpoint: str, variants: Iterable[str], period: int) -> list[dict[str, Any]]:
     """One GetMetricData query (Sum of ``Invocations``, dimensions EndpointName + VariantName) per variant."""
     return [
-        {
-            "Id": f"v{index}",
-            "Label": variant,
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": NAMESPACE,
-                    "MetricName": "Invocations",
-                    "Dimensions": [
-                        {"Name": "EndpointName", "Value": endpoint},
-                        {"Name": "VariantName", "Value": variant},
-                    ],
-                },
-                "Period": period,
-                "Stat": "Sum",
-            },
-            "ReturnData": True,
-        }
+        variant_sum_query(f"v{index}", endpoint, variant, "Invocations", period, label=variant)
         for index, variant in enumerate(variants)
     ]
 
